@@ -1,0 +1,148 @@
+/*
+ * stack.c - builds the store stack for a SOURCE (see stack.h): the only
+ * place that knows the order of the layers.
+ *
+ *     local:/DIR   ->  codec -> local(DIR)
+ *     swift:NAME   ->  not yet (issue 3)
+ *
+ * Secrets are read from the key files here, handed to the codec (which
+ * derives its keys and keeps no copy of the tfs1 secret) and wiped.
+ * On failure everything built so far is destroyed.
+ */
+#include "stack.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../conf/log.h"
+#include "codec_store.h"
+#include "local_store.h"
+
+static const char *format_name(enum conf_format f)
+{
+	return f == CONF_FORMAT_TROVE ? "trove-sha256" : "tfs1";
+}
+
+static const char *stack_format_for(void *arg, const char *container)
+{
+	const struct conf *c = arg;
+
+	return format_name(conf_format_for(c, container));
+}
+
+/*
+ * The local store's root as an absolute path: the daemon chdir()s to "/"
+ * when it goes to the background. Caller frees *@out.
+ */
+static int local_root(const char *dir, char **out)
+{
+	char cwd[PATH_MAX];
+	size_t len;
+	int n;
+
+	if (*dir == '\0') {
+		log_error(
+			"source 'local:' names no directory: expected local:/DIR");
+		return -EINVAL;
+	}
+	if (dir[0] == '/') {
+		*out = strdup(dir);
+		return *out ? 0 : -ENOMEM;
+	}
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -errno;
+	len = strlen(cwd) + strlen(dir) + 2;
+	*out = malloc(len);
+	if (!*out)
+		return -ENOMEM;
+	n = snprintf(*out, len, "%s/%s", cwd, dir);
+	if (n < 0 || (size_t)n >= len) {
+		free(*out);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+static int build_local(const struct conf *c, const char *dir,
+		       struct store **out)
+{
+	struct codec_conf cc;
+	struct store *leaf;
+	struct store *top;
+	char *secret = NULL;
+	size_t secret_len = 0;
+	char *trove = NULL;
+	size_t trove_len = 0;
+	char *root;
+	int err;
+
+	err = local_root(dir, &root);
+	if (err)
+		return err;
+	err = local_store_new(root, &leaf);
+	free(root);
+	if (err)
+		return err;
+	if (c->key_file) {
+		err = conf_read_secret(c->key_file, "key file", &secret,
+				       &secret_len);
+		if (err)
+			goto out_destroy_leaf;
+	}
+	if (c->trove_key_file) {
+		err = conf_read_secret(c->trove_key_file, "trove key file",
+				       &trove, &trove_len);
+		if (err)
+			goto out_free_secrets;
+	}
+
+	memset(&cc, 0, sizeof(cc));
+	cc.secret = secret;
+	cc.secret_len = secret_len;
+	cc.trove_secret = trove;
+	cc.trove_secret_len = trove_len;
+	cc.default_format = format_name(c->format);
+	cc.format_for = stack_format_for;
+	/* the conf outlives the stack (main owns both) */
+	cc.format_arg = (void *)c;
+	cc.frame_size = c->frame_size;
+	cc.compress_level = c->compress_level;
+	cc.threads = c->threads;
+	err = codec_store_new(&cc, leaf, &top);
+	if (err)
+		goto out_free_secrets;
+	conf_free_secret(secret, secret_len);
+	conf_free_secret(trove, trove_len);
+	*out = top;
+	return 0;
+
+out_free_secrets:
+	conf_free_secret(secret, secret_len);
+	conf_free_secret(trove, trove_len);
+out_destroy_leaf:
+	store_destroy(leaf);
+	return err;
+}
+
+int stack_build(const struct conf *c, struct store **out)
+{
+	const char *src = c->source;
+
+	if (!src || *src == '\0') {
+		log_error("no source given: expected local:/DIR or swift:NAME");
+		return -EINVAL;
+	}
+	if (strncmp(src, "local:", 6) == 0)
+		return build_local(c, src + 6, out);
+	if (strncmp(src, "swift:", 6) == 0) {
+		log_error("swift sources are not supported yet");
+		return -EINVAL;
+	}
+	log_error("unknown source '%s': expected local:/DIR or swift:NAME",
+		  src);
+	return -EINVAL;
+}

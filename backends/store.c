@@ -1,0 +1,106 @@
+/*
+ * store.c - the parts of the store interface that are not per layer:
+ * obj_info lifetime, defaults for optional ops, name validation.
+ */
+#include "store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void obj_info_init(struct obj_info *oi)
+{
+	memset(oi, 0, sizeof(*oi));
+	meta_init(&oi->meta);
+}
+
+void obj_info_release(struct obj_info *oi)
+{
+	free(oi->name);
+	meta_release(&oi->meta);
+	obj_info_init(oi);
+}
+
+int store_statfs(struct store *st, struct store_statfs *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!st->ops->statfs)
+		return 0;
+	return st->ops->statfs(st, out);
+}
+
+void store_destroy(struct store *st)
+{
+	if (st)
+		st->ops->destroy(st);
+}
+
+void store_reader_close(struct store_reader *r)
+{
+	if (r)
+		r->ops->close(r);
+}
+
+void store_writer_abort(struct store_writer *w)
+{
+	if (w)
+		w->ops->abort(w);
+}
+
+int store_reader_read_full(struct store_reader *r, uint64_t off, void *dst,
+			   size_t len)
+{
+	char *p = dst;
+
+	while (len > 0) {
+		size_t got = 0;
+		int err = store_reader_read(r, off, p, len, &got);
+
+		if (err)
+			return err;
+		if (got == 0)
+			return -EBADMSG;
+		p += got;
+		off += got;
+		len -= got;
+	}
+	return 0;
+}
+
+bool store_key_is_valid(const char *key)
+{
+	size_t len = strlen(key);
+	const char *p = key;
+
+	if (len == 0 || len > STORE_KEY_MAX)
+		return false;
+	while (*p) {
+		const char *slash = strchr(p, '/');
+		size_t n = slash ? (size_t)(slash - p) : strlen(p);
+
+		/*
+		 * Empty components are invalid; a marker's trailing '/' never
+		 * gets here since the loop ends on the NUL after it ("a//"
+		 * used to pass as a marker).
+		 */
+		if (n == 0)
+			return false;
+		if ((n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		if (!slash)
+			break;
+		p = slash + 1;
+	}
+	return true;
+}
+
+bool store_container_is_valid(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > STORE_CONTAINER_MAX)
+		return false;
+	if (strchr(name, '/'))
+		return false;
+	return strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}

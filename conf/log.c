@@ -1,0 +1,86 @@
+/*
+ * log.c - stderr or syslog sink behind log_msg().
+ *
+ * One static sink chosen by log_init(); a message is formatted once into a
+ * stack buffer and written with a single write(2)/syslog(3) call so lines
+ * from different threads never interleave. No locks: the sink is set
+ * before threads start (main, then the FUSE init callback).
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int log_max_level = LOG_INFO;
+static bool log_to_syslog;
+static const char *log_ident = "trovefs";
+static log_hook_fn *log_hook;
+
+void log_init(const char *ident, bool use_syslog, int max_level)
+{
+	if (ident)
+		log_ident = ident;
+	if (log_to_syslog && !use_syslog)
+		closelog();
+	log_to_syslog = use_syslog;
+	log_max_level = max_level;
+	if (use_syslog)
+		openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void log_set_hook(log_hook_fn *fn)
+{
+	log_hook = fn;
+}
+
+static const char *level_word(int level)
+{
+	switch (level) {
+	case LOG_EMERG:
+	case LOG_ALERT:
+	case LOG_CRIT:
+	case LOG_ERR:
+		return "error";
+	case LOG_WARNING:
+		return "warning";
+	case LOG_NOTICE:
+	case LOG_INFO:
+		return "info";
+	default:
+		return "debug";
+	}
+}
+
+void log_msg(int level, const char *fmt, ...)
+{
+	char msg[1024];
+	char line[1100];
+	va_list ap;
+	int n;
+
+	if (level > log_max_level && !log_hook)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (log_hook)
+		log_hook(level, msg);
+	if (level > log_max_level)
+		return;
+	if (log_to_syslog) {
+		syslog(level, "%s", msg);
+		return;
+	}
+	n = snprintf(line, sizeof(line), "%s: %s: %s\n", log_ident,
+		     level_word(level), msg);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	if (write(STDERR_FILENO, line, (size_t)n) < 0)
+		return;
+}

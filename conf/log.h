@@ -1,0 +1,47 @@
+/*
+ * log.h - the one logging entry point of trovefs.
+ *
+ * Every module logs through log_msg(); before daemonizing messages go to
+ * stderr ("trovefs: error: ..."), once daemonized to syslog. Messages are
+ * lowercase, say what failed first and quote the subject:
+ *     log_error("cannot upload 'db/0012': HTTP 503 (tx8f3a)");
+ * Log the detail where it is known and return the -errno upward; callers
+ * log only to add context. Thread-safe.
+ */
+#ifndef CONF_LOG_H
+#define CONF_LOG_H
+
+#include <stdbool.h>
+#include <syslog.h>
+
+/*
+ * Where messages go and how much: @use_syslog false = stderr; @max_level is
+ * a syslog level (LOG_DEBUG shows everything, LOG_ERR only errors).
+ * May be called again (e.g. after daemonizing) to switch the sink.
+ */
+void log_init(const char *ident, bool use_syslog, int max_level);
+
+/* Current threshold; log_debug() costs one compare when debug is off. */
+extern int log_max_level;
+
+void log_msg(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_NOTICE, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...)                                                        \
+	do {                                                                  \
+		if (log_max_level >= LOG_DEBUG)                               \
+			log_msg(LOG_DEBUG, __VA_ARGS__);                      \
+	} while (0)
+
+/*
+ * Test hook: when set, every message is also passed to @fn (cmocka tests
+ * assert that an error path logged exactly one line). NULL removes it.
+ */
+typedef void log_hook_fn(int level, const char *msg);
+void log_set_hook(log_hook_fn *fn);
+
+#endif /* CONF_LOG_H */

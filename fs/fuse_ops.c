@@ -1,0 +1,265 @@
+/*
+ * fuse_ops.c - the FUSE high-level operations, each translated onto one
+ * vfs call (fs/vfs.h) whose -errno result is returned as it is. No
+ * namespace logic lives here: arguments in, result out.
+ *
+ * fi->fh carries the struct vfs_handle pointer from create/open to
+ * release. The state is the struct trovefs_fuse given to fuse_main() as
+ * private_data (read-only once mounted, so no locks here).
+ */
+#include "fuse_ops.h"
+
+#include <errno.h>
+#include <fuse.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../conf/log.h"
+#include "vfs.h"
+
+#define TFS_MAX_WRITE (1u << 20)
+
+static struct trovefs_fuse *tfs(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+static struct vfs_handle *handle_of(const struct fuse_file_info *fi)
+{
+	return fi ? (struct vfs_handle *)(uintptr_t)fi->fh : NULL;
+}
+
+static void *tfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	struct trovefs_fuse *t = tfs();
+
+	cfg->attr_timeout = t->attr_timeout;
+	cfg->entry_timeout = t->attr_timeout;
+	cfg->negative_timeout = 0;
+	cfg->use_ino = 0;
+	cfg->nullpath_ok = 0;
+	cfg->hard_remove = 1; /* unlink of an open file reaches the vfs */
+	cfg->direct_io = 0;
+
+	conn->max_write = TFS_MAX_WRITE; /* libfuse asks for max_pages */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	/* writes must reach the vfs in order, as the application made them */
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+
+	/* fuse_main() has daemonized by now unless in the foreground */
+	if (!t->foreground)
+		log_init("trovefs", true, t->log_level);
+	return t;
+}
+
+static int tfs_getattr(const char *path, struct stat *st,
+		       struct fuse_file_info *fi)
+{
+	(void)fi;
+	/* no path: an open file unlinked meanwhile (hard_remove) */
+	if (!path)
+		return -ENOENT;
+	return vfs_getattr(tfs()->v, path, st);
+}
+
+static int tfs_readlink(const char *path, char *buf, size_t size)
+{
+	return vfs_readlink(tfs()->v, path, buf, size);
+}
+
+struct fill_ctx {
+	void *buf;
+	fuse_fill_dir_t filler;
+	bool plus;
+};
+
+static int fill(void *arg, const char *name, const struct stat *st)
+{
+	struct fill_ctx *x = arg;
+	enum fuse_fill_dir_flags flags = 0;
+
+	if (st && x->plus)
+		flags = FUSE_FILL_DIR_PLUS;
+	/* offset 0: libfuse collects every entry itself */
+	return x->filler(x->buf, name, st, 0, flags) ? 1 : 0;
+}
+
+static int tfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
+		       off_t off, struct fuse_file_info *fi,
+		       enum fuse_readdir_flags flags)
+{
+	struct fill_ctx x = {
+		.buf = buf,
+		.filler = filler,
+		.plus = (flags & FUSE_READDIR_PLUS) != 0,
+	};
+
+	(void)off;
+	(void)fi;
+	return vfs_readdir(tfs()->v, path, fill, &x);
+}
+
+static int tfs_mkdir(const char *path, mode_t mode)
+{
+	return vfs_mkdir(tfs()->v, path, mode);
+}
+
+static int tfs_rmdir(const char *path)
+{
+	return vfs_rmdir(tfs()->v, path);
+}
+
+static int tfs_unlink(const char *path)
+{
+	return vfs_unlink(tfs()->v, path);
+}
+
+static int tfs_rename(const char *from, const char *to, unsigned int flags)
+{
+	unsigned vflags = 0;
+
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return -EINVAL;
+	if (flags & RENAME_NOREPLACE)
+		vflags |= VFS_RENAME_NOREPLACE;
+	if (flags & RENAME_EXCHANGE)
+		vflags |= VFS_RENAME_EXCHANGE;
+	return vfs_rename(tfs()->v, from, to, vflags);
+}
+
+static int tfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	return vfs_truncate(tfs()->v, path, size, handle_of(fi));
+}
+
+static int tfs_utimens(const char *path, const struct timespec tv[2],
+		       struct fuse_file_info *fi)
+{
+	return vfs_utimens(tfs()->v, path, tv, handle_of(fi));
+}
+
+static int tfs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	return vfs_chmod(tfs()->v, path, mode, handle_of(fi));
+}
+
+static int tfs_chown(const char *path, uid_t uid, gid_t gid,
+		     struct fuse_file_info *fi)
+{
+	struct trovefs_fuse *t = tfs();
+
+	(void)path;
+	(void)fi;
+	/* every node belongs to the mounting user: only a no-op succeeds */
+	if ((uid != (uid_t)-1 && uid != t->uid) ||
+	    (gid != (gid_t)-1 && gid != t->gid))
+		return -EPERM;
+	return 0;
+}
+
+static int tfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct vfs_handle *h;
+	int err;
+
+	err = vfs_create(tfs()->v, path, mode, fi->flags, &h);
+	if (err)
+		return err;
+	vfs_handle_set_owner(h, (uint64_t)fuse_get_context()->pid);
+	fi->fh = (uint64_t)(uintptr_t)h;
+	return 0;
+}
+
+static int tfs_open(const char *path, struct fuse_file_info *fi)
+{
+	struct vfs_handle *h;
+	int err;
+
+	err = vfs_open(tfs()->v, path, fi->flags, &h);
+	if (err)
+		return err;
+	vfs_handle_set_owner(h, (uint64_t)fuse_get_context()->pid);
+	fi->fh = (uint64_t)(uintptr_t)h;
+	return 0;
+}
+
+static int tfs_read(const char *path, char *buf, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	(void)path;
+	return (int)vfs_read(handle_of(fi), buf, size, off);
+}
+
+static int tfs_write(const char *path, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	(void)path;
+	return (int)vfs_write(handle_of(fi), buf, size, off);
+}
+
+/*
+ * The kernel flushes on every close(), also of a descriptor a child
+ * inherited: "(cat a; cat b) > f" flushes when the first cat exits, while
+ * more is to come. Only the opener's close commits (so that its close()
+ * reports the outcome); another process's close reports what went wrong
+ * so far, and release commits if the opener never flushes.
+ */
+static int tfs_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct vfs_handle *h = handle_of(fi);
+
+	(void)path;
+	if (vfs_handle_owner(h) != (uint64_t)fuse_get_context()->pid)
+		return vfs_fsync(h, false);
+	return vfs_flush(h);
+}
+
+static int tfs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	(void)path;
+	return vfs_fsync(handle_of(fi), datasync != 0);
+}
+
+static int tfs_release(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	return vfs_release(handle_of(fi));
+}
+
+static int tfs_statfs(const char *path, struct statvfs *st)
+{
+	return vfs_statfs(tfs()->v, path, st);
+}
+
+static void tfs_destroy(void *private_data)
+{
+	/* main frees the vfs and the store after fuse_main() returns */
+	(void)private_data;
+}
+
+const struct fuse_operations trovefs_fuse_ops = {
+	.init = tfs_init,
+	.destroy = tfs_destroy,
+	.getattr = tfs_getattr,
+	.readlink = tfs_readlink,
+	.readdir = tfs_readdir,
+	.mkdir = tfs_mkdir,
+	.rmdir = tfs_rmdir,
+	.unlink = tfs_unlink,
+	.rename = tfs_rename,
+	.truncate = tfs_truncate,
+	.utimens = tfs_utimens,
+	.chmod = tfs_chmod,
+	.chown = tfs_chown,
+	.create = tfs_create,
+	.open = tfs_open,
+	.read = tfs_read,
+	.write = tfs_write,
+	.flush = tfs_flush,
+	.fsync = tfs_fsync,
+	.release = tfs_release,
+	.statfs = tfs_statfs,
+};

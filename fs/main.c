@@ -1,0 +1,321 @@
+/*
+ * main.c - the trovefs daemon: command line and config file into a struct
+ * conf, the store stack, the namespace, then fuse_main().
+ *
+ *   trovefs [-f] [-d] [-s] [-o conf=FILE,OPTION=VALUE,...] SOURCE MOUNTPOINT
+ *
+ * Our -o keys are taken out of the arguments (fuse_opt with a callback)
+ * and applied after the config file, so the command line wins; every other
+ * option goes on to FUSE. Secrets are never on the command line: key_file
+ * names a file. Exit codes: 0, or 1 with a one-line message for usage and
+ * configuration errors (or when fuse_main() fails).
+ */
+#include <errno.h>
+#include <fuse.h>
+#include <fuse_lowlevel.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../backends/stack.h"
+#include "../conf/conf.h"
+#include "../conf/log.h"
+#include "fuse_ops.h"
+#include "vfs.h"
+
+#define TFS_MAX_OPTS 64 /* -o keys of ours on one command line */
+
+enum {
+	KEY_HELP,
+	KEY_VERSION,
+	KEY_CONF,
+	KEY_FOREGROUND,
+	KEY_FSNAME,
+	KEY_SUBTYPE,
+};
+
+struct args {
+	char *conf_file;  /* owned (fuse_opt strdup()s it) */
+	char *source;	  /* owned */
+	char *mountpoint; /* owned; also left in the FUSE args */
+	int nonopts;
+	bool help;
+	bool version;
+	bool foreground;
+	bool fsname; /* given by the user: keep theirs */
+	bool subtype;
+	char *opts[TFS_MAX_OPTS]; /* owned "key=value" of ours */
+	size_t nopts;
+	bool bad; /* a usage error was printed */
+};
+
+#define TFS_OPT(t, p, v)                                                       \
+	{                                                                      \
+		t, offsetof(struct args, p), v                                 \
+	}
+
+/* one option a line */
+/* clang-format off */
+static const struct fuse_opt tfs_opts[] = {
+	TFS_OPT("conf=%s", conf_file, 0),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+	FUSE_OPT_KEY("-d", KEY_FOREGROUND),
+	FUSE_OPT_KEY("debug", KEY_FOREGROUND),
+	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
+	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
+	/* the [trovefs] keys of conf.h, applied with conf_set() */
+	FUSE_OPT_KEY("key_file=", KEY_CONF),
+	FUSE_OPT_KEY("trove_key_file=", KEY_CONF),
+	FUSE_OPT_KEY("format=", KEY_CONF),
+	FUSE_OPT_KEY("frame_size=", KEY_CONF),
+	FUSE_OPT_KEY("compress_level=", KEY_CONF),
+	FUSE_OPT_KEY("threads=", KEY_CONF),
+	FUSE_OPT_KEY("attr_timeout=", KEY_CONF),
+	FUSE_OPT_KEY("log_level=", KEY_CONF),
+	FUSE_OPT_END
+};
+/* clang-format on */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: trovefs [-f] [-d] [-s] [-o OPTION[,OPTION...]] SOURCE MOUNTPOINT\n"
+		"\n"
+		"SOURCE:\n"
+		"    local:/DIR             embedded store in DIR\n"
+		"    swift:NAME             the [swift:NAME] section of the config\n"
+		"\n"
+		"trovefs options:\n"
+		"    -o conf=FILE           config file (INI, see trovefs.conf(5))\n"
+		"    -o key_file=FILE       secret for the tfs1 format (mode 0600)\n"
+		"    -o trove_key_file=FILE passphrase for the Trove format\n"
+		"    -o format=tfs1|trove   format of new objects (default tfs1)\n"
+		"    -o frame_size=SIZE     tfs1 frame size (default 1M)\n"
+		"    -o compress_level=N    0 = off, 1..3 (default 1)\n"
+		"    -o threads=N           encoding threads (default: CPUs)\n"
+		"    -o attr_timeout=S      attribute cache, seconds (default 1)\n"
+		"    -o log_level=L         err|warning|info|debug (default info)\n"
+		"    -h, --help             this help\n"
+		"    -V, --version          print versions\n"
+		"\n");
+}
+
+/* fuse_opt callback: 0 discards the argument, 1 keeps it for FUSE. */
+static int opt_proc(void *data, const char *arg, int key,
+		    struct fuse_args *outargs)
+{
+	struct args *a = data;
+
+	(void)outargs;
+	switch (key) {
+	case KEY_HELP:
+		a->help = true;
+		return 0;
+	case KEY_VERSION:
+		a->version = true;
+		return 0;
+	case KEY_FOREGROUND:
+		a->foreground = true;
+		return 1;
+	case KEY_FSNAME:
+		a->fsname = true;
+		return 1;
+	case KEY_SUBTYPE:
+		a->subtype = true;
+		return 1;
+	case KEY_CONF:
+		/* kept until the config file is read: the command line wins */
+		if (a->nopts == TFS_MAX_OPTS) {
+			fprintf(stderr, "trovefs: too many options\n");
+			a->bad = true;
+			return -1;
+		}
+		a->opts[a->nopts] = strdup(arg);
+		if (!a->opts[a->nopts]) {
+			a->bad = true;
+			return -1;
+		}
+		a->nopts++;
+		return 0;
+	case FUSE_OPT_KEY_NONOPT:
+		a->nonopts++;
+		if (a->nonopts == 1) {
+			a->source = strdup(arg);
+			return a->source ? 0 : -1;
+		}
+		if (a->nonopts == 2) {
+			a->mountpoint = strdup(arg);
+			return a->mountpoint ? 1 : -1;
+		}
+		fprintf(stderr,
+			"trovefs: unexpected argument '%s' (see trovefs --help)\n",
+			arg);
+		a->bad = true;
+		return -1;
+	default:
+		return 1;
+	}
+}
+
+static void args_release(struct args *a)
+{
+	size_t i;
+
+	free(a->conf_file);
+	free(a->source);
+	free(a->mountpoint);
+	for (i = 0; i < a->nopts; i++)
+		free(a->opts[i]);
+}
+
+/* Applies the collected -o keys after the config file. */
+static int apply_opts(struct conf *c, struct args *a)
+{
+	size_t i;
+	int err;
+
+	for (i = 0; i < a->nopts; i++) {
+		char *eq = strchr(a->opts[i], '=');
+
+		if (!eq)
+			return -EINVAL;
+		*eq = '\0';
+		err = conf_set(c, a->opts[i], eq + 1);
+		*eq = '=';
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/*
+ * Adds "-o NAME=VALUE" to @args, escaping ',' and '\' in @value as
+ * fuse_opt expects. Returns 0 or -ENOMEM.
+ */
+static int add_opt(struct fuse_args *args, const char *name, const char *value)
+{
+	size_t len = strlen(name) + 2 * strlen(value) + 4;
+	char *s = malloc(len);
+	char *p;
+	int err;
+
+	if (!s)
+		return -ENOMEM;
+	p = s;
+	*p++ = '-';
+	*p++ = 'o';
+	memcpy(p, name, strlen(name));
+	p += strlen(name);
+	*p++ = '=';
+	for (; *value; value++) {
+		if (*value == ',' || *value == '\\')
+			*p++ = '\\';
+		*p++ = *value;
+	}
+	*p = '\0';
+	err = fuse_opt_add_arg(args, s) ? -ENOMEM : 0;
+	free(s);
+	return err;
+}
+
+/* conf, stack, vfs, fuse_main; returns the exit code. */
+static int run(struct fuse_args *args, struct args *a)
+{
+	struct trovefs_fuse t = { 0 };
+	struct vfs_conf vc = { 0 };
+	struct store *st;
+	struct vfs *v;
+	struct conf c;
+	int ret = 1;
+
+	conf_init(&c);
+	log_init("trovefs", false, LOG_INFO);
+	if (a->conf_file && conf_load_file(&c, a->conf_file))
+		goto out_release;
+	if (apply_opts(&c, a))
+		goto out_release;
+	log_init("trovefs", false, c.log_level);
+	free(c.source);
+	free(c.mountpoint);
+	c.source = strdup(a->source);
+	c.mountpoint = strdup(a->mountpoint);
+	if (!c.source || !c.mountpoint)
+		goto out_release;
+	if ((!a->fsname && add_opt(args, "fsname", a->source)) ||
+	    (!a->subtype && add_opt(args, "subtype", "trovefs")))
+		goto out_release;
+
+	if (stack_build(&c, &st))
+		goto out_release;
+	vc.uid = getuid();
+	vc.gid = getgid();
+	vc.default_file_mode = 0644;
+	vc.default_dir_mode = 0755;
+	vc.attr_timeout = c.attr_timeout;
+	vc.blksize = 1u << 20;
+	vc.format_for = NULL; /* the codec layer picks per container */
+	if (vfs_new(&vc, st, &v)) {
+		log_error("cannot set up the filesystem: out of memory");
+		goto out_destroy_store;
+	}
+	t.v = v;
+	t.uid = vc.uid;
+	t.gid = vc.gid;
+	t.attr_timeout = c.attr_timeout;
+	t.foreground = a->foreground;
+	t.log_level = c.log_level;
+
+	ret = fuse_main(args->argc, args->argv, &trovefs_fuse_ops, &t) ? 1 : 0;
+
+	vfs_free(v);
+out_destroy_store:
+	store_destroy(st);
+out_release:
+	conf_release(&c);
+	return ret;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct args a = { 0 };
+	int ret = 1;
+
+	if (fuse_opt_parse(&args, &a, tfs_opts, opt_proc) == -1) {
+		if (!a.bad)
+			fprintf(stderr,
+				"trovefs: invalid arguments (see trovefs --help)\n");
+		goto out_free;
+	}
+	if (a.help) {
+		usage(stdout);
+		printf("FUSE options:\n");
+		fflush(stdout);
+		fuse_cmdline_help();
+		fuse_lib_help(&args);
+		ret = 0;
+		goto out_free;
+	}
+	if (a.version) {
+		printf("trovefs %s\nlibfuse %s\n", TROVEFS_VERSION,
+		       fuse_pkgversion());
+		ret = 0;
+		goto out_free;
+	}
+	if (a.nonopts != 2) {
+		fprintf(stderr,
+			"trovefs: expected SOURCE and MOUNTPOINT (see trovefs --help)\n");
+		goto out_free;
+	}
+	ret = run(&args, &a);
+out_free:
+	args_release(&a);
+	fuse_opt_free_args(&args);
+	return ret;
+}

@@ -1,0 +1,1361 @@
+/*
+ * vfs.c - the trovefs namespace over a store: path parsing, getattr,
+ * readdir, directory operations, unlink, rename, utimens/chmod, statfs
+ * and the dispatch to providers (see vfs.h for the tree and semantics).
+ *
+ * The namespace keeps no tree of its own: every answer comes from the
+ * store, from the table of files open for writing (vfs_files.c) or from
+ * the stat cache (vfs_cache.c). Under /containers/C a key K is a file if
+ * the object K exists, else a directory if the marker "K/" exists or a
+ * listing of "K/" finds anything; a file wins over a directory of the same
+ * name.
+ *
+ * Store listing callbacks never call the store (a leaf may hold its lock
+ * over them); what needs a store call is collected and done afterwards.
+ * Locks: see vfs_i.h; this file takes files_lock only through the
+ * vfs_pending_*() helpers and the cache lock only through vfs_cache_*().
+ */
+#include "vfs.h"
+#include "vfs_i.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../conf/log.h"
+
+static const char *const top_names[VFS_TOP_COUNT] = {
+	[VFS_TOP_CONTAINERS] = "containers",
+	[VFS_TOP_RESTORE] = "restore",
+	[VFS_TOP_SNAPSHOTS] = "snapshots",
+	[VFS_TOP_DATASTORES] = "datastores",
+};
+
+/* ---- helpers shared with vfs_files.c ---- */
+
+const char *vfs_strerror(int err, char *buf, size_t len)
+{
+	/* GNU strerror_r: thread-safe, returns a static string or @buf */
+	return strerror_r(err < 0 ? -err : err, buf, len);
+}
+
+const char *vfs_format_for(struct vfs *v, const char *container)
+{
+	if (!v->conf.format_for)
+		return NULL;
+	return v->conf.format_for(v->conf.format_arg, container);
+}
+
+/* Checks each component of @p (up to its end) for the kernel's limit. */
+static int check_components(const char *p)
+{
+	while (*p) {
+		const char *slash = strchr(p, '/');
+		size_t n = slash ? (size_t)(slash - p) : strlen(p);
+
+		if (n > VFS_NAME_MAX)
+			return -ENAMETOOLONG;
+		if (!slash)
+			break;
+		p = slash + 1;
+	}
+	return 0;
+}
+
+int vfs_path_parse(const char *path, struct vpath *vp)
+{
+	size_t len = strlen(path);
+	char *p;
+	char *slash;
+	int i;
+	int err;
+
+	vp->kind = VP_ROOT;
+	vp->top = VFS_TOP_CONTAINERS;
+	vp->container = NULL;
+	vp->key = NULL;
+	vp->rel = NULL;
+	if (path[0] != '/')
+		return -EINVAL;
+	if (len >= sizeof(vp->buf))
+		return -ENAMETOOLONG;
+	memcpy(vp->buf, path, len + 1);
+	while (len > 1 && vp->buf[len - 1] == '/')
+		vp->buf[--len] = '\0';
+	p = vp->buf + 1;
+	err = check_components(p);
+	if (err)
+		return err;
+	if (*p == '\0')
+		return 0;
+
+	slash = strchr(p, '/');
+	if (slash)
+		*slash = '\0';
+	for (i = 0; i < VFS_TOP_COUNT; i++) {
+		if (strcmp(p, top_names[i]) == 0)
+			break;
+	}
+	if (i == VFS_TOP_COUNT) {
+		vp->kind = VP_BAD_TOP;
+		return 0;
+	}
+	vp->top = i;
+	if (!slash) {
+		vp->kind = VP_TOP;
+		vp->rel = "";
+		return 0;
+	}
+	p = slash + 1;
+	if (vp->top != VFS_TOP_CONTAINERS) {
+		vp->kind = VP_PROV;
+		vp->rel = p;
+		return 0;
+	}
+
+	slash = strchr(p, '/');
+	if (slash)
+		*slash = '\0';
+	if (!store_container_is_valid(p))
+		return -EINVAL;
+	vp->container = p;
+	if (!slash) {
+		vp->kind = VP_CONTAINER;
+		return 0;
+	}
+	p = slash + 1;
+	if (strlen(p) > STORE_KEY_MAX)
+		return -ENAMETOOLONG;
+	if (!store_key_is_valid(p))
+		return -EINVAL;
+	vp->kind = VP_KEY;
+	vp->key = p;
+	return 0;
+}
+
+int vfs_object_path(char *buf, size_t len, const char *container,
+		    const char *key)
+{
+	int n;
+
+	if (key && *key)
+		n = snprintf(buf, len, "/containers/%s/%s", container, key);
+	else
+		n = snprintf(buf, len, "/containers/%s", container);
+	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+void vfs_stat_fill(const struct vfs *v, struct stat *st, mode_t mode,
+		   uint64_t size, const struct timespec *mtime)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_mode = mode;
+	st->st_nlink = S_ISDIR(mode) ? 2 : 1;
+	st->st_uid = v->conf.uid;
+	st->st_gid = v->conf.gid;
+	st->st_size = (off_t)size;
+	st->st_blksize = v->conf.blksize;
+	st->st_blocks = (blkcnt_t)((size + 511) / 512);
+	st->st_atim = *mtime;
+	st->st_mtim = *mtime;
+	st->st_ctim = *mtime;
+}
+
+static void stat_dir(const struct vfs *v, struct stat *st)
+{
+	vfs_stat_fill(v, st, S_IFDIR | v->conf.default_dir_mode, 0, &v->birth);
+}
+
+void vfs_stat_object(const struct vfs *v, const struct obj_info *oi,
+		     struct stat *st)
+{
+	struct timespec mt;
+	mode_t mode;
+
+	if (vfs_meta_get_mtime(&oi->meta, &mt))
+		mt = oi->mtime;
+	mode = vfs_meta_get_mode(&oi->meta, v->conf.default_file_mode);
+	vfs_stat_fill(v, st, S_IFREG | mode, oi->size, &mt);
+}
+
+/*
+ * Parses "mtime": "%lld.%09ld" as trovefs, python-swiftclient and rclone
+ * write it, or whole or fractional seconds. Returns 0, -ENOENT, -EINVAL.
+ */
+int vfs_meta_get_mtime(const struct meta *m, struct timespec *ts)
+{
+	const char *s = meta_get(m, "mtime");
+	bool neg = false;
+	long long sec = 0;
+	long nsec = 0;
+	int digits = 0;
+	int scale;
+
+	if (!s)
+		return -ENOENT;
+	if (*s == '-') {
+		neg = true;
+		s++;
+	}
+	for (; *s >= '0' && *s <= '9'; s++, digits++) {
+		if (sec > (LLONG_MAX - 9) / 10)
+			return -EINVAL;
+		sec = sec * 10 + (*s - '0');
+	}
+	if (digits == 0)
+		return -EINVAL;
+	if (*s == '.') {
+		s++;
+		for (scale = 100000000; *s >= '0' && *s <= '9'; s++) {
+			nsec += (*s - '0') * scale;
+			scale /= 10;
+		}
+	}
+	if (*s != '\0')
+		return -EINVAL;
+	if (neg && nsec > 0) {
+		sec = -sec - 1;
+		nsec = 1000000000L - nsec;
+	} else if (neg) {
+		sec = -sec;
+	}
+	ts->tv_sec = (time_t)sec;
+	ts->tv_nsec = nsec;
+	return 0;
+}
+
+mode_t vfs_meta_get_mode(const struct meta *m, mode_t def)
+{
+	const char *s = meta_get(m, "mode");
+	unsigned long mode;
+	char *end;
+
+	if (!s || *s < '0' || *s > '7')
+		return def;
+	errno = 0;
+	mode = strtoul(s, &end, 8);
+	if (errno || *end != '\0' || mode > 07777)
+		return def;
+	return (mode_t)mode;
+}
+
+int vfs_meta_put_mtime(struct meta *m, const struct timespec *ts)
+{
+	char val[48];
+	int n;
+
+	n = snprintf(val, sizeof(val), "%lld.%09ld", (long long)ts->tv_sec,
+		     (long)ts->tv_nsec);
+	if (n < 0 || (size_t)n >= sizeof(val))
+		return -EINVAL;
+	return meta_set(m, "mtime", val);
+}
+
+int vfs_meta_put_mode(struct meta *m, mode_t mode)
+{
+	char val[16];
+	int n;
+
+	n = snprintf(val, sizeof(val), "%o", (unsigned)(mode & 07777));
+	if (n < 0 || (size_t)n >= sizeof(val))
+		return -EINVAL;
+	return meta_set(m, "mode", val);
+}
+
+/* Builds "K/" in @buf; -ENAMETOOLONG if it is no valid key. */
+static int marker_key(char *buf, size_t len, const char *key)
+{
+	size_t klen = strlen(key);
+
+	if (klen + 1 > STORE_KEY_MAX || klen + 2 > len)
+		return -ENAMETOOLONG;
+	memcpy(buf, key, klen);
+	buf[klen] = '/';
+	buf[klen + 1] = '\0';
+	return 0;
+}
+
+/* Listing callback: notes that there is at least one entry, stops. */
+static int found_cb(void *arg, const struct obj_info *oi)
+{
+	bool *found = arg;
+
+	(void)oi;
+	*found = true;
+	return 1;
+}
+
+/* 0 if container @c exists, -ENOENT, or a store error. */
+static int container_probe(struct vfs *v, const char *c)
+{
+	bool found = false;
+
+	return store_list(v->st, c, "", '/', found_cb, &found);
+}
+
+/* True if head()'s error means "no object of that name". */
+bool vfs_is_absent(int err)
+{
+	return err == -ENOENT || err == -EISDIR || err == -ENOTDIR;
+}
+
+/*
+ * What key @k of container @c is in the store: a file, a directory (a
+ * marker or an implied prefix) or nothing. No cache, no open files.
+ * Returns 0 with *@st filled, -ENOENT, or a store error.
+ */
+int vfs_lookup(struct vfs *v, const char *c, const char *k, struct stat *st)
+{
+	char marker[STORE_KEY_MAX + 2];
+	struct obj_info oi;
+	bool found = false;
+	struct timespec mt;
+	mode_t mode;
+	int err;
+
+	obj_info_init(&oi);
+	err = store_head(v->st, c, k, &oi);
+	if (!err) {
+		vfs_stat_object(v, &oi, st);
+		obj_info_release(&oi);
+		return 0;
+	}
+	if (!vfs_is_absent(err))
+		return err;
+	if (marker_key(marker, sizeof(marker), k))
+		return -ENOENT;
+	err = store_head(v->st, c, marker, &oi);
+	if (!err) {
+		if (vfs_meta_get_mtime(&oi.meta, &mt))
+			mt = oi.mtime;
+		mode = vfs_meta_get_mode(&oi.meta, v->conf.default_dir_mode);
+		vfs_stat_fill(v, st, S_IFDIR | mode, 0, &mt);
+		obj_info_release(&oi);
+		return 0;
+	}
+	if (!vfs_is_absent(err))
+		return err;
+	err = store_list(v->st, c, marker, '/', found_cb, &found);
+	if (err)
+		return err;
+	if (!found)
+		return -ENOENT;
+	stat_dir(v, st);
+	return 0;
+}
+
+/* getattr of /containers/C, through the cache. */
+static int container_getattr(struct vfs *v, const char *c, struct stat *st)
+{
+	char path[PATH_MAX];
+	uint64_t gen;
+	int err;
+
+	err = vfs_object_path(path, sizeof(path), c, NULL);
+	if (err)
+		return err;
+	if (vfs_cache_get(&v->cache, path, st))
+		return 0;
+	gen = vfs_cache_gen(&v->cache);
+	err = container_probe(v, c);
+	if (err)
+		return err;
+	stat_dir(v, st);
+	vfs_cache_put(&v->cache, path, st, gen);
+	return 0;
+}
+
+/* getattr of /containers/C/K: open files, then the cache, then the store */
+int vfs_key_getattr(struct vfs *v, const char *c, const char *k,
+		    struct stat *st)
+{
+	char path[PATH_MAX];
+	uint64_t gen;
+	int err;
+
+	if (vfs_pending_stat(v, c, k, st))
+		return 0;
+	err = vfs_object_path(path, sizeof(path), c, k);
+	if (err)
+		return err;
+	if (vfs_cache_get(&v->cache, path, st))
+		return 0;
+	gen = vfs_cache_gen(&v->cache);
+	err = vfs_lookup(v, c, k, st);
+	if (err)
+		return err;
+	vfs_cache_put(&v->cache, path, st, gen);
+	return 0;
+}
+
+/* 0 if @dir ("" = the container itself) is a directory of @c. */
+int vfs_dir_exists(struct vfs *v, const char *c, const char *dir)
+{
+	struct stat st;
+	int err;
+
+	if (*dir == '\0')
+		return container_getattr(v, c, &st);
+	err = vfs_key_getattr(v, c, dir, &st);
+	if (err)
+		return err;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+/* 0 if the parent directory of key @k exists in @c. */
+int vfs_parent_exists(struct vfs *v, const char *c, const char *k)
+{
+	char parent[STORE_KEY_MAX + 1];
+	const char *slash = strrchr(k, '/');
+	size_t n;
+
+	if (!slash)
+		return vfs_dir_exists(v, c, "");
+	n = (size_t)(slash - k);
+	memcpy(parent, k, n);
+	parent[n] = '\0';
+	return vfs_dir_exists(v, c, parent);
+}
+
+/* Drops @c/@k (and its ancestors) from the stat cache. */
+static void cache_drop_key(struct vfs *v, const char *c, const char *k,
+			   bool tree)
+{
+	char path[PATH_MAX];
+
+	if (vfs_object_path(path, sizeof(path), c, k))
+		return;
+	if (tree)
+		vfs_cache_drop_tree(&v->cache, path);
+	else
+		vfs_cache_drop(&v->cache, path);
+}
+
+/* ---- lifecycle ---- */
+
+int vfs_new(const struct vfs_conf *conf, struct store *st, struct vfs **out)
+{
+	struct vfs *v;
+	int err;
+
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->conf = *conf;
+	if (v->conf.blksize == 0)
+		v->conf.blksize = 1u << 20;
+	v->st = st;
+	clock_gettime(CLOCK_REALTIME, &v->birth);
+	if (pthread_mutex_init(&v->files_lock, NULL)) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	err = vfs_cache_init(&v->cache, conf->attr_timeout, VFS_CACHE_MAX);
+	if (err)
+		goto out_destroy_lock;
+	*out = v;
+	return 0;
+
+out_destroy_lock:
+	pthread_mutex_destroy(&v->files_lock);
+out_free:
+	free(v);
+	return err;
+}
+
+void vfs_free(struct vfs *v)
+{
+	if (!v)
+		return;
+	vfs_handles_free(v);
+	vfs_cache_release(&v->cache);
+	pthread_mutex_destroy(&v->files_lock);
+	free(v);
+}
+
+int vfs_register_provider(struct vfs *v, const char *top,
+			  const struct vfs_provider_ops *ops, void *p)
+{
+	int i;
+
+	for (i = VFS_TOP_RESTORE; i < VFS_TOP_COUNT; i++) {
+		if (strcmp(top, top_names[i]) == 0)
+			break;
+	}
+	if (i == VFS_TOP_COUNT || !ops)
+		return -EINVAL;
+	if (v->prov[i].ops)
+		return -EEXIST;
+	v->prov[i].ops = ops;
+	v->prov[i].p = p;
+	return 0;
+}
+
+/* The provider of @vp's top, or NULL (none registered, or /containers). */
+static const struct vfs_prov *prov_of(struct vfs *v, const struct vpath *vp)
+{
+	if (vp->top == VFS_TOP_CONTAINERS || !v->prov[vp->top].ops)
+		return NULL;
+	return &v->prov[vp->top];
+}
+
+/* ---- getattr ---- */
+
+int vfs_getattr(struct vfs *v, const char *path, struct stat *st)
+{
+	const struct vfs_prov *pr;
+	struct vpath vp;
+	int err;
+
+	err = vfs_path_parse(path, &vp);
+	if (err)
+		return err;
+	switch (vp.kind) {
+	case VP_ROOT:
+		stat_dir(v, st);
+		st->st_nlink = 2 + VFS_TOP_COUNT;
+		return 0;
+	case VP_BAD_TOP:
+		return -ENOENT;
+	case VP_TOP:
+		pr = prov_of(v, &vp);
+		if (pr && pr->ops->getattr)
+			return pr->ops->getattr(pr->p, "", st);
+		stat_dir(v, st);
+		return 0;
+	case VP_PROV:
+		pr = prov_of(v, &vp);
+		if (!pr || !pr->ops->getattr)
+			return -ENOENT;
+		return pr->ops->getattr(pr->p, vp.rel, st);
+	case VP_CONTAINER:
+		return container_getattr(v, vp.container, st);
+	case VP_KEY:
+		return vfs_key_getattr(v, vp.container, vp.key, st);
+	}
+	return -ENOENT;
+}
+
+/* ---- readdir ---- */
+
+/*
+ * State of a directory listing under /containers. @chain holds the last
+ * object name and @chain_len the lengths of the earlier object names that
+ * are prefixes of it: since the listing is sorted, an object "x" and the
+ * subdirectory "x/" can only be separated by names that start with "x",
+ * so this finds the duplicate without remembering every name.
+ */
+struct rd_ctx {
+	struct vfs *v;
+	vfs_fill_fn *fill;
+	void *arg;
+	size_t plen;		       /* length of the key prefix */
+	struct vfs_pending_name *pend; /* files open for writing there */
+	size_t npend;
+	char chain[VFS_NAME_MAX + 1];
+	size_t chain_len[VFS_NAME_MAX + 1];
+	size_t nchain;
+	uint64_t gen;
+	size_t entries;	     /* store entries seen, marker too */
+	bool full;	     /* fill() said stop */
+	char path[PATH_MAX]; /* "/containers/C/prefix" + name */
+	size_t dlen;	     /* length of the directory part */
+};
+
+/* Pops the chain until its top is a prefix of @name (@len bytes). */
+static void chain_trim(struct rd_ctx *x, const char *name, size_t len)
+{
+	while (x->nchain > 0) {
+		size_t l = x->chain_len[x->nchain - 1];
+
+		if (l <= len && memcmp(x->chain, name, l) == 0)
+			break;
+		x->nchain--;
+	}
+}
+
+static int rd_fill(struct rd_ctx *x, const char *name, const struct stat *st)
+{
+	if (x->fill(x->arg, name, st)) {
+		x->full = true;
+		return 1;
+	}
+	return 0;
+}
+
+static int rd_subdir(struct rd_ctx *x, const char *name)
+{
+	char tmp[VFS_NAME_MAX + 1];
+	size_t len = strlen(name);
+
+	/* "sub/" with exactly one '/', at the end */
+	if (len < 2 || len - 1 > VFS_NAME_MAX || name[len - 1] != '/' ||
+	    memchr(name, '/', len - 1))
+		return 0;
+	len--;
+	chain_trim(x, name, len);
+	if (x->nchain > 0 && x->chain_len[x->nchain - 1] == len)
+		return 0; /* the object of the same name wins */
+	memcpy(tmp, name, len);
+	tmp[len] = '\0';
+	return rd_fill(x, tmp, NULL);
+}
+
+static int rd_object(struct rd_ctx *x, const struct obj_info *oi,
+		     const char *name)
+{
+	size_t len = strlen(name);
+	struct stat st;
+	size_t i;
+
+	if (len == 0 || len > VFS_NAME_MAX || strchr(name, '/'))
+		return 0; /* the marker itself, or no file name */
+	chain_trim(x, name, len);
+	memcpy(x->chain, name, len);
+	x->chain_len[x->nchain++] = len;
+
+	for (i = 0; i < x->npend; i++) {
+		if (!x->pend[i].seen && strcmp(x->pend[i].name, name) == 0) {
+			x->pend[i].seen = true;
+			return rd_fill(x, name, &x->pend[i].st);
+		}
+	}
+	if (oi->meta_partial)
+		return rd_fill(x, name, NULL); /* getattr will head it */
+	vfs_stat_object(x->v, oi, &st);
+	if (x->dlen + len < sizeof(x->path)) {
+		memcpy(x->path + x->dlen, name, len + 1);
+		vfs_cache_put(&x->v->cache, x->path, &st, x->gen);
+	}
+	return rd_fill(x, name, &st);
+}
+
+static int rd_cb(void *arg, const struct obj_info *oi)
+{
+	struct rd_ctx *x = arg;
+
+	x->entries++;
+	if (strlen(oi->name) < x->plen)
+		return 0;
+	if (oi->is_subdir)
+		return rd_subdir(x, oi->name + x->plen);
+	return rd_object(x, oi, oi->name + x->plen);
+}
+
+static int readdir_key(struct vfs *v, const char *c, const char *k,
+		       vfs_fill_fn *fill, void *arg)
+{
+	char prefix[STORE_KEY_MAX + 2] = "";
+	struct rd_ctx *x;
+	struct stat st;
+	size_t i;
+	int err;
+
+	if (k) {
+		err = marker_key(prefix, sizeof(prefix), k);
+		if (err)
+			return -ENOTDIR; /* too long to have children */
+	}
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	x->v = v;
+	x->fill = fill;
+	x->arg = arg;
+	x->plen = strlen(prefix);
+	err = vfs_object_path(x->path, sizeof(x->path), c, prefix);
+	if (err)
+		goto out_free;
+	x->dlen = strlen(x->path);
+	if (x->plen == 0) {
+		x->path[x->dlen++] = '/';
+		x->path[x->dlen] = '\0';
+	}
+	err = vfs_pending_names(v, c, prefix, &x->pend, &x->npend);
+	if (err)
+		goto out_free;
+	x->gen = vfs_cache_gen(&v->cache);
+
+	if (rd_fill(x, ".", NULL) || rd_fill(x, "..", NULL))
+		goto out_free_names;
+	err = store_list(v->st, c, prefix, '/', rd_cb, x);
+	if (err || x->full)
+		goto out_free_names;
+	for (i = 0; i < x->npend; i++) {
+		if (x->pend[i].seen)
+			continue;
+		x->entries++;
+		if (rd_fill(x, x->pend[i].name, &x->pend[i].st))
+			break;
+	}
+	if (x->entries == 0 && k) {
+		/* no marker, nothing below: a file or nothing */
+		err = vfs_lookup(v, c, k, &st);
+		err = err ? err : -ENOTDIR;
+	}
+out_free_names:
+	vfs_pending_names_free(x->pend, x->npend);
+out_free:
+	free(x);
+	return err;
+}
+
+struct rc_ctx {
+	struct vfs *v;
+	vfs_fill_fn *fill;
+	void *arg;
+	uint64_t gen;
+};
+
+static int readdir_containers_cb(void *arg, const struct obj_info *oi)
+{
+	struct rc_ctx *x = arg;
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (!store_container_is_valid(oi->name) ||
+	    strlen(oi->name) > VFS_NAME_MAX)
+		return 0;
+	stat_dir(x->v, &st);
+	if (!vfs_object_path(path, sizeof(path), oi->name, NULL))
+		vfs_cache_put(&x->v->cache, path, &st, x->gen);
+	return x->fill(x->arg, oi->name, &st) ? 1 : 0;
+}
+
+int vfs_readdir(struct vfs *v, const char *path, vfs_fill_fn *fill, void *arg)
+{
+	const struct vfs_prov *pr;
+	struct rc_ctx rc;
+	struct stat st;
+	struct vpath vp;
+	int err;
+	int i;
+
+	err = vfs_path_parse(path, &vp);
+	if (err)
+		return err;
+	switch (vp.kind) {
+	case VP_ROOT:
+		stat_dir(v, &st);
+		if (fill(arg, ".", NULL) || fill(arg, "..", NULL))
+			return 0;
+		for (i = 0; i < VFS_TOP_COUNT; i++) {
+			if (fill(arg, top_names[i], &st))
+				return 0;
+		}
+		return 0;
+	case VP_BAD_TOP:
+		return -ENOENT;
+	case VP_TOP:
+	case VP_PROV:
+		pr = prov_of(v, &vp);
+		if (vp.kind == VP_PROV && (!pr || !pr->ops->readdir))
+			return -ENOENT;
+		if (fill(arg, ".", NULL) || fill(arg, "..", NULL))
+			return 0;
+		if (pr && pr->ops->readdir)
+			return pr->ops->readdir(pr->p, vp.rel, fill, arg);
+		if (vp.top != VFS_TOP_CONTAINERS)
+			return 0;
+		rc.v = v;
+		rc.fill = fill;
+		rc.arg = arg;
+		rc.gen = vfs_cache_gen(&v->cache);
+		return store_list_containers(v->st, readdir_containers_cb, &rc);
+	case VP_CONTAINER:
+		return readdir_key(v, vp.container, NULL, fill, arg);
+	case VP_KEY:
+		return readdir_key(v, vp.container, vp.key, fill, arg);
+	}
+	return -ENOENT;
+}
+
+/* ---- directories ---- */
+
+/* Writes the marker of directory @k with its mode and mtime. */
+static int marker_create(struct vfs *v, const char *c, const char *k,
+			 const struct meta *m)
+{
+	char marker[STORE_KEY_MAX + 2];
+	struct store_wopts wo = { .format = vfs_format_for(v, c) };
+	struct store_writer *w;
+	int err;
+
+	err = marker_key(marker, sizeof(marker), k);
+	if (err)
+		return err;
+	err = store_writer_open(v->st, c, marker, &wo, &w);
+	if (err)
+		return err;
+	return store_writer_commit(w, m);
+}
+
+int vfs_mkdir(struct vfs *v, const char *path, mode_t mode)
+{
+	const struct vfs_prov *pr;
+	struct timespec now;
+	struct stat st;
+	struct vpath vp;
+	struct meta m;
+	int err;
+
+	err = vfs_path_parse(path, &vp);
+	if (err)
+		return err;
+	switch (vp.kind) {
+	case VP_ROOT:
+	case VP_TOP:
+		return -EEXIST;
+	case VP_BAD_TOP:
+		return -EROFS;
+	case VP_PROV:
+		pr = prov_of(v, &vp);
+		if (!pr || !pr->ops->mkdir)
+			return -EROFS;
+		return pr->ops->mkdir(pr->p, vp.rel, mode);
+	case VP_CONTAINER:
+		err = store_create_container(v->st, vp.container);
+		cache_drop_key(v, vp.container, NULL, false);
+		return err;
+	case VP_KEY:
+		break;
+	}
+
+	if (strlen(vp.key) + 1 > STORE_KEY_MAX)
+		return -ENAMETOOLONG;
+	err = vfs_key_getattr(v, vp.container, vp.key, &st);
+	if (!err)
+		return -EEXIST;
+	if (err != -ENOENT)
+		return err;
+	err = vfs_parent_exists(v, vp.container, vp.key);
+	if (err)
+		return err;
+
+	meta_init(&m);
+	clock_gettime(CLOCK_REALTIME, &now);
+	err = vfs_meta_put_mode(&m, mode);
+	if (!err)
+		err = vfs_meta_put_mtime(&m, &now);
+	if (!err)
+		err = marker_create(v, vp.container, vp.key, &m);
+	meta_release(&m);
+	cache_drop_key(v, vp.container, vp.key, false);
+	return err;
+}
+
+struct empty_ctx {
+	const char *marker;
+	bool other;
+};
+
+/* Listing callback: stops at the first key other than the marker. */
+static int not_marker_cb(void *arg, const struct obj_info *oi)
+{
+	struct empty_ctx *x = arg;
+
+	if (strcmp(oi->name, x->marker) == 0)
+		return 0;
+	x->other = true;
+	return 1;
+}
+
+/* 0 if directory @k holds nothing but its marker, -ENOTEMPTY, -errno. */
+static int dir_empty(struct vfs *v, const char *c, const char *k)
+{
+	char marker[STORE_KEY_MAX + 2];
+	struct empty_ctx x;
+	int err;
+
+	err = marker_key(marker, sizeof(marker), k);
+	if (err)
+		return err;
+	if (vfs_pending_under(v, c, marker))
+		return -ENOTEMPTY;
+	x.marker = marker;
+	x.other = false;
+	err = store_list(v->st, c, marker, 0, not_marker_cb, &x);
+	if (err)
+		return err;
+	return x.other ? -ENOTEMPTY : 0;
+}
+
+int vfs_rmdir(struct vfs *v, const char *path)
+{
+	char marker[STORE_KEY_MAX + 2];
+	const struct vfs_prov *pr;
+	struct stat st;
+	struct vpath vp;
+	int err;
+
+	err = vfs_path_parse(path, &vp);
+	if (err)
+		return err;
+	switch (vp.kind) {
+	case VP_ROOT:
+	case VP_TOP:
+	case VP_BAD_TOP:
+		return -EROFS;
+	case VP_PROV:
+		pr = prov_of(v, &vp);
+		if (!pr || !pr->ops->rmdir)
+			return -EROFS;
+		return pr->ops->rmdir(pr->p, vp.rel);
+	case VP_CONTAINER:
+		err = store_delete_container(v->st, vp.container);
+		cache_drop_key(v, vp.container, NULL, true);
+		return err;
+	case VP_KEY:
+		break;
+	}
+
+	err = vfs_key_getattr(v, vp.container, vp.key, &st);
+	if (!err && !S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if (err && err != -ENOENT)
+		return err;
+	err = dir_empty(v, vp.container, vp.key);
+	if (err)
+		return err;
+	err = marker_key(marker, sizeof(marker), vp.key);
+	if (err)
+		return err;
+	/*
+	 * An implied directory has no marker, and vanishes with its last
+	 * object: rm -r's rmdir after unlinking the contents must succeed.
+	 */
+	err = store_del(v->st, vp.container, marker);
+	if (err == -ENOENT)
+		err = 0;
+	cache_drop_key(v, vp.container, vp.key, true);
+	return err;
+}
+
+int vfs_unlink(struct vfs *v, const char *path)
+{
+	struct stat st;
+	struct vpath vp;
+	unsigned doomed;
+	int err;
+
+	err = vfs_path_parse(path, &vp);
+	if (err)
+		return err;
+	switch (vp.kind) {
+	case VP_ROOT:
+	case VP_TOP:
+	case VP_CONTAINER:
+		return -EISDIR;
+	case VP_BAD_TOP:
+	case VP_PROV:
+		return -EROFS;
+	case VP_KEY:
+		break;
+	}
+
+	doomed = vfs_pending_doom(v, vp.container, vp.key);
+	err = store_del(v->st, vp.container, vp.key);
+	cache_drop_key(v, vp.container, vp.key, false);
+	if (!err || !vfs_is_absent(err))
+		return err;
+	if (doomed)
+		return 0;
+	err = vfs_lookup(v, vp.container, vp.key, &st);
+	if (!err)
+		return S_ISDIR(st.st_mode) ? -EISDIR : -ENOENT;
+	return err;
+}
+
+/* ---- rename ---- */
+
+/* A growing array of keys, filled by a listing. */
+struct names {
+	char **v; /* owned strings */
+	size_t n;
+	size_t cap;
+};
+
+static int collect_cb(void *arg, const struct obj_info *oi)
+{
+	struct names *x = arg;
+	char **nv;
+	size_t cap;
+
+	if (x->n == x->cap) {
+		cap = x->cap ? x->cap * 2 : 64;
+		nv = reallocarray(x->v, cap, sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		x->v = nv;
+		x->cap = cap;
+	}
+	x->v[x->n] = strdup(oi->name);
+	if (!x->v[x->n])
+		return -ENOMEM;
+	x->n++;
+	return 0;
+}
+
+static void names_release(struct names *x)
+{
+	size_t i;
+
+	for (i = 0; i < x->n; i++)
+		free(x->v[i]);
+	free(x->v);
+}
+
+/* @dst = @to + (@name less its first @flen bytes); a valid key length. */
+static int rebase(char *dst, size_t len, const char *to, const char *name,
+		  size_t flen)
+{
+	int n = snprintf(dst, len, "%s%s", to, name + flen);
+
+	if (n < 0 || (size_t)n >= len || (size_t)n > STORE_KEY_MAX)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static bool is_marker(const char *key)
+{
+	size_t len = strlen(key);
+
+	return len > 0 && key[len - 1] == '/';
+}
+
+/* Creates marker @dk of @dc with the metadata of marker @sk of @sc. */
+static int marker_copy(struct vfs *v, const char *sc, const char *sk,
+		       const char *dc, const char *dk)
+{
+	struct store_wopts wo = { .format = vfs_format_for(v, dc) };
+	struct store_writer *w;
+	struct obj_info oi;
+	int err;
+
+	obj_info_init(&oi);
+	err = store_head(v->st, sc, sk, &oi);
+	if (err && !vfs_is_absent(err))
+		return err;
+	vfs_meta_strip_codec(&oi.meta);
+	err = store_writer_open(v->st, dc, dk, &wo, &w);
+	if (!err)
+		err = store_writer_commit(w, &oi.meta);
+	obj_info_release(&oi);
+	return err;
+}
+
+/*
+ * Moves every object below directory @ka of @ca to @kb of @cb: markers of
+ * the destination first (the local store's directories), then the
+ * objects, then the source markers from the deepest up.
+ */
+static int rename_dir(struct vfs *v, const char *ca, const char *ka,
+		      const char *cb, const char *kb, bool exists)
+{
+	char fm[STORE_KEY_MAX + 2];
+	char tm[STORE_KEY_MAX + 2];
+	char dst[STORE_KEY_MAX + 2];
+	char ebuf[64];
+	struct names x = { 0 };
+	size_t la = strlen(ka);
+	size_t flen;
+	size_t i;
+	int err;
+
+	if (strcmp(ca, cb) == 0 && strncmp(kb, ka, la) == 0 && kb[la] == '/')
+		return -EINVAL;
+	err = marker_key(fm, sizeof(fm), ka);
+	if (!err)
+		err = marker_key(tm, sizeof(tm), kb);
+	if (err)
+		return err;
+	if (exists) {
+		err = dir_empty(v, cb, kb);
+		if (err)
+			return err;
+	}
+	err = store_list(v->st, ca, fm, 0, collect_cb, &x);
+	if (err)
+		goto out_release;
+	flen = strlen(fm);
+	/* refuse before changing anything if a new key would be too long */
+	for (i = 0; i < x.n; i++) {
+		err = rebase(dst, sizeof(dst), tm, x.v[i], flen);
+		if (err)
+			goto out_release;
+	}
+	for (i = 0; i < x.n && !err; i++) {
+		if (!is_marker(x.v[i]))
+			continue;
+		rebase(dst, sizeof(dst), tm, x.v[i], flen);
+		err = marker_copy(v, ca, x.v[i], cb, dst);
+	}
+	for (i = 0; i < x.n && !err; i++) {
+		if (is_marker(x.v[i]))
+			continue;
+		rebase(dst, sizeof(dst), tm, x.v[i], flen);
+		err = vfs_move_object(v, ca, x.v[i], cb, dst);
+	}
+	if (!err)
+		err = vfs_pending_retarget_prefix(v, ca, fm, cb, tm);
+	for (i = x.n; i-- > 0 && !err;) {
+		if (!is_marker(x.v[i]))
+			continue;
+		err = store_del(v->st, ca, x.v[i]);
+		if (err == -ENOENT)
+			err = 0;
+	}
+	if (err)
+		log_error("cannot rename directory '%s/%s' to '%s/%s': %s", ca,
+			  ka, cb, kb, vfs_strerror(err, ebuf, sizeof(ebuf)));
+out_release:
+	names_release(&x);
+	cache_drop_key(v, ca, ka, true);
+	cache_drop_key(v, cb, kb, true);
+	return err;
+}
+
+static int rename_file(struct vfs *v, const char *ca, const char *ka,
+		       const char *cb, const char *kb)
+{
+	bool replaces = false;
+	int err;
+	int n;
+
+	/* an open file under the target name is replaced: never commit it */
+	vfs_pending_doom(v, cb, kb);
+	n = vfs_pending_retarget(v, ca, ka, cb, kb, &replaces);
+	if (n < 0) {
+		err = n;
+	} else if (n > 0) {
+		/* the commit lands under the new name; drop a truncated old
+		 * version left under the old one */
+		err = 0;
+		if (replaces) {
+			err = store_del(v->st, ca, ka);
+			if (vfs_is_absent(err))
+				err = 0;
+		}
+	} else {
+		err = vfs_move_object(v, ca, ka, cb, kb);
+	}
+	cache_drop_key(v, ca, ka, false);
+	cache_drop_key(v, cb, kb, false);
+	return err;
+}
+
+static bool is_read_only(const struct vpath *vp)
+{
+	return vp->kind != VP_KEY && vp->kind != VP_CONTAINER;
+}
+
+int vfs_rename(struct vfs *v, const char *from, const char *to, unsigned flags)
+{
+	struct vpath *a;
+	struct vpath *b;
+	struct stat sa;
+	struct stat sb;
+	bool exists;
+	int err;
+
+	if (flags & ~(VFS_RENAME_NOREPLACE | VFS_RENAME_EXCHANGE))
+		return -EINVAL;
+	if (flags & VFS_RENAME_EXCHANGE)
+		return -EINVAL;
+	a = malloc(2 * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	b = a + 1;
+	err = vfs_path_parse(from, a);
+	if (!err)
+		err = vfs_path_parse(to, b);
+	if (err)
+		goto out_free;
+	if (a->kind != VP_KEY || b->kind != VP_KEY) {
+		/* containers are not renamed: mv copies instead */
+		err = is_read_only(a) || is_read_only(b) ? -EROFS : -EXDEV;
+		goto out_free;
+	}
+	err = vfs_key_getattr(v, a->container, a->key, &sa);
+	if (err)
+		goto out_free;
+	if (strcmp(a->container, b->container) == 0 &&
+	    strcmp(a->key, b->key) == 0)
+		goto out_free;
+	err = vfs_key_getattr(v, b->container, b->key, &sb);
+	exists = !err;
+	if (err && err != -ENOENT)
+		goto out_free;
+	err = 0;
+	if (exists && (flags & VFS_RENAME_NOREPLACE))
+		err = -EEXIST;
+	else if (exists && S_ISDIR(sa.st_mode) && !S_ISDIR(sb.st_mode))
+		err = -ENOTDIR;
+	else if (exists && !S_ISDIR(sa.st_mode) && S_ISDIR(sb.st_mode))
+		err = -EISDIR;
+	else if (!exists)
+		err = vfs_parent_exists(v, b->container, b->key);
+	if (err)
+		goto out_free;
+	if (S_ISDIR(sa.st_mode))
+		err = rename_dir(v, a->container, a->key, b->container, b->key,
+				 exists);
+	else
+		err = rename_file(v, a->container, a->key, b->container,
+				  b->key);
+out_free:
+	free(a);
+	return err;
+}
+
+/* ---- metadata: utimens, chmod ---- */
+
+/* head, change "mode"/"mtime", set_meta: every other key is kept. */
+int vfs_update_meta(struct vfs *v, const char *c, const char *k,
+		    const mode_t *mode, const struct timespec *mtime)
+{
+	struct obj_info oi;
+	int err;
+
+	obj_info_init(&oi);
+	err = store_head(v->st, c, k, &oi);
+	if (err)
+		return err;
+	if (mode)
+		err = vfs_meta_put_mode(&oi.meta, *mode);
+	if (!err && mtime)
+		err = vfs_meta_put_mtime(&oi.meta, mtime);
+	if (!err)
+		err = store_set_meta(v->st, c, k, &oi.meta);
+	obj_info_release(&oi);
+	return err;
+}
+
+static int setattr(struct vfs *v, const char *path, struct vfs_handle *h,
+		   const mode_t *mode, const struct timespec *mtime)
+{
+	char marker[STORE_KEY_MAX + 2];
+	struct stat st;
+	struct vpath vp;
+	int err;
+
+	if (!path) {
+		/* an open file unlinked meanwhile: only its commit cares */
+		if (h && vfs_pending_setattr(v, h, "", "", mode, mtime))
+			return 0;
+		return -ENOENT;
+	}
+	err = vfs_path_parse(path, &vp);
+	if (err)
+		return err;
+	switch (vp.kind) {
+	case VP_TOP:
+		/* rsync -a into /containers sets its times */
+		return vp.top == VFS_TOP_CONTAINERS ? 0 : -EROFS;
+	case VP_ROOT:
+	case VP_BAD_TOP:
+	case VP_PROV:
+		return -EROFS;
+	case VP_CONTAINER:
+		/* containers have no metadata of ours: nothing to keep */
+		return container_getattr(v, vp.container, &st);
+	case VP_KEY:
+		break;
+	}
+	if (h && h->kind != VFS_H_FILE)
+		return -EROFS;
+	if (vfs_pending_setattr(v, h, vp.container, vp.key, mode, mtime))
+		return 0;
+
+	err = vfs_update_meta(v, vp.container, vp.key, mode, mtime);
+	if (vfs_is_absent(err) && !marker_key(marker, sizeof(marker), vp.key)) {
+		err = vfs_update_meta(v, vp.container, marker, mode, mtime);
+		if (vfs_is_absent(err)) {
+			/* an implied directory has nowhere to keep it */
+			err = vfs_lookup(v, vp.container, vp.key, &st);
+		}
+	}
+	cache_drop_key(v, vp.container, vp.key, false);
+	return err;
+}
+
+int vfs_utimens(struct vfs *v, const char *path, const struct timespec ts[2],
+		struct vfs_handle *h)
+{
+	struct timespec mt;
+
+	if (!ts || ts[1].tv_nsec == UTIME_NOW) {
+		clock_gettime(CLOCK_REALTIME, &mt);
+	} else if (ts[1].tv_nsec == UTIME_OMIT) {
+		return 0;
+	} else {
+		if (ts[1].tv_nsec < 0 || ts[1].tv_nsec >= 1000000000L)
+			return -EINVAL;
+		mt = ts[1];
+	}
+	return setattr(v, path, h, NULL, &mt);
+}
+
+int vfs_chmod(struct vfs *v, const char *path, mode_t mode,
+	      struct vfs_handle *h)
+{
+	mode &= 07777;
+	return setattr(v, path, h, &mode, NULL);
+}
+
+/* ---- statfs, readlink ---- */
+
+int vfs_statfs(struct vfs *v, const char *path, struct statvfs *out)
+{
+	const uint64_t frsize = 4096;
+	const uint64_t ffree = 1ull << 30;
+	struct store_statfs sf;
+	uint64_t total;
+	uint64_t avail;
+	int err;
+
+	(void)path;
+	err = store_statfs(v->st, &sf);
+	if (err)
+		return err;
+	total = sf.bytes_total;
+	avail = sf.bytes_free;
+	if (total == 0) {
+		/* no quota: show plenty of room so df and cp work */
+		total = VFS_FAKE_TOTAL;
+		avail = total > sf.bytes_used ? total - sf.bytes_used : 0;
+	}
+	memset(out, 0, sizeof(*out));
+	out->f_bsize = v->conf.blksize;
+	out->f_frsize = frsize;
+	out->f_blocks = total / frsize;
+	out->f_bfree = avail / frsize;
+	out->f_bavail = avail / frsize;
+	out->f_files = sf.objects + ffree;
+	out->f_ffree = ffree;
+	out->f_favail = ffree;
+	out->f_namemax = VFS_NAME_MAX;
+	return 0;
+}
+
+int vfs_readlink(struct vfs *v, const char *path, char *buf, size_t size)
+{
+	const struct vfs_prov *pr;
+	struct vpath vp;
+	int err;
+
+	if (size == 0)
+		return -EINVAL;
+	err = vfs_path_parse(path, &vp);
+	if (err)
+		return err;
+	if (vp.kind != VP_PROV)
+		return -EINVAL; /* nothing else is a symlink */
+	pr = prov_of(v, &vp);
+	if (!pr || !pr->ops->readlink)
+		return -ENOENT;
+	return pr->ops->readlink(pr->p, vp.rel, buf, size);
+}

@@ -1,0 +1,261 @@
+/*
+ * vfs_cache.c - the stat cache: what readdir and getattr learnt from the
+ * store, kept for attr_timeout seconds so that the kernel's getattr of
+ * each entry after a readdir (ls -l, rsync) does not ask the store again.
+ *
+ * A chained hash table keyed by path plus a FIFO list of all entries;
+ * when full, the oldest entry goes. Entries expire after the TTL and are
+ * dropped on every change made through the vfs (together with their
+ * ancestors, since an implied directory vanishes with its last object).
+ *
+ * Invariant: an entry is in exactly one bucket chain and in the FIFO.
+ * Lock: c->lock protects everything; it is a leaf lock (nothing is called
+ * with it held). A generation counter, bumped by every invalidation, keeps
+ * a getattr that read the store before a change from caching the stale
+ * answer after it.
+ */
+#include "vfs_i.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct vfs_cache_entry {
+	struct vfs_cache_entry *hnext; /* bucket chain */
+	struct vfs_cache_entry *older; /* FIFO */
+	struct vfs_cache_entry *newer;
+	uint64_t expires_ns; /* CLOCK_MONOTONIC */
+	uint64_t hash;
+	struct stat st;
+	char path[]; /* NUL-terminated */
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* FNV-1a */
+static uint64_t path_hash(const char *s, size_t len)
+{
+	uint64_t h = 14695981039346656037ull;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+int vfs_cache_init(struct vfs_cache *c, double ttl, size_t max)
+{
+	memset(c, 0, sizeof(*c));
+	if (ttl <= 0 || max == 0)
+		return pthread_mutex_init(&c->lock, NULL) ? -ENOMEM : 0;
+	c->buckets = calloc(VFS_CACHE_BUCKETS, sizeof(*c->buckets));
+	if (!c->buckets)
+		return -ENOMEM;
+	if (pthread_mutex_init(&c->lock, NULL)) {
+		free(c->buckets);
+		c->buckets = NULL;
+		return -ENOMEM;
+	}
+	c->max = max;
+	c->ttl_ns = (uint64_t)(ttl * 1e9);
+	if (c->ttl_ns == 0)
+		c->ttl_ns = 1;
+	return 0;
+}
+
+/* Unlinks @e from its chain and the FIFO and frees it; lock held. */
+static void entry_remove(struct vfs_cache *c, struct vfs_cache_entry *e)
+{
+	struct vfs_cache_entry **pp;
+
+	pp = &c->buckets[e->hash & (VFS_CACHE_BUCKETS - 1)];
+	while (*pp != e)
+		pp = &(*pp)->hnext;
+	*pp = e->hnext;
+	if (e->older)
+		e->older->newer = e->newer;
+	else
+		c->oldest = e->newer;
+	if (e->newer)
+		e->newer->older = e->older;
+	else
+		c->newest = e->older;
+	c->count--;
+	free(e);
+}
+
+void vfs_cache_release(struct vfs_cache *c)
+{
+	struct vfs_cache_entry *e = c->oldest;
+
+	while (e) {
+		struct vfs_cache_entry *next = e->newer;
+
+		free(e);
+		e = next;
+	}
+	free(c->buckets);
+	pthread_mutex_destroy(&c->lock);
+	memset(c, 0, sizeof(*c));
+}
+
+uint64_t vfs_cache_gen(struct vfs_cache *c)
+{
+	uint64_t gen;
+
+	pthread_mutex_lock(&c->lock);
+	gen = c->gen;
+	pthread_mutex_unlock(&c->lock);
+	return gen;
+}
+
+/* The entry for @path or NULL; lock held. */
+static struct vfs_cache_entry *entry_find(struct vfs_cache *c, const char *path,
+					  uint64_t hash)
+{
+	struct vfs_cache_entry *e;
+
+	e = c->buckets[hash & (VFS_CACHE_BUCKETS - 1)];
+	for (; e; e = e->hnext) {
+		if (e->hash == hash && strcmp(e->path, path) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+void vfs_cache_put(struct vfs_cache *c, const char *path, const struct stat *st,
+		   uint64_t gen)
+{
+	size_t len = strlen(path);
+	uint64_t hash = path_hash(path, len);
+	size_t bucket = hash & (VFS_CACHE_BUCKETS - 1);
+	struct vfs_cache_entry *old;
+	struct vfs_cache_entry *e;
+
+	if (!c->buckets)
+		return;
+	/* allocated outside the lock; a cache miss costs nothing else */
+	e = malloc(sizeof(*e) + len + 1);
+	if (!e)
+		return;
+	memcpy(e->path, path, len + 1);
+	e->hash = hash;
+	e->st = *st;
+	e->expires_ns = now_ns() + c->ttl_ns;
+
+	pthread_mutex_lock(&c->lock);
+	if (gen != c->gen) {
+		pthread_mutex_unlock(&c->lock);
+		free(e);
+		return;
+	}
+	old = entry_find(c, path, hash);
+	if (old)
+		entry_remove(c, old);
+	while (c->count >= c->max && c->oldest)
+		entry_remove(c, c->oldest);
+	e->hnext = c->buckets[bucket];
+	c->buckets[bucket] = e;
+	e->newer = NULL;
+	e->older = c->newest;
+	if (c->newest)
+		c->newest->newer = e;
+	else
+		c->oldest = e;
+	c->newest = e;
+	c->count++;
+	pthread_mutex_unlock(&c->lock);
+}
+
+bool vfs_cache_get(struct vfs_cache *c, const char *path, struct stat *st)
+{
+	size_t len = strlen(path);
+	uint64_t hash = path_hash(path, len);
+	struct vfs_cache_entry *e;
+	bool hit = false;
+
+	if (!c->buckets)
+		return false;
+	pthread_mutex_lock(&c->lock);
+	e = entry_find(c, path, hash);
+	if (e) {
+		if (e->expires_ns > now_ns()) {
+			*st = e->st;
+			hit = true;
+		} else {
+			entry_remove(c, e);
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return hit;
+}
+
+/* Drops @path (@len bytes of it) if cached; lock held. */
+static void drop_one(struct vfs_cache *c, const char *path, size_t len)
+{
+	char tmp[PATH_MAX];
+	struct vfs_cache_entry *e;
+
+	if (len >= sizeof(tmp))
+		return;
+	memcpy(tmp, path, len);
+	tmp[len] = '\0';
+	e = entry_find(c, tmp, path_hash(tmp, len));
+	if (e)
+		entry_remove(c, e);
+}
+
+/* Drops @path and each ancestor of it; lock held. */
+static void drop_with_ancestors(struct vfs_cache *c, const char *path)
+{
+	size_t len = strlen(path);
+
+	while (len > 1) {
+		drop_one(c, path, len);
+		while (len > 0 && path[len - 1] != '/')
+			len--;
+		if (len > 1)
+			len--; /* the '/' before the last component */
+	}
+}
+
+void vfs_cache_drop(struct vfs_cache *c, const char *path)
+{
+	pthread_mutex_lock(&c->lock);
+	c->gen++;
+	if (c->buckets)
+		drop_with_ancestors(c, path);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void vfs_cache_drop_tree(struct vfs_cache *c, const char *path)
+{
+	size_t len = strlen(path);
+	struct vfs_cache_entry *e;
+
+	pthread_mutex_lock(&c->lock);
+	c->gen++;
+	if (!c->buckets)
+		goto out_unlock;
+	drop_with_ancestors(c, path);
+	/* rare (directory rename/rmdir): a scan of the FIFO is fine */
+	e = c->oldest;
+	while (e) {
+		struct vfs_cache_entry *next = e->newer;
+
+		if (strncmp(e->path, path, len) == 0 && e->path[len] == '/')
+			entry_remove(c, e);
+		e = next;
+	}
+out_unlock:
+	pthread_mutex_unlock(&c->lock);
+}

@@ -1,0 +1,1255 @@
+/*
+ * vfs_files.c - open files of the namespace: read handles over a store
+ * reader, write handles over a store writer, and the table of files open
+ * for writing that makes an uncommitted file visible to getattr/readdir.
+ *
+ * A write handle ("pending", VFS_W_PENDING) streams sequential writes
+ * from offset 0 into a writer opened at the first write; the object
+ * appears in the store only when flush (close) or release commits it. Its
+ * name may change before that (rename of an open file): the writer then
+ * commits under the name it was opened with and the object is moved to
+ * the final name right after (settle()); if no writer was opened yet, the
+ * commit lands under the final name directly.
+ *
+ * A flush with nothing written does not commit: a shell redirection
+ * ("cmd > f") dup2()s the new descriptor and closes the original, which
+ * flushes, before cmd writes anything. Such a file is committed by a
+ * later flush or, empty, by release.
+ *
+ * The front end may tag a handle with its opener (vfs_handle_set_owner)
+ * so that only the opener's close commits (fs/fuse_ops.c).
+ *
+ * Handles are refcounted (refs, under files_lock): the opener's reference
+ * is dropped by vfs_release(); path operations that act on a pending
+ * handle (truncate) take one while they use it.
+ * Locks: h->lock then v->files_lock (see vfs_i.h); no store call is made
+ * with files_lock held.
+ */
+#include "vfs.h"
+#include "vfs_i.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../conf/log.h"
+
+/* "container/key" of a handle, for log lines */
+#define VFS_LOG_NAME_MAX (STORE_CONTAINER_MAX + STORE_KEY_MAX + 2)
+
+/* ---- handle lifetime ---- */
+
+static void handle_free(struct vfs_handle *h)
+{
+	store_reader_close(h->reader);
+	store_writer_abort(h->w);
+	free(h->wcontainer);
+	free(h->wkey);
+	free(h->container);
+	free(h->key);
+	free(h->path);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+static struct vfs_handle *handle_new(struct vfs *v, enum vfs_handle_kind kind,
+				     const char *path)
+{
+	struct vfs_handle *h;
+
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	h->path = strdup(path);
+	if (!h->path || pthread_mutex_init(&h->lock, NULL)) {
+		free(h->path);
+		free(h);
+		return NULL;
+	}
+	h->v = v;
+	h->kind = kind;
+	h->refs = 1;
+	clock_gettime(CLOCK_REALTIME, &h->mtime);
+	return h;
+}
+
+/* Sets the handle's name (copies); 0 or -ENOMEM. */
+static int handle_set_name(struct vfs_handle *h, const char *c, const char *k)
+{
+	h->container = strdup(c);
+	h->key = strdup(k);
+	if (!h->container || !h->key)
+		return -ENOMEM;
+	return 0;
+}
+
+/* Makes @h findable (open-files table); takes no extra reference. */
+static void handle_link(struct vfs_handle *h)
+{
+	struct vfs *v = h->v;
+
+	pthread_mutex_lock(&v->files_lock);
+	h->prev = NULL;
+	h->next = v->handles;
+	if (v->handles)
+		v->handles->prev = h;
+	v->handles = h;
+	pthread_mutex_unlock(&v->files_lock);
+}
+
+/* Drops one reference; the last one frees. */
+static void handle_put(struct vfs_handle *h)
+{
+	struct vfs *v = h->v;
+	bool last;
+
+	pthread_mutex_lock(&v->files_lock);
+	last = --h->refs == 0;
+	pthread_mutex_unlock(&v->files_lock);
+	if (last)
+		handle_free(h);
+}
+
+/* Removes @h from the table and drops the opener's reference. */
+static void handle_unlink_put(struct vfs_handle *h)
+{
+	struct vfs *v = h->v;
+	bool last;
+
+	pthread_mutex_lock(&v->files_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else if (v->handles == h)
+		v->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	h->prev = NULL;
+	h->next = NULL;
+	last = --h->refs == 0;
+	pthread_mutex_unlock(&v->files_lock);
+	if (last)
+		handle_free(h);
+}
+
+void vfs_handles_free(struct vfs *v)
+{
+	struct vfs_handle *h = v->handles;
+
+	/* unmounted with files open: nothing uncommitted becomes visible */
+	while (h) {
+		struct vfs_handle *next = h->next;
+
+		handle_free(h);
+		h = next;
+	}
+	v->handles = NULL;
+}
+
+const char *vfs_handle_path(const struct vfs_handle *h)
+{
+	return h->path;
+}
+
+void vfs_handle_set_owner(struct vfs_handle *h, uint64_t owner)
+{
+	h->owner = owner;
+}
+
+uint64_t vfs_handle_owner(const struct vfs_handle *h)
+{
+	return h->owner;
+}
+
+/* ---- the table of files open for writing ---- */
+
+/* A file being written, visible under its name; files_lock held. */
+static bool is_pending(const struct vfs_handle *h)
+{
+	return h->kind == VFS_H_FILE && h->ws == VFS_W_PENDING && !h->doomed;
+}
+
+static bool pending_is(const struct vfs_handle *h, const char *c, const char *k)
+{
+	return is_pending(h) && strcmp(h->container, c) == 0 &&
+	       strcmp(h->key, k) == 0;
+}
+
+/* The stat of a pending file; files_lock held. */
+static void pending_fill(const struct vfs_handle *h, struct stat *st)
+{
+	vfs_stat_fill(h->v, st, S_IFREG | h->mode, h->written, &h->mtime);
+}
+
+bool vfs_pending_stat(struct vfs *v, const char *c, const char *k,
+		      struct stat *st)
+{
+	struct vfs_handle *h;
+	bool found = false;
+
+	pthread_mutex_lock(&v->files_lock);
+	for (h = v->handles; h; h = h->next) {
+		if (pending_is(h, c, k)) {
+			pending_fill(h, st);
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&v->files_lock);
+	return found;
+}
+
+/* The name of @h's file relative to @prefix if it sits right there. */
+static const char *name_in(const struct vfs_handle *h, const char *c,
+			   const char *prefix, size_t plen)
+{
+	const char *name;
+
+	if (!is_pending(h) || strcmp(h->container, c) != 0 ||
+	    strncmp(h->key, prefix, plen) != 0)
+		return NULL;
+	name = h->key + plen;
+	if (*name == '\0' || strchr(name, '/') || strlen(name) > VFS_NAME_MAX)
+		return NULL;
+	return name;
+}
+
+int vfs_pending_names(struct vfs *v, const char *c, const char *prefix,
+		      struct vfs_pending_name **out, size_t *n)
+{
+	size_t plen = strlen(prefix);
+	struct vfs_pending_name *names = NULL;
+	struct vfs_handle *h;
+	size_t count = 0;
+	size_t i;
+	int err = 0;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&v->files_lock);
+	for (h = v->handles; h; h = h->next) {
+		if (name_in(h, c, prefix, plen))
+			count++;
+	}
+	if (count == 0)
+		goto out_unlock;
+	names = calloc(count, sizeof(*names));
+	if (!names) {
+		err = -ENOMEM;
+		goto out_unlock;
+	}
+	count = 0;
+	for (h = v->handles; h; h = h->next) {
+		const char *name = name_in(h, c, prefix, plen);
+
+		if (!name)
+			continue;
+		for (i = 0; i < count; i++) {
+			if (strcmp(names[i].name, name) == 0)
+				break;
+		}
+		if (i < count)
+			continue; /* opened twice: list it once */
+		names[count].name = strdup(name);
+		if (!names[count].name) {
+			err = -ENOMEM;
+			break;
+		}
+		pending_fill(h, &names[count].st);
+		count++;
+	}
+out_unlock:
+	pthread_mutex_unlock(&v->files_lock);
+	if (err) {
+		vfs_pending_names_free(names, count);
+		return err;
+	}
+	*out = names;
+	*n = count;
+	return 0;
+}
+
+void vfs_pending_names_free(struct vfs_pending_name *names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(names[i].name);
+	free(names);
+}
+
+bool vfs_pending_under(struct vfs *v, const char *c, const char *prefix)
+{
+	size_t plen = strlen(prefix);
+	struct vfs_handle *h;
+	bool found = false;
+
+	pthread_mutex_lock(&v->files_lock);
+	for (h = v->handles; h && !found; h = h->next) {
+		found = is_pending(h) && strcmp(h->container, c) == 0 &&
+			strncmp(h->key, prefix, plen) == 0;
+	}
+	pthread_mutex_unlock(&v->files_lock);
+	return found;
+}
+
+unsigned vfs_pending_doom(struct vfs *v, const char *c, const char *k)
+{
+	struct vfs_handle *h;
+	unsigned n = 0;
+
+	pthread_mutex_lock(&v->files_lock);
+	for (h = v->handles; h; h = h->next) {
+		if (pending_is(h, c, k)) {
+			h->doomed = true;
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&v->files_lock);
+	return n;
+}
+
+/* Renames pending @h to @dc/@dk; files_lock held. 0 or -ENOMEM. */
+static int retarget(struct vfs_handle *h, const char *dc, const char *dk)
+{
+	char *nc = strdup(dc);
+	char *nk = strdup(dk);
+
+	if (!nc || !nk) {
+		free(nc);
+		free(nk);
+		return -ENOMEM;
+	}
+	free(h->container);
+	free(h->key);
+	h->container = nc;
+	h->key = nk;
+	return 0;
+}
+
+int vfs_pending_retarget(struct vfs *v, const char *sc, const char *sk,
+			 const char *dc, const char *dk, bool *replaces)
+{
+	struct vfs_handle *h;
+	int n = 0;
+	int err;
+
+	*replaces = false;
+	pthread_mutex_lock(&v->files_lock);
+	for (h = v->handles; h; h = h->next) {
+		if (!pending_is(h, sc, sk))
+			continue;
+		err = retarget(h, dc, dk);
+		if (err) {
+			n = err;
+			break;
+		}
+		/*
+		 * An older object under the old name must go, unless a
+		 * writer is already open there: its commit replaces that
+		 * object and settle() moves it (deleting then could race
+		 * with the commit).
+		 */
+		if (h->replaces && !h->wkey)
+			*replaces = true;
+		/* the target name may hold an object too, now or later */
+		h->replaces = true;
+		n++;
+	}
+	pthread_mutex_unlock(&v->files_lock);
+	return n;
+}
+
+int vfs_pending_retarget_prefix(struct vfs *v, const char *sc,
+				const char *sprefix, const char *dc,
+				const char *dprefix)
+{
+	char key[STORE_KEY_MAX + 2];
+	size_t slen = strlen(sprefix);
+	struct vfs_handle *h;
+	int err = 0;
+	int n;
+
+	pthread_mutex_lock(&v->files_lock);
+	for (h = v->handles; h && !err; h = h->next) {
+		if (!is_pending(h) || strcmp(h->container, sc) != 0 ||
+		    strncmp(h->key, sprefix, slen) != 0)
+			continue;
+		n = snprintf(key, sizeof(key), "%s%s", dprefix, h->key + slen);
+		if (n < 0 || (size_t)n > STORE_KEY_MAX)
+			err = -ENAMETOOLONG;
+		else
+			err = retarget(h, dc, key);
+	}
+	pthread_mutex_unlock(&v->files_lock);
+	return err;
+}
+
+/* Records @mode/@mtime for the commit of pending @h; files_lock held. */
+static void pending_set(struct vfs_handle *h, const mode_t *mode,
+			const struct timespec *mtime)
+{
+	if (mode)
+		h->mode = *mode & 07777;
+	if (mtime) {
+		h->mtime = *mtime;
+		h->mtime_set = true;
+	}
+	h->attr_gen++;
+}
+
+bool vfs_pending_setattr(struct vfs *v, struct vfs_handle *h, const char *c,
+			 const char *k, const mode_t *mode,
+			 const struct timespec *mtime)
+{
+	struct vfs_handle *p;
+	bool found = false;
+
+	pthread_mutex_lock(&v->files_lock);
+	if (h && h->kind == VFS_H_FILE && h->ws == VFS_W_PENDING) {
+		pending_set(h, mode, mtime);
+		found = true;
+	} else {
+		for (p = v->handles; p; p = p->next) {
+			if (pending_is(p, c, k)) {
+				pending_set(p, mode, mtime);
+				found = true;
+			}
+		}
+	}
+	pthread_mutex_unlock(&v->files_lock);
+	return found;
+}
+
+/* ---- object copies ---- */
+
+void vfs_meta_strip_codec(struct meta *m)
+{
+	char key[META_KEY_MAX + 1];
+	size_t i = m->n;
+
+	/* the codec writes its own trovefs-* keys for the new bytes */
+	while (i-- > 0) {
+		if (strncmp(m->v[i].key, "trovefs-", 8) != 0)
+			continue;
+		snprintf(key, sizeof(key), "%s", m->v[i].key);
+		meta_del(m, key);
+	}
+}
+
+/* Copies object @sk of @sc to @dk of @dc through a reader and a writer. */
+static int copy_object(struct vfs *v, const char *sc, const char *sk,
+		       const char *dc, const char *dk)
+{
+	struct store_wopts wo = { .format = vfs_format_for(v, dc) };
+	struct store_reader *r;
+	struct store_writer *w;
+	struct obj_info oi;
+	uint64_t off = 0;
+	size_t got;
+	char *buf;
+	int err;
+
+	obj_info_init(&oi);
+	err = store_head(v->st, sc, sk, &oi);
+	if (err)
+		return err;
+	vfs_meta_strip_codec(&oi.meta);
+	buf = malloc(VFS_COPY_CHUNK);
+	if (!buf) {
+		err = -ENOMEM;
+		goto out_release;
+	}
+	err = store_reader_open(v->st, sc, sk, &r);
+	if (err)
+		goto out_free_buf;
+	err = store_writer_open(v->st, dc, dk, &wo, &w);
+	if (err)
+		goto out_close;
+	for (;;) {
+		got = 0;
+		err = store_reader_read(r, off, buf, VFS_COPY_CHUNK, &got);
+		if (err || got == 0)
+			break;
+		err = store_writer_write(w, buf, got);
+		if (err)
+			break;
+		off += got;
+	}
+	if (err)
+		store_writer_abort(w);
+	else
+		err = store_writer_commit(w, &oi.meta);
+out_close:
+	store_reader_close(r);
+out_free_buf:
+	free(buf);
+out_release:
+	obj_info_release(&oi);
+	return err;
+}
+
+int vfs_move_object(struct vfs *v, const char *sc, const char *sk,
+		    const char *dc, const char *dk)
+{
+	int err;
+
+	err = store_rename(v->st, sc, sk, dc, dk);
+	if (!err)
+		log_debug("renamed '%s/%s' to '%s/%s'", sc, sk, dc, dk);
+	if (err != -EXDEV)
+		return err;
+	/* the store cannot rename (e.g. across containers): copy */
+	err = copy_object(v, sc, sk, dc, dk);
+	if (err)
+		return err;
+	err = store_del(v->st, sc, sk);
+	return err == -ENOENT ? 0 : err;
+}
+
+/* ---- open, create ---- */
+
+/* Drops @c/@k and its ancestors from the stat cache. */
+static void drop_key(struct vfs *v, const char *c, const char *k)
+{
+	char path[PATH_MAX];
+
+	if (!vfs_object_path(path, sizeof(path), c, k))
+		vfs_cache_drop(&v->cache, path);
+}
+
+/* A new pending handle for @c/@k; linked into the table on success. */
+static int pending_new(struct vfs *v, const char *path, const char *c,
+		       const char *k, mode_t mode, bool replaces,
+		       struct vfs_handle **out)
+{
+	struct vfs_handle *h;
+
+	h = handle_new(v, VFS_H_FILE, path);
+	if (!h)
+		return -ENOMEM;
+	if (handle_set_name(h, c, k)) {
+		handle_free(h);
+		return -ENOMEM;
+	}
+	h->ws = VFS_W_PENDING;
+	h->mode = mode & 07777;
+	h->replaces = replaces;
+	handle_link(h);
+	drop_key(v, c, k);
+	*out = h;
+	return 0;
+}
+
+/* -EISDIR if @c/@k is a directory, else -ENOENT (or a store error). */
+static int absent_error(struct vfs *v, const char *c, const char *k)
+{
+	struct stat st;
+	int err;
+
+	err = vfs_lookup(v, c, k, &st);
+	if (err)
+		return err;
+	return S_ISDIR(st.st_mode) ? -EISDIR : -ENOENT;
+}
+
+/* Opens existing file @c/@k (or fails with -ENOENT, -EISDIR). */
+static int open_key(struct vfs *v, const char *path, const char *c,
+		    const char *k, int flags, struct vfs_handle **out)
+{
+	int acc = flags & O_ACCMODE;
+	struct vfs_handle *h;
+	struct obj_info oi;
+	mode_t mode;
+	int err;
+
+	h = handle_new(v, VFS_H_FILE, path);
+	if (!h)
+		return -ENOMEM;
+	err = handle_set_name(h, c, k);
+	if (err)
+		goto out_free;
+	if (acc == O_RDONLY) {
+		h->ws = VFS_W_NONE;
+		h->can_read = true;
+		err = store_reader_open(v->st, c, k, &h->reader);
+		if (vfs_is_absent(err))
+			err = absent_error(v, c, k);
+		if (err)
+			goto out_free;
+		handle_link(h);
+		*out = h;
+		return 0;
+	}
+
+	obj_info_init(&oi);
+	err = store_head(v->st, c, k, &oi);
+	if (vfs_is_absent(err))
+		err = absent_error(v, c, k);
+	if (err)
+		goto out_free;
+	mode = vfs_meta_get_mode(&oi.meta, v->conf.default_file_mode);
+	h->obj_size = oi.size;
+	obj_info_release(&oi);
+	if (flags & O_TRUNC) {
+		handle_free(h);
+		return pending_new(v, path, c, k, mode, true, out);
+	}
+	/* writable only after ftruncate(fd, 0): see vfs_write() */
+	h->ws = VFS_W_EXISTING;
+	h->mode = mode;
+	h->can_read = acc == O_RDWR;
+	handle_link(h);
+	*out = h;
+	return 0;
+
+out_free:
+	handle_free(h);
+	return err;
+}
+
+int vfs_create(struct vfs *v, const char *path, mode_t mode, int flags,
+	       struct vfs_handle **out)
+{
+	struct stat st;
+	struct vpath vp;
+	int err;
+
+	err = vfs_path_parse(path, &vp);
+	if (err)
+		return err;
+	switch (vp.kind) {
+	case VP_ROOT:
+	case VP_TOP:
+	case VP_CONTAINER:
+		return (flags & O_EXCL) ? -EEXIST : -EISDIR;
+	case VP_BAD_TOP:
+	case VP_PROV:
+		return -EROFS;
+	case VP_KEY:
+		break;
+	}
+	err = vfs_key_getattr(v, vp.container, vp.key, &st);
+	if (!err) {
+		if (flags & O_EXCL)
+			return -EEXIST;
+		if (S_ISDIR(st.st_mode))
+			return -EISDIR;
+		return open_key(v, path, vp.container, vp.key, flags, out);
+	}
+	if (err != -ENOENT)
+		return err;
+	err = vfs_parent_exists(v, vp.container, vp.key);
+	if (err)
+		return err;
+	return pending_new(v, path, vp.container, vp.key, mode, false, out);
+}
+
+int vfs_open(struct vfs *v, const char *path, int flags,
+	     struct vfs_handle **out)
+{
+	const struct vfs_prov *pr;
+	struct vfs_handle *h;
+	struct vpath vp;
+	int err;
+
+	err = vfs_path_parse(path, &vp);
+	if (err)
+		return err;
+	switch (vp.kind) {
+	case VP_ROOT:
+	case VP_TOP:
+	case VP_CONTAINER:
+		return -EISDIR;
+	case VP_BAD_TOP:
+		return -ENOENT;
+	case VP_PROV:
+		pr = &v->prov[vp.top];
+		if (!pr->ops || !pr->ops->open)
+			return (flags & O_ACCMODE) == O_RDONLY ? -ENOENT
+							       : -EROFS;
+		h = handle_new(v, VFS_H_PROVIDER, path);
+		if (!h)
+			return -ENOMEM;
+		h->pops = pr->ops;
+		h->p = pr->p;
+		err = pr->ops->open(pr->p, vp.rel, flags, &h->pfh);
+		if (err) {
+			handle_free(h);
+			return err;
+		}
+		handle_link(h);
+		*out = h;
+		return 0;
+	case VP_KEY:
+		break;
+	}
+	return open_key(v, path, vp.container, vp.key, flags, out);
+}
+
+/* ---- read, write ---- */
+
+/* "c/k" of @h's current name into @buf, for logs. */
+static const char *handle_name(struct vfs_handle *h, char *buf, size_t len)
+{
+	pthread_mutex_lock(&h->v->files_lock);
+	snprintf(buf, len, "%s/%s", h->container, h->key);
+	pthread_mutex_unlock(&h->v->files_lock);
+	return buf;
+}
+
+ssize_t vfs_read(struct vfs_handle *h, char *buf, size_t size, off_t off)
+{
+	char name[VFS_LOG_NAME_MAX];
+	size_t total = 0;
+	size_t got;
+	int err = 0;
+
+	if (off < 0)
+		return -EINVAL;
+	if (h->kind == VFS_H_PROVIDER) {
+		if (!h->pops->read)
+			return -EBADF;
+		return h->pops->read(h->p, h->pfh, buf, size, off);
+	}
+	pthread_mutex_lock(&h->lock);
+	if (h->ws == VFS_W_PENDING || h->ws == VFS_W_DONE) {
+		if (!h->warned)
+			log_warn(
+				"reading '%s' through the descriptor it is written with is not supported",
+				handle_name(h, name, sizeof(name)));
+		h->warned = true;
+		err = -EOPNOTSUPP;
+		goto out_unlock;
+	}
+	if (!h->can_read) {
+		err = -EBADF;
+		goto out_unlock;
+	}
+	if (!h->reader) {
+		err = store_reader_open(h->v->st, h->container, h->key,
+					&h->reader);
+		if (err)
+			goto out_unlock;
+	}
+	while (total < size) {
+		got = 0;
+		err = store_reader_read(h->reader, (uint64_t)off + total,
+					buf + total, size - total, &got);
+		if (err || got == 0)
+			break;
+		total += got;
+	}
+out_unlock:
+	pthread_mutex_unlock(&h->lock);
+	return err ? err : (ssize_t)total;
+}
+
+/* Opens @h's writer under its current name; h->lock held. */
+static int writer_open(struct vfs_handle *h)
+{
+	struct vfs *v = h->v;
+	struct store_wopts wo;
+	char *c;
+	char *k;
+	int err;
+
+	pthread_mutex_lock(&v->files_lock);
+	c = strdup(h->container);
+	k = strdup(h->key);
+	if (c && k) {
+		/* set before the store call: vfs_pending_retarget() */
+		h->wcontainer = c;
+		h->wkey = k;
+	}
+	pthread_mutex_unlock(&v->files_lock);
+	if (!c || !k) {
+		free(c);
+		free(k);
+		return -ENOMEM;
+	}
+	wo.format = vfs_format_for(v, c);
+	err = store_writer_open(v->st, c, k, &wo, &h->w);
+	if (err) {
+		h->w = NULL;
+		pthread_mutex_lock(&v->files_lock);
+		h->wcontainer = NULL;
+		h->wkey = NULL;
+		pthread_mutex_unlock(&v->files_lock);
+		free(c);
+		free(k);
+	}
+	return err;
+}
+
+ssize_t vfs_write(struct vfs_handle *h, const char *buf, size_t size, off_t off)
+{
+	char name[VFS_LOG_NAME_MAX];
+	int err = 0;
+
+	if (off < 0)
+		return -EINVAL;
+	if (h->kind == VFS_H_PROVIDER) {
+		if (!h->pops->write)
+			return -EROFS;
+		return h->pops->write(h->p, h->pfh, buf, size, off);
+	}
+	pthread_mutex_lock(&h->lock);
+	switch (h->ws) {
+	case VFS_W_NONE:
+		err = -EBADF;
+		goto out_unlock;
+	case VFS_W_EXISTING:
+		if (!h->warned)
+			log_warn(
+				"writing into existing '%s' is not supported (only new or truncated files can be written)",
+				handle_name(h, name, sizeof(name)));
+		h->warned = true;
+		err = -EOPNOTSUPP;
+		goto out_unlock;
+	case VFS_W_DONE:
+		if (!h->warned)
+			log_warn(
+				"writing to '%s' after it was stored is not supported",
+				handle_name(h, name, sizeof(name)));
+		h->warned = true;
+		err = -EOPNOTSUPP;
+		goto out_unlock;
+	case VFS_W_PENDING:
+		break;
+	}
+	if (h->err) {
+		err = h->err;
+		goto out_unlock;
+	}
+	if ((uint64_t)off != h->written) {
+		log_warn(
+			"random write to '%s' at offset %lld is not supported (only sequential writes)",
+			handle_name(h, name, sizeof(name)), (long long)off);
+		h->warned = true;
+		/* sticky: the commit must not store a file with a hole */
+		h->err = -EOPNOTSUPP;
+		err = h->err;
+		goto out_unlock;
+	}
+	if (size == 0)
+		goto out_unlock;
+	if (!h->w) {
+		err = writer_open(h);
+		if (err) {
+			h->err = err;
+			goto out_unlock;
+		}
+	}
+	err = store_writer_write(h->w, buf, size);
+	if (err) {
+		h->err = err;
+		goto out_unlock;
+	}
+	pthread_mutex_lock(&h->v->files_lock);
+	h->written += size;
+	pthread_mutex_unlock(&h->v->files_lock);
+out_unlock:
+	pthread_mutex_unlock(&h->lock);
+	return err ? err : (ssize_t)size;
+}
+
+/* ---- commit ---- */
+
+/*
+ * After the commit under (wcontainer, wkey): follows renames and unlinks
+ * that happened meanwhile, then marks the handle done. h->lock held.
+ */
+static int settle(struct vfs_handle *h)
+{
+	struct vfs *v = h->v;
+	char pathbuf[PATH_MAX];
+	char ebuf[64];
+	char *tc;
+	char *tk;
+	int err = 0;
+
+	for (;;) {
+		pthread_mutex_lock(&v->files_lock);
+		if (h->doomed) {
+			h->ws = VFS_W_DONE;
+			pthread_mutex_unlock(&v->files_lock);
+			err = store_del(v->st, h->wcontainer, h->wkey);
+			if (err == -ENOENT)
+				err = 0;
+			break;
+		}
+		if (strcmp(h->container, h->wcontainer) == 0 &&
+		    strcmp(h->key, h->wkey) == 0) {
+			h->ws = VFS_W_DONE;
+			pthread_mutex_unlock(&v->files_lock);
+			break;
+		}
+		tc = strdup(h->container);
+		tk = strdup(h->key);
+		pthread_mutex_unlock(&v->files_lock);
+		if (!tc || !tk) {
+			free(tc);
+			free(tk);
+			err = -ENOMEM;
+			break;
+		}
+		err = vfs_move_object(v, h->wcontainer, h->wkey, tc, tk);
+		if (err) {
+			log_error(
+				"cannot rename '%s/%s' to '%s/%s' after storing it: %s",
+				h->wcontainer, h->wkey, tc, tk,
+				vfs_strerror(err, ebuf, sizeof(ebuf)));
+			free(tc);
+			free(tk);
+			break;
+		}
+		if (!vfs_object_path(pathbuf, sizeof(pathbuf), h->wcontainer,
+				     h->wkey))
+			vfs_cache_drop(&v->cache, pathbuf);
+		pthread_mutex_lock(&v->files_lock);
+		free(h->wcontainer);
+		free(h->wkey);
+		h->wcontainer = tc;
+		h->wkey = tk;
+		pthread_mutex_unlock(&v->files_lock);
+	}
+	if (!vfs_object_path(pathbuf, sizeof(pathbuf), h->wcontainer, h->wkey))
+		vfs_cache_drop(&v->cache, pathbuf);
+	return err;
+}
+
+/* Ends a pending handle without a visible object; h->lock held. */
+static void drop_pending(struct vfs_handle *h)
+{
+	char pathbuf[PATH_MAX];
+
+	store_writer_abort(h->w);
+	h->w = NULL;
+	pthread_mutex_lock(&h->v->files_lock);
+	h->ws = VFS_W_DONE;
+	if (vfs_object_path(pathbuf, sizeof(pathbuf), h->container, h->key))
+		pathbuf[0] = '\0';
+	pthread_mutex_unlock(&h->v->files_lock);
+	if (pathbuf[0])
+		vfs_cache_drop(&h->v->cache, pathbuf);
+}
+
+/*
+ * Commits pending @h with its mode and mtime; h->lock held. On failure
+ * nothing is visible, the error is logged once and returned.
+ */
+/*
+ * A chmod/utimens that arrived while the commit was under way (rsync sets
+ * the temp file's times as the kernel releases it) was recorded in the
+ * handle after the commit took its snapshot: apply it to the object now.
+ */
+static int apply_late_attrs(struct vfs_handle *h, unsigned gen)
+{
+	struct vfs *v = h->v;
+	struct timespec mt;
+	bool mtime_set;
+	mode_t mode;
+	char *c;
+	char *k;
+	int err;
+
+	pthread_mutex_lock(&v->files_lock);
+	if (h->attr_gen == gen || h->doomed) {
+		pthread_mutex_unlock(&v->files_lock);
+		return 0;
+	}
+	mode = h->mode;
+	mt = h->mtime;
+	mtime_set = h->mtime_set;
+	c = strdup(h->container);
+	k = strdup(h->key);
+	pthread_mutex_unlock(&v->files_lock);
+	err = -ENOMEM;
+	if (c && k)
+		err = vfs_update_meta(v, c, k, &mode, mtime_set ? &mt : NULL);
+	if (!err)
+		drop_key(v, c, k);
+	free(c);
+	free(k);
+	return err;
+}
+
+static int commit_locked(struct vfs_handle *h)
+{
+	struct vfs *v = h->v;
+	char name[VFS_LOG_NAME_MAX];
+	char ebuf[64];
+	struct timespec mt;
+	struct meta m;
+	unsigned gen;
+	bool doomed;
+	mode_t mode;
+	int err;
+
+	pthread_mutex_lock(&v->files_lock);
+	doomed = h->doomed;
+	mode = h->mode;
+	mt = h->mtime;
+	gen = h->attr_gen;
+	if (!h->mtime_set)
+		clock_gettime(CLOCK_REALTIME, &mt);
+	pthread_mutex_unlock(&v->files_lock);
+	if (doomed) {
+		drop_pending(h);
+		return 0;
+	}
+	err = h->err;
+	if (!err && !h->w)
+		err = writer_open(h); /* an empty file */
+	meta_init(&m);
+	if (!err)
+		err = vfs_meta_put_mode(&m, mode);
+	if (!err)
+		err = vfs_meta_put_mtime(&m, &mt);
+	if (!err) {
+		uint64_t bytes = h->w->written;
+
+		err = store_writer_commit(h->w, &m);
+		h->w = NULL;
+		if (!err)
+			log_debug("committed '%s' (%llu bytes)",
+				  handle_name(h, name, sizeof(name)),
+				  (unsigned long long)bytes);
+	}
+	meta_release(&m);
+	if (err) {
+		/* a refused random write was logged already */
+		if (err != -EOPNOTSUPP || !h->warned)
+			log_error("cannot store '%s': %s",
+				  handle_name(h, name, sizeof(name)),
+				  vfs_strerror(err, ebuf, sizeof(ebuf)));
+		drop_pending(h);
+		return err;
+	}
+	err = settle(h);
+	if (err)
+		return err;
+	return apply_late_attrs(h, gen);
+}
+
+int vfs_flush(struct vfs_handle *h)
+{
+	int err = 0;
+
+	if (h->kind == VFS_H_PROVIDER)
+		return 0;
+	pthread_mutex_lock(&h->lock);
+	/* nothing written yet: maybe a dup2()ed descriptor, see the top */
+	if (h->ws == VFS_W_PENDING && (h->w || h->err))
+		err = commit_locked(h);
+	pthread_mutex_unlock(&h->lock);
+	return err;
+}
+
+int vfs_fsync(struct vfs_handle *h, bool datasync)
+{
+	int err = 0;
+
+	(void)datasync;
+	if (h->kind == VFS_H_PROVIDER)
+		return 0;
+	/* the data is durable once committed, at close */
+	pthread_mutex_lock(&h->lock);
+	if (h->ws == VFS_W_PENDING)
+		err = h->err;
+	pthread_mutex_unlock(&h->lock);
+	return err;
+}
+
+int vfs_release(struct vfs_handle *h)
+{
+	int err = 0;
+
+	if (h->kind == VFS_H_PROVIDER) {
+		if (h->pops->release)
+			err = h->pops->release(h->p, h->pfh);
+	} else {
+		pthread_mutex_lock(&h->lock);
+		if (h->ws == VFS_W_PENDING)
+			err = commit_locked(h);
+		store_reader_close(h->reader);
+		h->reader = NULL;
+		pthread_mutex_unlock(&h->lock);
+	}
+	handle_unlink_put(h);
+	return err;
+}
+
+/* ---- truncate ---- */
+
+static int truncate_refused(const char *c, const char *k, off_t size)
+{
+	log_warn(
+		"truncating '%s/%s' to %lld bytes is not supported (only to 0 or its size)",
+		c, k, (long long)size);
+	return -EOPNOTSUPP;
+}
+
+/* ftruncate() on a write handle (or truncate() of a pending file). */
+static int handle_truncate(struct vfs_handle *h, off_t size)
+{
+	struct vfs *v = h->v;
+	char name[VFS_LOG_NAME_MAX];
+	int err = 0;
+
+	pthread_mutex_lock(&h->lock);
+	switch (h->ws) {
+	case VFS_W_PENDING:
+		if ((uint64_t)size == h->written)
+			break;
+		if (size != 0) {
+			handle_name(h, name, sizeof(name));
+			log_warn(
+				"truncating '%s' to %lld bytes is not supported (only to 0 or its size)",
+				name, (long long)size);
+			err = -EOPNOTSUPP;
+			break;
+		}
+		/* start over: what was written is discarded */
+		store_writer_abort(h->w);
+		h->w = NULL;
+		h->err = 0;
+		pthread_mutex_lock(&v->files_lock);
+		free(h->wcontainer);
+		free(h->wkey);
+		h->wcontainer = NULL;
+		h->wkey = NULL;
+		h->written = 0;
+		pthread_mutex_unlock(&v->files_lock);
+		break;
+	case VFS_W_EXISTING:
+		if ((uint64_t)size == h->obj_size)
+			break;
+		if (size != 0) {
+			err = truncate_refused(h->container, h->key, size);
+			break;
+		}
+		/*
+		 * From now on a new, empty file that replaces the object.
+		 * The name can change once pending: drop it from the cache
+		 * before.
+		 */
+		drop_key(v, h->container, h->key);
+		pthread_mutex_lock(&v->files_lock);
+		h->ws = VFS_W_PENDING;
+		h->written = 0;
+		h->replaces = true;
+		clock_gettime(CLOCK_REALTIME, &h->mtime);
+		pthread_mutex_unlock(&v->files_lock);
+		break;
+	case VFS_W_NONE:
+	case VFS_W_DONE:
+		err = -EBADF;
+		break;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return err;
+}
+
+/* A pending handle of @c/@k with a reference taken, or NULL. */
+static struct vfs_handle *pending_get(struct vfs *v, const char *c,
+				      const char *k)
+{
+	struct vfs_handle *h;
+
+	pthread_mutex_lock(&v->files_lock);
+	for (h = v->handles; h; h = h->next) {
+		if (pending_is(h, c, k)) {
+			h->refs++;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&v->files_lock);
+	return h;
+}
+
+/* Rewrites closed object @c/@k as an empty one, keeping its metadata. */
+static int truncate_object(struct vfs *v, const char *c, const char *k,
+			   off_t size)
+{
+	struct store_wopts wo = { .format = vfs_format_for(v, c) };
+	struct store_writer *w;
+	struct timespec now;
+	struct obj_info oi;
+	int err;
+
+	obj_info_init(&oi);
+	err = store_head(v->st, c, k, &oi);
+	if (vfs_is_absent(err))
+		return absent_error(v, c, k);
+	if (err)
+		return err;
+	if ((uint64_t)size == oi.size)
+		goto out_release;
+	if (size != 0) {
+		err = truncate_refused(c, k, size);
+		goto out_release;
+	}
+	vfs_meta_strip_codec(&oi.meta);
+	clock_gettime(CLOCK_REALTIME, &now);
+	err = vfs_meta_put_mtime(&oi.meta, &now);
+	if (err)
+		goto out_release;
+	err = store_writer_open(v->st, c, k, &wo, &w);
+	if (!err)
+		err = store_writer_commit(w, &oi.meta);
+out_release:
+	obj_info_release(&oi);
+	return err;
+}
+
+int vfs_truncate(struct vfs *v, const char *path, off_t size,
+		 struct vfs_handle *h)
+{
+	const struct vfs_prov *pr;
+	struct vfs_handle *p;
+	enum vfs_wstate ws = VFS_W_NONE;
+	struct vpath vp;
+	int err;
+
+	if (size < 0)
+		return -EINVAL;
+	if (h && h->kind == VFS_H_FILE) {
+		pthread_mutex_lock(&v->files_lock);
+		ws = h->ws;
+		pthread_mutex_unlock(&v->files_lock);
+		if (ws == VFS_W_PENDING || ws == VFS_W_EXISTING)
+			return handle_truncate(h, size);
+	}
+	if (!path)
+		return -ENOENT; /* unlinked while open */
+	err = vfs_path_parse(path, &vp);
+	if (err)
+		return err;
+	switch (vp.kind) {
+	case VP_ROOT:
+	case VP_TOP:
+	case VP_CONTAINER:
+		return -EISDIR;
+	case VP_BAD_TOP:
+		return -EROFS;
+	case VP_PROV:
+		pr = &v->prov[vp.top];
+		if (!pr->ops || !pr->ops->truncate)
+			return -EROFS;
+		return pr->ops->truncate(pr->p, vp.rel, size);
+	case VP_KEY:
+		break;
+	}
+	p = pending_get(v, vp.container, vp.key);
+	if (p) {
+		err = handle_truncate(p, size);
+		handle_put(p);
+		return err;
+	}
+	err = truncate_object(v, vp.container, vp.key, size);
+	drop_key(v, vp.container, vp.key);
+	return err;
+}

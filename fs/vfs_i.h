@@ -1,0 +1,227 @@
+/*
+ * vfs_i.h - private to fs/vfs*.c: the namespace's state, open handles,
+ * parsed paths and the stat cache.
+ *
+ * fs/vfs.c        path parsing, getattr/readdir, directory ops, rename,
+ *                 utimens/chmod, statfs, providers
+ * fs/vfs_files.c  open handles: create/open/read/write/flush/release,
+ *                 truncate, the table of files open for writing
+ * fs/vfs_cache.c  the stat cache
+ *
+ * Locks, in acquisition order:
+ *   h->lock         one per handle: serializes the use of its store reader
+ *                   or writer (held over those store calls only)
+ *   v->files_lock   the handle list and each handle's pending state (ws,
+ *                   target name, bytes written, mode, mtime, doomed) and
+ *                   refcount; never held over a store call
+ *   v->cache.lock   the stat cache; a leaf, never held over a store call
+ */
+#ifndef FS_VFS_I_H
+#define FS_VFS_I_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "../backends/store.h"
+#include "vfs.h"
+
+#define VFS_NAME_MAX 255	     /* one path component */
+#define VFS_CACHE_MAX 100000	     /* stat cache entries */
+#define VFS_CACHE_BUCKETS (1u << 17) /* power of 2 */
+#define VFS_COPY_CHUNK (1u << 20)    /* copy fallback of rename */
+#define VFS_FAKE_TOTAL (1ull << 50)  /* statfs total when unknown: 1 PiB */
+
+enum vfs_top {
+	VFS_TOP_CONTAINERS,
+	VFS_TOP_RESTORE,
+	VFS_TOP_SNAPSHOTS,
+	VFS_TOP_DATASTORES,
+	VFS_TOP_COUNT
+};
+
+enum vpath_kind {
+	VP_ROOT,      /* "/" */
+	VP_TOP,	      /* "/containers", "/restore", ... */
+	VP_BAD_TOP,   /* any other name directly under "/" */
+	VP_CONTAINER, /* "/containers/C" */
+	VP_KEY,	      /* "/containers/C/K" */
+	VP_PROV,      /* below a provider's top: "/restore/x/y" */
+};
+
+/* A parsed path; the strings point into @buf. */
+struct vpath {
+	enum vpath_kind kind;
+	enum vfs_top top;
+	const char *container; /* VP_CONTAINER, VP_KEY */
+	const char *key;       /* VP_KEY: a valid store key */
+	const char *rel;       /* VP_TOP, VP_PROV: path below the top ("") */
+	char buf[PATH_MAX];
+};
+
+/* ---- stat cache (vfs_cache.c) ---- */
+
+struct vfs_cache_entry;
+
+struct vfs_cache {
+	pthread_mutex_t lock;
+	struct vfs_cache_entry **buckets; /* owned, VFS_CACHE_BUCKETS */
+	struct vfs_cache_entry *oldest;	  /* FIFO for eviction */
+	struct vfs_cache_entry *newest;
+	size_t count;
+	size_t max;
+	uint64_t gen;	 /* bumped by every invalidation */
+	uint64_t ttl_ns; /* 0: the cache is off */
+};
+
+int vfs_cache_init(struct vfs_cache *c, double ttl, size_t max);
+void vfs_cache_release(struct vfs_cache *c);
+/* The generation to pass to vfs_cache_put() after a store call. */
+uint64_t vfs_cache_gen(struct vfs_cache *c);
+/*
+ * Stores @st for @path unless an invalidation happened since @gen was
+ * taken (the store call that produced @st may predate the change).
+ */
+void vfs_cache_put(struct vfs_cache *c, const char *path, const struct stat *st,
+		   uint64_t gen);
+/* True and *@st filled if a fresh entry exists. */
+bool vfs_cache_get(struct vfs_cache *c, const char *path, struct stat *st);
+/* Drops @path and every ancestor (an implied directory may vanish). */
+void vfs_cache_drop(struct vfs_cache *c, const char *path);
+/* Drops @path, its ancestors and everything below it. */
+void vfs_cache_drop_tree(struct vfs_cache *c, const char *path);
+
+/* ---- the namespace ---- */
+
+struct vfs_prov {
+	const struct vfs_provider_ops *ops; /* NULL: none registered */
+	void *p;
+};
+
+struct vfs {
+	struct vfs_conf conf;
+	struct store *st;      /* borrowed */
+	struct timespec birth; /* mtime of synthetic directories */
+	struct vfs_prov prov[VFS_TOP_COUNT];
+	pthread_mutex_t files_lock;
+	struct vfs_handle *handles; /* every open handle, files_lock */
+	struct vfs_cache cache;
+};
+
+enum vfs_handle_kind {
+	VFS_H_FILE,	/* an object under /containers */
+	VFS_H_PROVIDER, /* a file of a provider */
+};
+
+/* Write state of a file handle. */
+enum vfs_wstate {
+	VFS_W_NONE,	/* opened read-only */
+	VFS_W_EXISTING, /* existing object opened for writing without
+			 * O_TRUNC: writes refused until truncated to 0 */
+	VFS_W_PENDING,	/* new or truncated: writes stream into the writer,
+			 * visible in getattr/readdir, committed at close */
+	VFS_W_DONE,	/* committed (or failed); nothing more to write */
+};
+
+struct vfs_handle {
+	struct vfs *v;
+	enum vfs_handle_kind kind;
+	char *path;		 /* owned: path at open, for logs */
+	struct vfs_handle *prev; /* v->handles, under files_lock */
+	struct vfs_handle *next;
+	unsigned refs;	/* under files_lock */
+	uint64_t owner; /* vfs_handle_set_owner() */
+
+	/* provider handles */
+	const struct vfs_provider_ops *pops;
+	void *p;
+	void *pfh;
+
+	/* file handles, under lock */
+	pthread_mutex_t lock;
+	bool can_read;
+	struct store_reader *reader; /* owned; lazily for O_RDWR */
+	struct store_writer *w;	     /* owned; opened at the first write */
+	char *wcontainer;	     /* owned: where @w commits */
+	char *wkey;
+	int err;	   /* sticky error of the write */
+	bool warned;	   /* one log line per handle */
+	uint64_t obj_size; /* VFS_W_EXISTING: size of the object */
+
+	/* under files_lock (changed under lock too where noted) */
+	enum vfs_wstate ws; /* changed under lock + files_lock */
+	char *container;    /* owned: name the commit lands under */
+	char *key;
+	uint64_t written;      /* bytes accepted so far */
+	mode_t mode;	       /* permission bits to store */
+	struct timespec mtime; /* to store; creation time by default */
+	bool mtime_set;	       /* set by utimens: keep it at commit */
+	unsigned attr_gen;     /* bumped by every pending chmod/utimens */
+	bool doomed;	       /* unlinked or replaced: abort at commit */
+	bool replaces;	       /* an older object may sit under the
+					 * name (O_TRUNC of an existing one) */
+};
+
+/* vfs.c */
+int vfs_path_parse(const char *path, struct vpath *vp);
+int vfs_object_path(char *buf, size_t len, const char *container,
+		    const char *key);
+void vfs_stat_fill(const struct vfs *v, struct stat *st, mode_t mode,
+		   uint64_t size, const struct timespec *mtime);
+void vfs_stat_object(const struct vfs *v, const struct obj_info *oi,
+		     struct stat *st);
+int vfs_meta_get_mtime(const struct meta *m, struct timespec *ts);
+mode_t vfs_meta_get_mode(const struct meta *m, mode_t def);
+int vfs_meta_put_mtime(struct meta *m, const struct timespec *ts);
+int vfs_meta_put_mode(struct meta *m, mode_t mode);
+int vfs_lookup(struct vfs *v, const char *container, const char *key,
+	       struct stat *st);
+/* getattr of /containers/C/K: open files, the cache, then the store */
+int vfs_key_getattr(struct vfs *v, const char *container, const char *key,
+		    struct stat *st);
+int vfs_dir_exists(struct vfs *v, const char *container, const char *dir);
+int vfs_parent_exists(struct vfs *v, const char *container, const char *key);
+/* True if a store error means "no object of that name". */
+bool vfs_is_absent(int err);
+const char *vfs_format_for(struct vfs *v, const char *container);
+const char *vfs_strerror(int err, char *buf, size_t len);
+
+/* vfs_files.c */
+bool vfs_pending_stat(struct vfs *v, const char *container, const char *key,
+		      struct stat *st);
+/* One name of a pending file in a directory (readdir). */
+struct vfs_pending_name {
+	char *name; /* owned: relative to the directory */
+	struct stat st;
+	bool seen; /* listed by the store too */
+};
+int vfs_pending_names(struct vfs *v, const char *container, const char *prefix,
+		      struct vfs_pending_name **out, size_t *n);
+void vfs_pending_names_free(struct vfs_pending_name *names, size_t n);
+bool vfs_pending_under(struct vfs *v, const char *container,
+		       const char *prefix);
+unsigned vfs_pending_doom(struct vfs *v, const char *container,
+			  const char *key);
+int vfs_pending_retarget(struct vfs *v, const char *sc, const char *sk,
+			 const char *dc, const char *dk, bool *replaces);
+int vfs_pending_retarget_prefix(struct vfs *v, const char *sc,
+				const char *sprefix, const char *dc,
+				const char *dprefix);
+bool vfs_pending_setattr(struct vfs *v, struct vfs_handle *h,
+			 const char *container, const char *key,
+			 const mode_t *mode, const struct timespec *mtime);
+int vfs_move_object(struct vfs *v, const char *sc, const char *sk,
+		    const char *dc, const char *dk);
+void vfs_meta_strip_codec(struct meta *m);
+void vfs_handles_free(struct vfs *v);
+
+/*
+ * Sets "mode" and/or "mtime" (NULL: keep) of object @c/@k, keeping every
+ * other metadata key. Returns 0, -ENOENT, or a store error.
+ */
+int vfs_update_meta(struct vfs *v, const char *c, const char *k,
+		    const mode_t *mode, const struct timespec *mtime);
+
+#endif /* FS_VFS_I_H */

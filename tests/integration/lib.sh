@@ -1,0 +1,205 @@
+# lib.sh - shared helpers for the integration tests (sourced by bash).
+#
+# Each test_*.sh sources this, calls t_init, mounts with t_mount, checks
+# with t_check/t_check_fails, and ends with t_done, which prints
+# "N passed, N failed" and exits non-zero if anything failed. Only the
+# daemon this file started is ever killed (by pid); mounts are undone
+# with fusermount3 -u (-z in cleanup).
+
+set -u
+
+T_PASS=0
+T_FAIL=0
+T_PID=""
+T_EXTRA_MOUNTS=()
+T_NAME=$(basename "$0" .sh)
+TROVEFS_BUILD=${TROVEFS_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/build}
+TROVEFS=${TROVEFS:-$TROVEFS_BUILD/trovefs}
+# Daemon stderr lines that are expected; a test adds to it with t_allow.
+T_ALLOW='^$'
+
+t_skip() {
+	echo "SKIP $T_NAME: $*"
+	exit 77
+}
+
+# Prepares a temp dir with a store, a mountpoint, a key and a config.
+t_init() {
+	[ "$(id -u)" -eq 0 ] || t_skip "needs root to mount"
+	[ -c /dev/fuse ] || t_skip "no /dev/fuse"
+	command -v fusermount3 >/dev/null || t_skip "no fusermount3 (apt-get install fuse3)"
+	[ -x "$TROVEFS" ] || { echo "not ok - no daemon binary at $TROVEFS"; exit 1; }
+	T=$(mktemp -d /tmp/trovefs-it.XXXXXX)
+	STORE=$T/store
+	MNT=$T/mnt
+	KEY=$T/key
+	CONF=$T/trovefs.conf
+	LOG=$T/daemon.log
+	mkdir -p "$MNT" "$T/src"
+	(umask 077 && openssl rand -hex 32 > "$KEY")
+	t_write_conf ""
+	: > "$LOG"
+	trap t_cleanup EXIT
+}
+
+# t_write_conf EXTRA_LINES - (re)writes $CONF with the key and EXTRA_LINES.
+t_write_conf() {
+	(umask 077 && printf '[trovefs]\nkey_file = %s\n%s\n' "$KEY" "$1" > "$CONF")
+}
+
+t_cleanup() {
+	if [ -n "${MNT:-}" ] && mountpoint -q "$MNT" 2>/dev/null; then
+		fusermount3 -uz "$MNT" 2>/dev/null || true
+	fi
+	if [ -n "$T_PID" ] && kill -0 "$T_PID" 2>/dev/null; then
+		kill "$T_PID" 2>/dev/null || true
+		wait "$T_PID" 2>/dev/null || true
+	fi
+	for m in "${T_EXTRA_MOUNTS[@]:-}"; do
+		if [ -n "$m" ]; then umount "$m" 2>/dev/null || true; fi
+	done
+	[ -n "${T:-}" ] && rm -rf "$T"
+}
+
+# t_mount [-o OPTS] [SOURCE] - starts the daemon in the foreground (in the
+# background of this shell) and waits until the mount is up.
+t_mount() {
+	local opts="conf=$CONF"
+	if [ "${1:-}" = "-o" ]; then
+		opts="$opts,$2"
+		shift 2
+	fi
+	local src=${1:-local:$STORE}
+	"$TROVEFS" -f -o "$opts" "$src" "$MNT" 2>>"$LOG" &
+	T_PID=$!
+	local i=0
+	while ! mountpoint -q "$MNT"; do
+		if ! kill -0 "$T_PID" 2>/dev/null; then
+			echo "daemon exited before mounting; its log:"
+			sed 's/^/    /' "$LOG"
+			T_PID=""
+			return 1
+		fi
+		i=$((i + 1))
+		if [ $i -gt 200 ]; then
+			echo "mount did not come up in 20 s"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# t_umount - unmounts and requires the daemon to exit 0.
+t_umount() {
+	local rc=0
+	fusermount3 -u "$MNT" || return 1
+	wait "$T_PID" || rc=$?
+	T_PID=""
+	if [ $rc -ne 0 ]; then
+		echo "daemon exited with $rc"
+		return 1
+	fi
+}
+
+# t_remount [-o OPTS] - unmount cleanly and mount again.
+t_remount() {
+	t_umount && t_mount "$@"
+}
+
+t_ok() {
+	T_PASS=$((T_PASS + 1))
+	echo "ok - $*"
+}
+
+t_not_ok() {
+	T_FAIL=$((T_FAIL + 1))
+	echo "not ok - $*"
+}
+
+# t_check DESC CMD... - passes if CMD exits 0. CMD runs in this shell (not
+# a subshell), so t_mount/t_umount keep their state.
+t_check() {
+	local desc=$1
+	shift
+	if "$@" > "$T/.out" 2>&1; then
+		t_ok "$desc"
+	else
+		t_not_ok "$desc"
+		head -n 20 "$T/.out" | sed 's/^/    # /'
+	fi
+}
+
+# t_check_fails DESC ERRTEXT CMD... - passes if CMD fails and its output
+# contains ERRTEXT (the strerror text, e.g. "Read-only file system").
+t_check_fails() {
+	local desc=$1
+	local want=$2
+	shift 2
+	if "$@" > "$T/.out" 2>&1; then
+		t_not_ok "$desc (succeeded, expected: $want)"
+	elif grep -qF -- "$want" "$T/.out"; then
+		t_ok "$desc"
+	else
+		t_not_ok "$desc (expected '$want')"
+		head -n 10 "$T/.out" | sed 's/^/    # /'
+	fi
+}
+
+# t_eq DESC GOT WANT
+t_eq() {
+	if [ "$2" = "$3" ]; then
+		t_ok "$1"
+	else
+		t_not_ok "$1 (got '$2', want '$3')"
+	fi
+}
+
+# t_allow ERE - daemon log lines matching ERE are expected.
+t_allow() {
+	T_ALLOW="$T_ALLOW|$1"
+}
+
+# t_log_has DESC ERE - the daemon log has a line matching ERE.
+t_log_has() {
+	if grep -qE -- "$2" "$LOG"; then
+		t_ok "$1"
+	else
+		t_not_ok "$1 (no log line matching '$2')"
+	fi
+}
+
+# Scans the daemon log for errors, warnings and sanitizer reports that
+# no t_allow() expected.
+t_scan_log() {
+	local bad
+	bad=$(grep -E 'error|warning|Sanitizer|runtime error|leak' "$LOG" |
+		grep -vE -- "$T_ALLOW" || true)
+	if [ -z "$bad" ]; then
+		t_ok "daemon log has no unexpected errors"
+	else
+		t_not_ok "daemon log has unexpected lines:"
+		printf '%s\n' "$bad" | head -n 20 | sed 's/^/    # /'
+	fi
+}
+
+# sha256 of a file, only the hash.
+t_sha() {
+	sha256sum "$1" | cut -d' ' -f1
+}
+
+# Deterministic test data: t_data FILE SIZE_BYTES [SEED]
+t_data() {
+	openssl enc -aes-128-ctr -nosalt -pass "pass:${3:-seed}" \
+		-in /dev/zero 2>/dev/null | head -c "$2" > "$1"
+}
+
+# Compressible text data: t_text FILE LINES
+t_text() {
+	seq 1 "$2" | sed 's/$/ the quick brown fox jumps over the lazy dog/' > "$1"
+}
+
+t_done() {
+	t_scan_log
+	echo "$T_PASS passed, $T_FAIL failed"
+	[ "$T_FAIL" -eq 0 ]
+}

@@ -1,0 +1,114 @@
+#!/bin/bash
+# test_basic.sh - the tree and every namespace op through a real mount on
+# the local: store, checked through the mount and in the store itself.
+. "$(dirname "$0")/lib.sh"
+t_init
+t_mount || exit 1
+C=$MNT/containers/c1
+
+t_eq "root lists the four top directories" \
+	"$(ls "$MNT" | tr '\n' ' ')" "containers datastores restore snapshots "
+t_check "mkdir creates a container" mkdir "$C"
+t_check "the container is a directory in the store" test -d "$STORE/c1"
+t_check_fails "mkdir of an existing container" "File exists" mkdir "$C"
+
+# create, write, read back
+t_text "$T/src/text" 20000
+t_data "$T/src/rand" 3000000
+t_check "cp of a compressible file" cp "$T/src/text" "$C/text"
+t_check "cp of a 3 MB random file" cp "$T/src/rand" "$C/rand"
+t_eq "read back equals the source (text)" "$(t_sha "$C/text")" "$(t_sha "$T/src/text")"
+t_eq "read back equals the source (random)" "$(t_sha "$C/rand")" "$(t_sha "$T/src/rand")"
+t_eq "ls -l shows the plain size" "$(stat -c %s "$C/text")" "$(stat -c %s "$T/src/text")"
+t_check "the stored object is not the plain text" \
+	sh -c "! grep -q 'quick brown fox' '$STORE/c1/text'"
+t_check "the stored object is compressed" \
+	test "$(stat -c %s "$STORE/c1/text")" -lt "$(stat -c %s "$T/src/text")"
+t_eq "the stored object carries its format" \
+	"$(getfattr --only-values -n user.trovefs.trovefs-format "$STORE/c1/text" 2>/dev/null)" "tfs1"
+t_eq "st_blksize is 1 MiB" "$(stat -c %o "$C/text")" "1048576"
+t_eq "tail reads the end (random access)" \
+	"$(tail -c 100 "$C/rand" | sha256sum)" "$(tail -c 100 "$T/src/rand" | sha256sum)"
+t_eq "dd reads a range in the middle" \
+	"$(dd if="$C/rand" bs=4096 skip=300 count=3 2>/dev/null | sha256sum)" \
+	"$(dd if="$T/src/rand" bs=4096 skip=300 count=3 2>/dev/null | sha256sum)"
+
+# empty files
+t_check "touch creates an empty file" touch "$C/empty"
+t_eq "the empty file has size 0" "$(stat -c %s "$C/empty")" "0"
+t_eq "the empty file reads as empty" "$(wc -c < "$C/empty")" "0"
+
+# metadata
+t_check "chmod 600" chmod 600 "$C/text"
+t_eq "mode is kept" "$(stat -c %a "$C/text")" "600"
+t_check "touch -d sets mtime" touch -d "2001-02-03 04:05:06.123456789 UTC" "$C/text"
+t_eq "mtime is kept to the nanosecond" "$(stat -c %y "$C/text" | cut -c1-29)" \
+	"$(TZ=UTC0 date -d "2001-02-03 04:05:06.123456789 UTC" '+%Y-%m-%d %H:%M:%S.%N' | cut -c1-29)"
+
+# pseudo-directories
+t_check "mkdir -p nested pseudo-dirs" mkdir -p "$C/a/b/c"
+t_check "cp into a nested dir" cp "$T/src/text" "$C/a/b/c/t2"
+t_eq "readdir of a pseudo-dir" "$(ls "$C/a/b/c")" "t2"
+t_check_fails "rmdir of a non-empty dir" "Directory not empty" rmdir "$C/a/b"
+t_check_fails "unlink of a dir" "Is a directory" rm "$C/a"
+t_check "mkdir then rmdir of an empty dir" sh -c "mkdir '$C/gone' && rmdir '$C/gone'"
+t_check_fails "the removed dir is gone" "No such file" stat "$C/gone"
+
+# rename
+t_check "mv of a file" mv "$C/rand" "$C/a/rand2"
+t_eq "the moved file reads the same" "$(t_sha "$C/a/rand2")" "$(t_sha "$T/src/rand")"
+t_check_fails "the old name is gone" "No such file" stat "$C/rand"
+t_check "mv of a directory tree" mv "$C/a" "$C/z"
+t_eq "the moved tree reads the same" "$(t_sha "$C/z/b/c/t2")" "$(t_sha "$T/src/text")"
+t_check_fails "the old tree is gone" "No such file" stat "$C/a"
+t_check "mv over an existing file replaces it" sh -c "cp '$T/src/text' '$C/x1' && mv '$C/x1' '$C/empty'"
+t_eq "the replaced file has the new content" "$(t_sha "$C/empty")" "$(t_sha "$T/src/text")"
+
+# truncate; refused writes are logged as warnings
+t_allow "is not supported"
+t_check "truncate -s 0" truncate -s 0 "$C/empty"
+t_eq "the truncated file is empty" "$(stat -c %s "$C/empty")" "0"
+t_check "> file truncates and rewrites" sh -c "echo hello > '$C/text'"
+t_eq "the rewritten file" "$(cat "$C/text")" "hello"
+t_check_fails "truncate to a non-zero size" "Operation not supported" truncate -s 5 "$C/text"
+t_check_fails "a write in the middle of a file" "Operation not supported" \
+	dd if=/dev/zero of="$C/text" bs=1 count=1 seek=2 conv=notrunc
+t_check_fails "appending to an existing object" "Operation not supported" \
+	dd if=/dev/zero of="$C/text" bs=1 count=1 oflag=append conv=notrunc
+t_eq "a refused write leaves the file as it was" "$(cat "$C/text")" "hello"
+t_check "dd with conv=fsync" dd if="$T/src/text" of="$C/synced" bs=64k conv=fsync status=none
+t_eq "the fsynced file" "$(t_sha "$C/synced")" "$(t_sha "$T/src/text")"
+
+# names
+t_check "a name with spaces" cp "$T/src/text" "$C/with  spaces and 'quotes'"
+t_check "a unicode name" cp "$T/src/text" "$C/ünïcødé-日本語-🙂"
+long=$(printf 'L%.0s' $(seq 255))
+t_check "a 255-byte name" cp "$T/src/text" "$C/$long"
+t_eq "the 255-byte name reads back" "$(t_sha "$C/$long")" "$(t_sha "$T/src/text")"
+t_check_fails "a 256-byte name" "File name too long" touch "$C/${long}X"
+t_check "names with dots" sh -c "touch '$C/..dots' '$C/a..b' '$C/...'"
+t_eq "the dotted names list" "$(ls -A "$C" | grep -cxE '\.\.dots|a\.\.b|\.\.\.')" "3"
+t_eq "ls -A lists every name" "$(ls -A "$C" | wc -l)" "10"
+
+# read-only parts and unknown paths
+t_check_fails "writing under restore/" "Read-only file system" touch "$MNT/restore/x"
+t_check_fails "mkdir under datastores/" "Read-only file system" mkdir "$MNT/datastores/x"
+t_check_fails "a file in the root" "Read-only file system" touch "$MNT/x"
+t_check_fails "an unknown container" "No such file" ls "$MNT/containers/nope"
+t_check_fails "an unknown file" "No such file" cat "$C/nope"
+t_check_fails "a file in an unknown container" "No such file" touch "$MNT/containers/nope/x"
+
+# statfs
+t_check "df works on the mount" df -h "$MNT"
+t_check "stat -f reports a name limit of 255" sh -c "[ \"\$(stat -f -c %l '$MNT')\" = 255 ]"
+
+# unlink and rmdir of containers
+t_check "rm -r of a tree" rm -r "$C/z"
+t_check_fails "the tree is gone" "No such file" stat "$C/z"
+t_check_fails "rmdir of a non-empty container" "Directory not empty" rmdir "$C"
+t_check "rm -r of the container" rm -r "$C"
+t_check_fails "the container is gone" "No such file" stat "$C"
+t_check "nothing is left in the store" test ! -e "$STORE/c1"
+
+t_check "unmount" t_umount
+t_done
