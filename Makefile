@@ -67,6 +67,9 @@ TROVEFS    := $(BUILD)/trovefs
 
 all: $(TROVEFS)
 
+# Objects of tests and tools are not intermediate files: keep them.
+.SECONDARY:
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
