@@ -64,13 +64,16 @@ struct codec {
 int codec_format_parse(const char *s, enum codec_format *out);
 
 /*
- * Copies @m (may be NULL) into @out and sets the codec's keys: format,
- * @plain_size and, if @check is not NULL, trovefs-check (removed
- * otherwise). On success caller releases @out. Returns 0, -EINVAL (too
- * many keys), -ENOMEM.
+ * The end of every format writer's commit. @err is 0 when the format wrote
+ * all its bytes to @inner. Then commits @inner with a copy of @m (may be
+ * NULL) carrying the codec's keys: @format, @plain_size and, if @check is
+ * not NULL, trovefs-check (removed otherwise). On any error aborts @inner
+ * instead. Either way @inner is consumed. Returns 0, @err, -EINVAL (too
+ * many keys), -ENOMEM or the inner commit's error.
  */
-int codec_meta_build(struct meta *out, const struct meta *m, const char *format,
-		     uint64_t plain_size, const char *check);
+int codec_commit_inner(struct store_writer *inner, int err,
+		       const struct meta *m, const char *format,
+		       uint64_t plain_size, const char *check);
 
 /*
  * The per-format constructors. Each takes ownership of @inner (a writer

@@ -43,8 +43,13 @@ int codec_format_parse(const char *s, enum codec_format *out)
 	return -EINVAL;
 }
 
-int codec_meta_build(struct meta *out, const struct meta *m, const char *format,
-		     uint64_t plain_size, const char *check)
+/*
+ * Copies @m (may be NULL) into @out and sets the codec's keys (see
+ * codec_commit_inner()). On success caller releases @out.
+ */
+static int codec_meta_build(struct meta *out, const struct meta *m,
+			    const char *format, uint64_t plain_size,
+			    const char *check)
 {
 	int err = 0;
 
@@ -63,6 +68,23 @@ int codec_meta_build(struct meta *out, const struct meta *m, const char *format,
 		err = meta_del(out, CODEC_META_CHECK);
 	if (err)
 		meta_release(out);
+	return err;
+}
+
+int codec_commit_inner(struct store_writer *inner, int err,
+		       const struct meta *m, const char *format,
+		       uint64_t plain_size, const char *check)
+{
+	struct meta full;
+
+	if (!err)
+		err = codec_meta_build(&full, m, format, plain_size, check);
+	if (err) {
+		store_writer_abort(inner);
+		return err;
+	}
+	err = store_writer_commit(inner, &full);
+	meta_release(&full);
 	return err;
 }
 
@@ -263,6 +285,9 @@ static int codec_writer_open(struct store *st, const char *container,
 {
 	struct codec *c = codec_of(st);
 	char name[CODEC_NAME_MAX];
+	static const struct store_wopts trove_wo = {
+		.format = CODEC_FMT_TROVE_NAME,
+	};
 	struct store_writer *inner;
 	enum codec_format fmt;
 	size_t klen = strlen(key);
@@ -285,7 +310,10 @@ static int codec_writer_open(struct store *st, const char *container,
 		log_error("no key_file configured: cannot write '%s'", name);
 		return -EACCES;
 	}
-	err = store_writer_open(st->inner, container, key, NULL, &inner);
+	/* the leaf lays out Trove objects as Trove did (swift: segments) */
+	err = store_writer_open(st->inner, container, key,
+				fmt == CODEC_FMT_TROVE ? &trove_wo : NULL,
+				&inner);
 	if (err)
 		return err;
 	if (fmt == CODEC_FMT_TFS1)

@@ -333,11 +333,9 @@ static int tfs1_check_hex(struct tfs1_writer *w, char *hex, size_t size)
 	return 0;
 }
 
-/* Final frame, drain, index, metadata; inner still ours on failure. */
-static int tfs1_finish(struct tfs1_writer *w, struct meta *out,
-		       const struct meta *m)
+/* Final frame, drain, index; @check gets trovefs-check. */
+static int tfs1_finish(struct tfs1_writer *w, char *check, size_t size)
 {
-	char check[2 * EVP_MAX_MD_SIZE + 1];
 	int err;
 
 	if (!w->started) {
@@ -354,29 +352,24 @@ static int tfs1_finish(struct tfs1_writer *w, struct meta *out,
 	if (!err)
 		err = tfs1_write_index(w);
 	if (!err)
-		err = tfs1_check_hex(w, check, sizeof(check));
-	if (!err)
-		err = codec_meta_build(out, m, CODEC_FMT_TFS1_NAME,
-				       w->plain_size, check);
+		err = tfs1_check_hex(w, check, size);
 	return err;
 }
 
 static int tfs1_commit(struct store_writer *sw, const struct meta *m)
 {
 	struct tfs1_writer *w = sw->priv;
-	struct meta full;
+	char check[2 * EVP_MAX_MD_SIZE + 1];
 	int err;
 
 	err = w->err;
 	if (!err)
-		err = tfs1_finish(w, &full, m);
-	if (err) {
-		tfs1_abort(sw);
-		return err;
-	}
-	err = store_writer_commit(w->inner, &full);
-	meta_release(&full);
-	w->inner = NULL; /* freed by its commit, whatever the result */
+		err = tfs1_finish(w, check, sizeof(check));
+	/* a failed finish may leave jobs running: none outlives the abort */
+	tfs1_writer_quiesce(w);
+	err = codec_commit_inner(w->inner, err, m, CODEC_FMT_TFS1_NAME,
+				 w->plain_size, check);
+	w->inner = NULL; /* consumed, whatever the result */
 	tfs1_writer_free(w);
 	return err;
 }

@@ -80,21 +80,13 @@ static void trove_abort(struct store_writer *sw)
 static int trove_commit(struct store_writer *sw, const struct meta *m)
 {
 	struct trove_writer *w = sw->priv;
-	struct meta full;
 	int err;
 
 	err = w->err;
 	if (!err)
 		err = trove_enc_finish(w->enc, trove_sink_inner, w->inner);
-	if (!err)
-		err = codec_meta_build(&full, m, CODEC_FMT_TROVE_NAME,
-				       w->base.written, NULL);
-	if (err) {
-		trove_abort(sw);
-		return err;
-	}
-	err = store_writer_commit(w->inner, &full);
-	meta_release(&full);
+	err = codec_commit_inner(w->inner, err, m, CODEC_FMT_TROVE_NAME,
+				 w->base.written, NULL);
 	trove_writer_free(w);
 	return err;
 }

@@ -261,13 +261,15 @@ size_t frame_stored_bound(const struct frame_ctx *ctx)
 /* ---- AES-256-GCM ---- */
 
 /*
- * Seals @len bytes of @in into @out (may equal @in) and writes the tag.
- * AAD is @aad1 followed by @aad2. Returns 0, -ENOMEM.
+ * AES-256-GCM of @len bytes of @in into @out (may equal @in), AAD being
+ * @aad1 followed by @aad2: sealing (@enc) writes @tag, opening checks it.
+ * Returns 0; -EBADMSG if an opened tag does not verify (then @out is
+ * wiped); -ENOMEM.
  */
-static int gcm_seal(const uint8_t *key, const uint8_t *nonce,
-		    const uint8_t *aad1, size_t aad1_len, const uint8_t *aad2,
-		    size_t aad2_len, const uint8_t *in, size_t len,
-		    uint8_t *out, uint8_t *tag)
+static int gcm_crypt(bool enc, const uint8_t *key, const uint8_t *nonce,
+		     const uint8_t *aad1, size_t aad1_len, const uint8_t *aad2,
+		     size_t aad2_len, const uint8_t *in, size_t len,
+		     uint8_t *out, uint8_t *tag)
 {
 	EVP_CIPHER_CTX *c;
 	int n;
@@ -277,61 +279,53 @@ static int gcm_seal(const uint8_t *key, const uint8_t *nonce,
 	if (!c)
 		return -ENOMEM;
 	/* The default IV length of GCM in OpenSSL is 12 bytes. */
-	if (EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce) != 1 ||
-	    EVP_EncryptUpdate(c, NULL, &n, aad1, (int)aad1_len) != 1 ||
-	    EVP_EncryptUpdate(c, NULL, &n, aad2, (int)aad2_len) != 1)
+	if (EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce, enc) != 1)
 		goto out_free_ctx;
-	if (len > 0 && EVP_EncryptUpdate(c, out, &n, in, (int)len) != 1)
+	if ((!enc && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG,
+					 FRAME_TAG_SIZE, tag) != 1) ||
+	    EVP_CipherUpdate(c, NULL, &n, aad1, (int)aad1_len) != 1 ||
+	    EVP_CipherUpdate(c, NULL, &n, aad2, (int)aad2_len) != 1)
 		goto out_free_ctx;
-	if (EVP_EncryptFinal_ex(c, out + len, &n) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, FRAME_TAG_SIZE, tag) !=
-		    1)
+	if (len > 0 && EVP_CipherUpdate(c, out, &n, in, (int)len) != 1)
+		goto out_free_ctx;
+	if (EVP_CipherFinal_ex(c, out + len, &n) != 1) {
+		if (enc)
+			goto out_free_ctx;
+		OPENSSL_cleanse(out, len);
+		err = -EBADMSG;
+		goto out_free_ctx;
+	}
+	if (enc && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, FRAME_TAG_SIZE,
+				       tag) != 1)
 		goto out_free_ctx;
 	err = 0;
 out_free_ctx:
-	if (err)
-		log_error("cannot seal with 'AES-256-GCM': openssl failed");
+	if (err == -ENOMEM)
+		log_error("cannot %s with 'AES-256-GCM': openssl failed",
+			  enc ? "seal" : "open");
 	EVP_CIPHER_CTX_free(c);
 	return err;
 }
 
-/*
- * Opens @len bytes of @in into @out (may equal @in) and checks @tag.
- * Returns 0; -EBADMSG if the tag does not verify (then @out is wiped);
- * -ENOMEM.
- */
+/* Seals @len bytes of @in into @out and writes the tag (gcm_crypt()). */
+static int gcm_seal(const uint8_t *key, const uint8_t *nonce,
+		    const uint8_t *aad1, size_t aad1_len, const uint8_t *aad2,
+		    size_t aad2_len, const uint8_t *in, size_t len,
+		    uint8_t *out, uint8_t *tag)
+{
+	return gcm_crypt(true, key, nonce, aad1, aad1_len, aad2, aad2_len, in,
+			 len, out, tag);
+}
+
+/* Opens @len bytes of @in into @out and checks @tag (gcm_crypt()). */
 static int gcm_open(const uint8_t *key, const uint8_t *nonce,
 		    const uint8_t *aad1, size_t aad1_len, const uint8_t *aad2,
 		    size_t aad2_len, const uint8_t *in, size_t len,
 		    uint8_t *out, const uint8_t *tag)
 {
-	EVP_CIPHER_CTX *c;
-	int n;
-	int err = -ENOMEM;
-
-	c = EVP_CIPHER_CTX_new();
-	if (!c)
-		return -ENOMEM;
 	/* The tag argument is not const in OpenSSL; it is only read. */
-	if (EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, FRAME_TAG_SIZE,
-				(void *)tag) != 1 ||
-	    EVP_DecryptUpdate(c, NULL, &n, aad1, (int)aad1_len) != 1 ||
-	    EVP_DecryptUpdate(c, NULL, &n, aad2, (int)aad2_len) != 1)
-		goto out_free_ctx;
-	if (len > 0 && EVP_DecryptUpdate(c, out, &n, in, (int)len) != 1)
-		goto out_free_ctx;
-	if (EVP_DecryptFinal_ex(c, out + len, &n) != 1) {
-		OPENSSL_cleanse(out, len);
-		err = -EBADMSG;
-		goto out_free_ctx;
-	}
-	err = 0;
-out_free_ctx:
-	if (err == -ENOMEM)
-		log_error("cannot open with 'AES-256-GCM': openssl failed");
-	EVP_CIPHER_CTX_free(c);
-	return err;
+	return gcm_crypt(false, key, nonce, aad1, aad1_len, aad2, aad2_len, in,
+			 len, out, (uint8_t *)tag);
 }
 
 static void frame_nonce(uint8_t nonce[FRAME_NONCE_SIZE], uint32_t prefix,

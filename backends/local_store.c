@@ -122,6 +122,16 @@ static int local_fail(const char *what, const char *c, const char *key, int err)
 	return err;
 }
 
+/* The same for @what on container @c; returns @err. */
+static int local_container_fail(const struct local_store *ls, const char *what,
+				const char *c, int err)
+{
+	if (!local_err_is_expected(err))
+		log_error("cannot %s container '%s' in '%s': %s", what, c,
+			  ls->root, strerror(-err));
+	return err;
+}
+
 /*
  * A lookup (head, read, del...) of a key whose path crosses a file, a
  * symlink or a name too long for the filesystem finds no object.
@@ -332,25 +342,27 @@ static int open_obj(int dirfd, const struct key_path *kp, int *out,
 }
 
 /*
- * Opens the object @key of container @c (see open_obj()); *@kp is filled.
- * Returns 0, -ENOENT or another -errno, unlogged.
+ * The start of the ops on one object: checks the names and opens the
+ * object @key of container @c (see open_obj()); *@kp is filled. Returns
+ * 0, -EINVAL, -ENOENT or another -errno, logged as failing to @what.
  */
-static int local_open_key(struct local_store *ls, const char *c,
-			  const char *key, struct key_path *kp, int *out,
-			  struct stat *sb)
+static int local_open_key(struct local_store *ls, const char *what,
+			  const char *c, const char *key, struct key_path *kp,
+			  int *out, struct stat *sb)
 {
 	int dirfd;
 	int err;
 
-	err = key_path_split(key, kp);
-	if (err)
+	if (!local_names_are_valid(c, key))
+		return -EINVAL;
+	if (key_path_split(key, kp))
 		return -ENOENT;
 	err = local_open_parent(ls, c, key, kp, false, &dirfd);
 	if (err)
-		return lookup_errno(err);
+		return local_fail(what, c, key, lookup_errno(err));
 	err = open_obj(dirfd, kp, out, sb);
 	close(dirfd);
-	return err;
+	return local_fail(what, c, key, err);
 }
 
 /* ---- metadata in xattrs ---- */
@@ -769,20 +781,12 @@ out_release:
 static int local_create_container(struct store *st, const char *c)
 {
 	struct local_store *ls = local_of(st);
-	int err;
 
 	if (!local_container_is_valid(c))
 		return -EINVAL;
-	if (mkdirat(ls->rootfd, c, LOCAL_DIR_MODE))
-		err = -errno;
-	else if (fsync(ls->rootfd))
-		err = -errno;
-	else
-		return 0;
-	if (!local_err_is_expected(err))
-		log_error("cannot create container '%s' in '%s': %s", c,
-			  ls->root, strerror(-err));
-	return err;
+	if (mkdirat(ls->rootfd, c, LOCAL_DIR_MODE) || fsync(ls->rootfd))
+		return local_container_fail(ls, "create", c, -errno);
+	return 0;
 }
 
 static int local_delete_container(struct store *st, const char *c)
@@ -797,11 +801,7 @@ static int local_delete_container(struct store *st, const char *c)
 	err = -errno;
 	if (err == -EEXIST)
 		err = -ENOTEMPTY;
-	err = lookup_errno(err);
-	if (!local_err_is_expected(err))
-		log_error("cannot delete container '%s' in '%s': %s", c,
-			  ls->root, strerror(-err));
-	return err;
+	return local_container_fail(ls, "delete", c, lookup_errno(err));
 }
 
 /* ---- listing and head ---- */
@@ -888,11 +888,9 @@ static int local_head(struct store *st, const char *c, const char *key,
 	int err;
 	int fd;
 
-	if (!local_names_are_valid(c, key))
-		return -EINVAL;
-	err = local_open_key(ls, c, key, &kp, &fd, &sb);
+	err = local_open_key(ls, "stat", c, key, &kp, &fd, &sb);
 	if (err)
-		return local_fail("stat", c, key, err);
+		return err;
 	obj_info_init(&tmp);
 	tmp.name = strdup(key);
 	err = tmp.name ? fill_info(fd, &sb, kp.marker, &tmp) : -ENOMEM;
@@ -965,11 +963,9 @@ static int local_reader_open(struct store *st, const char *c, const char *key,
 	int err;
 	int fd;
 
-	if (!local_names_are_valid(c, key))
-		return -EINVAL;
-	err = local_open_key(ls, c, key, &kp, &fd, &sb);
+	err = local_open_key(ls, "open", c, key, &kp, &fd, &sb);
 	if (err)
-		return local_fail("open", c, key, err);
+		return err;
 	lr = calloc(1, sizeof(*lr));
 	len = strlen(c) + 1 + strlen(key) + 1;
 	if (lr)
@@ -1337,11 +1333,9 @@ static int local_set_meta(struct store *st, const char *c, const char *key,
 	int err;
 	int fd;
 
-	if (!local_names_are_valid(c, key))
-		return -EINVAL;
-	err = local_open_key(ls, c, key, &kp, &fd, &sb);
+	err = local_open_key(ls, "set metadata of", c, key, &kp, &fd, &sb);
 	if (err)
-		return local_fail("set metadata of", c, key, err);
+		return err;
 	err = write_meta(fd, m, true);
 	close(fd);
 	return local_fail("set metadata of", c, key, err);

@@ -314,6 +314,25 @@ static int info_list_emit(const struct info_list *il, store_list_fn *fn,
 
 /* ---- containers ---- */
 
+/*
+ * Common start of the container ops: counts @op, validates @name and finds
+ * the slot where it is or would be inserted (*@found tells which). Called
+ * locked.
+ */
+static int mem_container_at(struct mem_store *ms, enum mem_op op,
+			    const char *name, size_t *at, bool *found)
+{
+	int err;
+
+	err = mem_enter(ms, op);
+	if (err)
+		return err;
+	if (!store_container_is_valid(name))
+		return -EINVAL;
+	*at = ptrvec_lower_bound(&ms->cs, name, container_name, found);
+	return 0;
+}
+
 static int mem_list_containers(struct store *st, store_list_fn *fn, void *arg)
 {
 	struct mem_store *ms = mem_of(st);
@@ -361,14 +380,9 @@ static int mem_create_container(struct store *st, const char *name)
 	int err;
 
 	mem_lock(ms);
-	err = mem_enter(ms, MEM_OP_CREATE_CONTAINER);
+	err = mem_container_at(ms, MEM_OP_CREATE_CONTAINER, name, &at, &found);
 	if (err)
 		goto out_unlock;
-	if (!store_container_is_valid(name)) {
-		err = -EINVAL;
-		goto out_unlock;
-	}
-	at = ptrvec_lower_bound(&ms->cs, name, container_name, &found);
 	if (found) {
 		err = -EEXIST;
 		goto out_unlock;
@@ -400,14 +414,9 @@ static int mem_delete_container(struct store *st, const char *name)
 	int err;
 
 	mem_lock(ms);
-	err = mem_enter(ms, MEM_OP_DELETE_CONTAINER);
+	err = mem_container_at(ms, MEM_OP_DELETE_CONTAINER, name, &at, &found);
 	if (err)
 		goto out_unlock;
-	if (!store_container_is_valid(name)) {
-		err = -EINVAL;
-		goto out_unlock;
-	}
-	at = ptrvec_lower_bound(&ms->cs, name, container_name, &found);
 	if (!found) {
 		err = -ENOENT;
 		goto out_unlock;
@@ -485,24 +494,16 @@ static int mem_list(struct store *st, const char *container, const char *prefix,
 {
 	struct mem_store *ms = mem_of(st);
 	struct info_list il = { 0 };
-	struct mem_container *c;
+	bool found;
+	size_t at;
 	int err;
 
 	mem_lock(ms);
-	err = mem_enter(ms, MEM_OP_LIST);
-	if (err)
-		goto out_unlock;
-	if (!store_container_is_valid(container)) {
-		err = -EINVAL;
-		goto out_unlock;
-	}
-	c = mem_find_container(ms, container);
-	if (!c) {
+	err = mem_container_at(ms, MEM_OP_LIST, container, &at, &found);
+	if (!err && !found)
 		err = -ENOENT;
-		goto out_unlock;
-	}
-	err = mem_collect(c, prefix, delim, &il);
-out_unlock:
+	if (!err)
+		err = mem_collect(ms->cs.v[at], prefix, delim, &il);
 	mem_unlock(ms);
 	if (!err)
 		err = info_list_emit(&il, fn, arg);
@@ -520,16 +521,18 @@ static int mem_lookup(struct mem_store *ms, enum mem_op op,
 {
 	struct mem_container *c;
 	struct mem_obj *o;
+	bool found;
+	size_t at;
 	int err;
 
-	err = mem_enter(ms, op);
+	err = mem_container_at(ms, op, container, &at, &found);
 	if (err)
 		return err;
-	if (!store_container_is_valid(container) || !store_key_is_valid(key))
+	if (!store_key_is_valid(key))
 		return -EINVAL;
-	c = mem_find_container(ms, container);
-	if (!c)
+	if (!found)
 		return -ENOENT;
+	c = ms->cs.v[at];
 	if (cp)
 		*cp = c;
 	if (!op_out)

@@ -480,19 +480,29 @@ static enum trove_gz_state trove_gz_next(enum trove_gz_state st, uint8_t flags)
 	}
 }
 
+/*
+ * Moves input from *@p (advancing it) into @buf until that holds @want
+ * bytes, *@got counting them; true once it does.
+ */
+static bool trove_collect(uint8_t *buf, size_t *got, size_t want,
+			  const uint8_t **p, size_t *len)
+{
+	size_t n = want - *got;
+
+	if (n > *len)
+		n = *len;
+	memcpy(buf + *got, *p, n);
+	*got += n;
+	*p += n;
+	*len -= n;
+	return *got == want;
+}
+
 /* Collects up to @want bytes of a fixed-size field into g->buf. */
 static bool trove_gz_collect(struct trove_gz_hdr *g, size_t want,
 			     const uint8_t **p, size_t *len)
 {
-	size_t n = want - g->got;
-
-	if (n > *len)
-		n = *len;
-	memcpy(g->buf + g->got, *p, n);
-	g->got += n;
-	*p += n;
-	*len -= n;
-	return g->got == want;
+	return trove_collect(g->buf, &g->got, want, p, len);
 }
 
 /*
@@ -565,6 +575,15 @@ static int trove_gz_parse(struct trove_gz_hdr *g, const uint8_t **p,
 	return 0;
 }
 
+/* After the end of the gzip member: @left more bytes are an error. */
+static int trove_dec_after_end(size_t left)
+{
+	if (!left)
+		return 0;
+	log_debug("trove stream: data after the gzip trailer");
+	return -EBADMSG;
+}
+
 /*
  * Inflates @len gzip bytes into the sink. Bytes after the end of the gzip
  * member are an error: Trove wrote exactly one member.
@@ -582,12 +601,8 @@ static int trove_dec_inflate(struct trove_dec *d, const uint8_t *z, size_t len,
 		if (err || d->gz.state != TROVE_GZ_DONE)
 			return err;
 	}
-	if (d->zs.block_state == ISAL_BLOCK_FINISH) {
-		if (!len)
-			return 0;
-		log_debug("trove stream: data after the gzip trailer");
-		return -EBADMSG;
-	}
+	if (d->zs.block_state == ISAL_BLOCK_FINISH)
+		return trove_dec_after_end(len);
 	d->zs.next_in = (uint8_t *)z;
 	d->zs.avail_in = (uint32_t)len;
 	for (;;) {
@@ -608,12 +623,8 @@ static int trove_dec_inflate(struct trove_dec *d, const uint8_t *z, size_t len,
 			if (err)
 				return err;
 		}
-		if (d->zs.block_state == ISAL_BLOCK_FINISH) {
-			if (!d->zs.avail_in)
-				return 0;
-			log_debug("trove stream: data after the gzip trailer");
-			return -EBADMSG;
-		}
+		if (d->zs.block_state == ISAL_BLOCK_FINISH)
+			return trove_dec_after_end(d->zs.avail_in);
 		if (!d->zs.avail_in && d->zs.avail_out)
 			return 0;
 	}
@@ -646,36 +657,26 @@ static int trove_dec_body(struct trove_dec *d, const uint8_t *p, size_t len,
 static int trove_dec_feed(struct trove_dec *d, const uint8_t *p, size_t len,
 			  trove_sink_fn *sink, void *arg)
 {
+	bool full;
 	size_t n;
 	int err;
 
 	if (d->state == TROVE_DEC_HDR) {
-		n = TROVE_HDR_LEN - d->hdr_len;
-		if (n > len)
-			n = len;
-		memcpy(d->hdr + d->hdr_len, p, n);
-		d->hdr_len += n;
-		p += n;
-		len -= n;
+		full = trove_collect(d->hdr, &d->hdr_len, TROVE_HDR_LEN, &p,
+				     &len);
 		/* reject a foreign object as soon as its first bytes differ */
 		n = d->hdr_len < TROVE_MAGIC_LEN ? d->hdr_len : TROVE_MAGIC_LEN;
 		if (memcmp(d->hdr, TROVE_MAGIC, n) != 0) {
 			log_debug("trove stream: no 'Salted__' header");
 			return -EBADMSG;
 		}
-		if (d->hdr_len < TROVE_HDR_LEN)
+		if (!full)
 			return 0;
 		d->state = TROVE_DEC_PROBE;
 	}
 	if (d->state == TROVE_DEC_PROBE) {
-		n = TROVE_BLOCK - d->probe_len;
-		if (n > len)
-			n = len;
-		memcpy(d->probe + d->probe_len, p, n);
-		d->probe_len += n;
-		p += n;
-		len -= n;
-		if (d->probe_len < TROVE_BLOCK)
+		if (!trove_collect(d->probe, &d->probe_len, TROVE_BLOCK, &p,
+				   &len))
 			return 0;
 		err = trove_dec_probe(d);
 		if (err)

@@ -15,9 +15,7 @@
 #include <openssl/evp.h>
 
 #include "../../backends/frame.h"
-
-#define VEC_SECRET "correct horse battery staple"
-#define VEC_PATTERN_LEN 10000
+#include "../unit/frame_vec.h"
 
 struct vector {
 	const char *name;
@@ -27,19 +25,6 @@ struct vector {
 	const uint8_t *plain;
 	size_t plen;
 };
-
-/* The deterministic pattern of vector 3: 60-letter lines, then '\n'. */
-static void fill_pattern(uint8_t *p, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		if (i % 61 == 60)
-			p[i] = '\n';
-		else
-			p[i] = (uint8_t)('a' + (i / 61 + i % 61) % 26);
-	}
-}
 
 static void print_hex(const char *label, const uint8_t *p, size_t len)
 {
@@ -138,8 +123,7 @@ int main(void)
 	int rc = 0;
 
 	fill_pattern(pattern, sizeof(pattern));
-	for (i = 0; i < sizeof(salt); i++)
-		salt[i] = (uint8_t)i;
+	vec_salt(salt);
 	if (frame_key_derive(VEC_SECRET, strlen(VEC_SECRET), &key)) {
 		fprintf(stderr, "frame_vectors: cannot derive the key\n");
 		return 1;

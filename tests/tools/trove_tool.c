@@ -106,30 +106,41 @@ static int parse_level(const char *s, int *level)
 	return 0;
 }
 
+/* Streams stdin through the encoder @e or, if it is NULL, the decoder @d. */
+static int run_codec(struct trove_enc *e, struct trove_dec *d,
+		     unsigned char *buf)
+{
+	size_t n;
+	int err = 0;
+
+	while (!err) {
+		n = fread(buf, 1, TOOL_CHUNK, stdin);
+		if (!n)
+			break;
+		if (e)
+			err = trove_enc_write(e, buf, n, sink_stdout, NULL);
+		else
+			err = trove_dec_write(d, buf, n, sink_stdout, NULL);
+	}
+	if (!err && ferror(stdin))
+		err = -EIO;
+	if (!err && e)
+		err = trove_enc_finish(e, sink_stdout, NULL);
+	else if (!err)
+		err = trove_dec_finish(d, sink_stdout, NULL);
+	return err;
+}
+
 static int run_enc(const char *pass, size_t pass_len, enum trove_kdf kdf,
 		   int level, unsigned char *buf)
 {
 	struct trove_enc *e;
-	size_t n;
 	int err;
 
 	err = trove_enc_new(pass, pass_len, kdf, NULL, level, &e);
 	if (err)
 		return err;
-	for (;;) {
-		n = fread(buf, 1, TOOL_CHUNK, stdin);
-		if (!n)
-			break;
-		err = trove_enc_write(e, buf, n, sink_stdout, NULL);
-		if (err)
-			goto out_free;
-	}
-	if (ferror(stdin)) {
-		err = -EIO;
-		goto out_free;
-	}
-	err = trove_enc_finish(e, sink_stdout, NULL);
-out_free:
+	err = run_codec(e, NULL, buf);
 	trove_enc_free(e);
 	return err;
 }
@@ -137,26 +148,12 @@ out_free:
 static int run_dec(const char *pass, size_t pass_len, unsigned char *buf)
 {
 	struct trove_dec *d;
-	size_t n;
 	int err;
 
 	err = trove_dec_new(pass, pass_len, &d);
 	if (err)
 		return err;
-	for (;;) {
-		n = fread(buf, 1, TOOL_CHUNK, stdin);
-		if (!n)
-			break;
-		err = trove_dec_write(d, buf, n, sink_stdout, NULL);
-		if (err)
-			goto out_free;
-	}
-	if (ferror(stdin)) {
-		err = -EIO;
-		goto out_free;
-	}
-	err = trove_dec_finish(d, sink_stdout, NULL);
-out_free:
+	err = run_codec(NULL, d, buf);
 	trove_dec_free(d);
 	return err;
 }

@@ -19,10 +19,9 @@
 #include <zlib.h>
 
 #include "../../backends/frame.h"
+#include "frame_vec.h"
 
-#define VEC_SECRET "correct horse battery staple"
 #define VEC_FS 4096u
-#define PATTERN_LEN 10000
 
 /*
  * Deflate output is not unique. ISA-L level 1 gives vector 3's exact bytes
@@ -123,19 +122,6 @@ static void assert_hex_equal(const uint8_t *p, size_t len, const char *hex)
 	free(want);
 }
 
-/* Vector 3's plain text: 60-letter lines, each ended by '\n'. */
-static void fill_pattern(uint8_t *p, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		if (i % 61 == 60)
-			p[i] = '\n';
-		else
-			p[i] = (uint8_t)('a' + (i / 61 + i % 61) % 26);
-	}
-}
-
 /* Incompressible but reproducible bytes (xorshift64). */
 static void fill_random(uint8_t *p, size_t len, uint64_t seed)
 {
@@ -148,14 +134,6 @@ static void fill_random(uint8_t *p, size_t len, uint64_t seed)
 		x ^= x << 17;
 		p[i] = (uint8_t)(x >> 32);
 	}
-}
-
-static void vec_salt(uint8_t salt[FRAME_SALT_SIZE])
-{
-	int i;
-
-	for (i = 0; i < FRAME_SALT_SIZE; i++)
-		salt[i] = (uint8_t)i;
 }
 
 static void derive(const char *secret, struct frame_key *key)
@@ -333,6 +311,42 @@ static void ctx_new(struct frame_ctx *ctx, enum frame_compression comp)
 			 0);
 }
 
+/*
+ * The start of the one-frame tests: a context with @comp (ctx_new()) and
+ * a VEC_FS buffer of pattern (or, with @random, random) bytes, returned;
+ * *@out gets a frame_stored_bound() buffer and *@back, unless @back is
+ * NULL, a VEC_FS one. one_frame_free() undoes it.
+ */
+static uint8_t *one_frame_new(struct frame_ctx *ctx,
+			      enum frame_compression comp, bool random,
+			      uint8_t **out, uint8_t **back)
+{
+	uint8_t *data = malloc(VEC_FS);
+
+	assert_non_null(data);
+	if (back) {
+		*back = malloc(VEC_FS);
+		assert_non_null(*back);
+	}
+	if (random)
+		fill_random(data, VEC_FS, 1);
+	else
+		fill_pattern(data, VEC_FS);
+	ctx_new(ctx, comp);
+	*out = malloc(frame_stored_bound(ctx));
+	assert_non_null(*out);
+	return data;
+}
+
+static void one_frame_free(struct frame_ctx *ctx, uint8_t *data, uint8_t *out,
+			   uint8_t *back)
+{
+	free(out);
+	free(back);
+	free(data);
+	frame_ctx_release(ctx);
+}
+
 /* ---- key derivation ---- */
 
 static void test_key_derive_vector(void **state)
@@ -434,13 +448,13 @@ static void test_vector_hello(void **state)
 
 static void test_vector_pattern(void **state)
 {
-	uint8_t *p = malloc(PATTERN_LEN);
+	uint8_t *p = malloc(VEC_PATTERN_LEN);
 
 	(void)state;
 	assert_non_null(p);
-	fill_pattern(p, PATTERN_LEN);
+	fill_pattern(p, VEC_PATTERN_LEN);
 	check_vector(vec3_object, vec3_check, FRAME_COMP_DEFLATE, p,
-		     PATTERN_LEN, VEC_DEFLATE_EXACT);
+		     VEC_PATTERN_LEN, VEC_DEFLATE_EXACT);
 	free(p);
 }
 
@@ -548,11 +562,11 @@ static void test_vector_independent_reader(void **state)
 
 	(void)state;
 	obj = unhex(vec3_object, &olen);
-	plain = malloc(PATTERN_LEN);
-	want = malloc(PATTERN_LEN);
+	plain = malloc(VEC_PATTERN_LEN);
+	want = malloc(VEC_PATTERN_LEN);
 	assert_non_null(plain);
 	assert_non_null(want);
-	fill_pattern(want, PATTERN_LEN);
+	fill_pattern(want, VEC_PATTERN_LEN);
 
 	ref_hkdf(VEC_SECRET, strlen(VEC_SECRET), salt_label, strlen(salt_label),
 		 "master key", master, 32);
@@ -564,9 +578,9 @@ static void test_vector_independent_reader(void **state)
 	/* footer, then the sealed index just before it */
 	footer = obj + olen - 32;
 	assert_memory_equal(footer, "TFSINDEX", 8);
-	assert_int_equal(be32(footer + 12), 3);		  /* nframes */
-	assert_int_equal(be32(footer + 20), PATTERN_LEN); /* plain size */
-	assert_int_equal(be32(footer + 24), 3 * 4 + 16);  /* index_len */
+	assert_int_equal(be32(footer + 12), 3);		      /* nframes */
+	assert_int_equal(be32(footer + 20), VEC_PATTERN_LEN); /* plain size */
+	assert_int_equal(be32(footer + 24), 3 * 4 + 16);      /* index_len */
 	memcpy(aad, obj, 64);
 	memcpy(aad + 64, footer, 32);
 	ref_nonce(nonce, 0xff, 3);
@@ -587,15 +601,15 @@ static void test_vector_independent_reader(void **state)
 		assert_int_equal(ref_gcm_open(okey, nonce, aad, 76, f + 12,
 					      dlen, buf, f + 12 + dlen),
 				 1);
-		assert_int_equal(
-			ref_inflate(buf, dlen, plain + pos, PATTERN_LEN - pos),
-			plen);
+		assert_int_equal(ref_inflate(buf, dlen, plain + pos,
+					     VEC_PATTERN_LEN - pos),
+				 plen);
 		pos += plen;
 		off += slen;
 	}
 	assert_int_equal(off + 28 + 32, olen);
-	assert_int_equal(pos, PATTERN_LEN);
-	assert_memory_equal(plain, want, PATTERN_LEN);
+	assert_int_equal(pos, VEC_PATTERN_LEN);
+	assert_memory_equal(plain, want, VEC_PATTERN_LEN);
 	free(want);
 	free(plain);
 	free(obj);
@@ -649,20 +663,15 @@ static void test_roundtrip_large_frames(void **state)
 static void test_roundtrip_random_is_raw(void **state)
 {
 	struct frame_ctx ctx;
-	uint8_t *data = malloc(VEC_FS);
+	uint8_t *data;
 	uint8_t *out;
-	uint8_t *back = malloc(VEC_FS);
+	uint8_t *back;
 	size_t n;
 	size_t blen;
 	bool final;
 
 	(void)state;
-	assert_non_null(data);
-	assert_non_null(back);
-	fill_random(data, VEC_FS, 1);
-	ctx_new(&ctx, FRAME_COMP_DEFLATE);
-	out = malloc(frame_stored_bound(&ctx));
-	assert_non_null(out);
+	data = one_frame_new(&ctx, FRAME_COMP_DEFLATE, true, &out, &back);
 	assert_int_equal(frame_seal(&ctx, 0, false, data, VEC_FS, out, &n), 0);
 	/* not compressible: stored raw, bound reached exactly */
 	assert_int_equal(out[8], 0);
@@ -672,25 +681,18 @@ static void test_roundtrip_random_is_raw(void **state)
 	assert_int_equal(blen, VEC_FS);
 	assert_false(final);
 	assert_memory_equal(back, data, VEC_FS);
-	free(out);
-	free(back);
-	free(data);
-	frame_ctx_release(&ctx);
+	one_frame_free(&ctx, data, out, back);
 }
 
 static void test_roundtrip_compressible_is_compressed(void **state)
 {
 	struct frame_ctx ctx;
-	uint8_t *data = malloc(VEC_FS);
+	uint8_t *data;
 	uint8_t *out;
 	size_t n;
 
 	(void)state;
-	assert_non_null(data);
-	fill_pattern(data, VEC_FS);
-	ctx_new(&ctx, FRAME_COMP_DEFLATE);
-	out = malloc(frame_stored_bound(&ctx));
-	assert_non_null(out);
+	data = one_frame_new(&ctx, FRAME_COMP_DEFLATE, false, &out, NULL);
 	assert_int_equal(frame_seal(&ctx, 7, true, data, 100, out, &n), 0);
 	assert_int_equal(out[8], 3); /* final | compressed */
 	assert_true(n < FRAME_HDR_SIZE + 100 + FRAME_TAG_SIZE);
@@ -700,16 +702,14 @@ static void test_roundtrip_compressible_is_compressed(void **state)
 	assert_int_equal(frame_seal(&ctx, 7, true, data, 100, out, &n), 0);
 	assert_int_equal(out[8], 1);
 	assert_int_equal(n, FRAME_HDR_SIZE + 100 + FRAME_TAG_SIZE);
-	free(out);
-	free(data);
-	frame_ctx_release(&ctx);
+	one_frame_free(&ctx, data, out, NULL);
 }
 
 static void test_roundtrip_empty_final_after_full_frames(void **state)
 {
 	struct frame_ctx ctx;
 	struct frame_footer ft;
-	uint8_t *data = malloc(VEC_FS);
+	uint8_t *data;
 	uint8_t *out;
 	uint8_t idx[3 * 4 + 16 + 32];
 	uint32_t lens[3];
@@ -718,11 +718,7 @@ static void test_roundtrip_empty_final_after_full_frames(void **state)
 	int i;
 
 	(void)state;
-	assert_non_null(data);
-	fill_pattern(data, VEC_FS);
-	ctx_new(&ctx, FRAME_COMP_DEFLATE);
-	out = malloc(frame_stored_bound(&ctx));
-	assert_non_null(out);
+	data = one_frame_new(&ctx, FRAME_COMP_DEFLATE, false, &out, NULL);
 	/* a writer that learns of the end late seals an empty last frame */
 	for (i = 0; i < 2; i++) {
 		assert_int_equal(frame_seal(&ctx, (uint64_t)i, false, data,
@@ -742,9 +738,7 @@ static void test_roundtrip_empty_final_after_full_frames(void **state)
 	assert_int_equal(ft.index_len, 28);
 	assert_int_equal(frame_index_open(&ctx, &ft, idx, back), 0);
 	assert_memory_equal(back, lens, sizeof(lens));
-	free(out);
-	free(data);
-	frame_ctx_release(&ctx);
+	one_frame_free(&ctx, data, out, NULL);
 }
 
 /* ---- every way an object can be wrong ---- */
@@ -811,9 +805,9 @@ static void test_bitflip_regions(void **state)
 {
 	struct frame_ctx ctx;
 	struct frame_footer ft;
-	uint8_t *data = malloc(VEC_FS);
+	uint8_t *data;
 	uint8_t *out;
-	uint8_t *back = malloc(VEC_FS);
+	uint8_t *back;
 	uint8_t idx[4 + 16 + 32];
 	uint32_t len;
 	uint32_t lens[1];
@@ -822,12 +816,7 @@ static void test_bitflip_regions(void **state)
 	bool final;
 
 	(void)state;
-	assert_non_null(data);
-	assert_non_null(back);
-	fill_pattern(data, VEC_FS);
-	ctx_new(&ctx, FRAME_COMP_DEFLATE);
-	out = malloc(frame_stored_bound(&ctx));
-	assert_non_null(out);
+	data = one_frame_new(&ctx, FRAME_COMP_DEFLATE, false, &out, &back);
 	assert_int_equal(frame_seal(&ctx, 0, true, data, 1000, out, &n), 0);
 
 	/* frame header: plain_len (still plausible), then flags */
@@ -879,29 +868,21 @@ static void test_bitflip_regions(void **state)
 	ft.plain_size = 1000;
 	assert_int_equal(frame_index_open(&ctx, &ft, idx, lens), 0);
 	assert_int_equal(lens[0], len);
-	free(out);
-	free(back);
-	free(data);
-	frame_ctx_release(&ctx);
+	one_frame_free(&ctx, data, out, back);
 }
 
 static void test_open_wrong_index(void **state)
 {
 	struct frame_ctx ctx;
-	uint8_t *data = malloc(VEC_FS);
+	uint8_t *data;
 	uint8_t *out;
-	uint8_t *back = malloc(VEC_FS);
+	uint8_t *back;
 	size_t n;
 	size_t blen;
 	bool final;
 
 	(void)state;
-	assert_non_null(data);
-	assert_non_null(back);
-	fill_pattern(data, VEC_FS);
-	ctx_new(&ctx, FRAME_COMP_DEFLATE);
-	out = malloc(frame_stored_bound(&ctx));
-	assert_non_null(out);
+	data = one_frame_new(&ctx, FRAME_COMP_DEFLATE, false, &out, &back);
 	assert_int_equal(frame_seal(&ctx, 5, false, data, VEC_FS, out, &n), 0);
 	assert_int_equal(frame_open(&ctx, 4, out, n, back, &blen, &final),
 			 -EBADMSG);
@@ -914,18 +895,15 @@ static void test_open_wrong_index(void **state)
 	/* in_len must be the stored length */
 	assert_int_equal(frame_open(&ctx, 5, out, n - 1, back, &blen, &final),
 			 -EBADMSG);
-	free(out);
-	free(back);
-	free(data);
-	frame_ctx_release(&ctx);
+	one_frame_free(&ctx, data, out, back);
 }
 
 static void test_open_final_flag_changed(void **state)
 {
 	struct frame_ctx ctx;
-	uint8_t *data = malloc(VEC_FS);
+	uint8_t *data;
 	uint8_t *out;
-	uint8_t *back = malloc(VEC_FS);
+	uint8_t *back;
 	uint32_t plen;
 	uint32_t slen;
 	size_t n;
@@ -933,12 +911,7 @@ static void test_open_final_flag_changed(void **state)
 	bool final;
 
 	(void)state;
-	assert_non_null(data);
-	assert_non_null(back);
-	fill_pattern(data, VEC_FS);
-	ctx_new(&ctx, FRAME_COMP_DEFLATE);
-	out = malloc(frame_stored_bound(&ctx));
-	assert_non_null(out);
+	data = one_frame_new(&ctx, FRAME_COMP_DEFLATE, false, &out, &back);
 
 	/* a full final frame with its final flag dropped */
 	assert_int_equal(frame_seal(&ctx, 2, true, data, VEC_FS, out, &n), 0);
@@ -962,10 +935,7 @@ static void test_open_final_flag_changed(void **state)
 	assert_int_equal(frame_peek(&ctx, out, &plen, &slen), -EBADMSG);
 	assert_int_equal(frame_open(&ctx, 1, out, n, back, &blen, &final),
 			 -EBADMSG);
-	free(out);
-	free(back);
-	free(data);
-	frame_ctx_release(&ctx);
+	one_frame_free(&ctx, data, out, back);
 }
 
 static void test_open_reordered_frames(void **state)

@@ -178,16 +178,31 @@ static int decode(const void *pass, size_t pass_len, const void *data,
 	return err;
 }
 
+/* Runs @step (deflate or inflate) to the end of the stream, into @o. */
+static void zlib_pump(z_stream *zs, int (*step)(z_streamp, int), int flush,
+		      struct out *o)
+{
+	uint8_t buf[4096];
+	int ret;
+
+	do {
+		zs->next_out = buf;
+		zs->avail_out = sizeof(buf);
+		ret = step(zs, flush);
+		assert_true(ret == Z_OK || ret == Z_STREAM_END);
+		if (sizeof(buf) - zs->avail_out)
+			sink_out(o, buf, sizeof(buf) - zs->avail_out);
+	} while (ret != Z_STREAM_END);
+}
+
 /* gzip with zlib; @fields adds name, comment, extra and header CRC. */
 static void zlib_gzip(const void *data, size_t len, bool fields, struct out *o)
 {
 	static char name[] = "backup.xbstream";
 	static char comment[] = "made by a test";
 	static uint8_t extra[] = { 'T', 'R', 2, 0, 0xab, 0xcd };
-	uint8_t buf[4096];
 	gz_header h;
 	z_stream zs;
-	int ret;
 
 	memset(&zs, 0, sizeof(zs));
 	assert_int_equal(
@@ -205,14 +220,7 @@ static void zlib_gzip(const void *data, size_t len, bool fields, struct out *o)
 	}
 	zs.next_in = (Bytef *)(uintptr_t)data;
 	zs.avail_in = (uInt)len;
-	do {
-		zs.next_out = buf;
-		zs.avail_out = sizeof(buf);
-		ret = deflate(&zs, Z_FINISH);
-		assert_true(ret == Z_OK || ret == Z_STREAM_END);
-		if (sizeof(buf) - zs.avail_out)
-			sink_out(o, buf, sizeof(buf) - zs.avail_out);
-	} while (ret != Z_STREAM_END);
+	zlib_pump(&zs, deflate, Z_FINISH, o);
 	deflateEnd(&zs);
 }
 
@@ -277,13 +285,11 @@ static void ossl_dec_gunzip(enum trove_kdf kdf, const struct out *enc,
 {
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 	uint8_t *gz = malloc(enc->len + 16);
-	uint8_t buf[4096];
 	uint8_t key[32];
 	uint8_t iv[16];
 	z_stream zs;
 	int n1 = 0;
 	int n2 = 0;
-	int ret;
 
 	assert_non_null(ctx);
 	assert_non_null(gz);
@@ -303,18 +309,41 @@ static void ossl_dec_gunzip(enum trove_kdf kdf, const struct out *enc,
 	assert_int_equal(inflateInit2(&zs, 31), Z_OK);
 	zs.next_in = gz;
 	zs.avail_in = (uInt)(n1 + n2);
-	do {
-		zs.next_out = buf;
-		zs.avail_out = sizeof(buf);
-		ret = inflate(&zs, Z_NO_FLUSH);
-		assert_true(ret == Z_OK || ret == Z_STREAM_END);
-		if (sizeof(buf) - zs.avail_out)
-			sink_out(plain, buf, sizeof(buf) - zs.avail_out);
-	} while (ret != Z_STREAM_END);
+	zlib_pump(&zs, inflate, Z_NO_FLUSH, plain);
 	/* exactly one gzip member, nothing after it */
 	assert_int_equal(zs.avail_in, 0);
 	inflateEnd(&zs);
 	free(gz);
+}
+
+/*
+ * decode() of @len bytes at @p with test_pass in pieces of @chunk; the
+ * output is dropped, its length put in *@plain_len unless that is NULL.
+ */
+static int decode_len(const void *p, size_t len, size_t chunk,
+		      size_t *plain_len)
+{
+	struct out dec = { 0 };
+	int err;
+
+	err = decode(test_pass, TEST_PASS_LEN, p, len, chunk, &dec, NULL);
+	if (plain_len)
+		*plain_len = dec.len;
+	out_release(&dec);
+	return err;
+}
+
+/* decode_len() of "openssl enc" (@kdf) of @len bytes of @gz. */
+static int enc_decode(enum trove_kdf kdf, const void *gz, size_t len,
+		      size_t chunk, size_t *plain_len)
+{
+	struct out enc = { 0 };
+	int err;
+
+	ossl_enc(kdf, test_pass, TEST_PASS_LEN, gz, len, &enc);
+	err = decode_len(enc.p, enc.len, chunk, plain_len);
+	out_release(&enc);
+	return err;
 }
 
 static const enum trove_kdf all_kdfs[] = {
@@ -593,9 +622,8 @@ static void test_trove_dec_gzip_header_fields(void **state)
 static void test_trove_dec_bad_gzip_header(void **state)
 {
 	struct out gz = { 0 };
-	struct out enc = { 0 };
-	struct out dec = { 0 };
 	size_t hcrc;
+	size_t n;
 
 	(void)state;
 	/* wrong FHCRC: it follows "TR" extra (4+6), name and comment */
@@ -603,32 +631,19 @@ static void test_trove_dec_bad_gzip_header(void **state)
 	hcrc = 10 + 2 + 6 + sizeof("backup.xbstream") +
 	       sizeof("made by a test");
 	gz.p[hcrc] ^= 0x01;
-	ossl_enc(TROVE_KDF_MD5, test_pass, TEST_PASS_LEN, gz.p, gz.len, &enc);
-	assert_int_equal(
-		decode(test_pass, TEST_PASS_LEN, enc.p, enc.len, 1, &dec, NULL),
-		-EBADMSG);
+	assert_int_equal(enc_decode(TROVE_KDF_MD5, gz.p, gz.len, 1, NULL),
+			 -EBADMSG);
 	gz.p[hcrc] ^= 0x01;
-	out_release(&enc);
-	out_release(&dec);
-	ossl_enc(TROVE_KDF_MD5, test_pass, TEST_PASS_LEN, gz.p, gz.len, &enc);
-	assert_int_equal(
-		decode(test_pass, TEST_PASS_LEN, enc.p, enc.len, 1, &dec, NULL),
-		0);
-	assert_int_equal(dec.len, 3);
+	assert_int_equal(enc_decode(TROVE_KDF_MD5, gz.p, gz.len, 1, &n), 0);
+	assert_int_equal(n, 3);
 	out_release(&gz);
-	out_release(&enc);
-	out_release(&dec);
 
 	/* a reserved FLG bit */
 	zlib_gzip("abc", 3, false, &gz);
 	gz.p[3] |= 0x20;
-	ossl_enc(TROVE_KDF_MD5, test_pass, TEST_PASS_LEN, gz.p, gz.len, &enc);
-	assert_int_equal(
-		decode(test_pass, TEST_PASS_LEN, enc.p, enc.len, 0, &dec, NULL),
-		-EBADMSG);
+	assert_int_equal(enc_decode(TROVE_KDF_MD5, gz.p, gz.len, 0, NULL),
+			 -EBADMSG);
 	out_release(&gz);
-	out_release(&enc);
-	out_release(&dec);
 }
 
 /* ---- errors ---- */
@@ -707,18 +722,11 @@ static void test_trove_dec_probe_needs_whole_gzip_magic(void **state)
 
 static void test_trove_dec_not_gzip_rejected(void **state)
 {
-	struct out enc = { 0 };
-	struct out dec = { 0 };
-
 	(void)state;
 	/* right key, but the plaintext is not gzip: not a Trove backup */
-	ossl_enc(TROVE_KDF_SHA256, test_pass, TEST_PASS_LEN,
-		 "plain text, not gzip", 20, &enc);
-	assert_int_equal(
-		decode(test_pass, TEST_PASS_LEN, enc.p, enc.len, 0, &dec, NULL),
-		-EKEYREJECTED);
-	out_release(&enc);
-	out_release(&dec);
+	assert_int_equal(enc_decode(TROVE_KDF_SHA256, "plain text, not gzip",
+				    20, 0, NULL),
+			 -EKEYREJECTED);
 }
 
 static void test_trove_dec_missing_magic(void **state)
@@ -744,57 +752,37 @@ static void test_trove_dec_missing_magic(void **state)
 	out_release(&dec);
 }
 
+/*
+ * Flips @mask in the bytes @from, @from + @step, ... before @to of @enc
+ * one at a time: decoding in pieces of @chunk must fail with @want.
+ */
+static void check_flips(struct out *enc, size_t from, size_t to, size_t step,
+			uint8_t mask, size_t chunk, int want)
+{
+	size_t pos;
+
+	for (pos = from; pos < to; pos += step) {
+		enc->p[pos] ^= mask;
+		assert_int_equal(decode_len(enc->p, enc->len, chunk, NULL),
+				 want);
+		enc->p[pos] ^= mask;
+	}
+}
+
 static void test_trove_dec_flipped_byte(void **state)
 {
 	uint8_t *data = make_data(100000, false, 5);
 	struct out enc = { 0 };
-	size_t pos;
 
 	(void)state;
 	encode(TROVE_KDF_SHA256, 6, data, 100000, 0, &enc);
 	/* the magic */
-	for (pos = 0; pos < 8; pos += 3) {
-		struct out dec = { 0 };
-
-		enc.p[pos] ^= 0x20;
-		assert_int_equal(decode(test_pass, TEST_PASS_LEN, enc.p,
-					enc.len, 4096, &dec, NULL),
-				 -EBADMSG);
-		enc.p[pos] ^= 0x20;
-		out_release(&dec);
-	}
+	check_flips(&enc, 0, 8, 3, 0x20, 4096, -EBADMSG);
 	/* salt or first block: indistinguishable from a wrong key */
-	for (pos = 8; pos < 32; pos += 5) {
-		struct out dec = { 0 };
-
-		enc.p[pos] ^= 0x01;
-		assert_int_equal(decode(test_pass, TEST_PASS_LEN, enc.p,
-					enc.len, 4096, &dec, NULL),
-				 -EKEYREJECTED);
-		enc.p[pos] ^= 0x01;
-		out_release(&dec);
-	}
+	check_flips(&enc, 8, 32, 5, 0x01, 4096, -EKEYREJECTED);
 	/* anywhere in the body, up to the padding */
-	for (pos = 32; pos < enc.len; pos += enc.len / 13) {
-		struct out dec = { 0 };
-
-		enc.p[pos] ^= 0x01;
-		assert_int_equal(decode(test_pass, TEST_PASS_LEN, enc.p,
-					enc.len, 4096, &dec, NULL),
-				 -EBADMSG);
-		enc.p[pos] ^= 0x01;
-		out_release(&dec);
-	}
-	for (pos = enc.len - 17; pos < enc.len; pos += 8) {
-		struct out dec = { 0 };
-
-		enc.p[pos] ^= 0x80;
-		assert_int_equal(decode(test_pass, TEST_PASS_LEN, enc.p,
-					enc.len, 0, &dec, NULL),
-				 -EBADMSG);
-		enc.p[pos] ^= 0x80;
-		out_release(&dec);
-	}
+	check_flips(&enc, 32, enc.len, enc.len / 13, 0x01, 4096, -EBADMSG);
+	check_flips(&enc, enc.len - 17, enc.len, 8, 0x80, 0, -EBADMSG);
 	out_release(&enc);
 	free(data);
 }
@@ -852,18 +840,10 @@ static void test_trove_dec_gzip_cut_inside_valid_encryption(void **state)
 	cuts[3] = gz.len - 8;
 	cuts[4] = gz.len - 4;
 	cuts[5] = gz.len - 1;
-	for (i = 0; i < 6; i++) {
-		struct out enc = { 0 };
-		struct out dec = { 0 };
-
-		ossl_enc(TROVE_KDF_SHA256, test_pass, TEST_PASS_LEN, gz.p,
-			 cuts[i], &enc);
-		assert_int_equal(decode(test_pass, TEST_PASS_LEN, enc.p,
-					enc.len, 0, &dec, NULL),
-				 -EBADMSG);
-		out_release(&enc);
-		out_release(&dec);
-	}
+	for (i = 0; i < 6; i++)
+		assert_int_equal(
+			enc_decode(TROVE_KDF_SHA256, gz.p, cuts[i], 0, NULL),
+			-EBADMSG);
 	out_release(&gz);
 	free(data);
 }
@@ -874,8 +854,8 @@ static void test_trove_dec_gzip_ending_on_block_boundary(void **state)
 					  5,	6,    7,    8,	  9, 9, 9, 9 };
 	struct out gz = { 0 };
 	struct out enc = { 0 };
-	struct out dec = { 0 };
 	uint8_t *data = NULL;
+	size_t plain_len;
 	size_t n;
 
 	(void)state;
@@ -892,32 +872,20 @@ static void test_trove_dec_gzip_ending_on_block_boundary(void **state)
 	assert_non_null(data);
 	ossl_enc(TROVE_KDF_SHA256, test_pass, TEST_PASS_LEN, gz.p, gz.len,
 		 &enc);
-	assert_int_equal(
-		decode(test_pass, TEST_PASS_LEN, enc.p, enc.len, 1, &dec, NULL),
-		0);
-	assert_int_equal(dec.len, n);
-	out_release(&dec);
+	assert_int_equal(decode_len(enc.p, enc.len, 1, &plain_len), 0);
+	assert_int_equal(plain_len, n);
 
 	/* the last block is all padding: bad padding there still counts */
 	memcpy(enc.p + enc.len - 16, junk, 16);
-	assert_int_equal(
-		decode(test_pass, TEST_PASS_LEN, enc.p, enc.len, 0, &dec, NULL),
-		-EBADMSG);
+	assert_int_equal(decode_len(enc.p, enc.len, 0, NULL), -EBADMSG);
 	out_release(&enc);
-	out_release(&dec);
 
 	/* garbage starting in the block after the trailer */
 	sink_out(&gz, junk, 16);
-	ossl_enc(TROVE_KDF_SHA256, test_pass, TEST_PASS_LEN, gz.p, gz.len,
-		 &enc);
-	assert_int_equal(
-		decode(test_pass, TEST_PASS_LEN, enc.p, enc.len, 1, &dec, NULL),
-		-EBADMSG);
-	assert_int_equal(
-		decode(test_pass, TEST_PASS_LEN, enc.p, enc.len, 0, &dec, NULL),
-		-EBADMSG);
-	out_release(&enc);
-	out_release(&dec);
+	assert_int_equal(enc_decode(TROVE_KDF_SHA256, gz.p, gz.len, 1, NULL),
+			 -EBADMSG);
+	assert_int_equal(enc_decode(TROVE_KDF_SHA256, gz.p, gz.len, 0, NULL),
+			 -EBADMSG);
 	out_release(&gz);
 	free(data);
 }
@@ -926,7 +894,6 @@ static void test_trove_dec_trailing_data(void **state)
 {
 	struct out gz = { 0 };
 	struct out enc = { 0 };
-	struct out dec = { 0 };
 
 	(void)state;
 	/*
@@ -936,45 +903,29 @@ static void test_trove_dec_trailing_data(void **state)
 	 */
 	zlib_gzip("abcdef", 6, false, &gz);
 	sink_out(&gz, "x", 1);
-	ossl_enc(TROVE_KDF_MD5, test_pass, TEST_PASS_LEN, gz.p, gz.len, &enc);
-	assert_int_equal(
-		decode(test_pass, TEST_PASS_LEN, enc.p, enc.len, 0, &dec, NULL),
-		-EBADMSG);
+	assert_int_equal(enc_decode(TROVE_KDF_MD5, gz.p, gz.len, 0, NULL),
+			 -EBADMSG);
 	out_release(&gz);
-	out_release(&enc);
-	out_release(&dec);
 	zlib_gzip("abcdef", 6, false, &gz);
 	sink_out(&gz, "0123456789012345678901234567890123456789", 40);
-	ossl_enc(TROVE_KDF_MD5, test_pass, TEST_PASS_LEN, gz.p, gz.len, &enc);
-	assert_int_equal(
-		decode(test_pass, TEST_PASS_LEN, enc.p, enc.len, 1, &dec, NULL),
-		-EBADMSG);
-	assert_int_equal(
-		decode(test_pass, TEST_PASS_LEN, enc.p, enc.len, 0, &dec, NULL),
-		-EBADMSG);
+	assert_int_equal(enc_decode(TROVE_KDF_MD5, gz.p, gz.len, 1, NULL),
+			 -EBADMSG);
+	assert_int_equal(enc_decode(TROVE_KDF_MD5, gz.p, gz.len, 0, NULL),
+			 -EBADMSG);
 	out_release(&gz);
-	out_release(&enc);
-	out_release(&dec);
 
 	/* a second gzip member: Trove never writes one */
 	zlib_gzip("abcdef", 6, false, &gz);
 	zlib_gzip("ghi", 3, false, &gz);
-	ossl_enc(TROVE_KDF_MD5, test_pass, TEST_PASS_LEN, gz.p, gz.len, &enc);
-	assert_int_equal(
-		decode(test_pass, TEST_PASS_LEN, enc.p, enc.len, 1, &dec, NULL),
-		-EBADMSG);
+	assert_int_equal(enc_decode(TROVE_KDF_MD5, gz.p, gz.len, 1, NULL),
+			 -EBADMSG);
 	out_release(&gz);
-	out_release(&enc);
-	out_release(&dec);
 
 	/* bytes after the last cipher block */
 	encode(TROVE_KDF_SHA256, 6, "abcdef", 6, 0, &enc);
 	sink_out(&enc, "\0\0\0", 3);
-	assert_int_equal(
-		decode(test_pass, TEST_PASS_LEN, enc.p, enc.len, 0, &dec, NULL),
-		-EBADMSG);
+	assert_int_equal(decode_len(enc.p, enc.len, 0, NULL), -EBADMSG);
 	out_release(&enc);
-	out_release(&dec);
 }
 
 static void test_trove_dec_bad_gzip_trailer(void **state)
@@ -987,30 +938,25 @@ static void test_trove_dec_bad_gzip_trailer(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(back) / sizeof(back[0]); i++) {
 		struct out gz = { 0 };
-		struct out enc = { 0 };
-		struct out dec = { 0 };
 
 		zlib_gzip(data, 70000, false, &gz);
 		gz.p[gz.len - back[i]] ^= 0x01;
-		ossl_enc(TROVE_KDF_SHA256, test_pass, TEST_PASS_LEN, gz.p,
-			 gz.len, &enc);
-		assert_int_equal(decode(test_pass, TEST_PASS_LEN, enc.p,
-					enc.len, 0, &dec, NULL),
-				 -EBADMSG);
+		assert_int_equal(
+			enc_decode(TROVE_KDF_SHA256, gz.p, gz.len, 0, NULL),
+			-EBADMSG);
 		out_release(&gz);
-		out_release(&enc);
-		out_release(&dec);
 	}
 	free(data);
 }
 
 /*
- * Encodes @data in 10000-byte writes with the sink failing at call
+ * Encodes @in in 10000-byte writes with the sink failing at call
  * @fail_at; returns the first error, checking that it sticks.
  */
-static int encode_failing(const uint8_t *data, size_t len, unsigned fail_at,
-			  struct out *o)
+static int encode_failing(const struct out *in, unsigned fail_at, struct out *o)
 {
+	const uint8_t *data = in->p;
+	size_t len = in->len;
 	struct trove_enc *e = NULL;
 	size_t off;
 	size_t n;
@@ -1033,30 +979,47 @@ static int encode_failing(const uint8_t *data, size_t len, unsigned fail_at,
 	return err;
 }
 
-static void test_trove_enc_sink_error_propagates(void **state)
+/*
+ * Runs @run (encode_failing() or decode_failing() of @in) with a sink that
+ * never fails, then failing at its first call, a middle one and the last
+ * one (in finish): the error must come back and no sink call follow it.
+ * Returns the output length of the run that did not fail.
+ */
+static size_t check_sink_errors(int (*run)(const struct out *in,
+					   unsigned fail_at, struct out *o),
+				const struct out *in)
 {
-	uint8_t *data = make_data(500000, false, 17);
 	struct out o = { 0 };
 	unsigned fails[3];
 	unsigned calls;
+	size_t len;
 	size_t i;
 
-	(void)state;
-	assert_int_equal(encode_failing(data, 500000, 0, &o), 0);
+	assert_int_equal(run(in, 0, &o), 0);
+	len = o.len;
 	calls = o.calls;
 	assert_true(calls > 3);
 	out_release(&o);
-	/* first call, a middle one, and the last one (in finish) */
 	fails[0] = 1;
 	fails[1] = calls / 2;
 	fails[2] = calls;
 	for (i = 0; i < 3; i++) {
-		assert_int_equal(encode_failing(data, 500000, fails[i], &o),
-				 -ENOSPC);
+		assert_int_equal(run(in, fails[i], &o), -ENOSPC);
 		assert_int_equal(o.calls, fails[i]);
 		out_release(&o);
 	}
-	free(data);
+	return len;
+}
+
+static void test_trove_enc_sink_error_propagates(void **state)
+{
+	struct out in = { 0 };
+
+	(void)state;
+	in.p = make_data(500000, false, 17);
+	in.len = 500000;
+	(void)check_sink_errors(encode_failing, &in);
+	out_release(&in);
 }
 
 /* Like encode_failing() for the decoder, feeding 7000-byte writes. */
@@ -1088,26 +1051,10 @@ static void test_trove_dec_sink_error_propagates(void **state)
 {
 	uint8_t *data = make_data(400000, true, 19);
 	struct out enc = { 0 };
-	struct out o = { 0 };
-	unsigned fails[3];
-	unsigned calls;
-	size_t i;
 
 	(void)state;
 	encode(TROVE_KDF_SHA256, 6, data, 400000, 0, &enc);
-	assert_int_equal(decode_failing(&enc, 0, &o), 0);
-	assert_int_equal(o.len, 400000);
-	calls = o.calls;
-	assert_true(calls > 3);
-	out_release(&o);
-	fails[0] = 1;
-	fails[1] = calls / 2;
-	fails[2] = calls;
-	for (i = 0; i < 3; i++) {
-		assert_int_equal(decode_failing(&enc, fails[i], &o), -ENOSPC);
-		assert_int_equal(o.calls, fails[i]);
-		out_release(&o);
-	}
+	assert_int_equal(check_sink_errors(decode_failing, &enc), 400000);
 	out_release(&enc);
 	free(data);
 }
