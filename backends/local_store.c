@@ -5,7 +5,7 @@
  *
  * Invariants:
  * - Every path is resolved below the root fd one component at a time with
- *   O_NOFOLLOW (walk_dirs()), so a symlink planted in the tree is never
+ *   O_NOFOLLOW (local_walk_dirs()), so a symlink planted in the tree is never
  *   followed out of it: it reads as "no such object" and a write through
  *   it fails with -ENOTDIR.
  * - An object file appears under its key only by renameat() from the
@@ -24,11 +24,15 @@
  * - Deletes and set_meta are not fsync()ed: a crash may bring back a
  *   deleted object or old metadata, never a partial object.
  *
+ * The listing ops are in local_list.c; what the two files share (the
+ * store's state, key paths, directory walks) is declared in local_i.h.
+ *
  * Locks: none. The root and staging fds are opened once and only read
  * after that; the staging counter is atomic. Every op opens its own fds,
  * so concurrent ops share no directory stream.
  */
 #include "local_store.h"
+#include "local_i.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -45,30 +49,14 @@
 
 #include "../conf/log.h"
 
-#define LOCAL_STAGING_DIR ".trovefs"
 #define LOCAL_TMP_DIR "tmp"
 #define LOCAL_XATTR_PREFIX "user.trovefs."
 #define LOCAL_XATTR_PREFIX_LEN (sizeof(LOCAL_XATTR_PREFIX) - 1)
 #define LOCAL_DIR_MODE 0700
 #define LOCAL_FILE_MODE 0600
 #define LOCAL_TMPNAME_MAX 48
-
-struct local_store {
-	struct store st; /* st.priv points back here */
-	char *root;	 /* owned: the root path, for log lines */
-	int rootfd;
-	int tmpfd;     /* ROOT/.trovefs/tmp */
-	uint64_t salt; /* random per open: staging names */
-	uint64_t seq;  /* staging names; __atomic only */
-};
-
-/* Where a key lives: its parent directory and its leaf name. */
-struct key_path {
-	size_t dir_len; /* key[0..dir_len) is the parent: "" or
-				 * "a/b/" */
-	char leaf[NAME_MAX + 1];
-	bool marker; /* key ends in '/': the leaf is a directory */
-};
+/* xattr names a first flistxattr() takes: ours need about 20 bytes each */
+#define LOCAL_XATTR_LIST_GUESS 1024
 
 struct local_reader {
 	struct store_reader r; /* r.priv points back here */
@@ -113,8 +101,7 @@ static bool local_err_is_expected(int err)
 	}
 }
 
-/* Logs an unexpected @err of @what on 'c/key' once; returns @err (or 0). */
-static int local_fail(const char *what, const char *c, const char *key, int err)
+int local_fail(const char *what, const char *c, const char *key, int err)
 {
 	if (err && !local_err_is_expected(err))
 		log_error("cannot %s '%s/%s': %s", what, c, key,
@@ -145,12 +132,7 @@ static int lookup_errno(int err)
 
 /* ---- names and paths ---- */
 
-static struct local_store *local_of(struct store *st)
-{
-	return st->priv;
-}
-
-static bool local_container_is_valid(const char *c)
+bool local_container_is_valid(const char *c)
 {
 	return store_container_is_valid(c) && strcmp(c, LOCAL_STAGING_DIR) != 0;
 }
@@ -160,8 +142,7 @@ static bool local_names_are_valid(const char *c, const char *key)
 	return local_container_is_valid(c) && store_key_is_valid(key);
 }
 
-/* Splits a valid @key; -ENAMETOOLONG if its leaf exceeds NAME_MAX. */
-static int key_path_split(const char *key, struct key_path *kp)
+int local_key_path_split(const char *key, struct key_path *kp)
 {
 	size_t len = strlen(key);
 	size_t start;
@@ -228,14 +209,8 @@ static int open_subdir(int dirfd, const char *name, bool create, int *out)
 	return 0;
 }
 
-/*
- * Opens the directory @path[0..@len) below @dirfd: components each ending
- * in '/' ("a/b/"; "" is @dirfd itself), made if missing with @create.
- * Returns 0 with *@out to close, -ENOENT (also for an empty, "." or ".."
- * component), -ENOTDIR, -ENAMETOOLONG, or another -errno.
- */
-static int walk_dirs(int dirfd, const char *path, size_t len, bool create,
-		     int *out)
+int local_walk_dirs(int dirfd, const char *path, size_t len, bool create,
+		    int *out)
 {
 	char name[NAME_MAX + 1];
 	size_t i = 0;
@@ -273,8 +248,7 @@ static int walk_dirs(int dirfd, const char *path, size_t len, bool create,
 	return 0;
 }
 
-/* Opens container @c's directory: 0, -ENOENT, or another -errno (logged). */
-static int local_open_container(struct local_store *ls, const char *c, int *out)
+int local_open_container(struct local_store *ls, const char *c, int *out)
 {
 	const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 	int fd = openat(ls->rootfd, c, flags);
@@ -306,18 +280,13 @@ static int local_open_parent(struct local_store *ls, const char *c,
 	err = local_open_container(ls, c, &cfd);
 	if (err)
 		return err;
-	err = walk_dirs(cfd, key, kp->dir_len, create, dirfd);
+	err = local_walk_dirs(cfd, key, kp->dir_len, create, dirfd);
 	close(cfd);
 	return err;
 }
 
-/*
- * Opens @kp's leaf in @dirfd: a regular file, or for a marker a
- * directory. Returns 0 with *@out to close and *@sb filled, -ENOENT (also
- * for a symlink or an entry of the other kind), or another -errno.
- */
-static int open_obj(int dirfd, const struct key_path *kp, int *out,
-		    struct stat *sb)
+int local_open_obj(int dirfd, const struct key_path *kp, int *out,
+		   struct stat *sb)
 {
 	int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
 	int fd;
@@ -343,7 +312,7 @@ static int open_obj(int dirfd, const struct key_path *kp, int *out,
 
 /*
  * The start of the ops on one object: checks the names and opens the
- * object @key of container @c (see open_obj()); *@kp is filled. Returns
+ * object @key of container @c (see local_open_obj()); *@kp is filled. Returns
  * 0, -EINVAL, -ENOENT or another -errno, logged as failing to @what.
  */
 static int local_open_key(struct local_store *ls, const char *what,
@@ -355,12 +324,12 @@ static int local_open_key(struct local_store *ls, const char *what,
 
 	if (!local_names_are_valid(c, key))
 		return -EINVAL;
-	if (key_path_split(key, kp))
+	if (local_key_path_split(key, kp))
 		return -ENOENT;
 	err = local_open_parent(ls, c, key, kp, false, &dirfd);
 	if (err)
 		return local_fail(what, c, key, lookup_errno(err));
-	err = open_obj(dirfd, kp, out, sb);
+	err = local_open_obj(dirfd, kp, out, sb);
 	close(dirfd);
 	return local_fail(what, c, key, err);
 }
@@ -370,30 +339,38 @@ static int local_open_key(struct local_store *ls, const char *what,
 /*
  * The xattr names of @fd, a list of NUL-terminated strings: *@names (NULL
  * if none; caller frees) of *@len bytes. Returns 0 or -errno.
+ *
+ * A listing asks this of every object, so the first try reads into a
+ * buffer that fits our metadata: one flistxattr() rather than a size
+ * query and a read. Only a longer list costs the query.
  */
 static int xattr_names(int fd, char **names, size_t *len)
 {
+	size_t size = LOCAL_XATTR_LIST_GUESS;
 	char *buf;
 	ssize_t n;
+	int err;
 
 	*names = NULL;
 	*len = 0;
 	for (;;) {
+		buf = malloc(size);
+		if (!buf)
+			return -ENOMEM;
+		n = flistxattr(fd, buf, size);
+		if (n > 0)
+			break;
+		err = n < 0 ? -errno : 0;
+		free(buf);
+		/* ERANGE: longer than @size (or grown meanwhile); ask again */
+		if (err != -ERANGE)
+			return err;
 		n = flistxattr(fd, NULL, 0);
 		if (n < 0)
 			return -errno;
 		if (n == 0)
 			return 0;
-		buf = malloc((size_t)n);
-		if (!buf)
-			return -ENOMEM;
-		n = flistxattr(fd, buf, (size_t)n);
-		if (n >= 0)
-			break;
-		free(buf);
-		/* ERANGE: an xattr was added meanwhile; ask again */
-		if (errno != ERANGE)
-			return -errno;
+		size = (size_t)n;
 	}
 	*names = buf;
 	*len = (size_t)n;
@@ -489,9 +466,8 @@ static int write_meta(int fd, const struct meta *m, bool replace)
 	return err;
 }
 
-/* Fills the attributes of @oi (not its name) from an open object. */
-static int fill_info(int fd, const struct stat *sb, bool marker,
-		     struct obj_info *oi)
+int local_fill_info(int fd, const struct stat *sb, bool marker,
+		    struct obj_info *oi)
 {
 	oi->is_subdir = false;
 	oi->size = marker ? 0 : (uint64_t)sb->st_size;
@@ -500,283 +476,7 @@ static int fill_info(int fd, const struct stat *sb, bool marker,
 	return read_meta(fd, &oi->meta);
 }
 
-/* ---- directory scans for listings ---- */
-
-struct lentry {
-	char *key;   /* owned: the full key; a marker or subdir ends in '/' */
-	bool subdir; /* a rolled-up prefix, not an object */
-};
-
-struct lentries {
-	struct lentry *v;
-	size_t n;
-	size_t cap;
-};
-
-static void lentries_release(struct lentries *le)
-{
-	size_t i;
-
-	for (i = 0; i < le->n; i++)
-		free(le->v[i].key);
-	free(le->v);
-	le->v = NULL;
-	le->n = 0;
-	le->cap = 0;
-}
-
-/*
- * Adds the key @dir[0..@dir_len) + @name (+ '/' if @slash). Keys longer
- * than STORE_KEY_MAX cannot be addressed and are left out. Returns 0 or
- * -ENOMEM.
- */
-static int lentries_add(struct lentries *le, const char *dir, size_t dir_len,
-			const char *name, bool slash, bool subdir)
-{
-	size_t nlen = strlen(name);
-	size_t len = dir_len + nlen + (slash ? 1 : 0);
-	char *key;
-
-	if (len > STORE_KEY_MAX)
-		return 0;
-	if (le->n == le->cap) {
-		size_t cap = le->cap ? le->cap * 2 : 32;
-		struct lentry *nv = reallocarray(le->v, cap, sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		le->v = nv;
-		le->cap = cap;
-	}
-	key = malloc(len + 1);
-	if (!key)
-		return -ENOMEM;
-	memcpy(key, dir, dir_len);
-	memcpy(key + dir_len, name, nlen);
-	if (slash)
-		key[len - 1] = '/';
-	key[len] = '\0';
-	le->v[le->n].key = key;
-	le->v[le->n].subdir = subdir;
-	le->n++;
-	return 0;
-}
-
-static int lentry_cmp(const void *a, const void *b)
-{
-	const struct lentry *x = a;
-	const struct lentry *y = b;
-
-	return strcmp(x->key, y->key);
-}
-
-/*
- * Adds the entries of the directory @fd (consumed), whose keys start with
- * @dir ("" or "a/b/"), whose names start with @filter: regular files as
- * objects; directories as subdirs (@rollup) or else as markers, also
- * pushed on @todo to be scanned. Other kinds (symlinks...) are skipped.
- */
-static int scan_dir(int fd, const char *dir, const char *filter, bool rollup,
-		    struct lentries *out, struct lentries *todo)
-{
-	size_t dlen = strlen(dir);
-	size_t flen = strlen(filter);
-	DIR *d;
-	int err = 0;
-
-	d = fdopendir(fd);
-	if (!d) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	for (;;) {
-		struct dirent *de;
-		unsigned char type;
-
-		errno = 0;
-		de = readdir(d);
-		if (!de) {
-			err = -errno;
-			break;
-		}
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0 ||
-		    strncmp(de->d_name, filter, flen) != 0)
-			continue;
-		type = de->d_type;
-		if (type == DT_UNKNOWN) {
-			struct stat sb;
-
-			if (fstatat(dirfd(d), de->d_name, &sb,
-				    AT_SYMLINK_NOFOLLOW))
-				continue; /* gone meanwhile */
-			if (S_ISREG(sb.st_mode))
-				type = DT_REG;
-			else if (S_ISDIR(sb.st_mode))
-				type = DT_DIR;
-		}
-		if (type == DT_REG) {
-			err = lentries_add(out, dir, dlen, de->d_name, false,
-					   false);
-		} else if (type == DT_DIR) {
-			err = lentries_add(out, dir, dlen, de->d_name, true,
-					   rollup);
-			if (!err && !rollup)
-				err = lentries_add(todo, dir, dlen, de->d_name,
-						   true, false);
-		}
-		if (err)
-			break;
-	}
-	closedir(d);
-	return err;
-}
-
-/* Where a listing's emission is: the last parent directory stays open. */
-struct emit_dir {
-	int cfd;	  /* the container */
-	int pfd;	  /* parent of the last object, or -1 */
-	const char *pdir; /* its key prefix, borrowed from the entries */
-	size_t pdir_len;
-};
-
-/*
- * Fills the attributes and metadata of the object @key into @oi (not its
- * name), reusing the open parent when @key shares it. Returns 0, -ENOENT
- * (gone since the scan), or another -errno, logged.
- */
-static int emit_info(struct emit_dir *ed, const char *c, const char *key,
-		     struct obj_info *oi)
-{
-	struct key_path kp;
-	struct stat sb;
-	int err;
-	int fd;
-
-	if (key_path_split(key, &kp))
-		return -ENOENT;
-	if (ed->pfd < 0 || kp.dir_len != ed->pdir_len ||
-	    strncmp(key, ed->pdir, ed->pdir_len) != 0) {
-		if (ed->pfd >= 0)
-			close(ed->pfd);
-		ed->pfd = -1;
-		err = walk_dirs(ed->cfd, key, kp.dir_len, false, &ed->pfd);
-		if (err == -ENOTDIR)
-			err = -ENOENT;
-		if (err)
-			return local_fail("list", c, key, err);
-		ed->pdir = key;
-		ed->pdir_len = kp.dir_len;
-	}
-	err = open_obj(ed->pfd, &kp, &fd, &sb);
-	if (err)
-		return local_fail("list", c, key, err);
-	err = fill_info(fd, &sb, kp.marker, oi);
-	close(fd);
-	return local_fail("read metadata of", c, key, err);
-}
-
-/*
- * Calls @fn for each entry of the sorted @ents of container @c, with the
- * attributes and metadata read now; entries that vanished since the scan
- * are skipped. Returns 0, the callback's -errno, or another -errno
- * (logged).
- */
-static int local_emit(int cfd, const char *c, const struct lentries *ents,
-		      store_list_fn *fn, void *arg)
-{
-	struct emit_dir ed = { .cfd = cfd, .pfd = -1 };
-	struct obj_info oi;
-	int err = 0;
-	size_t i;
-
-	for (i = 0; i < ents->n; i++) {
-		const struct lentry *e = &ents->v[i];
-		int rc = 0;
-
-		obj_info_init(&oi);
-		oi.name = e->key; /* borrowed for the call */
-		err = e->subdir ? 0 : emit_info(&ed, c, e->key, &oi);
-		oi.is_subdir = e->subdir;
-		if (!err)
-			rc = fn(arg, &oi);
-		oi.name = NULL;
-		obj_info_release(&oi);
-		if (err == -ENOENT) {
-			err = 0;
-			continue;
-		}
-		if (err || rc > 0)
-			break;
-		if (rc < 0) {
-			err = rc;
-			break;
-		}
-	}
-	if (ed.pfd >= 0)
-		close(ed.pfd);
-	return err;
-}
-
 /* ---- containers ---- */
-
-static int local_list_containers(struct store *st, store_list_fn *fn, void *arg)
-{
-	struct local_store *ls = local_of(st);
-	struct lentries ents = { 0 };
-	struct obj_info oi;
-	struct stat sb;
-	size_t i;
-	size_t j;
-	int err;
-	int fd;
-
-	err = walk_dirs(ls->rootfd, "", 0, false, &fd);
-	if (!err)
-		err = scan_dir(fd, "", "", true, &ents, NULL);
-	if (err) {
-		log_error("cannot list containers in '%s': %s", ls->root,
-			  strerror(-err));
-		goto out_release;
-	}
-	/* scan_dir() gave "name/" for directories, files are not ours */
-	for (i = 0, j = 0; i < ents.n; i++) {
-		struct lentry e = ents.v[i];
-
-		e.key[strlen(e.key) - 1] = '\0';
-		if (!e.subdir || strcmp(e.key, LOCAL_STAGING_DIR) == 0) {
-			free(e.key);
-			continue;
-		}
-		ents.v[j++] = e;
-	}
-	ents.n = j;
-	if (ents.n > 1)
-		qsort(ents.v, ents.n, sizeof(*ents.v), lentry_cmp);
-	for (i = 0; i < ents.n; i++) {
-		int rc;
-
-		if (fstatat(ls->rootfd, ents.v[i].key, &sb,
-			    AT_SYMLINK_NOFOLLOW) ||
-		    !S_ISDIR(sb.st_mode))
-			continue; /* gone meanwhile */
-		obj_info_init(&oi);
-		oi.name = ents.v[i].key; /* borrowed for the call */
-		oi.mtime = sb.st_mtim;
-		/* .count and .size would need a walk of the whole tree */
-		rc = fn(arg, &oi);
-		if (rc > 0)
-			break;
-		if (rc < 0) {
-			err = rc;
-			break;
-		}
-	}
-out_release:
-	lentries_release(&ents);
-	return err;
-}
 
 static int local_create_container(struct store *st, const char *c)
 {
@@ -804,79 +504,7 @@ static int local_delete_container(struct store *st, const char *c)
 	return local_container_fail(ls, "delete", c, lookup_errno(err));
 }
 
-/* ---- listing and head ---- */
-
-static int local_list(struct store *st, const char *c, const char *prefix,
-		      char delim, store_list_fn *fn, void *arg)
-{
-	struct local_store *ls = local_of(st);
-	struct lentries ents = { 0 };
-	struct lentries todo = { 0 };
-	size_t plen = strlen(prefix);
-	size_t dir_len = plen;
-	char *dir = NULL;
-	int cfd;
-	int fd;
-	int err;
-
-	/* a pseudo-directory is a directory here: only '/' can roll up */
-	if (!local_container_is_valid(c) || (delim && delim != '/'))
-		return -EINVAL;
-	err = local_open_container(ls, c, &cfd);
-	if (err)
-		return err;
-	if (plen > STORE_KEY_MAX)
-		goto out_close; /* no key can match */
-	while (dir_len > 0 && prefix[dir_len - 1] != '/')
-		dir_len--;
-	err = walk_dirs(cfd, prefix, dir_len, false, &fd);
-	if (err == -ENOENT || err == -ENOTDIR || err == -ENAMETOOLONG) {
-		err = 0; /* no such pseudo-directory: nothing matches */
-		goto out_close;
-	}
-	if (err)
-		goto out_fail;
-	dir = strndup(prefix, dir_len);
-	if (!dir) {
-		close(fd);
-		err = -ENOMEM;
-		goto out_fail;
-	}
-	/* the prefix names this very directory: its marker is listed */
-	if (dir_len > 0 && dir_len == plen)
-		err = lentries_add(&ents, dir, dir_len, "", false, false);
-	if (!err)
-		err = scan_dir(fd, dir, prefix + dir_len, delim != 0, &ents,
-			       &todo);
-	else
-		close(fd);
-	while (!err && todo.n > 0) {
-		struct lentry t = todo.v[--todo.n];
-
-		err = walk_dirs(cfd, t.key, strlen(t.key), false, &fd);
-		if (!err)
-			err = scan_dir(fd, t.key, "", false, &ents, &todo);
-		else if (err == -ENOENT || err == -ENOTDIR)
-			err = 0; /* gone meanwhile */
-		free(t.key);
-	}
-	if (err)
-		goto out_fail;
-	if (ents.n > 1)
-		qsort(ents.v, ents.n, sizeof(*ents.v), lentry_cmp);
-	/* emit logs its own failures; the callback's are the caller's */
-	err = local_emit(cfd, c, &ents, fn, arg);
-	goto out_release;
-out_fail:
-	local_fail("list", c, prefix, err);
-out_release:
-	lentries_release(&todo);
-	lentries_release(&ents);
-	free(dir);
-out_close:
-	close(cfd);
-	return err;
-}
+/* ---- head ---- */
 
 static int local_head(struct store *st, const char *c, const char *key,
 		      struct obj_info *oi)
@@ -893,7 +521,7 @@ static int local_head(struct store *st, const char *c, const char *key,
 		return err;
 	obj_info_init(&tmp);
 	tmp.name = strdup(key);
-	err = tmp.name ? fill_info(fd, &sb, kp.marker, &tmp) : -ENOMEM;
+	err = tmp.name ? local_fill_info(fd, &sb, kp.marker, &tmp) : -ENOMEM;
 	close(fd);
 	if (err) {
 		obj_info_release(&tmp);
@@ -1064,7 +692,7 @@ static int local_commit_file(struct local_writer *lw, const struct meta *m)
 	lw->fd = -1;
 	if (err)
 		return local_writer_fail(lw, "close", err);
-	err = key_path_split(lw->key, &kp);
+	err = local_key_path_split(lw->key, &kp);
 	if (!err)
 		err = local_open_parent(ls, lw->container, lw->key, &kp, true,
 					&dirfd);
@@ -1095,7 +723,7 @@ static int local_commit_marker(struct local_writer *lw, const struct meta *m)
 	int err;
 	int fd;
 
-	err = key_path_split(lw->key, &kp);
+	err = local_key_path_split(lw->key, &kp);
 	if (!err)
 		err = local_open_parent(lw->ls, lw->container, lw->key, &kp,
 					true, &dirfd);
@@ -1220,7 +848,7 @@ static int local_del(struct store *st, const char *c, const char *key)
 
 	if (!local_names_are_valid(c, key))
 		return -EINVAL;
-	if (key_path_split(key, &kp))
+	if (local_key_path_split(key, &kp))
 		return -ENOENT;
 	err = local_open_parent(ls, c, key, &kp, false, &dirfd);
 	if (err)
@@ -1289,9 +917,9 @@ static int local_rename(struct store *st, const char *sc, const char *sk,
 	/* a marker and an object are different kinds of things */
 	if ((sk[strlen(sk) - 1] == '/') != (dk[strlen(dk) - 1] == '/'))
 		return -EINVAL;
-	if (key_path_split(sk, &skp))
+	if (local_key_path_split(sk, &skp))
 		return -ENOENT;
-	err = key_path_split(dk, &dkp);
+	err = local_key_path_split(dk, &dkp);
 	if (err)
 		return err;
 	err = local_open_parent(ls, sc, sk, &skp, false, &sdir);

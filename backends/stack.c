@@ -3,10 +3,14 @@
  * place that knows the order of the layers.
  *
  *     local:/DIR   ->  codec -> local(DIR)
- *     swift:NAME   ->  not yet (issue 3)
+ *     swift:NAME   ->  codec -> swift([swift:NAME] of the config file)
+ *
+ * (The swift leaf retries and re-authenticates inside each request:
+ * swift_http_perform_retry, so there is no separate retry layer.)
  *
  * Secrets are read from the key files here, handed to the codec (which
- * derives its keys and keeps no copy of the tfs1 secret) and wiped.
+ * derives its keys and keeps no copy of the tfs1 secret) and wiped; the
+ * Swift key is read by swift_conf_set() and copied by the swift store.
  * On failure everything built so far is destroyed.
  */
 #include "stack.h"
@@ -21,6 +25,7 @@
 #include "../conf/log.h"
 #include "codec_store.h"
 #include "local_store.h"
+#include "swift_store.h"
 
 static const char *format_name(enum conf_format f)
 {
@@ -67,31 +72,25 @@ static int local_root(const char *dir, char **out)
 	return 0;
 }
 
-static int build_local(const struct conf *c, const char *dir,
-		       struct store **out)
+/*
+ * Puts the codec on top of @leaf. On success *@out owns @leaf; on failure
+ * @leaf is still the caller's.
+ */
+static int wrap_codec(const struct conf *c, struct store *leaf,
+		      struct store **out)
 {
 	struct codec_conf cc;
-	struct store *leaf;
-	struct store *top;
 	char *secret = NULL;
 	size_t secret_len = 0;
 	char *trove = NULL;
 	size_t trove_len = 0;
-	char *root;
 	int err;
 
-	err = local_root(dir, &root);
-	if (err)
-		return err;
-	err = local_store_new(root, &leaf);
-	free(root);
-	if (err)
-		return err;
 	if (c->key_file) {
 		err = conf_read_secret(c->key_file, "key file", &secret,
 				       &secret_len);
 		if (err)
-			goto out_destroy_leaf;
+			return err;
 	}
 	if (c->trove_key_file) {
 		err = conf_read_secret(c->trove_key_file, "trove key file",
@@ -112,19 +111,63 @@ static int build_local(const struct conf *c, const char *dir,
 	cc.frame_size = c->frame_size;
 	cc.compress_level = c->compress_level;
 	cc.threads = c->threads;
-	err = codec_store_new(&cc, leaf, &top);
-	if (err)
-		goto out_free_secrets;
-	conf_free_secret(secret, secret_len);
-	conf_free_secret(trove, trove_len);
-	*out = top;
-	return 0;
-
+	err = codec_store_new(&cc, leaf, out);
 out_free_secrets:
 	conf_free_secret(secret, secret_len);
 	conf_free_secret(trove, trove_len);
-out_destroy_leaf:
-	store_destroy(leaf);
+	return err;
+}
+
+static int build_local(const struct conf *c, const char *dir,
+		       struct store **out)
+{
+	struct store *leaf;
+	char *root;
+	int err;
+
+	err = local_root(dir, &root);
+	if (err)
+		return err;
+	err = local_store_new(root, &leaf);
+	free(root);
+	if (err)
+		return err;
+	err = wrap_codec(c, leaf, out);
+	if (err)
+		store_destroy(leaf);
+	return err;
+}
+
+static int build_swift(const struct conf *c, const char *name,
+		       struct store **out)
+{
+	const struct conf_section *sec;
+	struct swift_conf sc;
+	struct store *leaf;
+	int err;
+
+	if (*name == '\0') {
+		log_error("source 'swift:' names no account: expected swift:NAME and a [swift:NAME] section");
+		return -EINVAL;
+	}
+	sec = conf_section_find(c, "swift", name);
+	if (!sec) {
+		log_error("source 'swift:%s': no [swift:%s] section in %s",
+			  name, name,
+			  c->conf_file ? c->conf_file : "the config (-o conf=FILE)");
+		return -EINVAL;
+	}
+	swift_conf_init(&sc);
+	err = swift_conf_from_section(&sc, sec);
+	if (!err)
+		err = swift_store_new(&sc, &leaf);
+	/* the store copied what it needs, the secret included */
+	swift_conf_release(&sc);
+	if (err)
+		return err;
+	err = wrap_codec(c, leaf, out);
+	if (err)
+		store_destroy(leaf);
 	return err;
 }
 
@@ -138,10 +181,8 @@ int stack_build(const struct conf *c, struct store **out)
 	}
 	if (strncmp(src, "local:", 6) == 0)
 		return build_local(c, src + 6, out);
-	if (strncmp(src, "swift:", 6) == 0) {
-		log_error("swift sources are not supported yet");
-		return -EINVAL;
-	}
+	if (strncmp(src, "swift:", 6) == 0)
+		return build_swift(c, src + 6, out);
 	log_error("unknown source '%s': expected local:/DIR or swift:NAME",
 		  src);
 	return -EINVAL;

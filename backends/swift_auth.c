@@ -159,7 +159,29 @@ void swift_auth_free(struct swift_auth *a)
 	free(a);
 }
 
-/* Logs a failed exchange; the errno distinguishes "down" from "refused". */
+/* The identity service named as operators know it, for log lines. */
+static const char *auth_kind(const struct swift_auth *a)
+{
+	return a->version == 3 ? "keystone" : "auth server";
+}
+
+/* Who authenticates, for log lines: a name or id, never the secret. */
+static const char *auth_who(const struct swift_auth *a)
+{
+	if (a->user)
+		return a->user;
+	if (a->user_id)
+		return a->user_id;
+	if (a->appcred_id)
+		return a->appcred_id;
+	return a->appcred_name ? a->appcred_name : "?";
+}
+
+/*
+ * Logs a failed exchange. "Unreachable" and "refused the credentials" are
+ * different lines and different errnos (-EHOSTUNREACH/-ETIMEDOUT against
+ * -EACCES): an outage must never read as a wrong password.
+ */
 static int auth_fail(const struct swift_auth *a, struct swift_http_req *r,
 		     int err)
 {
@@ -172,17 +194,21 @@ static int auth_fail(const struct swift_auth *a, struct swift_http_req *r,
 	swift_http_header(r, "x-openstack-request-id", trans, sizeof(trans));
 	if (!trans[0])
 		swift_http_header(r, "x-trans-id", trans, sizeof(trans));
-	if (r->cc != CURLE_OK)
-		log_error("cannot reach auth server '%s': %s", a->auth_url,
-			  curl_easy_strerror(r->cc));
+	if (r->cc != CURLE_OK && (err == -EHOSTUNREACH || err == -ETIMEDOUT))
+		log_error("%s '%s' unreachable: %s (%s)", auth_kind(a),
+			  a->auth_url, curl_easy_strerror(r->cc),
+			  strerror(-err));
+	else if (r->cc != CURLE_OK)
+		log_error("cannot authenticate at %s '%s': %s", auth_kind(a),
+			  a->auth_url, curl_easy_strerror(r->cc));
 	else if (r->status == 401 || r->status == 403)
-		log_error("auth server '%s' refused the credentials of '%s': HTTP %ld%s%s",
-			  a->auth_url,
-			  a->user ? a->user : a->appcred_id ? a->appcred_id : "?",
-			  r->status, trans[0] ? " " : "", trans);
+		log_error("%s '%s' refused the credentials of '%s': HTTP %ld%s%s",
+			  auth_kind(a), a->auth_url,
+			  auth_who(a), r->status, trans[0] ? " " : "", trans);
 	else
-		log_error("cannot authenticate at '%s': HTTP %ld%s%s",
-			  a->auth_url, r->status, trans[0] ? " " : "", trans);
+		log_error("cannot authenticate at %s '%s': HTTP %ld%s%s",
+			  auth_kind(a), a->auth_url, r->status,
+			  trans[0] ? " " : "", trans);
 	return err;
 }
 
@@ -336,15 +362,21 @@ static int auth_v3(struct swift_auth *a, char *token, char *url,
 	}
 	err = swift_json_keystone_catalog(resp.data, resp.len, "object-store",
 					  a->region, a->interface, &ep);
-	if (err == -ENOENT)
+	if (err == -ENOENT) {
 		log_error("keystone '%s' lists no object-store endpoint for interface '%s' in region '%s'",
 			  a->auth_url, a->interface ? a->interface : "public",
 			  a->region ? a->region : "(any)");
-	else if (err)
-		log_error("cannot parse the catalog from keystone '%s'",
+	} else if (err == -ENOTUNIQ) {
+		/* picking one would depend on Keystone's unstable order */
+		log_error("keystone '%s' lists object-store endpoints for interface '%s' in several regions: set region",
+			  a->auth_url, a->interface ? a->interface : "public");
+		err = -EINVAL;
+	} else if (err == -EBADMSG) {
+		log_error("keystone '%s' sent no service catalog (is the token scoped to a project?)",
 			  a->auth_url);
-	else
+	} else if (!err) {
 		err = copy_str(url, SWIFT_STORAGE_URL_MAX, ep, "storage url");
+	}
 	free(ep);
 out_free:
 	swift_http_req_release(&r);
@@ -403,6 +435,12 @@ int swift_auth_get(struct swift_auth *a, struct swift_token *t)
 				       "storage_url");
 	} else {
 		err = auth_v3(a, token, url, &expires);
+	}
+
+	if (!err && a->auth_url) {
+		/* the URL and the user, never the token or the secret */
+		log_info("%s '%s': authenticated '%s'; storage url '%s'",
+			 auth_kind(a), a->auth_url, auth_who(a), url);
 	}
 
 	pthread_mutex_lock(&a->lock);

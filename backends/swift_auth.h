@@ -8,7 +8,8 @@
  * Errors of authentication: -EACCES (credentials refused: 401/403),
  * -EHOSTUNREACH (auth server unreachable; never reported as bad
  * credentials), -ETIMEDOUT, -ENOENT (no matching object-store endpoint),
- * -EIO (server error after retries), -EBADMSG (unparsable answer).
+ * -EINVAL (endpoints in several regions and no region configured), -EIO
+ * (server error after retries), -EBADMSG (unparsable answer, no catalog).
  *
  * Locks: a->lock protects the cached token; it is never held across the
  * network: one thread authenticates (a->busy) while others wait on a

@@ -107,7 +107,14 @@ struct xfer {
 	CURL *h;
 	size_t sent;		/* request body bytes handed to curl */
 	struct buf err_body;	/* start of a non-2xx body, for the log */
+	uint64_t stall_ms;	/* 0 = no stall detection */
+	uint64_t last_ms;	/* when bytes last moved, either way */
+	curl_off_t last_dl;
+	curl_off_t last_ul;
+	bool stalled;		/* we aborted the transfer for a stall */
 };
+
+static uint64_t now_ms(void);
 
 static size_t read_cb(char *dst, size_t size, size_t nmemb, void *arg)
 {
@@ -207,6 +214,33 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/*
+ * Stall detection: no byte moved in either direction for stall_ms. Not
+ * CURLOPT_LOW_SPEED_*: its speed is averaged over the last seconds, so
+ * after a segment upload a silent server went unnoticed for stall_timeout
+ * plus about 5 s (the sent megabytes kept the average up).
+ */
+static int xferinfo_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+		       curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct xfer *x = arg;
+	uint64_t now = now_ms();
+
+	(void)dltotal;
+	(void)ultotal;
+	if (dlnow != x->last_dl || ulnow != x->last_ul) {
+		x->last_dl = dlnow;
+		x->last_ul = ulnow;
+		x->last_ms = now;
+		return 0;
+	}
+	if (x->stall_ms && now - x->last_ms >= x->stall_ms) {
+		x->stalled = true;
+		return 1;	/* CURLE_ABORTED_BY_CALLBACK */
+	}
+	return 0;
+}
+
 #define SETOPT(h, opt, val)                                                   \
 	do {                                                                  \
 		if (curl_easy_setopt((h), (opt), (val)) != CURLE_OK)          \
@@ -256,8 +290,11 @@ int swift_http_perform(struct swift_http_pool *p, struct swift_http_req *r)
 	if (p->opts.connect_timeout)
 		SETOPT(h, CURLOPT_CONNECTTIMEOUT, (long)p->opts.connect_timeout);
 	if (p->opts.stall_timeout) {
-		SETOPT(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-		SETOPT(h, CURLOPT_LOW_SPEED_TIME, (long)p->opts.stall_timeout);
+		x.stall_ms = (uint64_t)p->opts.stall_timeout * 1000;
+		x.last_ms = now_ms();
+		SETOPT(h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+		SETOPT(h, CURLOPT_XFERINFODATA, &x);
+		SETOPT(h, CURLOPT_NOPROGRESS, 0L);
 	}
 	if (p->opts.insecure) {
 		SETOPT(h, CURLOPT_SSL_VERIFYPEER, 0L);
@@ -281,6 +318,8 @@ int swift_http_perform(struct swift_http_pool *p, struct swift_http_req *r)
 
 	r->cc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+	if (r->cc == CURLE_ABORTED_BY_CALLBACK && x.stalled)
+		r->cc = CURLE_OPERATION_TIMEDOUT;
 	if (r->cc == CURLE_WRITE_ERROR && r->dst && r->got == r->dst_len &&
 	    r->status >= 200 && r->status <= 299) {
 		/* we stopped a body longer than asked for: we have ours */

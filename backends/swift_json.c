@@ -328,14 +328,63 @@ int swift_json_keystone_request(const struct swift_keystone_cred *c,
 	return err;
 }
 
+/* "public" matches "public" and the v2-style "publicURL". */
+static bool interface_is(const char *ifc, const char *want)
+{
+	size_t n = strlen(want);
+
+	if (n > 3 && strcmp(want + n - 3, "URL") == 0)
+		n -= 3;
+	return strncmp(ifc, want, n) == 0 && ifc[n] == '\0';
+}
+
+/*
+ * One endpoint {"interface", "region_id" (or "region"), "url"}: its url
+ * if it matches, else NULL. *@reg gets its region.
+ */
+static const char *endpoint_match(bson_iter_t *eps, const char *region,
+				  const char *interface, const char **reg)
+{
+	const char *ifc = NULL;
+	const char *u = NULL;
+	bson_iter_t ep;
+
+	*reg = NULL;
+	if (!BSON_ITER_HOLDS_DOCUMENT(eps) || !bson_iter_recurse(eps, &ep))
+		return NULL;
+	while (bson_iter_next(&ep)) {
+		const char *k = bson_iter_key(&ep);
+
+		if (strcmp(k, "interface") == 0)
+			ifc = iter_str(&ep);
+		else if (strcmp(k, "region_id") == 0 ||
+			 (strcmp(k, "region") == 0 && !*reg))
+			*reg = iter_str(&ep);
+		else if (strcmp(k, "url") == 0)
+			u = iter_str(&ep);
+	}
+	if (!ifc || !u || !*u || !interface_is(ifc, interface))
+		return NULL;
+	if (region && *region && (!*reg || strcmp(*reg, region) != 0))
+		return NULL;
+	return u;
+}
+
+/*
+ * With no region configured the answer must be unambiguous: two matching
+ * endpoints with different URLs (two regions) are an error (-ENOTUNIQ),
+ * since Keystone lists them in no stable order and the choice would
+ * change between tokens. With a region, the first match wins.
+ */
 int swift_json_keystone_catalog(const char *json, size_t len,
 				const char *type, const char *region,
 				const char *interface, char **url)
 {
 	bson_t *doc = parse(json, len);
+	const char *found = NULL;
 	bson_iter_t it;
 	bson_iter_t svc;
-	int err = -ENOENT;
+	int err = 0;
 
 	if (!interface || !*interface)
 		interface = "public";
@@ -349,10 +398,9 @@ int swift_json_keystone_catalog(const char *json, size_t len,
 		err = -EBADMSG;
 		goto out_destroy;
 	}
-	while (err == -ENOENT && bson_iter_next(&it)) {
+	while (!err && bson_iter_next(&it)) {
 		bson_iter_t s;
 		bson_iter_t eps;
-		bson_iter_t ep;
 
 		if (!BSON_ITER_HOLDS_DOCUMENT(&it) ||
 		    !bson_iter_recurse(&it, &s) ||
@@ -364,32 +412,27 @@ int swift_json_keystone_catalog(const char *json, size_t len,
 		    !BSON_ITER_HOLDS_ARRAY(&s) || !bson_iter_recurse(&s, &eps))
 			continue;
 		while (bson_iter_next(&eps)) {
-			const char *ifc = NULL;
-			const char *reg = NULL;
-			const char *u = NULL;
+			const char *reg;
+			const char *u = endpoint_match(&eps, region, interface,
+						       &reg);
 
-			if (!BSON_ITER_HOLDS_DOCUMENT(&eps) ||
-			    !bson_iter_recurse(&eps, &ep))
+			if (!u)
 				continue;
-			while (bson_iter_next(&ep)) {
-				const char *k = bson_iter_key(&ep);
-
-				if (strcmp(k, "interface") == 0)
-					ifc = iter_str(&ep);
-				else if (strcmp(k, "region_id") == 0 ||
-					 (strcmp(k, "region") == 0 && !reg))
-					reg = iter_str(&ep);
-				else if (strcmp(k, "url") == 0)
-					u = iter_str(&ep);
+			if (!found) {
+				found = u;
+			} else if ((!region || !*region) &&
+				   strcmp(u, found) != 0) {
+				err = -ENOTUNIQ;
+				break;
 			}
-			if (!ifc || !u || strcmp(ifc, interface) != 0)
-				continue;
-			if (region && *region && (!reg || strcmp(reg, region)))
-				continue;
-			*url = strdup(u);
-			err = *url ? 0 : -ENOMEM;
-			break;
 		}
+	}
+	if (!err && !found)
+		err = -ENOENT;
+	if (!err) {
+		*url = strdup(found);
+		if (!*url)
+			err = -ENOMEM;
 	}
 out_destroy:
 	bson_destroy(doc);

@@ -96,9 +96,12 @@ int swift_json_keystone_request(const struct swift_keystone_cred *c,
 /*
  * Finds the endpoint of service @type ("object-store") in a token
  * response ({"token": {"catalog": [...]}}) or a catalog response
- * ({"catalog": [...]}), matching @interface ("public" if NULL) and
- * @region (any if NULL or ""). On success *@url is the caller's (free()).
- * Returns 0, -ENOENT (no such endpoint), -EBADMSG, -ENOMEM.
+ * ({"catalog": [...]}), matching @interface ("public" if NULL; the
+ * v2-style "publicURL" is accepted) and @region (any if NULL or "", but
+ * then all matches must have the same URL). On success *@url is the
+ * caller's (free()). Returns 0, -ENOENT (no such endpoint), -ENOTUNIQ (no
+ * region given and matches in several regions), -EBADMSG (no catalog:
+ * e.g. an unscoped token), -ENOMEM.
  */
 int swift_json_keystone_catalog(const char *json, size_t len,
 				const char *type, const char *region,

@@ -1,9 +1,10 @@
 /*
  * swift_store.c - the "swift:" leaf store (contract in swift_store.h):
- * containers, listings, HEAD/GET/PUT/POST/COPY/DELETE of objects, and the
- * streamed SLO writer.
+ * configuration, containers, listings, HEAD/GET/POST/COPY/DELETE of
+ * objects. The streamed writer is in swift_writer.c; what both share is
+ * in swift_i.h.
  *
- * Every request goes through sw_do(): it builds the URL from the cached
+ * Every request goes through swift_do(): it builds the URL from the cached
  * storage URL (names percent-encoded), adds the token, runs the request
  * with retries (swift_http_perform_retry) and re-authenticates once on
  * 401. All requests here are idempotent (bodies are in memory and PUT,
@@ -11,58 +12,34 @@
  * answered 404 after a retry counts as done (the lost first attempt did
  * it).
  *
- * Writer invariants: at most conf.parallel segment uploads run at once,
- * each on its own thread with its own buffer (kept until Swift acknowledged
- * it with the right ETag), plus the buffer being filled: memory is bounded
- * by (parallel + 1) * segment_size per writer. Segment i is "done" once its
- * thread was joined with success; the manifest lists done segments in
- * order. Whatever fails, every segment uploaded is deleted before commit or
- * abort returns.
+ * Listings hide what is not a user file: the "<c>+segments" containers,
+ * and "<x>_%08d" (Trove's segment names) when "<x>" was listed as an SLO.
+ * In a sorted listing every name between "<x>" and "<x>_..." starts with
+ * "<x>", so a stack of the SLO names that prefix the current entry is all
+ * the state this needs.
  *
  * Locks: none of its own; the http pool and the auth cache lock inside and
- * never across the network. A writer's threads share nothing with each
- * other but their own slot, read back only after pthread_join().
+ * never across the network.
  */
 #include "swift_store.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "swift_i.h"
 #include "../conf/log.h"
 #include "swift_auth.h"
 #include "swift_http.h"
 #include "swift_json.h"
 
-/* Hidden container of the default segment layout. */
-#define SEG_SUFFIX "+segments"
 /* One listing page's JSON: 10,000 entries of a few hundred bytes. */
 #define LISTING_MAX (64u << 20)
-/* A manifest of 1000 entries (or one returned by multipart-manifest=get). */
-#define MANIFEST_MAX (16u << 20)
 #define PAGE_LIMIT 10000
-
-struct sw {
-	struct swift_http_pool *pool;
-	struct swift_auth *auth;
-	uint64_t budget_ms;
-	uint64_t segment_size;
-	unsigned parallel;
-	enum swift_segments segments;
-	unsigned slo_max;
-};
-
-static struct sw *sw_of(struct store *st)
-{
-	return st->priv;
-}
 
 /* ---- configuration ---- */
 
@@ -250,29 +227,7 @@ int swift_conf_from_section(struct swift_conf *c,
 
 /* ---- requests ---- */
 
-enum {
-	QUIET_404 = 1 << 0,	/* expected: no log line */
-	QUIET_409 = 1 << 1,
-	QUIET_401 = 1 << 2,
-	QUIET_202 = 1 << 3,
-};
-
-struct sw_call {
-	const char *method;
-	const char *container;		/* NULL: the account */
-	const char *key;		/* NULL: the container */
-	const char *query;		/* encoded, without '?'; or NULL */
-	struct curl_slist *headers;	/* borrowed */
-	const void *body;
-	size_t body_len;
-	bool has_body;
-	void *dst;
-	size_t dst_len;
-	struct buf *resp;
-	unsigned quiet;
-};
-
-static int build_url(struct buf *u, const char *base, const struct sw_call *c)
+static int build_url(struct buf *u, const char *base, const struct swift_call *c)
 {
 	buf_puts(u, base);
 	if (c->container) {
@@ -290,7 +245,7 @@ static int build_url(struct buf *u, const char *base, const struct sw_call *c)
 	return u->err;
 }
 
-static void log_failure(const struct sw_call *c, struct swift_http_req *r,
+static void log_failure(const struct swift_call *c, struct swift_http_req *r,
 			int err)
 {
 	char trans[128] = "";
@@ -313,7 +268,7 @@ static void log_failure(const struct sw_call *c, struct swift_http_req *r,
  * response. Returns 0 for a 2xx (also 304/416), else the mapped -errno,
  * logged unless the status is one of @c->quiet.
  */
-static int sw_do(struct sw *sw, const struct sw_call *c,
+int swift_do(struct swift_priv *sw, const struct swift_call *c,
 		 struct swift_http_req *r)
 {
 	struct swift_token tok;
@@ -392,9 +347,10 @@ static int sw_do(struct sw *sw, const struct sw_call *c,
 		if (err == -ENOENT && attempts > 1 &&
 		    strcmp(c->method, "DELETE") == 0)
 			err = 0;
-		if (err && !((c->quiet & QUIET_404) && r->status == 404) &&
-		    !((c->quiet & QUIET_409) && r->status == 409) &&
-		    !((c->quiet & QUIET_401) && r->status == 401))
+		if (err && !((c->quiet & SWIFT_QUIET_404) && r->status == 404) &&
+		    !((c->quiet & SWIFT_QUIET_409) && r->status == 409) &&
+		    !((c->quiet & SWIFT_QUIET_401) && r->status == 401) &&
+		    !((c->quiet & SWIFT_QUIET_413) && r->status == 413))
 			log_failure(c, r, err);
 		goto out;
 	}
@@ -410,11 +366,11 @@ out:
 }
 
 /* A simple request whose response only matters by its status. */
-static int sw_simple(struct sw *sw, const char *method, const char *container,
+int swift_simple(struct swift_priv *sw, const char *method, const char *container,
 		     const char *key, const char *query, unsigned quiet,
 		     long *status)
 {
-	struct sw_call c = {
+	struct swift_call c = {
 		.method = method, .container = container, .key = key,
 		.query = query, .quiet = quiet,
 	};
@@ -422,14 +378,14 @@ static int sw_simple(struct sw *sw, const char *method, const char *container,
 	int err;
 
 	swift_http_req_init(&r);
-	err = sw_do(sw, &c, &r);
+	err = swift_do(sw, &c, &r);
 	if (status)
 		*status = r.status;
 	swift_http_req_release(&r);
 	return err;
 }
 
-static bool hdr_true(const struct swift_http_req *r, const char *name)
+bool swift_hdr_true(const struct swift_http_req *r, const char *name)
 {
 	char v[16];
 
@@ -442,19 +398,82 @@ static bool hdr_true(const struct swift_http_req *r, const char *name)
 static bool is_seg_container(const char *name)
 {
 	size_t n = strlen(name);
-	size_t s = strlen(SEG_SUFFIX);
+	size_t s = strlen(SWIFT_SEG_SUFFIX);
 
-	return n > s && strcmp(name + n - s, SEG_SUFFIX) == 0;
+	return n > s && strcmp(name + n - s, SWIFT_SEG_SUFFIX) == 0;
 }
+
+/* SLO names kept to hide their Trove segments (each prefixes the next). */
+#define SLO_STACK_MAX 32
 
 struct list_ctx {
 	store_list_fn *fn;
 	void *arg;
 	bool containers;
 	char *last;		/* owned: last name passed on (the marker) */
+	char *slo[SLO_STACK_MAX];	/* owned: SLOs prefixing the entry */
+	size_t nslo;
 	int ret;		/* the callback's result */
 	int err;
 };
+
+static bool all_digits(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return n > 0;
+}
+
+/*
+ * The length of the "<x>" of a Trove segment name "<x>_%08d" (or of a
+ * sub-manifest "<x>_m%d-%08d" trovefs writes past 1000 segments), or 0.
+ */
+static size_t trove_seg_base(const char *name)
+{
+	size_t n = strlen(name);
+	size_t i;
+
+	if (n < 10 || !all_digits(name + n - 8, 8))
+		return 0;
+	if (name[n - 9] == '_')
+		return n - 9;
+	if (name[n - 9] != '-')
+		return 0;
+	for (i = n - 10; i > 0 && name[i] >= '0' && name[i] <= '9'; i--)
+		;
+	if (i < 2 || i == n - 10 || name[i] != 'm' || name[i - 1] != '_')
+		return 0;
+	return i - 1;
+}
+
+/*
+ * True if @e is a segment of an SLO listed before it. Also keeps the
+ * stack: drops SLO names that do not prefix @e, pushes @e if an SLO.
+ */
+static bool is_trove_segment(struct list_ctx *lc,
+			     const struct swift_json_entry *e)
+{
+	size_t base = trove_seg_base(e->name);
+	size_t i;
+
+	while (lc->nslo > 0 &&
+	       strncmp(e->name, lc->slo[lc->nslo - 1],
+		       strlen(lc->slo[lc->nslo - 1])) != 0)
+		free(lc->slo[--lc->nslo]);
+	for (i = 0; base && i < lc->nslo; i++)
+		if (strlen(lc->slo[i]) == base)
+			return true;
+	if (!e->is_subdir && e->slo_etag && e->slo_etag[0] &&
+	    lc->nslo < SLO_STACK_MAX) {
+		lc->slo[lc->nslo] = strdup(e->name);
+		if (lc->slo[lc->nslo])
+			lc->nslo++;
+	}
+	return false;
+}
 
 static int list_entry(void *arg, const struct swift_json_entry *e)
 {
@@ -474,6 +493,8 @@ static int list_entry(void *arg, const struct swift_json_entry *e)
 	free(lc->last);
 	lc->last = last;
 	if (lc->containers && is_seg_container(e->name))
+		return 0;
+	if (!lc->containers && is_trove_segment(lc, e))
 		return 0;
 	obj_info_init(&oi);
 	oi.name = strdup(e->name);
@@ -509,7 +530,7 @@ static int list_entry(void *arg, const struct swift_json_entry *e)
 }
 
 /* Pages through a listing of @container (NULL: the account). */
-static int sw_list(struct sw *sw, const char *container, const char *prefix,
+static int sw_list(struct swift_priv *sw, const char *container, const char *prefix,
 		   char delim, store_list_fn *fn, void *arg)
 {
 	struct list_ctx lc = {
@@ -522,9 +543,9 @@ static int sw_list(struct sw *sw, const char *container, const char *prefix,
 	buf_init(&q, SWIFT_URL_MAX);
 	buf_init(&resp, LISTING_MAX);
 	for (;;) {
-		struct sw_call c = {
+		struct swift_call c = {
 			.method = "GET", .container = container,
-			.resp = &resp, .quiet = QUIET_404,
+			.resp = &resp, .quiet = SWIFT_QUIET_404,
 		};
 		struct swift_http_req r;
 		size_t n = 0;
@@ -552,7 +573,7 @@ static int sw_list(struct sw *sw, const char *container, const char *prefix,
 		}
 		c.query = q.data;
 		swift_http_req_init(&r);
-		err = sw_do(sw, &c, &r);
+		err = swift_do(sw, &c, &r);
 		swift_http_req_release(&r);
 		if (err)
 			break;
@@ -578,6 +599,8 @@ static int sw_list(struct sw *sw, const char *container, const char *prefix,
 			break;
 	}
 	free(lc.last);
+	while (lc.nslo > 0)
+		free(lc.slo[--lc.nslo]);
 	buf_release(&q);
 	buf_release(&resp);
 	return err;
@@ -585,7 +608,7 @@ static int sw_list(struct sw *sw, const char *container, const char *prefix,
 
 static int sw_list_containers(struct store *st, store_list_fn *fn, void *arg)
 {
-	return sw_list(sw_of(st), NULL, NULL, 0, fn, arg);
+	return sw_list(swift_priv_of(st), NULL, NULL, 0, fn, arg);
 }
 
 static int sw_create_container(struct store *st, const char *container)
@@ -596,36 +619,36 @@ static int sw_create_container(struct store *st, const char *container)
 	if (!store_container_is_valid(container) ||
 	    is_seg_container(container))
 		return -EINVAL;
-	err = sw_simple(sw_of(st), "PUT", container, NULL, NULL, 0, &status);
+	err = swift_simple(swift_priv_of(st), "PUT", container, NULL, NULL, 0, &status);
 	if (!err && status == 202)
 		return -EEXIST;
 	return err;
 }
 
-static int seg_container_name(const char *container, struct buf *b)
+int swift_seg_container_name(const char *container, struct buf *b)
 {
 	buf_puts(b, container);
-	buf_puts(b, SEG_SUFFIX);
+	buf_puts(b, SWIFT_SEG_SUFFIX);
 	return b->err;
 }
 
 static int sw_delete_container(struct store *st, const char *container)
 {
-	struct sw *sw = sw_of(st);
+	struct swift_priv *sw = swift_priv_of(st);
 	struct buf seg;
 	int err;
 
 	if (!store_container_is_valid(container))
 		return -EINVAL;
-	err = sw_simple(sw, "DELETE", container, NULL, NULL,
-			QUIET_404 | QUIET_409, NULL);
+	err = swift_simple(sw, "DELETE", container, NULL, NULL,
+			SWIFT_QUIET_404 | SWIFT_QUIET_409, NULL);
 	if (err)
 		return err;
 	/* its segments container goes too if empty (leftovers stay) */
 	buf_init(&seg, STORE_CONTAINER_MAX + 16);
-	if (!seg_container_name(container, &seg))
-		sw_simple(sw, "DELETE", seg.data, NULL, NULL,
-			  QUIET_404 | QUIET_409, NULL);
+	if (!swift_seg_container_name(container, &seg))
+		swift_simple(sw, "DELETE", seg.data, NULL, NULL,
+			  SWIFT_QUIET_404 | SWIFT_QUIET_409, NULL);
 	buf_release(&seg);
 	return 0;
 }
@@ -636,22 +659,22 @@ static int sw_list_objects(struct store *st, const char *container,
 {
 	if (!store_container_is_valid(container))
 		return -EINVAL;
-	return sw_list(sw_of(st), container, prefix, delim, fn, arg);
+	return sw_list(swift_priv_of(st), container, prefix, delim, fn, arg);
 }
 
 /* ---- head ---- */
 
-static int sw_head_raw(struct sw *sw, const char *container, const char *key,
+int swift_head_raw(struct swift_priv *sw, const char *container, const char *key,
 		       struct swift_http_req *r)
 {
-	struct sw_call c = {
+	struct swift_call c = {
 		.method = "HEAD", .container = container, .key = key,
-		.quiet = QUIET_404,
+		.quiet = SWIFT_QUIET_404,
 	};
 
 	if (!store_container_is_valid(container) || !store_key_is_valid(key))
 		return -EINVAL;
-	return sw_do(sw, &c, r);
+	return swift_do(sw, &c, r);
 }
 
 static int meta_hdr(void *arg, const char *name, const char *value)
@@ -706,7 +729,7 @@ static int sw_head(struct store *st, const char *container, const char *key,
 	int err;
 
 	swift_http_req_init(&r);
-	err = sw_head_raw(sw_of(st), container, key, &r);
+	err = swift_head_raw(swift_priv_of(st), container, key, &r);
 	if (!err)
 		err = info_from_head(&r, key, &tmp);
 	if (!err)
@@ -719,7 +742,7 @@ static int sw_head(struct store *st, const char *container, const char *key,
 
 struct sw_reader {
 	struct store_reader base;
-	struct sw *sw;
+	struct swift_priv *sw;
 	char *container;
 	char *key;
 };
@@ -730,7 +753,7 @@ static int sw_read(struct store_reader *rd, uint64_t off, void *dst,
 	struct sw_reader *sr = rd->priv;
 	char range[64];
 	struct curl_slist *h;
-	struct sw_call c = {
+	struct swift_call c = {
 		.method = "GET", .container = sr->container, .key = sr->key,
 		.dst = dst,
 	};
@@ -750,7 +773,7 @@ static int sw_read(struct store_reader *rd, uint64_t off, void *dst,
 	c.headers = h;
 	c.dst_len = len;
 	swift_http_req_init(&r);
-	err = sw_do(sr->sw, &c, &r);
+	err = swift_do(sr->sw, &c, &r);
 	if (!err && r.status == 416) {
 		*got = 0;	/* the object shrank: EOF */
 	} else if (!err && r.status == 200 && off > 0) {
@@ -790,7 +813,7 @@ static int sw_reader_open(struct store *st, const char *container,
 	int err;
 
 	swift_http_req_init(&r);
-	err = sw_head_raw(sw_of(st), container, key, &r);
+	err = swift_head_raw(swift_priv_of(st), container, key, &r);
 	if (err)
 		goto out_release;
 	sr = calloc(1, sizeof(*sr));
@@ -798,7 +821,7 @@ static int sw_reader_open(struct store *st, const char *container,
 		err = -ENOMEM;
 		goto out_release;
 	}
-	sr->sw = sw_of(st);
+	sr->sw = swift_priv_of(st);
 	sr->container = strdup(container);
 	sr->key = strdup(key);
 	if (!sr->container || !sr->key) {
@@ -819,7 +842,7 @@ out_release:
 /* ---- metadata headers ---- */
 
 /* Appends X-Object-Meta-* and Content-Type for @m to *@h. */
-static int meta_headers(const struct meta *m, struct curl_slist **h)
+int swift_meta_headers(const struct meta *m, struct curl_slist **h)
 {
 	struct buf b;
 	size_t i;
@@ -861,10 +884,7 @@ static int meta_headers(const struct meta *m, struct curl_slist **h)
 	return err;
 }
 
-static int add_header(struct curl_slist **h, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int add_header(struct curl_slist **h, const char *fmt, ...)
+int swift_add_header(struct curl_slist **h, const char *fmt, ...)
 {
 	char line[SWIFT_URL_MAX + 64];
 	struct curl_slist *n;
@@ -906,7 +926,7 @@ static int split_path(const char *path, struct buf *b, const char **c,
 }
 
 /* Deletes one segment given as "/c/o" (404 = already gone). */
-static int delete_path(struct sw *sw, const char *path, bool sub_slo)
+int swift_delete_path(struct swift_priv *sw, const char *path, bool sub_slo)
 {
 	struct buf b;
 	const char *c = NULL;
@@ -916,9 +936,9 @@ static int delete_path(struct sw *sw, const char *path, bool sub_slo)
 	buf_init(&b, SWIFT_URL_MAX);
 	err = split_path(path, &b, &c, &k);
 	if (!err) {
-		err = sw_simple(sw, "DELETE", c, k,
+		err = swift_simple(sw, "DELETE", c, k,
 				sub_slo ? "multipart-manifest=delete" : NULL,
-				QUIET_404, NULL);
+				SWIFT_QUIET_404, NULL);
 		if (err == -ENOENT)
 			err = 0;
 	}
@@ -926,20 +946,9 @@ static int delete_path(struct sw *sw, const char *path, bool sub_slo)
 	return err;
 }
 
-/* The segments of an SLO manifest we may delete when it is replaced. */
-struct old_segs {
-	char **paths;
-	bool *sub;
-	size_t n;
-	size_t cap;
-	const char *own_prefix;	/* "/<c>+segments/" */
-	const char *trove_prefix;	/* "/<c>/<key>_" */
-	int err;
-};
-
 static int old_seg_entry(void *arg, const struct swift_json_entry *e)
 {
-	struct old_segs *o = arg;
+	struct swift_old_segs *o = arg;
 
 	if (strncmp(e->name, o->own_prefix, strlen(o->own_prefix)) != 0 &&
 	    strncmp(e->name, o->trove_prefix, strlen(o->trove_prefix)) != 0)
@@ -968,7 +977,7 @@ out_nomem:
 	return 1;
 }
 
-static void old_segs_release(struct old_segs *o)
+void swift_old_segs_release(struct swift_old_segs *o)
 {
 	size_t i;
 
@@ -984,8 +993,8 @@ static void old_segs_release(struct old_segs *o)
  * they can be deleted once a new object replaced it. Best effort: any
  * failure leaves @o empty (the segments are then leaked, not lost).
  */
-static void collect_old_segments(struct sw *sw, const char *container,
-				 const char *key, struct old_segs *o)
+void swift_collect_old_segments(struct swift_priv *sw, const char *container,
+				 const char *key, struct swift_old_segs *o)
 {
 	struct swift_http_req r;
 	struct buf own;
@@ -996,28 +1005,28 @@ static void collect_old_segments(struct sw *sw, const char *container,
 
 	memset(o, 0, sizeof(*o));
 	swift_http_req_init(&r);
-	err = sw_head_raw(sw, container, key, &r);
-	if (err || !hdr_true(&r, "x-static-large-object")) {
+	err = swift_head_raw(sw, container, key, &r);
+	if (err || !swift_hdr_true(&r, "x-static-large-object")) {
 		swift_http_req_release(&r);
 		return;
 	}
 	swift_http_req_release(&r);
 	buf_init(&own, SWIFT_URL_MAX);
 	buf_init(&trove, SWIFT_URL_MAX);
-	buf_init(&resp, MANIFEST_MAX);
-	buf_printf(&own, "/%s%s/", container, SEG_SUFFIX);
+	buf_init(&resp, SWIFT_MANIFEST_MAX);
+	buf_printf(&own, "/%s%s/", container, SWIFT_SEG_SUFFIX);
 	buf_printf(&trove, "/%s/%s_", container, key);
 	if (own.err || trove.err)
 		goto out_release;
 	{
-		struct sw_call c = {
+		struct swift_call c = {
 			.method = "GET", .container = container, .key = key,
 			.query = "multipart-manifest=get", .resp = &resp,
-			.quiet = QUIET_404,
+			.quiet = SWIFT_QUIET_404,
 		};
 
 		swift_http_req_init(&r);
-		err = sw_do(sw, &c, &r);
+		err = swift_do(sw, &c, &r);
 		swift_http_req_release(&r);
 	}
 	if (err)
@@ -1027,7 +1036,7 @@ static void collect_old_segments(struct sw *sw, const char *container,
 	err = swift_json_parse_manifest(resp.data, resp.len, old_seg_entry, o,
 					&n);
 	if (err || o->err)
-		old_segs_release(o);
+		swift_old_segs_release(o);
 out_release:
 	o->own_prefix = NULL;
 	o->trove_prefix = NULL;
@@ -1037,7 +1046,7 @@ out_release:
 }
 
 /* Deletes the old segments not listed in @keep (n_keep entries). */
-static void delete_old_segments(struct sw *sw, struct old_segs *o,
+void swift_delete_old_segments(struct swift_priv *sw, struct swift_old_segs *o,
 				const struct swift_seg *keep, size_t n_keep)
 {
 	size_t i;
@@ -1049,614 +1058,279 @@ static void delete_old_segments(struct sw *sw, struct old_segs *o,
 		for (j = 0; j < n_keep && !kept; j++)
 			kept = strcmp(o->paths[i], keep[j].path) == 0;
 		if (!kept)
-			delete_path(sw, o->paths[i], o->sub[i]);
+			swift_delete_path(sw, o->paths[i], o->sub[i]);
 	}
-}
-
-/* ---- writer ---- */
-
-struct sw_slot {
-	struct sw_writer *w;
-	pthread_t th;
-	bool running;
-	char *data;		/* owned, segment_size bytes */
-	size_t len;
-	size_t index;		/* segment number */
-	char etag[33];
-	int err;
-};
-
-struct sw_writer {
-	struct store_writer base;
-	struct sw *sw;
-	char *container;
-	char *key;
-	char *seg_container;	/* where segments go */
-	char *seg_prefix;	/* "<key>/<uuid>/" or "<key>_" */
-	bool trove;
-	bool seg_container_ok;
-
-	char *cur;		/* owned buffer being filled */
-	size_t cur_len;
-	EVP_MD_CTX *md5;	/* over cur */
-
-	size_t nseg;		/* segments started */
-	struct swift_seg *segs;	/* done: segs[i] for i < nseg */
-	size_t segs_cap;
-	bool *seg_uploaded;	/* segs[i] may exist on the server */
-	struct sw_slot slots[SWIFT_MAX_PARALLEL];
-	size_t nsub;		/* sub-manifests written */
-	struct swift_seg *subs;	/* their entries, to delete on failure */
-	size_t subs_cap;
-	int err;		/* sticky */
-};
-
-static void hex_md5(EVP_MD_CTX *ctx, char out[33])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-	unsigned int i;
-
-	EVP_DigestFinal_ex(ctx, md, &len);
-	for (i = 0; i < 16 && i < len; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[32] = '\0';
-	EVP_DigestInit_ex(ctx, EVP_md5(), NULL);
-}
-
-/* Object name of segment @i in seg_container. */
-static int seg_name(const struct sw_writer *w, size_t i, struct buf *b)
-{
-	buf_reset(b);
-	buf_printf(b, "%s%08zu", w->seg_prefix, i);
-	return b->err;
-}
-
-/* PUTs @len bytes at @container/@key, checked against @etag. */
-static int put_checked(struct sw *sw, const char *container, const char *key,
-		       const char *query, const void *data, size_t len,
-		       const char *etag, const struct meta *m, bool with_meta)
-{
-	struct curl_slist *h = NULL;
-	struct sw_call c = {
-		.method = "PUT", .container = container, .key = key,
-		.query = query, .body = data, .body_len = len,
-		.has_body = true,
-	};
-	struct swift_http_req r;
-	char got[64];
-	int err = 0;
-
-	if (etag && etag[0])
-		err = add_header(&h, "ETag: %s", etag);
-	if (!err && with_meta)
-		err = meta_headers(m, &h);
-	if (!err && !with_meta)
-		err = add_header(&h, "Content-Type: application/octet-stream");
-	if (err) {
-		curl_slist_free_all(h);
-		return err;
-	}
-	c.headers = h;
-	swift_http_req_init(&r);
-	err = sw_do(sw, &c, &r);
-	if (!err && etag && etag[0] && !query &&
-	    swift_http_header(&r, "etag", got, sizeof(got))) {
-		const char *g = got;
-		size_t gl = strlen(g);
-
-		if (gl >= 2 && g[0] == '"') {
-			g++;
-			gl -= 2;
-		}
-		/* Swift checked it (422 otherwise); this catches proxies */
-		if (gl != 32 || strncasecmp(g, etag, 32) != 0) {
-			log_error("swift PUT '%s/%s': etag %s, expected %s",
-				  container, key, got, etag);
-			err = -EIO;
-		}
-	}
-	swift_http_req_release(&r);
-	curl_slist_free_all(h);
-	return err;
-}
-
-static void *slot_main(void *arg)
-{
-	struct sw_slot *s = arg;
-	struct sw_writer *w = s->w;
-	struct buf name;
-
-	buf_init(&name, STORE_KEY_MAX + 64);
-	s->err = seg_name(w, s->index, &name);
-	if (!s->err)
-		s->err = put_checked(w->sw, w->seg_container, name.data, NULL,
-				     s->data, s->len, s->etag, NULL, false);
-	buf_release(&name);
-	return NULL;
-}
-
-/* Records the segment slot @s uploaded (or its error). */
-static void slot_record(struct sw_writer *w, struct sw_slot *s)
-{
-	struct swift_seg *seg = &w->segs[s->index];
-	struct buf path;
-
-	if (s->err) {
-		if (!w->err)
-			w->err = s->err;
-		return;
-	}
-	buf_init(&path, SWIFT_URL_MAX);
-	buf_printf(&path, "/%s/%s%08zu", w->seg_container, w->seg_prefix,
-		   s->index);
-	if (path.err) {
-		if (!w->err)
-			w->err = path.err;
-		return;
-	}
-	seg->path = buf_steal(&path);
-	memcpy(seg->etag, s->etag, sizeof(seg->etag));
-	seg->size = s->len;
-}
-
-/* Waits for slot @s's upload, if one runs, and records it. */
-static void slot_join(struct sw_writer *w, struct sw_slot *s)
-{
-	if (!s->running)
-		return;
-	pthread_join(s->th, NULL);
-	s->running = false;
-	slot_record(w, s);
-}
-
-static int ensure_seg_container(struct sw_writer *w)
-{
-	long status = 0;
-	int err;
-
-	if (w->seg_container_ok)
-		return 0;
-	err = sw_simple(w->sw, "PUT", w->seg_container, NULL, NULL, 0,
-			&status);
-	if (!err)
-		w->seg_container_ok = true;
-	return err;
-}
-
-/* Hands the full buffer to an upload thread (joining one if all busy). */
-static int flush_segment(struct sw_writer *w)
-{
-	struct sw *sw = w->sw;
-	struct sw_slot *s = NULL;
-	struct sw_slot *oldest = NULL;
-	char *spare;
-	unsigned i;
-	int err;
-
-	err = ensure_seg_container(w);
-	if (err)
-		return err;
-	if (w->nseg == w->segs_cap) {
-		size_t cap = w->segs_cap ? w->segs_cap * 2 : 64;
-		struct swift_seg *p = reallocarray(w->segs, cap, sizeof(*p));
-		bool *u;
-
-		if (!p)
-			return -ENOMEM;
-		memset(p + w->segs_cap, 0, (cap - w->segs_cap) * sizeof(*p));
-		w->segs = p;
-		u = reallocarray(w->seg_uploaded, cap, sizeof(*u));
-		if (!u)
-			return -ENOMEM;
-		memset(u + w->segs_cap, 0, (cap - w->segs_cap) * sizeof(*u));
-		w->seg_uploaded = u;
-		w->segs_cap = cap;
-	}
-	for (i = 0; i < sw->parallel; i++) {
-		if (!w->slots[i].running) {
-			s = &w->slots[i];
-			break;
-		}
-		if (!oldest || w->slots[i].index < oldest->index)
-			oldest = &w->slots[i];
-	}
-	if (!s) {
-		slot_join(w, oldest);
-		if (w->err)
-			return w->err;
-		s = oldest;
-	}
-	/* swap buffers: the slot takes the full one */
-	spare = s->data;
-	s->data = w->cur;
-	s->len = w->cur_len;
-	s->index = w->nseg;
-	s->err = 0;
-	s->w = w;
-	hex_md5(w->md5, s->etag);
-	if (!spare)
-		spare = malloc(sw->segment_size);
-	w->cur = spare;
-	w->cur_len = 0;
-	w->seg_uploaded[w->nseg] = true;
-	w->nseg++;
-	if (pthread_create(&s->th, NULL, slot_main, s) == 0) {
-		s->running = true;
-	} else {
-		/* no thread to be had: upload inline */
-		slot_main(s);
-		slot_record(w, s);
-		if (w->err)
-			return w->err;
-	}
-	if (!w->cur)
-		return -ENOMEM;
-	return 0;
-}
-
-static int sw_write(struct store_writer *wr, const void *src, size_t len)
-{
-	struct sw_writer *w = wr->priv;
-	const char *p = src;
-
-	if (w->err)
-		return w->err;
-	while (len > 0) {
-		size_t room = w->sw->segment_size - w->cur_len;
-		size_t n = len < room ? len : room;
-
-		if (room == 0) {
-			/* full and more is coming: it becomes a segment */
-			w->err = flush_segment(w);
-			if (w->err)
-				return w->err;
-			continue;
-		}
-		memcpy(w->cur + w->cur_len, p, n);
-		if (!EVP_DigestUpdate(w->md5, p, n)) {
-			w->err = -EIO;
-			return w->err;
-		}
-		w->cur_len += n;
-		p += n;
-		len -= n;
-		wr->written += n;
-	}
-	return 0;
-}
-
-static void join_all(struct sw_writer *w)
-{
-	unsigned i;
-
-	for (i = 0; i < SWIFT_MAX_PARALLEL; i++)
-		slot_join(w, &w->slots[i]);
-}
-
-/* Deletes every segment and sub-manifest this writer may have made. */
-static void delete_uploaded(struct sw_writer *w)
-{
-	struct buf name;
-	size_t i;
-
-	buf_init(&name, STORE_KEY_MAX + 64);
-	for (i = 0; i < w->nsub; i++)
-		delete_path(w->sw, w->subs[i].path, false);
-	for (i = 0; i < w->nseg; i++) {
-		if (!w->seg_uploaded[i] || seg_name(w, i, &name))
-			continue;
-		if (sw_simple(w->sw, "DELETE", w->seg_container, name.data,
-			      NULL, QUIET_404, NULL) == -ENOENT)
-			continue;
-	}
-	buf_release(&name);
-}
-
-static void writer_free(struct sw_writer *w)
-{
-	size_t i;
-
-	for (i = 0; i < SWIFT_MAX_PARALLEL; i++)
-		free(w->slots[i].data);
-	for (i = 0; i < w->nseg && w->segs; i++)
-		free(w->segs[i].path);
-	for (i = 0; i < w->nsub; i++)
-		free(w->subs[i].path);
-	free(w->subs);
-	free(w->segs);
-	free(w->seg_uploaded);
-	free(w->cur);
-	EVP_MD_CTX_free(w->md5);
-	free(w->container);
-	free(w->key);
-	free(w->seg_container);
-	free(w->seg_prefix);
-	free(w);
-}
-
-/*
- * Folds @n entries into sub-manifests of at most slo_max until one
- * manifest can hold them: *@top and *@ntop are the entries of the final
- * manifest (borrowed from w->segs or w->subs).
- */
-static int nest_manifests(struct sw_writer *w, struct swift_seg *segs,
-			  size_t n, struct swift_seg **top, size_t *ntop)
-{
-	size_t level = 0;
-	struct buf body;
-	struct buf name;
-	int err = 0;
-
-	buf_init(&body, MANIFEST_MAX);
-	buf_init(&name, STORE_KEY_MAX + 64);
-	while (n > w->sw->slo_max) {
-		size_t groups = (n + w->sw->slo_max - 1) / w->sw->slo_max;
-		size_t first = w->nsub;
-		size_t g;
-
-		if (w->nsub + groups > w->subs_cap) {
-			size_t cap = w->nsub + groups;
-			struct swift_seg *p = reallocarray(w->subs, cap,
-							   sizeof(*p));
-
-			if (!p) {
-				err = -ENOMEM;
-				break;
-			}
-			w->subs = p;
-			w->subs_cap = cap;
-		}
-		for (g = 0; g < groups && !err; g++) {
-			size_t off = g * w->sw->slo_max;
-			size_t cnt = n - off < w->sw->slo_max ?
-				     n - off : w->sw->slo_max;
-			struct swift_seg *sub = &w->subs[w->nsub];
-			size_t i;
-
-			memset(sub, 0, sizeof(*sub));
-			buf_reset(&body);
-			buf_reset(&name);
-			buf_printf(&name, "%sm%zu-%08zu", w->seg_prefix, level,
-				   g);
-			err = name.err ? name.err :
-			      swift_json_manifest(segs + off, cnt, &body);
-			if (!err)
-				err = swift_slo_etag(segs + off, cnt,
-						     sub->etag);
-			if (err)
-				break;
-			sub->size = 0;
-			for (i = 0; i < cnt; i++)
-				sub->size += segs[off + i].size;
-			err = put_checked(w->sw, w->seg_container, name.data,
-					  "multipart-manifest=put", body.data,
-					  body.len, NULL, NULL, false);
-			if (err)
-				break;
-			buf_reset(&body);
-			buf_printf(&body, "/%s/%s", w->seg_container,
-				   name.data);
-			if (body.err) {
-				err = body.err;
-				break;
-			}
-			sub->path = buf_steal(&body);
-			buf_init(&body, MANIFEST_MAX);
-			w->nsub++;
-		}
-		if (err)
-			break;
-		segs = w->subs + first;
-		n = groups;
-		level++;
-	}
-	buf_release(&body);
-	buf_release(&name);
-	if (!err) {
-		*top = segs;
-		*ntop = n;
-	}
-	return err;
-}
-
-static int sw_commit(struct store_writer *wr, const struct meta *m)
-{
-	struct sw_writer *w = wr->priv;
-	struct sw *sw = w->sw;
-	struct old_segs old;
-	struct swift_seg *top = NULL;
-	size_t ntop = 0;
-	struct buf body;
-	char etag[33];
-	int err = w->err;
-
-	memset(&old, 0, sizeof(old));
-	buf_init(&body, MANIFEST_MAX);
-	if (!err && w->nseg > 0 && w->cur_len > 0)
-		err = flush_segment(w);
-	join_all(w);
-	if (!err)
-		err = w->err;
-	if (err)
-		goto out_delete;
-	/* what the object we replace leaves behind (SLO segments) */
-	collect_old_segments(sw, w->container, w->key, &old);
-	if (w->nseg == 0) {
-		hex_md5(w->md5, etag);
-		err = put_checked(sw, w->container, w->key, NULL, w->cur,
-				  w->cur_len, etag, m, true);
-		if (err)
-			goto out_delete;
-		delete_old_segments(sw, &old, NULL, 0);
-		goto out_free;
-	}
-	err = nest_manifests(w, w->segs, w->nseg, &top, &ntop);
-	if (!err)
-		err = swift_json_manifest(top, ntop, &body);
-	if (!err)
-		err = put_checked(sw, w->container, w->key,
-				  "multipart-manifest=put", body.data,
-				  body.len, NULL, m, true);
-	if (err)
-		goto out_delete;
-	delete_old_segments(sw, &old, w->segs, w->nseg);
-	goto out_free;
-out_delete:
-	delete_uploaded(w);
-out_free:
-	old_segs_release(&old);
-	buf_release(&body);
-	writer_free(w);
-	return err;
-}
-
-static void sw_abort(struct store_writer *wr)
-{
-	struct sw_writer *w = wr->priv;
-
-	join_all(w);
-	delete_uploaded(w);
-	writer_free(w);
-}
-
-static const struct store_writer_ops sw_writer_ops = {
-	.write = sw_write,
-	.commit = sw_commit,
-	.abort = sw_abort,
-};
-
-/* A key cut to @max bytes without splitting a UTF-8 sequence. */
-static size_t utf8_cut(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-
-	if (n <= max)
-		return n;
-	n = max;
-	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-		n--;
-	return n;
-}
-
-static int sw_writer_open(struct store *st, const char *container,
-			  const char *key, const struct store_wopts *opts,
-			  struct store_writer **out)
-{
-	struct sw *sw = sw_of(st);
-	struct sw_writer *w;
-	struct buf b;
-	unsigned char rnd[16];
-	char uuid[33];
-	unsigned i;
-	int err;
-
-	if (!store_container_is_valid(container) || !store_key_is_valid(key))
-		return -EINVAL;
-	/* -ENOENT now rather than after uploading gigabytes */
-	err = sw_simple(sw, "HEAD", container, NULL, NULL, QUIET_404, NULL);
-	if (err)
-		return err;
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return -ENOMEM;
-	w->sw = sw;
-	/* Trove's readers expect its layout; others get the hidden one */
-	w->trove = sw->segments == SWIFT_SEGMENTS_TROVE ||
-		   (opts && opts->format &&
-		    strcmp(opts->format, "trove-sha256") == 0);
-	w->container = strdup(container);
-	w->key = strdup(key);
-	w->md5 = EVP_MD_CTX_new();
-	w->cur = malloc(sw->segment_size);
-	if (!w->container || !w->key || !w->md5 || !w->cur ||
-	    !EVP_DigestInit_ex(w->md5, EVP_md5(), NULL)) {
-		err = -ENOMEM;
-		goto out_free;
-	}
-	buf_init(&b, SWIFT_URL_MAX);
-	if (w->trove) {
-		buf_puts(&b, key);
-		buf_puts(&b, "_");
-		w->seg_prefix = buf_steal(&b);
-		w->seg_container = strdup(container);
-		w->seg_container_ok = true;
-	} else {
-		if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-			err = -EIO;
-			goto out_free;
-		}
-		for (i = 0; i < 16; i++)
-			snprintf(uuid + 2 * i, 3, "%02x", rnd[i]);
-		/* key + "/" + uuid + "/" + "m9-00000000" fits 1024 */
-		buf_append(&b, key, utf8_cut(key, STORE_KEY_MAX - 48));
-		buf_printf(&b, "/%s/", uuid);
-		w->seg_prefix = buf_steal(&b);
-		buf_init(&b, STORE_CONTAINER_MAX + 16);
-		seg_container_name(container, &b);
-		w->seg_container = buf_steal(&b);
-	}
-	if (!w->seg_prefix || !w->seg_container) {
-		err = -ENOMEM;
-		goto out_free;
-	}
-	w->base.ops = &sw_writer_ops;
-	w->base.priv = w;
-	*out = &w->base;
-	return 0;
-out_free:
-	writer_free(w);
-	return err;
 }
 
 /* ---- del, rename, set_meta, statfs ---- */
 
 static int sw_del(struct store *st, const char *container, const char *key)
 {
-	struct sw *sw = sw_of(st);
+	struct swift_priv *sw = swift_priv_of(st);
 	struct swift_http_req r;
 	bool slo;
 	int err;
 
 	swift_http_req_init(&r);
-	err = sw_head_raw(sw, container, key, &r);
-	slo = !err && hdr_true(&r, "x-static-large-object");
+	err = swift_head_raw(sw, container, key, &r);
+	slo = !err && swift_hdr_true(&r, "x-static-large-object");
 	swift_http_req_release(&r);
 	if (err)
 		return err;
-	return sw_simple(sw, "DELETE", container, key,
-			 slo ? "multipart-manifest=delete" : NULL, QUIET_404,
+	return swift_simple(sw, "DELETE", container, key,
+			 slo ? "multipart-manifest=delete" : NULL, SWIFT_QUIET_404,
 			 NULL);
+}
+
+/* ---- rename of an SLO in Trove's layout ---- */
+
+/* The segments of a manifest, when all are plain segments. */
+struct seg_list {
+	struct swift_seg *v;	/* owned */
+	size_t n;
+	bool sub;		/* a sub-manifest was listed */
+	int err;
+};
+
+static int seg_list_entry(void *arg, const struct swift_json_entry *e)
+{
+	struct seg_list *l = arg;
+	struct swift_seg *p;
+
+	if (e->is_subdir) {
+		l->sub = true;
+		return 1;
+	}
+	p = reallocarray(l->v, l->n + 1, sizeof(*p));
+	if (!p)
+		goto out_nomem;
+	l->v = p;
+	memset(&p[l->n], 0, sizeof(*p));
+	p[l->n].path = strdup(e->name);
+	if (!p[l->n].path)
+		goto out_nomem;
+	if (e->hash && strlen(e->hash) == 32)
+		memcpy(p[l->n].etag, e->hash, 33);
+	p[l->n].size = e->bytes;
+	l->n++;
+	return 0;
+out_nomem:
+	l->err = -ENOMEM;
+	return 1;
+}
+
+static void seg_list_release(struct seg_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i].path);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Server-side copy of @sc/@sk to @dc/@dk (a manifest as its data). */
+static int copy_object(struct swift_priv *sw, const char *sc, const char *sk,
+		       const char *dc, const char *dk)
+{
+	struct curl_slist *h = NULL;
+	struct swift_http_req r;
+	struct buf src;
+	int err;
+
+	buf_init(&src, SWIFT_URL_MAX);
+	buf_puts(&src, "X-Copy-From: /");
+	swift_url_encode(&src, sc, false);
+	buf_puts(&src, "/");
+	swift_url_encode(&src, sk, true);
+	if (src.err) {
+		buf_release(&src);
+		return -ENAMETOOLONG;
+	}
+	h = curl_slist_append(NULL, src.data);
+	buf_release(&src);
+	if (!h)
+		return -ENOMEM;
+	{
+		struct swift_call c = {
+			.method = "PUT", .container = dc, .key = dk,
+			.headers = h, .has_body = true, .body = "",
+		};
+
+		swift_http_req_init(&r);
+		err = swift_do(sw, &c, &r);
+		swift_http_req_release(&r);
+	}
+	curl_slist_free_all(h);
+	return err;
+}
+
+/*
+ * Renames an SLO whose segments are "/<sc>/<sk>_<suffix>" (Trove's
+ * layout) so that they become "/<dc>/<dk>_<suffix>": a server-side copy
+ * per segment, the new manifest (with the metadata of @head), then the
+ * old manifest and segments go. Trove finds a backup's segments by name,
+ * and listings hide them only next to their manifest. Returns 1 if the
+ * object is not in that layout (the caller copies the manifest only),
+ * else 0 or -errno (then the source is left as it was).
+ */
+static int rename_trove_slo(struct swift_priv *sw, const char *sc,
+			    const char *sk, const char *dc, const char *dk,
+			    const struct swift_http_req *head)
+{
+	struct seg_list l = { 0 };
+	struct swift_seg *nv = NULL;
+	struct curl_slist *h = NULL;
+	struct obj_info oi;
+	struct buf prefix;
+	struct buf body;
+	size_t plen;
+	size_t done = 0;
+	size_t i;
+	int err;
+
+	obj_info_init(&oi);
+	buf_init(&prefix, SWIFT_URL_MAX);
+	buf_init(&body, SWIFT_MANIFEST_MAX);
+	buf_printf(&prefix, "/%s/%s_", sc, sk);
+	err = prefix.err;
+	if (!err) {
+		struct swift_call c = {
+			.method = "GET", .container = sc, .key = sk,
+			.query = "multipart-manifest=get", .resp = &body,
+			.quiet = SWIFT_QUIET_404,
+		};
+		struct swift_http_req r;
+		size_t n = 0;
+
+		swift_http_req_init(&r);
+		err = swift_do(sw, &c, &r);
+		swift_http_req_release(&r);
+		if (!err)
+			err = swift_json_parse_manifest(body.data, body.len,
+							seg_list_entry, &l,
+							&n);
+		if (l.err)
+			err = l.err;
+		else if (err == 1)
+			err = 0;	/* stopped at a sub-manifest */
+	}
+	if (err)
+		goto out_release;
+	plen = prefix.len;
+	err = l.sub || l.n == 0 ? 1 : 0;
+	for (i = 0; i < l.n && !err; i++)
+		if (strncmp(l.v[i].path, prefix.data, plen) != 0)
+			err = 1;	/* not (all) Trove-named: copy as is */
+	if (err)
+		goto out_release;
+	nv = calloc(l.n, sizeof(*nv));
+	if (!nv) {
+		err = -ENOMEM;
+		goto out_release;
+	}
+	for (i = 0; i < l.n && !err; i++) {
+		struct buf p;
+
+		buf_init(&p, SWIFT_URL_MAX);
+		buf_printf(&p, "/%s/%s_%s", dc, dk, l.v[i].path + plen);
+		if (p.err) {
+			err = p.err == -ENOMEM ? -ENOMEM : -ENAMETOOLONG;
+			buf_release(&p);
+			break;
+		}
+		nv[i].path = buf_steal(&p);
+		memcpy(nv[i].etag, l.v[i].etag, sizeof(nv[i].etag));
+		nv[i].size = l.v[i].size;
+		err = copy_object(sw, sc, l.v[i].path + strlen(sc) + 2, dc,
+				  nv[i].path + strlen(dc) + 2);
+		if (!err)
+			done++;
+	}
+	if (!err)
+		err = info_from_head(head, dk, &oi);
+	if (!err)
+		err = swift_meta_headers(&oi.meta, &h);
+	if (!err) {
+		struct swift_call c = {
+			.method = "PUT", .container = dc, .key = dk,
+			.query = "multipart-manifest=put", .headers = h,
+			.has_body = true,
+		};
+		struct swift_http_req r;
+
+		buf_reset(&body);
+		err = swift_json_manifest(nv, l.n, &body);
+		c.body = body.data;
+		c.body_len = body.len;
+		if (!err) {
+			swift_http_req_init(&r);
+			err = swift_do(sw, &c, &r);
+			swift_http_req_release(&r);
+		}
+	}
+	if (err) {
+		/* the copies made so far; the source is untouched */
+		for (i = 0; i < done; i++)
+			swift_delete_path(sw, nv[i].path, false);
+		goto out_release;
+	}
+	swift_simple(sw, "DELETE", sc, sk, NULL, SWIFT_QUIET_404, NULL);
+	for (i = 0; i < l.n; i++) {
+		bool reused = false;
+		size_t j;
+
+		/* renamed onto a name sharing segment names: keep those */
+		for (j = 0; j < l.n && !reused; j++)
+			reused = strcmp(l.v[i].path, nv[j].path) == 0;
+		if (!reused)
+			swift_delete_path(sw, l.v[i].path, false);
+	}
+out_release:
+	for (i = 0; nv && i < l.n; i++)
+		free(nv[i].path);
+	free(nv);
+	curl_slist_free_all(h);
+	obj_info_release(&oi);
+	seg_list_release(&l);
+	buf_release(&prefix);
+	buf_release(&body);
+	return err;
 }
 
 static int sw_rename(struct store *st, const char *sc, const char *sk,
 		     const char *dc, const char *dk)
 {
-	struct sw *sw = sw_of(st);
+	struct swift_priv *sw = swift_priv_of(st);
 	struct swift_http_req r;
 	struct curl_slist *h = NULL;
-	struct old_segs old;
+	struct swift_old_segs old;
 	struct buf src;
 	bool manifest;
+	bool slo;
 	int err;
 
 	if (!store_container_is_valid(dc) || !store_key_is_valid(dk))
 		return -EINVAL;
 	swift_http_req_init(&r);
-	err = sw_head_raw(sw, sc, sk, &r);
-	manifest = !err && (hdr_true(&r, "x-static-large-object") ||
-			    swift_http_header(&r, "x-object-manifest", NULL,
-					      0));
-	swift_http_req_release(&r);
-	if (err)
+	err = swift_head_raw(sw, sc, sk, &r);
+	slo = !err && swift_hdr_true(&r, "x-static-large-object");
+	manifest = slo || (!err && swift_http_header(&r, "x-object-manifest",
+						     NULL, 0));
+	if (err || (strcmp(sc, dc) == 0 && strcmp(sk, dk) == 0)) {
+		swift_http_req_release(&r);
 		return err;
-	if (strcmp(sc, dc) == 0 && strcmp(sk, dk) == 0)
-		return 0;
-	collect_old_segments(sw, dc, dk, &old);
+	}
+	swift_collect_old_segments(sw, dc, dk, &old);
 	buf_init(&src, SWIFT_URL_MAX);
+	if (slo) {
+		err = rename_trove_slo(sw, sc, sk, dc, dk, &r);
+		if (err <= 0) {
+			swift_http_req_release(&r);
+			goto out_old;
+		}
+	}
+	swift_http_req_release(&r);
 	buf_puts(&src, "X-Copy-From: /");
 	swift_url_encode(&src, sc, false);
 	buf_puts(&src, "/");
@@ -1672,27 +1346,28 @@ static int sw_rename(struct store *st, const char *sc, const char *sk,
 	}
 	{
 		/* a manifest is copied as a manifest, not as its data */
-		struct sw_call c = {
+		struct swift_call c = {
 			.method = "PUT", .container = dc, .key = dk,
 			.query = manifest ? "multipart-manifest=get" : NULL,
 			.headers = h, .has_body = true, .body = "",
 		};
 
 		swift_http_req_init(&r);
-		err = sw_do(sw, &c, &r);
+		err = swift_do(sw, &c, &r);
 		swift_http_req_release(&r);
 	}
 	if (err)
 		goto out_release;
 	/* the source manifest only: its segments now belong to dk */
-	err = sw_simple(sw, "DELETE", sc, sk, NULL, QUIET_404, NULL);
+	err = swift_simple(sw, "DELETE", sc, sk, NULL, SWIFT_QUIET_404, NULL);
 	if (err == -ENOENT)
 		err = 0;
+out_old:
 	if (!err) {
 		/* the segments of the old dk, unless dk now uses them */
-		struct old_segs now;
+		struct swift_old_segs now;
 
-		collect_old_segments(sw, dc, dk, &now);
+		swift_collect_old_segments(sw, dc, dk, &now);
 		{
 			size_t i;
 			size_t j;
@@ -1704,14 +1379,14 @@ static int sw_rename(struct store *st, const char *sc, const char *sk,
 					kept = !strcmp(old.paths[i],
 						       now.paths[j]);
 				if (!kept)
-					delete_path(sw, old.paths[i],
+					swift_delete_path(sw, old.paths[i],
 						    old.sub[i]);
 			}
 		}
-		old_segs_release(&now);
+		swift_old_segs_release(&now);
 	}
 out_release:
-	old_segs_release(&old);
+	swift_old_segs_release(&old);
 	curl_slist_free_all(h);
 	buf_release(&src);
 	return err;
@@ -1726,15 +1401,15 @@ static int sw_set_meta(struct store *st, const char *container,
 
 	if (!store_container_is_valid(container) || !store_key_is_valid(key))
 		return -EINVAL;
-	err = meta_headers(m, &h);
+	err = swift_meta_headers(m, &h);
 	if (!err) {
-		struct sw_call c = {
+		struct swift_call c = {
 			.method = "POST", .container = container, .key = key,
-			.headers = h, .quiet = QUIET_404,
+			.headers = h, .quiet = SWIFT_QUIET_404,
 		};
 
 		swift_http_req_init(&r);
-		err = sw_do(sw_of(st), &c, &r);
+		err = swift_do(swift_priv_of(st), &c, &r);
 		swift_http_req_release(&r);
 	}
 	curl_slist_free_all(h);
@@ -1752,14 +1427,14 @@ static uint64_t hdr_u64(const struct swift_http_req *r, const char *name,
 
 static int sw_statfs(struct store *st, struct store_statfs *out)
 {
-	struct sw_call c = { .method = "HEAD" };
+	struct swift_call c = { .method = "HEAD" };
 	struct swift_http_req r;
 	bool found;
 	uint64_t quota;
 	int err;
 
 	swift_http_req_init(&r);
-	err = sw_do(sw_of(st), &c, &r);
+	err = swift_do(swift_priv_of(st), &c, &r);
 	if (!err) {
 		out->bytes_used = hdr_u64(&r, "x-account-bytes-used", &found);
 		out->objects = hdr_u64(&r, "x-account-object-count", &found);
@@ -1776,7 +1451,7 @@ static int sw_statfs(struct store *st, struct store_statfs *out)
 
 static void sw_destroy(struct store *st)
 {
-	struct sw *sw = sw_of(st);
+	struct swift_priv *sw = swift_priv_of(st);
 
 	swift_auth_free(sw->auth);
 	swift_http_pool_free(sw->pool);
@@ -1792,7 +1467,7 @@ static const struct store_ops sw_ops = {
 	.list = sw_list_objects,
 	.head = sw_head,
 	.reader_open = sw_reader_open,
-	.writer_open = sw_writer_open,
+	.writer_open = swift_writer_open,
 	.del = sw_del,
 	.rename = sw_rename,
 	.set_meta = sw_set_meta,
@@ -1809,7 +1484,7 @@ int swift_store_new(const struct swift_conf *conf, struct store **out)
 		.max_idle = 32,
 	};
 	struct store *st;
-	struct sw *sw;
+	struct swift_priv *sw;
 	int err;
 
 	if (conf->segment_size == 0 || conf->parallel == 0 ||

@@ -116,4 +116,40 @@ int swift_conf_from_section(struct swift_conf *c,
  */
 int swift_store_new(const struct swift_conf *conf, struct store **out);
 
+/* ---- gc of orphan segments (swift_gc.c) ---- */
+
+/* Default grace period: segments younger than this may be an upload. */
+#define SWIFT_GC_DEF_GRACE (24 * 3600)
+
+/*
+ * Called per orphan segment found (before it is deleted): @seg_container
+ * and @name are borrowed; non-zero stops gc and is returned.
+ */
+typedef int swift_gc_fn(void *arg, const char *seg_container,
+			const char *name, uint64_t bytes);
+
+struct swift_gc_opts {
+	uint64_t grace_s;	/* keep groups with a segment this young */
+	bool dry_run;		/* report only */
+	swift_gc_fn *fn;	/* or NULL */
+	void *arg;
+};
+
+/*
+ * Removes the orphan segments of @container (NULL: of every container):
+ * upload groups "<key>/<uuid>/" in "<container>+segments" that no SLO
+ * manifest of the account names and whose newest segment is older than
+ * the grace period (segments left by a killed writer). Segments of live
+ * objects are never touched. @st is a swift store or a stack over one.
+ * *@removed gets the number of segment objects removed (with @dry_run:
+ * that would be). Returns 0; -EINVAL (not a swift store, bad name);
+ * -EAGAIN (the account kept changing; nothing removed); another -errno
+ * of the requests (logged). Not for concurrent use with itself.
+ */
+int swift_store_gc_opts(struct store *st, const char *container,
+			const struct swift_gc_opts *o, uint64_t *removed);
+/* The same with the default grace period and no callback. */
+int swift_store_gc(struct store *st, const char *container, bool dry_run,
+		   uint64_t *removed);
+
 #endif /* BACKENDS_SWIFT_STORE_H */

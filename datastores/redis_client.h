@@ -30,6 +30,8 @@ struct redis_addr {
 	const char *password;	/* NULL: no AUTH */
 	const char *user;	/* ACL user, or NULL (AUTH password only) */
 	double timeout;		/* connect and command timeout, seconds */
+	bool quiet;		/* connect failures logged at debug level
+				 * (callers polling for a server to start) */
 };
 
 /* A reply, flattened: what callers of this module need. */

@@ -31,14 +31,16 @@
 #include "redis_client.h"
 
 /* This datastore and every configured Redis datastore (to resolve
- * "replica_of NAME" and to find nodes by address). Borrowed. */
+ * "replica_of NAME" and to find nodes by address). Borrowed. @self may
+ * point into @all or be a copy of its entry: nodes are matched by name
+ * and address, never by pointer alone. */
 struct redis_repl_env {
 	const struct redis_addr *self;
 	const struct redis_addr *all;	/* includes self */
 	size_t nall;
-	/* Where to persist "replicaof" for CONFIG REWRITE; may be NULL if the
-	 * server was started without a config file (then CONFIG REWRITE's
-	 * error is logged as a warning, not a failure). */
+	/* Changes are persisted with CONFIG REWRITE into the config file the
+	 * server itself reports (INFO server config_file); a server started
+	 * without one gets a warning ("not persisted"), not a failure. */
 	double wait_timeout;	/* promote: max seconds to wait for catch-up */
 };
 

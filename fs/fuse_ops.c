@@ -182,6 +182,8 @@ static int tfs_open(const char *path, struct fuse_file_info *fi)
 	if (err)
 		return err;
 	vfs_handle_set_owner(h, (uint64_t)fuse_get_context()->pid);
+	/* a live dump has no size to show: reads must reach the provider */
+	fi->direct_io = vfs_handle_direct_io(h);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	return 0;
 }

@@ -10,6 +10,7 @@
  * names a file. Exit codes: 0, or 1 with a one-line message for usage and
  * configuration errors (or when fuse_main() fails).
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <fuse.h>
 #include <fuse_lowlevel.h>
@@ -20,8 +21,11 @@
 #include <unistd.h>
 
 #include "../backends/stack.h"
+#include "../backends/swift_store.h"
 #include "../conf/conf.h"
 #include "../conf/log.h"
+#include "../datastores/ds.h"
+#include "../datastores/ds_fs.h"
 #include "fuse_ops.h"
 #include "vfs.h"
 
@@ -229,6 +233,8 @@ static int run(struct fuse_args *args, struct args *a)
 {
 	struct trovefs_fuse t = { 0 };
 	struct vfs_conf vc = { 0 };
+	struct ds_set *dss = NULL;
+	struct ds_fs *dsf = NULL;
 	struct store *st;
 	struct vfs *v;
 	struct conf c;
@@ -264,6 +270,13 @@ static int run(struct fuse_args *args, struct args *a)
 		log_error("cannot set up the filesystem: out of memory");
 		goto out_destroy_store;
 	}
+	/* [redis:NAME] ... sections: restore/ and datastores/ */
+	if (ds_set_new(&c, st, &dss))
+		goto out_free_vfs;
+	if (ds_fs_register(v, dss, &dsf)) {
+		log_error("cannot set up restore/ and datastores/");
+		goto out_free_vfs;
+	}
 	t.v = v;
 	t.uid = vc.uid;
 	t.gid = vc.gid;
@@ -273,8 +286,89 @@ static int run(struct fuse_args *args, struct args *a)
 
 	ret = fuse_main(args->argc, args->argv, &trovefs_fuse_ops, &t) ? 1 : 0;
 
+out_free_vfs:
 	vfs_free(v);
+	ds_fs_free(dsf);
+	ds_set_free(dss);
 out_destroy_store:
+	store_destroy(st);
+out_release:
+	conf_release(&c);
+	return ret;
+}
+
+/* ---- trovefs gc ---- */
+
+static int gc_print(void *arg, const char *seg_container, const char *name,
+		    uint64_t bytes)
+{
+	(void)arg;
+	printf("%s/%s %llu\n", seg_container, name, (unsigned long long)bytes);
+	return 0;
+}
+
+/*
+ * trovefs gc [-o conf=FILE] [--dry-run] [--grace=SECONDS] SOURCE
+ * [CONTAINER]: removes the segments a killed daemon left (swift_gc.c),
+ * printing each. Runs before FUSE option parsing; returns the exit code.
+ */
+static int gc_main(int argc, char *argv[])
+{
+	struct swift_gc_opts o = { .grace_s = SWIFT_GC_DEF_GRACE,
+				   .fn = gc_print };
+	const char *pos[2] = { NULL, NULL };
+	const char *conf_file = NULL;
+	unsigned long long grace;
+	uint64_t removed = 0;
+	struct store *st;
+	struct conf c;
+	char *end;
+	int npos = 0;
+	int ret = 1;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-o") && i + 1 < argc &&
+		    !strncmp(argv[i + 1], "conf=", 5)) {
+			conf_file = argv[++i] + 5;
+		} else if (!strcmp(argv[i], "--dry-run")) {
+			o.dry_run = true;
+		} else if (!strncmp(argv[i], "--grace=", 8)) {
+			errno = 0;
+			grace = strtoull(argv[i] + 8, &end, 10);
+			if (errno || end == argv[i] + 8 || *end) {
+				fprintf(stderr, "trovefs gc: bad --grace\n");
+				return 1;
+			}
+			o.grace_s = grace;
+		} else if (argv[i][0] != '-' && npos < 2) {
+			pos[npos++] = argv[i];
+		} else {
+			fprintf(stderr,
+				"usage: trovefs gc [-o conf=FILE] [--dry-run] [--grace=SECONDS] SOURCE [CONTAINER]\n");
+			return 1;
+		}
+	}
+	if (npos < 1) {
+		fprintf(stderr, "trovefs gc: expected SOURCE (swift:NAME)\n");
+		return 1;
+	}
+	conf_init(&c);
+	log_init("trovefs", false, LOG_INFO);
+	if (conf_file && conf_load_file(&c, conf_file))
+		goto out_release;
+	c.source = strdup(pos[0]);
+	if (!c.source || stack_build(&c, &st))
+		goto out_release;
+	if (!swift_store_gc_opts(st, pos[1], &o, &removed)) {
+		printf("%llu segment%s %s\n", (unsigned long long)removed,
+		       removed == 1 ? "" : "s",
+		       o.dry_run ? "would be removed (dry run)" : "removed");
+		ret = 0;
+	} else {
+		fprintf(stderr, "trovefs gc: failed after %llu segment(s)\n",
+			(unsigned long long)removed);
+	}
 	store_destroy(st);
 out_release:
 	conf_release(&c);
@@ -287,6 +381,15 @@ int main(int argc, char *argv[])
 	struct args a = { 0 };
 	int ret = 1;
 
+	/* before any thread: libcurl's global state is not thread-safe */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "trovefs: cannot initialise libcurl\n");
+		return 1;
+	}
+	if (argc > 1 && strcmp(argv[1], "gc") == 0) {
+		ret = gc_main(argc - 1, argv + 1);
+		goto out_free;
+	}
 	if (fuse_opt_parse(&args, &a, tfs_opts, opt_proc) == -1) {
 		if (!a.bad)
 			fprintf(stderr,
@@ -317,5 +420,6 @@ int main(int argc, char *argv[])
 out_free:
 	args_release(&a);
 	fuse_opt_free_args(&args);
+	curl_global_cleanup();
 	return ret;
 }

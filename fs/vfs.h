@@ -138,6 +138,9 @@ int vfs_fsync(struct vfs_handle *h, bool datasync);
 /* Last close: commits if flush did not, drops the handle. */
 int vfs_release(struct vfs_handle *h);
 
+/* True if @h must be read with direct_io (see vfs_provider_ops). */
+bool vfs_handle_direct_io(const struct vfs_handle *h);
+
 /* The handle's path (borrowed) - for logs. */
 const char *vfs_handle_path(const struct vfs_handle *h);
 
@@ -169,6 +172,12 @@ struct vfs_provider_ops {
 	int (*rmdir)(void *p, const char *rel);
 	int (*truncate)(void *p, const char *rel, off_t size);
 	int (*readlink)(void *p, const char *rel, char *buf, size_t size);
+	/*
+	 * Optional: true if reads of @fh must bypass the page cache (content
+	 * of unknown size, e.g. a live dump shown with st_size 0): the front
+	 * end then opens it with direct_io so every read reaches the op.
+	 */
+	bool (*direct_io)(void *p, void *fh);
 };
 /* (readdir: the vfs fills "." and ".." itself before calling the op.) */
 

@@ -1034,6 +1034,12 @@ static int commit_locked(struct vfs_handle *h)
 	return apply_late_attrs(h, gen);
 }
 
+bool vfs_handle_direct_io(const struct vfs_handle *h)
+{
+	return h->kind == VFS_H_PROVIDER && h->pops->direct_io &&
+	       h->pops->direct_io(h->p, h->pfh);
+}
+
 int vfs_flush(struct vfs_handle *h)
 {
 	int err = 0;

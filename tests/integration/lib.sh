@@ -17,6 +17,13 @@ TROVEFS_BUILD=${TROVEFS_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/build}
 TROVEFS=${TROVEFS:-$TROVEFS_BUILD/trovefs}
 # Daemon stderr lines that are expected; a test adds to it with t_allow.
 T_ALLOW='^$'
+# The store the mount tests run on: "local" (default) or "swift" (a real
+# Swift from tests/services/swift.sh, started here unless the caller
+# exported SWIFT_AUTH_URL etc. from its own; see test_swift_mount.sh).
+TROVEFS_TEST_SOURCE=${TROVEFS_TEST_SOURCE:-local}
+T_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+T_SWIFT_OWN=""
+T_SWIFT_TOKEN=""
 
 t_skip() {
 	echo "SKIP $T_NAME: $*"
@@ -37,14 +44,114 @@ t_init() {
 	LOG=$T/daemon.log
 	mkdir -p "$MNT" "$T/src"
 	(umask 077 && openssl rand -hex 32 > "$KEY")
-	t_write_conf ""
 	: > "$LOG"
 	trap t_cleanup EXIT
+	if t_is_swift; then
+		t_swift_start
+	fi
+	t_write_conf ""
+}
+
+# True when the tests run on Swift (TROVEFS_TEST_SOURCE=swift).
+t_is_swift() {
+	[ "$TROVEFS_TEST_SOURCE" = swift ]
+}
+
+# Starts Swift for this test unless the caller runs one (SWIFT_AUTH_URL
+# exported); skips (77) if it cannot be installed here.
+t_swift_start() {
+	local rc=0 env_out
+	if [ -z "${SWIFT_AUTH_URL:-}" ]; then
+		# tmpfs when possible: the object server fsyncs every PUT
+		T_SWIFT_OWN=$(mktemp -d /dev/shm/trovefs-swift.XXXXXX 2>/dev/null) ||
+			T_SWIFT_OWN=$T/swift
+		env_out=$(bash "$T_ROOT/tests/services/swift.sh" start "$T_SWIFT_OWN" \
+			2>"$T/swift-start.log") || rc=$?
+		if [ $rc -eq 77 ]; then
+			t_skip "$(grep SKIP "$T/swift-start.log" | tail -n 1)"
+		elif [ $rc -ne 0 ]; then
+			sed 's/^/    # /' "$T/swift-start.log" | tail -n 20
+			echo "not ok - Swift did not start"
+			exit 1
+		fi
+		eval "$env_out"
+	fi
+	(umask 077 && printf '%s\n' "$SWIFT_KEY" > "$T/swift-key")
+}
+
+# t_swift_section NAME [EXTRA_LINES] - a [swift:NAME] section for $SWIFT_*.
+t_swift_section() {
+	printf '[swift:%s]\nauth_url = %s\nauth_version = 1\nuser = %s\nkey_file = %s\nsegment_size = %s\nparallel = 2\nretry_budget = 20\n%s\n' \
+		"$1" "$SWIFT_AUTH_URL" "$SWIFT_USER" "$T/swift-key" \
+		"${TROVEFS_TEST_SEGMENT_SIZE:-1M}" "${2:-}"
+}
+
+# t_swift_curl CURL_ARGS... URL_PATH - curl with a token; URL_PATH is
+# "container[/object]" (already URL-encoded) under the storage URL.
+t_swift_curl() {
+	local path=${*: -1}
+	if [ -z "$T_SWIFT_TOKEN" ]; then
+		T_SWIFT_TOKEN=$(curl -s -D - -o /dev/null \
+			-H "X-Auth-User: $SWIFT_USER" -H "X-Auth-Key: $SWIFT_KEY" \
+			"$SWIFT_AUTH_URL" | tr -d '\r' |
+			sed -n 's/^[Xx]-[Aa]uth-[Tt]oken: //p')
+	fi
+	curl -s -H "X-Auth-Token: $T_SWIFT_TOKEN" "${@:1:$#-1}" \
+		"$SWIFT_STORAGE_URL/$path"
+}
+
+# The store seen from outside the mount, for either source. C and K are
+# plain names (no '%', '?', '#' for swift: they are not encoded here).
+# t_store_has_container C
+t_store_has_container() {
+	if t_is_swift; then
+		[ "$(t_swift_curl -o /dev/null -w '%{http_code}' -I "$1")" = 204 ]
+	else
+		test -d "$STORE/$1"
+	fi
+}
+# t_store_get C K - the stored bytes of an object on stdout
+t_store_get() {
+	if t_is_swift; then
+		t_swift_curl -f "$1/$2"
+	else
+		cat "$STORE/$1/$2"
+	fi
+}
+# t_store_size C K - the stored size of an object
+t_store_size() {
+	if t_is_swift; then
+		t_swift_curl -I "$1/$2" | tr -d '\r' |
+			sed -n 's/^[Cc]ontent-[Ll]ength: //p'
+	else
+		stat -c %s "$STORE/$1/$2"
+	fi
+}
+# t_store_meta C K KEY - a user metadata value of an object
+t_store_meta() {
+	if t_is_swift; then
+		t_swift_curl -I "$1/$2" | tr -d '\r' |
+			sed -n "s/^[Xx]-[Oo]bject-[Mm]eta-$3: //Ip"
+	else
+		getfattr --only-values -n "user.trovefs.$3" "$STORE/$1/$2" \
+			2>/dev/null
+	fi
+}
+# t_store_names C - the names of every object of C (one a line)
+t_store_names() {
+	if t_is_swift; then
+		t_swift_curl "$1"
+	else
+		(cd "$STORE/$1" 2>/dev/null && find . -mindepth 1 | sed 's|^\./||')
+	fi
 }
 
 # t_write_conf EXTRA_LINES - (re)writes $CONF with the key and EXTRA_LINES.
 t_write_conf() {
 	(umask 077 && printf '[trovefs]\nkey_file = %s\n%s\n' "$KEY" "$1" > "$CONF")
+	if t_is_swift; then
+		(umask 077 && t_swift_section test >> "$CONF")
+	fi
 }
 
 t_cleanup() {
@@ -58,6 +165,11 @@ t_cleanup() {
 	for m in "${T_EXTRA_MOUNTS[@]:-}"; do
 		if [ -n "$m" ]; then umount "$m" 2>/dev/null || true; fi
 	done
+	if [ -n "$T_SWIFT_OWN" ]; then
+		bash "$T_ROOT/tests/services/swift.sh" stop "$T_SWIFT_OWN" \
+			>/dev/null 2>&1 || true
+		rm -rf "$T_SWIFT_OWN"
+	fi
 	[ -n "${T:-}" ] && rm -rf "$T"
 }
 
@@ -69,7 +181,7 @@ t_mount() {
 		opts="$opts,$2"
 		shift 2
 	fi
-	local src=${1:-local:$STORE}
+	local src=${1:-$(t_source)}
 	"$TROVEFS" -f -o "$opts" "$src" "$MNT" 2>>"$LOG" &
 	T_PID=$!
 	local i=0
@@ -87,6 +199,15 @@ t_mount() {
 		fi
 		sleep 0.1
 	done
+}
+
+# The default SOURCE: local:$STORE, or swift:test on Swift.
+t_source() {
+	if t_is_swift; then
+		echo swift:test
+	else
+		echo "local:$STORE"
+	fi
 }
 
 # t_umount - unmounts and requires the daemon to exit 0.

@@ -230,8 +230,48 @@ static void test_catalog_region_and_interface(void **state)
 	check_catalog("RegionTwo", NULL, "http://127.0.0.2:1/v1/AUTH_p");
 	check_catalog("RegionOne", "internal",
 		      "http://localhost:1/v1/AUTH_p");
-	/* no region: the first public one */
-	check_catalog(NULL, "public", "http://127.0.0.2:1/v1/AUTH_p");
+	/* v2-style interface names */
+	check_catalog("RegionOne", "internalURL",
+		      "http://localhost:1/v1/AUTH_p");
+	/* no region: unambiguous for internal (one region only) */
+	check_catalog(NULL, "internal", "http://localhost:1/v1/AUTH_p");
+	check_catalog("", "internal", "http://localhost:1/v1/AUTH_p");
+}
+
+/* Keystone's order is not stable: no region + two regions is an error. */
+static void test_catalog_no_region_ambiguous(void **state)
+{
+	char *url = NULL;
+
+	(void)state;
+	assert_int_equal(swift_json_keystone_catalog(token, strlen(token),
+						     "object-store", NULL,
+						     "public", &url),
+			 -ENOTUNIQ);
+	assert_null(url);
+	assert_int_equal(swift_json_keystone_catalog(token, strlen(token),
+						     "object-store", "",
+						     NULL, &url),
+			 -ENOTUNIQ);
+	assert_null(url);
+}
+
+/* "publicURL" must not match "public" by prefix the other way round. */
+static void test_catalog_interface_exact(void **state)
+{
+	char *url = NULL;
+
+	(void)state;
+	assert_int_equal(swift_json_keystone_catalog(token, strlen(token),
+						     "object-store",
+						     "RegionOne", "pub", &url),
+			 -ENOENT);
+	assert_int_equal(swift_json_keystone_catalog(token, strlen(token),
+						     "object-store",
+						     "RegionOne", "publicURLx",
+						     &url),
+			 -ENOENT);
+	assert_null(url);
 }
 
 static void test_catalog_missing(void **state)
@@ -447,6 +487,8 @@ int main(void)
 		cmocka_unit_test(test_manifest_build_escapes),
 		cmocka_unit_test(test_slo_etag_matches_swift),
 		cmocka_unit_test(test_catalog_region_and_interface),
+		cmocka_unit_test(test_catalog_no_region_ambiguous),
+		cmocka_unit_test(test_catalog_interface_exact),
 		cmocka_unit_test(test_catalog_missing),
 		cmocka_unit_test(test_catalog_only_response),
 		cmocka_unit_test(test_keystone_expiry),

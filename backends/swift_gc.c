@@ -1,0 +1,652 @@
+/*
+ * swift_gc.c - finds and removes orphan segments of the "swift:" store
+ * (contract in swift_store.h: swift_store_gc).
+ *
+ * A writer uploads segments to "<c>+segments" as "<key>/<uuid>/<n>" and
+ * commits with the manifest PUT; a daemon killed in between leaves an
+ * upload group "<key>/<uuid>/" that no manifest names. Such a group is an
+ * orphan when no segment of it is referenced by any SLO manifest of the
+ * account (a rename may have moved the manifest to another container, so
+ * every container's manifests are read, nested ones included) and its
+ * newest segment is older than the grace period (an upload in progress
+ * has no manifest yet, but its segments are fresh).
+ *
+ * Invariant: a segment referenced by a manifest that exists when gc ends
+ * is never deleted. The segments container is listed first; the manifests
+ * are then read in rounds over the account listing until a round finds no
+ * SLO not read before (a rename between two listings shows up as a new
+ * name in the next round; the references of the name it came from were
+ * already taken). Only names of the form "<prefix>/<32 hex>/<leaf>" are
+ * ever deleted; anything else in a segments container is left alone.
+ * Trove-layout segments ("<c>/<key>_%08d") are user-visible objects and
+ * are not touched.
+ *
+ * Locks: none; gc runs in one thread over the store's (thread-safe)
+ * request runner.
+ */
+#include "swift_i.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../conf/log.h"
+
+/* One listing page's JSON: 10,000 entries of a few hundred bytes. */
+#define GC_LISTING_MAX (64u << 20)
+#define GC_PAGE_LIMIT 10000
+/* Listing rounds before giving up on a namespace that keeps changing. */
+#define GC_ROUNDS_MAX 8
+/* Nesting of sub-manifests followed (the writer makes at most 2-3). */
+#define GC_DEPTH_MAX 8
+
+/* ---- a set of strings (open addressing, FNV-1a) ---- */
+
+struct strset {
+	char **slot; /* owned strings, NULL = free */
+	size_t cap;  /* power of 2 */
+	size_t n;
+};
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static char **strset_find(const struct strset *s, const char *key)
+{
+	size_t i;
+
+	if (!s->cap)
+		return NULL;
+	i = fnv1a(key) & (s->cap - 1);
+	while (s->slot[i] && strcmp(s->slot[i], key) != 0)
+		i = (i + 1) & (s->cap - 1);
+	return &s->slot[i];
+}
+
+static bool strset_has(const struct strset *s, const char *key)
+{
+	char **p = strset_find(s, key);
+
+	return p && *p;
+}
+
+static int strset_grow(struct strset *s)
+{
+	struct strset bigger = { 0 };
+	size_t i;
+
+	bigger.cap = s->cap ? s->cap * 2 : 256;
+	bigger.slot = calloc(bigger.cap, sizeof(*bigger.slot));
+	if (!bigger.slot)
+		return -ENOMEM;
+	for (i = 0; i < s->cap; i++)
+		if (s->slot[i])
+			*strset_find(&bigger, s->slot[i]) = s->slot[i];
+	bigger.n = s->n;
+	free(s->slot);
+	*s = bigger;
+	return 0;
+}
+
+/* Adds a copy of @key. Returns 1 if added, 0 if present, -ENOMEM. */
+static int strset_add(struct strset *s, const char *key)
+{
+	char **p;
+
+	if (2 * (s->n + 1) > s->cap && strset_grow(s))
+		return -ENOMEM;
+	p = strset_find(s, key);
+	if (*p)
+		return 0;
+	*p = strdup(key);
+	if (!*p)
+		return -ENOMEM;
+	s->n++;
+	return 1;
+}
+
+static void strset_release(struct strset *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->cap; i++)
+		free(s->slot[i]);
+	free(s->slot);
+	memset(s, 0, sizeof(*s));
+}
+
+/* ---- listings ---- */
+
+struct page_ctx {
+	swift_json_entry_fn *fn;
+	void *arg;
+	char *last; /* owned: the marker of the next page */
+	int err;
+};
+
+static int page_entry(void *arg, const struct swift_json_entry *e)
+{
+	struct page_ctx *pc = arg;
+	char *last = strdup(e->name);
+
+	if (!last) {
+		pc->err = -ENOMEM;
+		return 1;
+	}
+	free(pc->last);
+	pc->last = last;
+	pc->err = pc->fn(pc->arg, e);
+	return pc->err ? 1 : 0;
+}
+
+/*
+ * Calls @fn for every entry of the listing of @container (NULL: the
+ * account's containers), page by page. Returns 0, -ENOENT (no such
+ * container), @fn's error, or another -errno.
+ */
+static int gc_list(struct swift_priv *sw, const char *container,
+		   swift_json_entry_fn *fn, void *arg)
+{
+	struct page_ctx pc = { .fn = fn, .arg = arg };
+	struct buf q;
+	struct buf resp;
+	int err = 0;
+
+	buf_init(&q, SWIFT_URL_MAX);
+	buf_init(&resp, GC_LISTING_MAX);
+	for (;;) {
+		struct swift_call c = {
+			.method = "GET",
+			.container = container,
+			.resp = &resp,
+			.quiet = SWIFT_QUIET_404,
+		};
+		struct swift_http_req r;
+		size_t n = 0;
+
+		buf_reset(&q);
+		buf_reset(&resp);
+		buf_printf(&q, "format=json&limit=%d", GC_PAGE_LIMIT);
+		if (pc.last) {
+			buf_puts(&q, "&marker=");
+			swift_url_encode(&q, pc.last, false);
+		}
+		if (q.err) {
+			err = -ENAMETOOLONG;
+			break;
+		}
+		c.query = q.data;
+		swift_http_req_init(&r);
+		err = swift_do(sw, &c, &r);
+		swift_http_req_release(&r);
+		if (err || resp.len == 0)
+			break;
+		err = swift_json_parse_listing(resp.data, resp.len, page_entry,
+					       &pc, &n);
+		if (pc.err) {
+			err = pc.err;
+			break;
+		}
+		if (err) {
+			log_error("swift gc: bad listing of '%s'",
+				  container ? container : "(account)");
+			err = -EIO;
+			break;
+		}
+		if (n == 0)
+			break;
+	}
+	free(pc.last);
+	buf_release(&q);
+	buf_release(&resp);
+	return err;
+}
+
+static bool is_seg_container(const char *name)
+{
+	size_t n = strlen(name);
+	size_t s = strlen(SWIFT_SEG_SUFFIX);
+
+	return n > s && strcmp(name + n - s, SWIFT_SEG_SUFFIX) == 0;
+}
+
+/* ---- references: what the manifests of the account name ---- */
+
+struct refs {
+	struct swift_priv *sw;
+	struct strset refs;    /* "/<c>+segments/<name>" named by a manifest */
+	struct strset seen;    /* "<c>/<key>\n<hash>" of manifests read */
+	struct strset conts;   /* containers (not +segments) */
+	const char *container; /* the one being listed */
+	size_t fresh;	       /* manifests read this round */
+	int err;
+};
+
+static int read_manifest(struct refs *rf, const char *container,
+			 const char *key, unsigned depth);
+
+struct man_ctx {
+	struct refs *rf;
+	unsigned depth;
+	int err;
+};
+
+static int man_entry(void *arg, const struct swift_json_entry *e)
+{
+	struct man_ctx *mc = arg;
+	const char *slash;
+	size_t clen;
+	char *cont;
+	int ret;
+
+	if (e->name[0] != '/')
+		return 0;
+	slash = strchr(e->name + 1, '/');
+	if (!slash)
+		return 0;
+	clen = (size_t)(slash - e->name - 1);
+	cont = strndup(e->name + 1, clen);
+	if (!cont) {
+		mc->err = -ENOMEM;
+		return 1;
+	}
+	if (!is_seg_container(cont)) {
+		free(cont);
+		return 0; /* not a segment of ours */
+	}
+	ret = strset_add(&mc->rf->refs, e->name);
+	if (ret < 0) {
+		free(cont);
+		mc->err = ret;
+		return 1;
+	}
+	if (ret > 0 && e->is_subdir) {
+		/* a sub-manifest: its segments are referenced too */
+		mc->err = read_manifest(mc->rf, cont, slash + 1, mc->depth + 1);
+	}
+	free(cont);
+	return mc->err ? 1 : 0;
+}
+
+/*
+ * Adds the segments the SLO manifest @container/@key names (recursively)
+ * to rf->refs. Returns 0 (also when the object is gone: a later round sees
+ * where it went), or -errno.
+ */
+static int read_manifest(struct refs *rf, const char *container,
+			 const char *key, unsigned depth)
+{
+	struct man_ctx mc = { .rf = rf, .depth = depth };
+	struct swift_call c = {
+		.method = "GET",
+		.container = container,
+		.key = key,
+		.query = "multipart-manifest=get",
+		.quiet = SWIFT_QUIET_404,
+	};
+	struct swift_http_req r;
+	struct buf resp;
+	size_t n = 0;
+	bool slo;
+	int err;
+
+	if (depth > GC_DEPTH_MAX) {
+		log_error(
+			"swift gc: manifests nested deeper than %d at '%s/%s'",
+			GC_DEPTH_MAX, container, key);
+		return -ELOOP;
+	}
+	buf_init(&resp, SWIFT_MANIFEST_MAX);
+	c.resp = &resp;
+	swift_http_req_init(&r);
+	err = swift_do(rf->sw, &c, &r);
+	slo = !err && swift_hdr_true(&r, "x-static-large-object");
+	swift_http_req_release(&r);
+	if (err == -ENOENT)
+		err = 0;
+	if (err || !slo)
+		goto out_release; /* gone, or replaced by a plain object */
+	err = swift_json_parse_manifest(resp.data, resp.len, man_entry, &mc,
+					&n);
+	if (mc.err) {
+		err = mc.err;
+	} else if (err) {
+		log_error("swift gc: bad manifest '%s/%s'", container, key);
+		err = -EIO;
+	}
+out_release:
+	buf_release(&resp);
+	return err;
+}
+
+static int obj_entry(void *arg, const struct swift_json_entry *e)
+{
+	struct refs *rf = arg;
+	struct buf id;
+	int ret;
+
+	if (e->is_subdir || !e->slo_etag || !e->slo_etag[0])
+		return 0; /* not an SLO manifest */
+	buf_init(&id, STORE_CONTAINER_MAX + STORE_KEY_MAX + 64);
+	buf_printf(&id, "%s/%s\n%s", rf->container, e->name,
+		   e->hash ? e->hash : "");
+	if (id.err) {
+		ret = id.err;
+		goto out_release;
+	}
+	ret = strset_add(&rf->seen, id.data);
+	if (ret > 0) {
+		rf->fresh++;
+		ret = read_manifest(rf, rf->container, e->name, 0);
+	}
+out_release:
+	buf_release(&id);
+	return ret < 0 ? ret : 0;
+}
+
+static int cont_entry(void *arg, const struct swift_json_entry *e)
+{
+	struct refs *rf = arg;
+	int ret;
+
+	if (is_seg_container(e->name))
+		return 0;
+	ret = strset_add(&rf->conts, e->name);
+	return ret < 0 ? ret : 0;
+}
+
+/* One round: lists every container and reads the manifests not read. */
+static int refs_round(struct refs *rf)
+{
+	size_t i;
+	int err;
+
+	rf->fresh = 0;
+	err = gc_list(rf->sw, NULL, cont_entry, rf);
+	if (err)
+		return err;
+	for (i = 0; i < rf->conts.cap; i++) {
+		if (!rf->conts.slot[i])
+			continue;
+		rf->container = rf->conts.slot[i];
+		err = gc_list(rf->sw, rf->container, obj_entry, rf);
+		rf->container = NULL;
+		if (err == -ENOENT)
+			err = 0; /* deleted meanwhile */
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* ---- segments ---- */
+
+struct seg {
+	char *name; /* owned */
+	uint64_t bytes;
+	time_t mtime;
+};
+
+struct segs {
+	struct seg *v;
+	size_t n;
+	size_t cap;
+};
+
+static int seg_entry(void *arg, const struct swift_json_entry *e)
+{
+	struct segs *s = arg;
+	struct timespec ts = { 0 };
+
+	if (e->is_subdir)
+		return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 256;
+		struct seg *v = reallocarray(s->v, cap, sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		s->v = v;
+		s->cap = cap;
+	}
+	if (!e->last_modified || swift_parse_iso_time(e->last_modified, &ts))
+		ts.tv_sec = time(NULL); /* unknown: treat as fresh */
+	s->v[s->n].name = strdup(e->name);
+	if (!s->v[s->n].name)
+		return -ENOMEM;
+	s->v[s->n].bytes = e->bytes;
+	s->v[s->n].mtime = ts.tv_sec;
+	s->n++;
+	return 0;
+}
+
+static void segs_release(struct segs *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->v[i].name);
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+/*
+ * Length of the upload group prefix of @name ("<key>/<32 hex>/"), or 0 if
+ * @name is not a segment name the writer makes.
+ */
+static size_t group_len(const char *name)
+{
+	const char *last = strrchr(name, '/');
+	const char *p;
+	size_t i;
+
+	if (!last || !last[1] || last - name < 34)
+		return 0;
+	p = last - 32;
+	if (p[-1] != '/' || p - 1 == name)
+		return 0;
+	for (i = 0; i < 32; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') ||
+		      (p[i] >= 'a' && p[i] <= 'f')))
+			return 0;
+	return (size_t)(last - name) + 1;
+}
+
+struct gc_ctx {
+	struct swift_priv *sw;
+	const struct swift_gc_opts *o;
+	struct refs rf;
+	uint64_t removed;
+};
+
+/* Removes (or reports) the orphan groups of segments container @seg_c. */
+static int gc_segments(struct gc_ctx *g, const char *seg_c,
+		       const struct segs *s)
+{
+	struct buf path;
+	time_t now = time(NULL);
+	size_t i = 0;
+	int err = 0;
+
+	buf_init(&path, SWIFT_URL_MAX);
+	while (i < s->n && !err) {
+		size_t glen = group_len(s->v[i].name);
+		size_t end = i + 1;
+		bool live = false;
+		time_t newest = s->v[i].mtime;
+		size_t j;
+
+		if (glen == 0) {
+			i++; /* not ours: never touched */
+			continue;
+		}
+		while (end < s->n &&
+		       strncmp(s->v[end].name, s->v[i].name, glen) == 0 &&
+		       group_len(s->v[end].name) == glen)
+			end++;
+		for (j = i; j < end && !live; j++) {
+			buf_reset(&path);
+			buf_printf(&path, "/%s/%s", seg_c, s->v[j].name);
+			if (path.err) {
+				err = path.err;
+				break;
+			}
+			live = strset_has(&g->rf.refs, path.data);
+			if (s->v[j].mtime > newest)
+				newest = s->v[j].mtime;
+		}
+		if (err || live || (uint64_t)(now - newest) < g->o->grace_s ||
+		    newest > now) {
+			i = end;
+			continue;
+		}
+		for (j = i; j < end && !err; j++) {
+			if (g->o->fn) {
+				err = g->o->fn(g->o->arg, seg_c, s->v[j].name,
+					       s->v[j].bytes);
+				if (err)
+					break;
+			}
+			if (!g->o->dry_run) {
+				err = swift_simple(g->sw, "DELETE", seg_c,
+						   s->v[j].name, NULL,
+						   SWIFT_QUIET_404, NULL);
+				if (err == -ENOENT)
+					err = 0;
+				if (err)
+					break;
+			}
+			g->removed++;
+		}
+		i = end;
+	}
+	buf_release(&path);
+	return err;
+}
+
+/* Collects the segments containers to clean (all, or @container's). */
+static int seg_cont_entry(void *arg, const struct swift_json_entry *e)
+{
+	struct strset *s = arg;
+	int ret;
+
+	if (!is_seg_container(e->name))
+		return 0;
+	ret = strset_add(s, e->name);
+	return ret < 0 ? ret : 0;
+}
+
+static struct store *swift_leaf(struct store *st)
+{
+	while (st && strcmp(st->ops->name, "swift") != 0)
+		st = st->inner;
+	return st;
+}
+
+int swift_store_gc_opts(struct store *st, const char *container,
+			const struct swift_gc_opts *o, uint64_t *removed)
+{
+	struct gc_ctx g = { .o = o };
+	struct strset todo = { 0 };
+	struct segs *all = NULL;
+	char **names = NULL;
+	size_t nnames = 0;
+	size_t i;
+	unsigned round;
+	int err;
+
+	*removed = 0;
+	st = swift_leaf(st);
+	if (!st) {
+		log_error("gc: the source is not a swift store");
+		return -EINVAL;
+	}
+	if (container && (!store_container_is_valid(container) ||
+			  is_seg_container(container)))
+		return -EINVAL;
+	g.sw = swift_priv_of(st);
+	g.rf.sw = g.sw;
+
+	/* 1. the segments, listed before any manifest is read */
+	if (container) {
+		struct buf b;
+
+		buf_init(&b, STORE_CONTAINER_MAX + 16);
+		err = swift_seg_container_name(container, &b);
+		if (!err)
+			err = strset_add(&todo, b.data) < 0 ? -ENOMEM : 0;
+		buf_release(&b);
+	} else {
+		err = gc_list(g.sw, NULL, seg_cont_entry, &todo);
+	}
+	if (err)
+		goto out_release;
+	names = calloc(todo.n ? todo.n : 1, sizeof(*names));
+	all = calloc(todo.n ? todo.n : 1, sizeof(*all));
+	if (!names || !all) {
+		err = -ENOMEM;
+		goto out_release;
+	}
+	for (i = 0; i < todo.cap; i++)
+		if (todo.slot[i])
+			names[nnames++] = todo.slot[i];
+	for (i = 0; i < nnames; i++) {
+		err = gc_list(g.sw, names[i], seg_entry, &all[i]);
+		if (err == -ENOENT)
+			err = 0; /* nothing was ever segmented there */
+		if (err)
+			goto out_release;
+	}
+
+	/* 2. every manifest of the account, until a round finds no new one */
+	for (round = 0; round < GC_ROUNDS_MAX; round++) {
+		err = refs_round(&g.rf);
+		if (err)
+			goto out_release;
+		if (g.rf.fresh == 0)
+			break;
+	}
+	if (round == GC_ROUNDS_MAX) {
+		log_error(
+			"swift gc: the account kept changing over %d listings; nothing removed",
+			GC_ROUNDS_MAX);
+		err = -EAGAIN;
+		goto out_release;
+	}
+
+	/* 3. orphan groups older than the grace period */
+	for (i = 0; i < nnames && !err; i++)
+		err = gc_segments(&g, names[i], &all[i]);
+out_release:
+	for (i = 0; all && i < nnames; i++)
+		segs_release(&all[i]);
+	free(all);
+	free(names);
+	strset_release(&todo);
+	strset_release(&g.rf.refs);
+	strset_release(&g.rf.seen);
+	strset_release(&g.rf.conts);
+	*removed = g.removed;
+	return err;
+}
+
+int swift_store_gc(struct store *st, const char *container, bool dry_run,
+		   uint64_t *removed)
+{
+	const struct swift_gc_opts o = {
+		.grace_s = SWIFT_GC_DEF_GRACE,
+		.dry_run = dry_run,
+	};
+
+	return swift_store_gc_opts(st, container, &o, removed);
+}

@@ -1,0 +1,934 @@
+/*
+ * ds.c - the generic half of every datastore (contract in ds.h): the
+ * driver table, [TYPE:NAME] sections into struct ds, backup naming and
+ * listing, taking a backup from a driver's live stream into the store,
+ * verification, the recover sequence (safety backup, verify, driver),
+ * status and progress.
+ *
+ * Invariants: a backup is committed only after the driver's stream ended
+ * verified; a failed backup aborts its writer, so nothing appears. One
+ * backup or recover at a time per datastore (ds->busy).
+ * Locks: ds->lock protects the state fields (see ds.h); it is taken for
+ * short updates only, never across store or driver calls.
+ */
+#include "ds.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../conf/log.h"
+#include "redis.h"
+
+#define DS_COPY_BUF (1u << 20) /* bytes per read when copying */
+#define DS_DEFAULT_CONTAINER "database_backups"
+
+static const struct ds_driver *const ds_drivers[] = {
+	&ds_redis_driver,
+};
+
+/* Section types that are datastores but have no driver yet. */
+static const char *const ds_future_types[] = { "mongodb" };
+
+const struct ds_driver *ds_driver_find(const char *type)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(ds_drivers) / sizeof(ds_drivers[0]); i++)
+		if (strcmp(ds_drivers[i]->type, type) == 0)
+			return ds_drivers[i];
+	return NULL;
+}
+
+bool ds_key_is_common(const char *key)
+{
+	return strcmp(key, "container") == 0 || strcmp(key, "prefix") == 0;
+}
+
+const char *ds_errno_name(int err)
+{
+	const char *n = strerrorname_np(err < 0 ? -err : err);
+
+	return n ? n : "EIO";
+}
+
+/* ---- the set ---- */
+
+static void ds_free(struct ds *ds)
+{
+	if (!ds)
+		return;
+	if (ds->drv && ds->drv->fini)
+		ds->drv->fini(ds->priv);
+	pthread_mutex_destroy(&ds->lock);
+	free(ds->name);
+	free(ds->container);
+	free(ds->prefix);
+	free(ds);
+}
+
+int ds_set_new_empty(struct store *st, struct ds_set **out)
+{
+	struct ds_set *set = calloc(1, sizeof(*set));
+
+	if (!set)
+		return -ENOMEM;
+	set->st = st;
+	*out = set;
+	return 0;
+}
+
+void ds_set_free(struct ds_set *set)
+{
+	size_t i;
+
+	if (!set)
+		return;
+	for (i = 0; i < set->n; i++)
+		ds_free(set->v[i]);
+	free(set->v);
+	free(set);
+}
+
+struct ds *ds_set_find(const struct ds_set *set, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < set->n; i++)
+		if (strcmp(set->v[i]->name, name) == 0)
+			return set->v[i];
+	return NULL;
+}
+
+static bool ds_name_is_valid(const char *name)
+{
+	size_t len = strlen(name);
+
+	return len > 0 && len < DS_NAME_MAX && !strchr(name, '/') &&
+	       strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
+/* The prefix as configured: "" stays "", else it must end with '/'. */
+static int prefix_set(struct ds *ds, const char *value, int line)
+{
+	size_t len = strlen(value);
+	struct buf b;
+
+	if (len > 0 && (value[0] == '/' || strstr(value, "//"))) {
+		log_error("line %d: [%s:%s]: bad prefix '%s'", line,
+			  ds->drv->type, ds->name, value);
+		return -EINVAL;
+	}
+	buf_init(&b, STORE_KEY_MAX / 2);
+	buf_puts(&b, value);
+	if (len > 0 && value[len - 1] != '/')
+		buf_puts(&b, "/");
+	if (b.err) {
+		log_error("line %d: [%s:%s]: prefix too long", line,
+			  ds->drv->type, ds->name);
+		return -EINVAL;
+	}
+	free(ds->prefix);
+	ds->prefix = b.data ? buf_steal(&b) : strdup("");
+	return ds->prefix ? 0 : -ENOMEM;
+}
+
+int ds_set_add(struct ds_set *set, const struct ds_driver *drv,
+	       const struct conf_section *s)
+{
+	struct ds **v;
+	struct ds *ds;
+	const char *val;
+	size_t i;
+	int err;
+
+	if (!ds_name_is_valid(s->name) || strcmp(s->name, "latest") == 0) {
+		log_error("line %d: bad datastore name '%s'", s->line, s->name);
+		return -EINVAL;
+	}
+	if (ds_set_find(set, s->name)) {
+		log_error("line %d: datastore '%s' is configured twice",
+			  s->line, s->name);
+		return -EINVAL;
+	}
+	ds = calloc(1, sizeof(*ds));
+	if (!ds)
+		return -ENOMEM;
+	if (pthread_mutex_init(&ds->lock, NULL)) {
+		free(ds);
+		return -ENOMEM;
+	}
+	ds->drv = drv;
+	ds->st = set->st;
+	ds->set = set;
+	ds->name = strdup(s->name);
+	ds->container = strdup(DS_DEFAULT_CONTAINER);
+	if (!ds->name || !ds->container) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	err = prefix_set(ds, s->name, s->line);
+	if (err)
+		goto out_free;
+	for (i = 0; i < s->nkv; i++) {
+		if (strcmp(s->kv[i].key, "container") == 0) {
+			if (!store_container_is_valid(s->kv[i].value)) {
+				log_error(
+					"line %d: [%s:%s]: bad container '%s'",
+					s->kv[i].line, drv->type, s->name,
+					s->kv[i].value);
+				err = -EINVAL;
+				goto out_free;
+			}
+			free(ds->container);
+			ds->container = strdup(s->kv[i].value);
+			if (!ds->container) {
+				err = -ENOMEM;
+				goto out_free;
+			}
+		} else if (strcmp(s->kv[i].key, "prefix") == 0) {
+			val = s->kv[i].value;
+			err = prefix_set(ds, val, s->kv[i].line);
+			if (err)
+				goto out_free;
+		}
+	}
+	err = drv->init(ds, s, &ds->priv);
+	if (err)
+		goto out_free;
+	v = realloc(set->v, (set->n + 1) * sizeof(*v));
+	if (!v) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	set->v = v;
+	set->v[set->n++] = ds;
+	return 0;
+out_free:
+	ds_free(ds);
+	return err;
+}
+
+int ds_set_new(const struct conf *c, struct store *st, struct ds_set **out)
+{
+	const struct ds_driver *drv;
+	struct ds_set *set;
+	size_t i;
+	size_t j;
+	int err;
+
+	err = ds_set_new_empty(st, &set);
+	if (err)
+		return err;
+	for (i = 0; i < c->nsections; i++) {
+		const struct conf_section *s = &c->sections[i];
+
+		drv = ds_driver_find(s->type);
+		if (!drv) {
+			for (j = 0; j < sizeof(ds_future_types) /
+						sizeof(ds_future_types[0]);
+			     j++)
+				if (strcmp(s->type, ds_future_types[j]) == 0)
+					log_warn(
+						"line %d: [%s:%s]: datastore type '%s' is not supported yet, ignored",
+						s->line, s->type, s->name,
+						s->type);
+			continue;
+		}
+		err = ds_set_add(set, drv, s);
+		if (err) {
+			ds_set_free(set);
+			return err;
+		}
+	}
+	*out = set;
+	return 0;
+}
+
+/* ---- naming ---- */
+
+int ds_backup_name(time_t t, const char *suffix, char *out, size_t size)
+{
+	struct tm tm;
+	char ts[32];
+	int n;
+
+	if (!gmtime_r(&t, &tm) ||
+	    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return -EINVAL;
+	n = snprintf(out, size, "%s%s", ts, suffix ? suffix : "");
+	if (n < 0 || (size_t)n >= size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+bool ds_backup_name_is_valid(const char *name)
+{
+	const unsigned char *p;
+
+	if (!ds_name_is_valid(name) || strcmp(name, "latest") == 0)
+		return false;
+	for (p = (const unsigned char *)name; *p; p++)
+		if (*p <= ' ' || *p >= 0x7f)
+			return false;
+	return true;
+}
+
+int ds_backup_key(const struct ds *ds, const char *name, char *out, size_t size)
+{
+	int n = snprintf(out, size, "%s%s/%s", ds->prefix, name,
+			 ds->drv->backup_file);
+
+	if (n < 0 || (size_t)n >= size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* ---- listing ---- */
+
+struct list_ctx {
+	struct ds *ds;
+	size_t plen;
+	ds_backup_fn *fn;
+	void *arg;
+};
+
+static int list_one(void *arg, const struct obj_info *oi)
+{
+	struct list_ctx *x = arg;
+	char name[DS_NAME_MAX];
+	size_t len;
+
+	if (!oi->is_subdir)
+		return 0;
+	len = strlen(oi->name);
+	if (len <= x->plen + 1 || len - x->plen - 1 >= sizeof(name))
+		return 0;
+	memcpy(name, oi->name + x->plen, len - x->plen - 1);
+	name[len - x->plen - 1] = '\0';
+	if (!ds_backup_name_is_valid(name))
+		return 0;
+	return x->fn(x->arg, name);
+}
+
+int ds_backup_list(struct ds *ds, ds_backup_fn *fn, void *arg)
+{
+	struct list_ctx x = {
+		.ds = ds,
+		.plen = strlen(ds->prefix),
+		.fn = fn,
+		.arg = arg,
+	};
+	int err;
+
+	err = store_list(ds->st, ds->container, ds->prefix, '/', list_one, &x);
+	if (err == -ENOENT)
+		return 0; /* no container yet: no backups */
+	return err;
+}
+
+struct latest_ctx {
+	char *out;
+	size_t size;
+	bool found;
+};
+
+static int latest_one(void *arg, const char *name)
+{
+	struct latest_ctx *x = arg;
+	int n = snprintf(x->out, x->size, "%s", name);
+
+	if (n < 0 || (size_t)n >= x->size)
+		return -ENAMETOOLONG;
+	x->found = true; /* ascending order: the last one wins */
+	return 0;
+}
+
+int ds_backup_latest(struct ds *ds, char *out, size_t size)
+{
+	struct latest_ctx x = { .out = out, .size = size };
+	int err;
+
+	err = ds_backup_list(ds, latest_one, &x);
+	if (err)
+		return err;
+	return x.found ? 0 : -ENOENT;
+}
+
+/* True if backup @name's file exists. */
+static int backup_exists(struct ds *ds, const char *name)
+{
+	char key[STORE_KEY_MAX + 1];
+	struct obj_info oi;
+	int err;
+
+	err = ds_backup_key(ds, name, key, sizeof(key));
+	if (err)
+		return err;
+	obj_info_init(&oi);
+	err = store_head(ds->st, ds->container, key, &oi);
+	if (err == 0)
+		obj_info_release(&oi);
+	return err;
+}
+
+int ds_backup_resolve(struct ds *ds, const char *arg, size_t len, char *out,
+		      size_t size)
+{
+	char name[DS_NAME_MAX];
+	int n;
+	int err;
+
+	while (len > 0 && isspace((unsigned char)arg[len - 1]))
+		len--;
+	if (len == 0)
+		return -EINVAL;
+	if (len >= sizeof(name))
+		return -ENOENT;
+	memcpy(name, arg, len);
+	name[len] = '\0';
+	if (strlen(name) != len)
+		return -ENOENT; /* a NUL inside */
+	if (strcmp(name, "latest") == 0)
+		return ds_backup_latest(ds, out, size);
+	if (!ds_backup_name_is_valid(name))
+		return -ENOENT;
+	err = backup_exists(ds, name);
+	if (err)
+		return err;
+	n = snprintf(out, size, "%s", name);
+	if (n < 0 || (size_t)n >= size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* ---- status bookkeeping ---- */
+
+static void copy_str(char *dst, size_t size, const char *src)
+{
+	int n = snprintf(dst, size, "%s", src);
+
+	if (n < 0)
+		dst[0] = '\0'; /* truncation of status text is harmless */
+}
+
+void ds_set_step(struct ds *ds, const char *fmt, ...)
+{
+	char step[DS_STATUS_MAX];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(step, sizeof(step), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	pthread_mutex_lock(&ds->lock);
+	copy_str(ds->step, sizeof(ds->step), step);
+	pthread_mutex_unlock(&ds->lock);
+	log_info("datastore '%s': %s", ds->name, step);
+}
+
+void ds_progress_add(struct ds *ds, uint64_t n, uint64_t total)
+{
+	pthread_mutex_lock(&ds->lock);
+	ds->done += n;
+	if (total)
+		ds->total = total;
+	pthread_mutex_unlock(&ds->lock);
+}
+
+/* Claims the datastore for @op; -EBUSY if something runs. */
+static int op_begin(struct ds *ds, const char *op)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&ds->lock);
+	if (ds->busy) {
+		err = -EBUSY;
+		log_error("datastore '%s': cannot start %s: %s is running",
+			  ds->name, op, ds->op);
+	} else {
+		ds->busy = true;
+		copy_str(ds->op, sizeof(ds->op), op);
+		ds->step[0] = '\0';
+		ds->done = 0;
+		ds->total = 0;
+	}
+	pthread_mutex_unlock(&ds->lock);
+	return err;
+}
+
+static void op_end(struct ds *ds, int err)
+{
+	char res[DS_STATUS_MAX];
+	int n;
+
+	if (err)
+		n = snprintf(res, sizeof(res), "error: %s (%s)%s%s",
+			     strerror(-err), ds_errno_name(err),
+			     ds->step[0] ? " during: " : "", ds->step);
+	else
+		n = snprintf(res, sizeof(res), "ok");
+	if (n < 0)
+		res[0] = '\0';
+	pthread_mutex_lock(&ds->lock);
+	copy_str(ds->last_op, sizeof(ds->last_op), ds->op);
+	copy_str(ds->last_result, sizeof(ds->last_result), res);
+	ds->last_time = time(NULL);
+	ds->busy = false;
+	ds->op[0] = '\0';
+	ds->step[0] = '\0';
+	pthread_mutex_unlock(&ds->lock);
+}
+
+/* ---- backup ---- */
+
+static int ensure_container(struct ds *ds)
+{
+	int err = store_create_container(ds->st, ds->container);
+
+	if (err == -EEXIST)
+		return 0;
+	if (err)
+		log_error("datastore '%s': cannot create container '%s': %s",
+			  ds->name, ds->container, strerror(-err));
+	return err;
+}
+
+/* Picks a free name for a backup starting now. */
+static int pick_name(struct ds *ds, const char *suffix, char *out, size_t size)
+{
+	char base[DS_NAME_MAX];
+	unsigned i;
+	int err;
+	int n;
+
+	err = ds_backup_name(time(NULL), suffix, base, sizeof(base));
+	if (err)
+		return err;
+	copy_str(out, size, base);
+	for (i = 1; i < 100; i++) {
+		err = backup_exists(ds, out);
+		if (err == -ENOENT)
+			return 0;
+		if (err)
+			return err;
+		n = snprintf(out, size, "%s-%u", base, i);
+		if (n < 0 || (size_t)n >= size)
+			return -ENAMETOOLONG;
+	}
+	return -EEXIST;
+}
+
+/* Streams the live server into @key; the caller holds the op. */
+static int backup_copy(struct ds *ds, const char *key)
+{
+	struct store_writer *w = NULL;
+	struct ds_stream *s = NULL;
+	struct meta m;
+	char mtime[48];
+	struct timespec now;
+	size_t got;
+	char *buf;
+	int err;
+
+	buf = malloc(DS_COPY_BUF);
+	if (!buf)
+		return -ENOMEM;
+	meta_init(&m);
+	ds_set_step(ds, "connecting");
+	err = ds->drv->stream_open(ds, &s);
+	if (err)
+		goto out_free;
+	err = store_writer_open(ds->st, ds->container, key, NULL, &w);
+	if (err) {
+		log_error("datastore '%s': cannot write '%s/%s': %s", ds->name,
+			  ds->container, key, strerror(-err));
+		goto out_close;
+	}
+	ds_set_step(ds, "streaming into '%s/%s'", ds->container, key);
+	for (;;) {
+		err = ds->drv->stream_read(s, buf, DS_COPY_BUF, &got);
+		if (err || got == 0)
+			break;
+		ds_progress_add(ds, got, ds->drv->stream_size(s));
+		err = store_writer_write(w, buf, got);
+		if (err) {
+			log_error("datastore '%s': cannot write '%s/%s': %s",
+				  ds->name, ds->container, key, strerror(-err));
+			break;
+		}
+	}
+	if (err) {
+		store_writer_abort(w);
+		goto out_close;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (snprintf(mtime, sizeof(mtime), "%lld.%09ld", (long long)now.tv_sec,
+		     now.tv_nsec) < 0 ||
+	    meta_set(&m, "mtime", mtime) || meta_set(&m, "mode", "444")) {
+		store_writer_abort(w);
+		err = -ENOMEM;
+		goto out_close;
+	}
+	ds_set_step(ds, "committing");
+	err = store_writer_commit(w, &m);
+	if (err)
+		log_error("datastore '%s': cannot commit '%s/%s': %s", ds->name,
+			  ds->container, key, strerror(-err));
+out_close:
+	ds->drv->stream_close(s);
+out_free:
+	meta_release(&m);
+	free(buf);
+	return err;
+}
+
+/* A backup while holding the op (ds_backup and recover's safety one). */
+static int backup_locked(struct ds *ds, const char *suffix, char *name,
+			 size_t size)
+{
+	char key[STORE_KEY_MAX + 1];
+	int err;
+
+	err = ensure_container(ds);
+	if (err)
+		return err;
+	err = pick_name(ds, suffix, name, size);
+	if (err)
+		return err;
+	err = ds_backup_key(ds, name, key, sizeof(key));
+	if (err)
+		return err;
+	err = backup_copy(ds, key);
+	if (err) {
+		log_error("datastore '%s': backup '%s' failed: %s", ds->name,
+			  name, strerror(-err));
+		return err;
+	}
+	pthread_mutex_lock(&ds->lock);
+	copy_str(ds->last_backup, sizeof(ds->last_backup), name);
+	pthread_mutex_unlock(&ds->lock);
+	log_info("datastore '%s': backup '%s' done", ds->name, name);
+	return 0;
+}
+
+int ds_backup(struct ds *ds, const char *suffix, char *name_out, size_t size)
+{
+	char name[DS_NAME_MAX];
+	int err;
+
+	err = op_begin(ds, "backup");
+	if (err)
+		return err;
+	err = backup_locked(ds, suffix, name, sizeof(name));
+	if (!err && name_out)
+		copy_str(name_out, size, name);
+	op_end(ds, err);
+	return err;
+}
+
+static int verify_locked(struct ds *ds, const char *name)
+{
+	char key[STORE_KEY_MAX + 1];
+	char what[STORE_CONTAINER_MAX + STORE_KEY_MAX + 2];
+	struct store_reader *r = NULL;
+	struct ds_verify *v = NULL;
+	uint64_t off = 0;
+	size_t got;
+	char *buf;
+	int err;
+
+	err = ds_backup_key(ds, name, key, sizeof(key));
+	if (err)
+		return err;
+	if (snprintf(what, sizeof(what), "%s/%s", ds->container, key) < 0)
+		return -EINVAL;
+	buf = malloc(DS_COPY_BUF);
+	if (!buf)
+		return -ENOMEM;
+	err = store_reader_open(ds->st, ds->container, key, &r);
+	if (err)
+		goto out_free;
+	err = ds->drv->verify_new(ds, &v);
+	if (err)
+		goto out_close;
+	ds_set_step(ds, "verifying '%s'", what);
+	for (;;) {
+		err = store_reader_read(r, off, buf, DS_COPY_BUF, &got);
+		if (err || got == 0)
+			break;
+		ds->drv->verify_update(v, buf, got);
+		ds_progress_add(ds, got, r->size);
+		off += got;
+	}
+	if (!err && off != r->size) {
+		log_error("datastore '%s': '%s' ends at %llu of %llu bytes",
+			  ds->name, what, (unsigned long long)off,
+			  (unsigned long long)r->size);
+		err = -EBADMSG;
+	}
+	if (!err)
+		err = ds->drv->verify_final(v, what);
+	ds->drv->verify_free(v);
+out_close:
+	store_reader_close(r);
+out_free:
+	free(buf);
+	return err;
+}
+
+int ds_backup_verify(struct ds *ds, const char *name)
+{
+	int err = op_begin(ds, "verify");
+
+	if (err)
+		return err;
+	err = verify_locked(ds, name);
+	op_end(ds, err);
+	return err;
+}
+
+int ds_recover(struct ds *ds, const char *arg, size_t len)
+{
+	char name[DS_NAME_MAX];
+	char safety[DS_NAME_MAX];
+	char key[STORE_KEY_MAX + 1];
+	char op[DS_STATUS_MAX];
+	struct store_reader *r = NULL;
+	int err;
+
+	err = ds_backup_resolve(ds, arg, len, name, sizeof(name));
+	if (err) {
+		while (len > 0 && isspace((unsigned char)arg[len - 1]))
+			len--;
+		log_error("datastore '%s': cannot recover: no backup '%.*s'",
+			  ds->name, (int)(len > 64 ? 64 : len), arg);
+		return err;
+	}
+	if (!ds->drv->recover) {
+		log_error("datastore '%s': recover is not supported", ds->name);
+		return -EOPNOTSUPP;
+	}
+	if (snprintf(op, sizeof(op), "recover %s", name) < 0)
+		return -EINVAL;
+	err = op_begin(ds, op);
+	if (err)
+		return err;
+	/* 1. what runs now is kept first: a failed recover loses nothing */
+	ds_set_step(ds, "safety backup");
+	err = backup_locked(ds, "-pre-recover", safety, sizeof(safety));
+	if (err)
+		goto out_end;
+	pthread_mutex_lock(&ds->lock);
+	copy_str(ds->last_safety, sizeof(ds->last_safety), safety);
+	ds->done = 0;
+	ds->total = 0;
+	pthread_mutex_unlock(&ds->lock);
+	/* 2. the whole backup must verify before the server is touched */
+	err = verify_locked(ds, name);
+	if (err) {
+		log_error(
+			"datastore '%s': backup '%s' does not verify, server left running: %s",
+			ds->name, name, strerror(-err));
+		goto out_end;
+	}
+	/* 3. the driver's in-place procedure */
+	err = ds_backup_key(ds, name, key, sizeof(key));
+	if (err)
+		goto out_end;
+	err = store_reader_open(ds->st, ds->container, key, &r);
+	if (err)
+		goto out_end;
+	pthread_mutex_lock(&ds->lock);
+	ds->done = 0;
+	ds->total = r->size;
+	pthread_mutex_unlock(&ds->lock);
+	err = ds->drv->recover(ds, name, r);
+	store_reader_close(r);
+	if (err)
+		log_error("datastore '%s': recover from '%s' failed: %s",
+			  ds->name, name, strerror(-err));
+	else
+		log_info(
+			"datastore '%s': recovered from '%s' (safety backup '%s')",
+			ds->name, name, safety);
+out_end:
+	op_end(ds, err);
+	return err;
+}
+
+/* ---- live stream ---- */
+
+struct ds_live {
+	struct ds *ds;
+	struct ds_stream *s;  /* owned; opened at the first read */
+	pthread_mutex_t lock; /* reads of one handle may come in parallel */
+	uint64_t off;	      /* where the next read must start */
+	int err;	      /* sticky */
+	bool ended;
+};
+
+int ds_live_open(struct ds *ds, struct ds_live **out)
+{
+	struct ds_live *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return -ENOMEM;
+	if (pthread_mutex_init(&l->lock, NULL)) {
+		free(l);
+		return -ENOMEM;
+	}
+	l->ds = ds;
+	pthread_mutex_lock(&ds->lock);
+	ds->streams++;
+	pthread_mutex_unlock(&ds->lock);
+	*out = l;
+	return 0;
+}
+
+ssize_t ds_live_read(struct ds_live *l, void *dst, size_t len, off_t off)
+{
+	size_t total = 0;
+	size_t got;
+	ssize_t ret;
+	int err = 0;
+
+	pthread_mutex_lock(&l->lock);
+	if (l->err) {
+		ret = l->err;
+		goto out_unlock;
+	}
+	if ((uint64_t)off != l->off) {
+		log_error(
+			"datastore '%s': the live %s is read sequentially only (offset %lld, expected %llu)",
+			l->ds->name, l->ds->drv->backup_file, (long long)off,
+			(unsigned long long)l->off);
+		ret = -EINVAL;
+		goto out_unlock;
+	}
+	if (!l->s && !l->ended) {
+		err = l->ds->drv->stream_open(l->ds, &l->s);
+		if (err)
+			goto out_err;
+	}
+	/* fill the whole request: short reads only at the end */
+	while (total < len && !l->ended) {
+		err = l->ds->drv->stream_read(l->s, (char *)dst + total,
+					      len - total, &got);
+		if (err)
+			goto out_err;
+		if (got == 0) {
+			l->ended = true;
+			break;
+		}
+		total += got;
+	}
+	l->off += total;
+	ret = (ssize_t)total;
+	goto out_unlock;
+out_err:
+	l->err = err;
+	ret = err;
+out_unlock:
+	pthread_mutex_unlock(&l->lock);
+	return ret;
+}
+
+void ds_live_close(struct ds_live *l)
+{
+	if (!l)
+		return;
+	if (l->s)
+		l->ds->drv->stream_close(l->s);
+	pthread_mutex_lock(&l->ds->lock);
+	l->ds->streams--;
+	pthread_mutex_unlock(&l->ds->lock);
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+}
+
+/* ---- status ---- */
+
+static void time_text(time_t t, char *out, size_t size)
+{
+	if (t == 0 || ds_backup_name(t, "", out, size))
+		copy_str(out, size, "never");
+}
+
+int ds_status(struct ds *ds, struct buf *out)
+{
+	char when[48];
+	struct ds snap;
+	int err;
+
+	pthread_mutex_lock(&ds->lock);
+	memcpy(snap.op, ds->op, sizeof(snap.op));
+	memcpy(snap.step, ds->step, sizeof(snap.step));
+	memcpy(snap.last_op, ds->last_op, sizeof(snap.last_op));
+	memcpy(snap.last_result, ds->last_result, sizeof(snap.last_result));
+	memcpy(snap.last_backup, ds->last_backup, sizeof(snap.last_backup));
+	memcpy(snap.last_safety, ds->last_safety, sizeof(snap.last_safety));
+	snap.busy = ds->busy;
+	snap.streams = ds->streams;
+	snap.last_time = ds->last_time;
+	pthread_mutex_unlock(&ds->lock);
+
+	time_text(snap.last_time, when, sizeof(when));
+	buf_printf(out, "datastore: %s\n", ds->name);
+	buf_printf(out, "type: %s\n", ds->drv->type);
+	buf_printf(out, "backups: %s/%s\n", ds->container, ds->prefix);
+	buf_printf(out, "state: %s\n", snap.busy ? "running" : "idle");
+	buf_printf(out, "running: %s\n", snap.busy ? snap.op : "none");
+	if (snap.busy)
+		buf_printf(out, "step: %s\n", snap.step);
+	buf_printf(out, "live_streams: %u\n", snap.streams);
+	buf_printf(out, "last_operation: %s\n",
+		   snap.last_op[0] ? snap.last_op : "none");
+	buf_printf(out, "last_result: %s\n",
+		   snap.last_result[0] ? snap.last_result : "none");
+	buf_printf(out, "last_time: %s\n", when);
+	buf_printf(out, "last_backup: %s\n",
+		   snap.last_backup[0] ? snap.last_backup : "none");
+	if (snap.last_safety[0])
+		buf_printf(out, "last_safety_backup: %s\n", snap.last_safety);
+	if (out->err)
+		return out->err;
+	if (ds->drv->status) {
+		err = ds->drv->status(ds, out);
+		if (err)
+			return err;
+	}
+	return out->err;
+}
+
+int ds_progress(struct ds *ds, struct buf *out)
+{
+	char op[DS_STATUS_MAX];
+	uint64_t done;
+	uint64_t total;
+	bool busy;
+
+	pthread_mutex_lock(&ds->lock);
+	busy = ds->busy;
+	memcpy(op, ds->op, sizeof(op));
+	done = ds->done;
+	total = ds->total;
+	pthread_mutex_unlock(&ds->lock);
+
+	buf_printf(out, "operation: %s\n", busy ? op : "none");
+	buf_printf(out, "bytes_done: %llu\n", (unsigned long long)done);
+	if (total)
+		buf_printf(out, "bytes_total: %llu\n",
+			   (unsigned long long)total);
+	else
+		buf_printf(out, "bytes_total: unknown\n");
+	if (total && busy)
+		buf_printf(out, "percent: %llu\n",
+			   (unsigned long long)(done * 100 / total));
+	return out->err;
+}

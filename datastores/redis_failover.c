@@ -1,0 +1,416 @@
+/*
+ * redis_failover.c - the two failover writes of datastores/NAME/
+ * replication/ (contract in redis_repl.h, shared helpers in
+ * redis_repl_i.h):
+ *
+ *   promote  (on a replica, the source alive) fence the source with
+ *            CLIENT PAUSE WRITE, wait until this replica's offset reaches
+ *            the source's, REPLICAOF NO ONE here, repoint the source and
+ *            the other replicas here, CLIENT UNPAUSE the source.
+ *   eject    (the source is gone) verify it does not answer, choose the
+ *            most current of its configured replicas, promote it, repoint
+ *            the rest.
+ *
+ * Invariant of promote: no write the old source acknowledged after the
+ * fence is lost. Writes paused by the fence are answered only after the
+ * old source has become a replica, so they fail with READONLY; writes
+ * acknowledged before the fence are in the offset the new source waited
+ * for. Were the old source not repointed, it is left paused (the pause
+ * expires after the budget computed below) rather than unpaused as a
+ * second master. A catch-up that times out unpauses and changes nothing.
+ *
+ * Each call owns its connections; no state between calls; no locks. The
+ * catch-up poll sleeps, bounded by env->wait_timeout.
+ */
+#include "redis_repl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../conf/log.h"
+#include "redis_repl_i.h"
+
+#define FAILOVER_POLL_NS (20 * 1000 * 1000) /* catch-up poll interval */
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The address other nodes reach @conf at ("" if unix socket only). */
+static int tcp_address(const struct redis_addr *conf, const char **host)
+{
+	if (!conf->host || conf->unix_path) {
+		log_error(
+			"redis '%s': no TCP address (host, port) that replicas could follow",
+			conf->name);
+		return -EINVAL;
+	}
+	*host = conf->host;
+	return 0;
+}
+
+/*
+ * Repoints every reachable candidate except the one whose run_id is
+ * @skip_run_id (the new source) to @host/@port. Counts what it did;
+ * failures are logged as warnings and do not stop the others.
+ */
+static void repoint_others(const struct redis_repl_env *env,
+			   const struct redis_repl_cand *c, size_t n,
+			   const char *skip_run_id, const char *host, int port,
+			   struct redis_repl_info *scratch, size_t *done,
+			   size_t *failed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct redis_repl_node node;
+		struct redis_conn *conn;
+		int err;
+
+		redis_repl_node_at(env, c[i].host, c[i].port, &node);
+		if (!c[i].reachable) {
+			log_warn(
+				"redis '%s': replica '%s' unreachable, not repointed to %s:%d",
+				env->self->name, node.label, host, port);
+			(*failed)++;
+			continue;
+		}
+		err = redis_repl_connect(env, &node, &conn);
+		if (err) {
+			(*failed)++;
+			continue;
+		}
+		err = redis_repl_info_of(conn, node.label, "server", scratch);
+		if (!err && strcmp(scratch->run_id, skip_run_id) == 0) {
+			redis_close(conn);
+			continue;
+		}
+		if (!err)
+			err = redis_repl_point(conn, node.label, host, port);
+		redis_close(conn);
+		if (err) {
+			log_warn(
+				"redis '%s': replica '%s' not repointed to %s:%d",
+				env->self->name, node.label, host, port);
+			(*failed)++;
+			continue;
+		}
+		(*done)++;
+	}
+}
+
+/* ---- promote ---- */
+
+/* Polls @self until its slave_repl_offset reaches @target. */
+static int wait_catch_up(const struct redis_repl_env *env,
+			 struct redis_conn *self, long long target,
+			 struct redis_repl_info *info)
+{
+	const struct timespec pause = { 0, FAILOVER_POLL_NS };
+	double deadline = now_seconds() + env->wait_timeout;
+	int err;
+
+	for (;;) {
+		err = redis_repl_info_of(self, env->self->name, "replication",
+					 info);
+		if (err)
+			return err;
+		if (info->offset >= target)
+			return 0;
+		if (now_seconds() >= deadline)
+			return -ETIMEDOUT;
+		nanosleep(&pause, NULL);
+	}
+}
+
+/* The steps after the source is fenced; @oc is the paused source. */
+static int promote_fenced(const struct redis_repl_env *env,
+			  const struct redis_repl_node *src,
+			  struct redis_conn *sc, struct redis_conn *oc,
+			  const char *new_host, struct redis_repl_info *info,
+			  long long *offset)
+{
+	const char *me = env->self->name;
+	long long target;
+	int err;
+
+	err = redis_repl_info_of(oc, src->label, "replication", info);
+	if (err)
+		goto out_unpause;
+	target = info->master_repl_offset;
+	err = wait_catch_up(env, sc, target, info);
+	if (err == -ETIMEDOUT)
+		log_error(
+			"redis '%s': promote: did not catch up with '%s' in %.1f s (offset %lld of %lld); nothing changed",
+			me, src->label, env->wait_timeout, info->offset,
+			target);
+	if (err)
+		goto out_unpause;
+	*offset = info->offset;
+	err = redis_repl_run(sc, "REPLICAOF", "NO", "ONE", NULL);
+	if (err)
+		goto out_unpause;
+	if (redis_repl_persist(sc, me))
+		log_warn("redis '%s': promote: now a master, but not persisted",
+			 me);
+	err = redis_repl_point(oc, src->label, new_host, env->self->port);
+	if (err) {
+		/* Unpausing it now would make two masters: let it expire. */
+		log_error(
+			"redis '%s': promote: old source '%s' not repointed; it stays paused until the fence expires: repoint it by hand",
+			me, src->label);
+		return err;
+	}
+	if (redis_repl_run(oc, "CLIENT", "UNPAUSE", NULL))
+		log_warn(
+			"redis '%s': promote: cannot unpause '%s'; its pause expires by itself",
+			me, src->label);
+	return 0;
+out_unpause:
+	if (redis_repl_run(oc, "CLIENT", "UNPAUSE", NULL))
+		log_warn(
+			"redis '%s': promote: cannot unpause '%s'; its pause expires by itself",
+			me, src->label);
+	return err;
+}
+
+int redis_repl_promote(const struct redis_repl_env *env)
+{
+	const char *me = env->self->name;
+	char run_id[REDIS_REPL_ID_MAX];
+	struct redis_repl_info *info;
+	struct redis_repl_cand *cands;
+	struct redis_repl_node src;
+	struct redis_conn *sc;
+	struct redis_conn *oc;
+	const char *new_host;
+	char pause_ms[32];
+	long long offset = 0;
+	size_t ncands = 0;
+	size_t done = 0;
+	size_t failed = 0;
+	double budget;
+	int err;
+
+	err = tcp_address(env->self, &new_host);
+	if (err)
+		return err;
+	info = calloc(1, sizeof(*info));
+	cands = calloc(REDIS_REPL_MAX_REPLICAS, sizeof(*cands));
+	if (!info || !cands) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	err = redis_connect(env->self, &sc);
+	if (err)
+		goto out_free;
+	err = redis_repl_info_of(sc, me, NULL, info);
+	if (err)
+		goto out_close_self;
+	if (!info->is_replica) {
+		log_error(
+			"redis '%s': promote: not a replica (already a master)",
+			me);
+		err = -EINVAL;
+		goto out_close_self;
+	}
+	memcpy(run_id, info->run_id, sizeof(run_id));
+	redis_repl_node_at(env, info->master_host, info->master_port, &src);
+	/* Who to repoint, found before the fence so the pause stays short. */
+	err = redis_repl_gather(env, &src, cands, &ncands);
+	if (err)
+		goto out_close_self;
+	err = redis_repl_connect(env, &src, &oc);
+	if (err) {
+		log_error(
+			"redis '%s': promote: source '%s' unreachable (use eject)",
+			me, src.label);
+		goto out_close_self;
+	}
+	err = redis_repl_info_of(oc, src.label, "replication", info);
+	if (err)
+		goto out_close_source;
+	if (info->is_replica) {
+		log_error(
+			"redis '%s': promote: source '%s' is itself a replica",
+			me, src.label);
+		err = -EPROTO;
+		goto out_close_source;
+	}
+	/* The fence outlives the catch-up and every command after it. */
+	budget = env->wait_timeout +
+		 4 * (env->self->timeout > 0 ? env->self->timeout : 10) + 5;
+	if (snprintf(pause_ms, sizeof(pause_ms), "%lld",
+		     (long long)(budget * 1000)) >= (int)sizeof(pause_ms)) {
+		err = -EINVAL;
+		goto out_close_source;
+	}
+	err = redis_repl_run(oc, "CLIENT", "PAUSE", pause_ms, "WRITE", NULL);
+	if (err) {
+		log_error(
+			"redis '%s': promote: cannot fence '%s' (CLIENT PAUSE WRITE needs Redis >= 6.2)",
+			me, src.label);
+		goto out_close_source;
+	}
+	err = promote_fenced(env, &src, sc, oc, new_host, info, &offset);
+	if (err)
+		goto out_close_source;
+	done = 1; /* the old source */
+	repoint_others(env, cands, ncands, run_id, new_host, env->self->port,
+		       info, &done, &failed);
+	log_info(
+		"redis '%s': promoted %s:%d (offset %lld); repointed %zu nodes%s",
+		me, new_host, env->self->port, offset, done,
+		failed ? "; some not repointed (see above)" : "");
+out_close_source:
+	redis_close(oc);
+out_close_self:
+	redis_close(sc);
+out_free:
+	free(cands);
+	free(info);
+	return err;
+}
+
+/* ---- eject ---- */
+
+/* The source of the set @env->self belongs to, which must not answer. */
+static int dead_source(const struct redis_repl_env *env,
+		       struct redis_repl_info *info,
+		       struct redis_repl_node *src)
+{
+	const char *me = env->self->name;
+	struct redis_conn *conn;
+	int err;
+
+	err = redis_connect(env->self, &conn);
+	if (err) {
+		/* Written on the dead source's own file. */
+		redis_repl_node_of(env->self, src);
+		return 0;
+	}
+	err = redis_repl_info_of(conn, me, "replication", info);
+	redis_close(conn);
+	if (err)
+		return err;
+	if (!info->is_replica) {
+		log_error(
+			"redis '%s': eject: source still alive ('%s' is the master)",
+			me, me);
+		return -EBUSY;
+	}
+	redis_repl_node_at(env, info->master_host, info->master_port, src);
+	err = redis_repl_connect(env, src, &conn);
+	if (err)
+		return 0;
+	err = redis_repl_run(conn, "PING", NULL);
+	redis_close(conn);
+	if (!err) {
+		log_error(
+			"redis '%s': eject: source still alive ('%s' answers PING)",
+			me, src->label);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+/* -EPROTO unless every reachable candidate follows the same history. */
+static int check_agree(const struct redis_repl_env *env,
+		       const struct redis_repl_node *src,
+		       const struct redis_repl_cand *c, size_t n)
+{
+	size_t first = n;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!c[i].reachable)
+			continue;
+		if (first == n) {
+			first = i;
+			continue;
+		}
+		if (strcmp(c[i].replid, c[first].replid) != 0) {
+			log_error(
+				"redis '%s': eject: replicas of '%s' disagree on their source: %s:%d follows replication id %s, %s:%d follows %s",
+				env->self->name, src->label, c[first].host,
+				c[first].port, c[first].replid, c[i].host,
+				c[i].port, c[i].replid);
+			return -EPROTO;
+		}
+	}
+	return 0;
+}
+
+int redis_repl_eject(const struct redis_repl_env *env)
+{
+	const char *me = env->self->name;
+	struct redis_repl_info *info;
+	struct redis_repl_cand *cands;
+	struct redis_repl_node src;
+	struct redis_repl_node best_node;
+	char run_id[REDIS_REPL_ID_MAX];
+	struct redis_conn *bc;
+	enum redis_repl_why why;
+	long long offset;
+	size_t ncands = 0;
+	size_t best;
+	size_t done = 0;
+	size_t failed = 0;
+	int err;
+
+	info = calloc(1, sizeof(*info));
+	cands = calloc(REDIS_REPL_MAX_REPLICAS, sizeof(*cands));
+	if (!info || !cands) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	err = dead_source(env, info, &src);
+	if (err)
+		goto out_free;
+	err = redis_repl_gather(env, &src, cands, &ncands);
+	if (err)
+		goto out_free;
+	err = redis_repl_choose(cands, ncands, &best, &why);
+	if (err) {
+		log_error(
+			"redis '%s': eject: no reachable replica of '%s' to promote",
+			me, src.label);
+		goto out_free;
+	}
+	err = check_agree(env, &src, cands, ncands);
+	if (err)
+		goto out_free;
+	redis_repl_node_at(env, cands[best].host, cands[best].port, &best_node);
+	err = redis_repl_connect(env, &best_node, &bc);
+	if (err)
+		goto out_free;
+	err = redis_repl_info_of(bc, best_node.label, "server", info);
+	if (!err)
+		err = redis_repl_point(bc, best_node.label, NULL, 0);
+	redis_close(bc);
+	if (err) {
+		log_error("redis '%s': eject: cannot promote '%s'", me,
+			  best_node.label);
+		goto out_free;
+	}
+	memcpy(run_id, info->run_id, sizeof(run_id));
+	offset = cands[best].offset;
+	cands[best] = cands[--ncands]; /* the rest follow it */
+	repoint_others(env, cands, ncands, run_id, best_node.host,
+		       best_node.port, info, &done, &failed);
+	log_info(
+		"redis '%s': ejected '%s'; promoted %s:%d (offset %lld); repointed %zu nodes%s",
+		me, src.label, best_node.host, best_node.port, offset, done,
+		failed ? "; some not repointed (see above)" : "");
+out_free:
+	free(cands);
+	free(info);
+	return err;
+}

@@ -1,0 +1,259 @@
+#!/bin/bash
+# test_redis.sh - the Redis datastore through a real mount against real
+# redis-server instances on loopback (tests/services/redis.sh): live
+# dump.rdb in sync and bgsave mode, backups into the store, restore/,
+# in-place recover with AOF off and on, a failing start command, a corrupt
+# backup, AUTH, and bad input to every control file. Data is compared
+# with DEBUG DIGEST of a fresh redis-server loading the RDB.
+. "$(dirname "$0")/lib.sh"
+t_init
+RS="$T_ROOT/tests/services/redis.sh"
+command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 ||
+	bash "$RS" start "$T/probe" >/dev/null 2>&1 || true
+command -v redis-server >/dev/null 2>&1 || t_skip "redis-server not available"
+bash "$RS" stop "$T/probe" >/dev/null 2>&1 || true
+
+T_REDIS_DIRS=()
+redis_cleanup() {
+	local d
+	for d in "${T_REDIS_DIRS[@]:-}"; do
+		[ -n "$d" ] && bash "$RS" stop "$d" >/dev/null 2>&1
+	done
+	t_cleanup
+}
+trap redis_cleanup EXIT
+
+# start_redis VAR DIR [CONF_LINES...] - starts one, sets VAR to its port
+start_redis() {
+	local var=$1 dir=$2 out
+	shift 2
+	out=$(bash "$RS" start "$dir" auto "enable-debug-command yes" \
+		"repl-diskless-sync-delay 0" "$@") || return 1
+	T_REDIS_DIRS+=("$dir")
+	eval "$out"
+	printf -v "$var" '%s' "$REDIS_PORT"
+}
+
+start_redis P1 "$T/r1" || { echo "not ok - cannot start redis"; exit 1; }
+start_redis P2 "$T/r2" || exit 1
+start_redis P3 "$T/r3" "requirepass s3cret" || exit 1
+D1=$T/r1
+c1() { redis-cli -p "$P1" "$@"; }
+c2() { redis-cli -p "$P2" "$@"; }
+
+# digest of the data set in a live server
+digest() { redis-cli -p "$1" DEBUG DIGEST; }
+# digest_rdb FILE - loads FILE in a fresh server and prints its digest
+digest_rdb() {
+	local d port out
+	d=$(mktemp -d "$T/load.XXXXXX")
+	cp "$1" "$d/dump.rdb"
+	out=$(bash "$RS" start "$d" auto "enable-debug-command yes" \
+		"dbfilename dump.rdb") || { echo "load-failed"; return; }
+	eval "$out"
+	port=$REDIS_PORT
+	redis-cli -p "$port" DEBUG DIGEST
+	bash "$RS" stop "$d" >/dev/null 2>&1
+	rm -rf "$d"
+}
+
+fill() {
+	local p=$1 i
+	{
+		for i in $(seq 1 200); do echo "SET str:$i value-$i-$RANDOM"; done
+		echo "RPUSH list a b c d e f"
+		echo "SADD set x y z"
+		echo "ZADD zset 1 one 2 two 3.5 three"
+		echo "HSET hash f1 v1 f2 v2 f3 v3"
+		echo "XADD stream 1-1 k v"
+		echo "XADD stream 2-1 k2 v2"
+		echo "SET volatile v EX 100000"
+		echo "PEXPIRE str:1 90000000"
+		echo "SET big $(head -c 300000 /dev/zero | tr '\0' x)"
+	} | redis-cli -p "$p" >/dev/null
+}
+fill "$P1"
+fill "$P2"
+c1 SAVE >/dev/null
+sum0=$(t_sha "$D1/dump.rdb")
+mtime0=$(stat -c %Y.%N "$D1/dump.rdb")
+
+# the start command fails once while $T/fail-start exists
+cat > "$T/start-r1.sh" <<EOF
+#!/bin/sh
+if [ -e "$T/fail-start" ]; then rm -f "$T/fail-start"; exit 1; fi
+exec redis-server "$D1/redis.conf"
+EOF
+chmod 755 "$T/start-r1.sh"
+(umask 077 && echo s3cret > "$T/pw" && echo wrong > "$T/badpw")
+
+t_write_conf "
+[redis:r1]
+port = $P1
+config_file = $D1/redis.conf
+start_command = $T/start-r1.sh
+timeout = 5
+start_timeout = 30
+[redis:r2]
+host = 127.0.0.1
+port = $P2
+mode = bgsave
+[redis:auth]
+port = $P3
+password_file = $T/pw
+[redis:bad]
+port = $P3
+password_file = $T/badpw
+"
+t_mount || exit 1
+DS=$MNT/datastores
+
+t_eq "datastores/ lists the datastores" "$(ls "$DS" | tr '\n' ' ')" \
+	"auth bad r1 r2 "
+t_eq "a datastore's files" "$(ls "$DS/r1" | tr '\n' ' ')" \
+	"backup dump.rdb progress recover replication status "
+t_eq "restore/ lists the datastores" "$(ls "$MNT/restore" | tr '\n' ' ')" \
+	"auth bad r1 r2 "
+t_eq "no backups yet" "$(ls "$MNT/restore/r1" | wc -l)" "0"
+
+# ---- live dump, sync mode
+want1=$(digest "$P1")
+t_check "cp of the live dump.rdb (sync)" cp "$DS/r1/dump.rdb" "$T/live1.rdb"
+t_eq "the live RDB loads with the same digest" "$(digest_rdb "$T/live1.rdb")" "$want1"
+t_eq "sync mode leaves the server's dump.rdb untouched (content)" \
+	"$(t_sha "$D1/dump.rdb")" "$sum0"
+t_eq "sync mode leaves the server's dump.rdb untouched (mtime)" \
+	"$(stat -c %Y.%N "$D1/dump.rdb")" "$mtime0"
+t_check "redis-check-rdb accepts it" redis-check-rdb "$T/live1.rdb"
+
+# ---- live dump, bgsave mode
+want2=$(digest "$P2")
+t_check "cp of the live dump.rdb (bgsave)" cp "$DS/r2/dump.rdb" "$T/live2.rdb"
+t_eq "the bgsave RDB loads with the same digest" "$(digest_rdb "$T/live2.rdb")" "$want2"
+t_check "bgsave mode wrote the server's dump.rdb" test -s "$T/r2/dump.rdb"
+
+# ---- backup, restore/
+t_check "echo 1 > backup" bash -c "echo 1 > '$DS/r1/backup'"
+B1=$(ls "$MNT/restore/r1" | grep -v latest | head -1)
+t_check "restore/r1 lists the backup" test -n "$B1"
+t_check "the backup is named by UTC time" \
+	bash -c "echo '$B1' | grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$'"
+t_eq "latest points to it" "$(readlink "$MNT/restore/r1/latest")" "$B1"
+t_eq "a backup dir holds dump.rdb" "$(ls "$MNT/restore/r1/$B1")" "dump.rdb"
+t_check "the stored object is in the container" \
+	test -f "$STORE/database_backups/r1/$B1/dump.rdb"
+t_check "cp of the restored dump.rdb" cp "$MNT/restore/r1/latest/dump.rdb" "$T/b1.rdb"
+t_eq "the restored RDB loads with the same digest" "$(digest_rdb "$T/b1.rdb")" "$want1"
+t_eq "restore/ shows the plain size" "$(stat -c %s "$MNT/restore/r1/$B1/dump.rdb")" \
+	"$(stat -c %s "$T/b1.rdb")"
+t_check "status says ok" grep -q "^last_result: ok" "$DS/r1/status"
+t_check "status names the backup" grep -q "^last_backup: $B1" "$DS/r1/status"
+t_check "progress shows bytes" grep -q "^bytes_done: [1-9]" "$DS/r1/progress"
+t_check_fails "restore/ is read-only" "Read-only file system" \
+	bash -c "echo x > '$MNT/restore/r1/$B1/dump.rdb'"
+
+# ---- recover, AOF off
+c1 SET str:1 changed >/dev/null
+c1 DEL list >/dev/null
+c1 SET newkey 1 >/dev/null
+pid_before=$(c1 INFO server | tr -d '\r' | sed -n 's/^process_id://p')
+t_check "recover (AOF off)" bash -c "echo '$B1' > '$DS/r1/recover'"
+t_eq "the data is the backup's again" "$(digest "$P1")" "$want1"
+pid_after=$(c1 INFO server | tr -d '\r' | sed -n 's/^process_id://p')
+t_check "the server was restarted" test "$pid_before" != "$pid_after"
+t_check "a safety backup was taken" \
+	sh -c "ls '$MNT/restore/r1' | grep -q -- '-pre-recover\$'"
+t_check "status says ok after recover" grep -q "^last_result: ok" "$DS/r1/status"
+t_check "the safety backup holds the changed data" \
+	sh -c "cp '$MNT/restore/r1/'*-pre-recover/dump.rdb '$T/safety.rdb'"
+t_check "the safety backup differs from the backup" \
+	test "$(digest_rdb "$T/safety.rdb")" != "$want1"
+
+# ---- recover, AOF on (Redis 7 multi-part AOF)
+c1 CONFIG SET appendonly yes >/dev/null
+c1 CONFIG REWRITE >/dev/null
+for i in $(seq 1 100); do
+	[ "$(c1 INFO persistence | tr -d '\r' | sed -n 's/^aof_rewrite_in_progress://p')" = 0 ] && break
+	sleep 0.1
+done
+c1 SET str:2 changed-again >/dev/null
+c1 SADD set extra >/dev/null
+t_check "recover (AOF on)" bash -c "echo latest > '$DS/r1/recover'"
+t_eq "recover latest chose the newest backup" "$(digest "$P1")" \
+	"$(digest_rdb "$T/safety.rdb")"
+t_check "recover by name (AOF on)" bash -c "echo '$B1' > '$DS/r1/recover'"
+t_eq "the data is the backup's (AOF on)" "$(digest "$P1")" "$want1"
+t_eq "AOF is on again" "$(c1 CONFIG GET appendonly | tail -1)" "yes"
+t_check "the config file says appendonly yes" grep -q "^appendonly yes" "$D1/redis.conf"
+t_check "the AOF dir has a manifest" sh -c "ls '$D1/appendonlydir/'*.manifest"
+t_check "no leftovers in the data dir" \
+	sh -c "! ls '$D1' | grep -q trovefs"
+c1 SET after-recover 1 >/dev/null
+want_aof=$(digest "$P1")
+bash "$RS" stop "$D1" >/dev/null 2>&1
+t_check "restart on the AOF" sh -c "bash '$RS' start '$D1' >/dev/null"
+t_eq "the AOF is consistent after a restart" "$(digest "$P1")" "$want_aof"
+
+# ---- a start command that fails: the old data keeps serving
+c1 SET str:3 before-failed-recover >/dev/null
+want_cur=$(digest "$P1")
+touch "$T/fail-start"
+t_check_fails "recover whose start command fails" "Input/output error" \
+	bash -c "echo '$B1' > '$DS/r1/recover'"
+t_eq "the old data serves again" "$(digest "$P1")" "$want_cur"
+t_check "status reports the failure" grep -q "^last_result: error" "$DS/r1/status"
+t_check "no leftovers after the rollback" sh -c "! ls '$D1' | grep -q trovefs"
+t_allow "start-r1.sh' failed|recover from .* failed|rolled back"
+
+# ---- a corrupt backup is refused before the server is stopped
+obj=$STORE/database_backups/r1/$B1/dump.rdb
+size=$(stat -c %s "$obj")
+printf '\xff' | dd of="$obj" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+pid_before=$(c1 INFO server | tr -d '\r' | sed -n 's/^process_id://p')
+t_check_fails "recover from a corrupt backup" "Bad message" \
+	bash -c "echo '$B1' > '$DS/r1/recover'"
+pid_after=$(c1 INFO server | tr -d '\r' | sed -n 's/^process_id://p')
+t_eq "the server was not stopped" "$pid_after" "$pid_before"
+t_eq "the data is unchanged" "$(digest "$P1")" "$want_cur"
+t_check_fails "reading the corrupt backup fails" "Bad message" \
+	cat "$MNT/restore/r1/$B1/dump.rdb"
+t_allow "does not verify|cannot decode|corrupt|authentication|tag|bad frame|recover from"
+
+# ---- bad input
+t_check_fails "garbage backup name" "No such file" \
+	bash -c "echo no-such-backup > '$DS/r1/recover'"
+t_check_fails "a path as backup name" "No such file" \
+	bash -c "echo ../../etc > '$DS/r1/recover'"
+t_check_fails "empty recover" "Invalid argument" \
+	bash -c "printf '\n' > '$DS/r1/recover'"
+t_check_fails "write to status" "Permission denied" bash -c "echo x > '$DS/r1/status'"
+t_check_fails "write to progress" "Permission denied" bash -c "echo x > '$DS/r1/progress'"
+t_check_fails "write to dump.rdb" "Permission denied" bash -c "echo x > '$DS/r1/dump.rdb'"
+t_check_fails "read of backup" "Permission denied" cat "$DS/r1/backup"
+t_check_fails "read of recover" "Permission denied" cat "$DS/r1/recover"
+t_check_fails "unknown datastore" "No such file" ls "$DS/nope"
+t_check_fails "unknown file" "No such file" cat "$DS/r1/nope"
+t_check_fails "unknown backup in restore/" "No such file" ls "$MNT/restore/r1/nope"
+t_check_fails "new files in datastores/" "Read-only file system" touch "$DS/r1/new"
+t_check_fails "mkdir in restore/" "Read-only file system" mkdir "$MNT/restore/r1/x"
+t_check_fails "random access to the live dump" "Invalid argument" \
+	dd if="$DS/r1/dump.rdb" of=/dev/null bs=4096 skip=10 count=1
+t_allow "read sequentially only|cannot recover: no backup"
+
+# ---- AUTH
+t_check "AUTH with the right password" cp "$DS/auth/dump.rdb" "$T/auth.rdb"
+t_check_fails "AUTH with a wrong password" "Permission denied" \
+	cat "$DS/bad/dump.rdb"
+t_log_has "the log names the datastore" "redis 'bad'.*(WRONGPASS|invalid)"
+t_allow "redis 'bad'"
+
+# ---- server down
+bash "$RS" stop "$T/r2" >/dev/null 2>&1
+t_check_fails "dump of a stopped server" "Connection refused" cat "$DS/r2/dump.rdb"
+t_check_fails "backup of a stopped server" "Connection refused" \
+	bash -c "echo 1 > '$DS/r2/backup'"
+t_allow "redis 'r2'|datastore 'r2'"
+
+t_check "unmount" t_umount
+t_scan_log
+t_done

@@ -1,0 +1,353 @@
+#!/bin/bash
+# test_swift_faults.sh - the Swift store under faults, with nothing lost:
+# a fault-injecting proxy (tests/fakes/fault_proxy.py) in front of a real
+# Swift (tests/services/swift.sh) answers 503 bursts, 429/500/401/413,
+# stalls, cuts bodies short and resets connections; Swift's proxy is
+# stopped mid-copy, memcached is restarted (tokens lost), a container is
+# deleted behind the mount's back, a daemon is killed mid-copy and
+# `trovefs gc` cleans up after it. First through tests/tools/swift_tool
+# (no FUSE), then through a real mount. Every check verifies the server
+# side with curl straight to Swift. Exit 77 if Swift cannot run here.
+. "$(dirname "$0")/lib.sh"
+export TROVEFS_TEST_SOURCE=swift
+t_init
+SVC=$T_ROOT/tests/services/swift.sh
+TOOL=${SWIFT_TOOL:-$TROVEFS_BUILD/tests/tools/swift_tool}
+[ -x "$TOOL" ] || { echo "not ok - no $TOOL (make tools)"; exit 1; }
+FP_PID=""
+FP_LOG=$T/fault.log
+PLAN=$T/plan.json
+
+f_cleanup() {
+	# FAULTS_KEEP=DIR keeps the logs for a post-mortem
+	if [ -n "${FAULTS_KEEP:-}" ]; then
+		cp "$LOG" "$FP_LOG" "$FAULTS_KEEP/" 2>/dev/null
+	fi
+	if [ -n "$FP_PID" ] && kill -0 "$FP_PID" 2>/dev/null; then
+		kill "$FP_PID" 2>/dev/null
+		wait "$FP_PID" 2>/dev/null
+	fi
+	t_cleanup
+}
+trap f_cleanup EXIT
+
+# ---- the fault proxy
+echo '[]' > "$PLAN"
+/usr/bin/python3 "$T_ROOT/tests/fakes/fault_proxy.py" \
+	--upstream "http://127.0.0.1:$SWIFT_PROXY_PORT" --port-file "$T/fp.port" \
+	--plan "$PLAN" --log "$FP_LOG" > /dev/null 2> "$T/fp.err" &
+FP_PID=$!
+for _ in $(seq 1 50); do
+	[ -s "$T/fp.port" ] && break
+	sleep 0.1
+done
+[ -s "$T/fp.port" ] || { cat "$T/fp.err"; echo "not ok - fault proxy"; exit 1; }
+FP=http://127.0.0.1:$(cat "$T/fp.port")
+
+# [swift:test] goes through the proxy with short timeouts; [swift:direct]
+# talks to Swift itself (gc, checks)
+(umask 077 && cat > "$CONF" <<EOF
+[trovefs]
+key_file = $KEY
+[swift:test]
+auth_url = $FP/auth/v1.0
+user = $SWIFT_USER
+key_file = $T/swift-key
+segment_size = 1M
+parallel = 2
+retry_budget = 4
+stall_timeout = 2
+connect_timeout = 2
+[swift:direct]
+auth_url = $SWIFT_AUTH_URL
+user = $SWIFT_USER
+key_file = $T/swift-key
+EOF
+)
+# swift_tool reads a bare section: the [swift:test] lines
+sed -n '/^\[swift:test\]/,/^\[swift:direct\]/p' "$CONF" | sed '$d' > "$T/tool.conf"
+sed 's|^user = .*|user = test:tester|; s|^key_file = .*|key_file = '"$T"'/badkey|' \
+	"$T/tool.conf" > "$T/bad.conf"
+(umask 077 && echo wrong > "$T/badkey")
+
+st() { "$TOOL" "$T/tool.conf" "$@"; }
+# plan JSON - replaces the fault plan (counters restart)
+plan() { printf '%s\n' "$1" > "$PLAN"; : > "$FP_LOG"; }
+# faults ACTION - how many requests got that fault since the last plan
+faults() { grep -c " $1\$" "$FP_LOG" || true; }
+# segment objects of container C (direct)
+nsegs() { t_swift_curl "$1%2Bsegments" | grep -c . || true; }
+# seconds since $1 (date +%s.%N)
+since() { echo "$(date +%s.%N) - $1" | bc | cut -d. -f1; }
+SEGRE='segments/.+'
+
+t_data "$T/big" $((5 * 1048576 + 777)) big
+BIGSHA=$(t_sha "$T/big")
+# fresh names: the test may run on a Swift that ran it before
+F=f$RANDOM
+t_check "tool: make container $F" st mkc $F
+
+# ---- 503 bursts within the retry budget
+plan '[{"method":"PUT","path":"'$SEGRE'","nth":2,"count":3,"status":503}]'
+t_check "tool: copy succeeds through a burst of 3 segment 503s" \
+	sh -c "'$TOOL' '$T/tool.conf' put $F b1 < '$T/big'"
+t_eq "tool: the 503s were answered" "$(faults fault)" 3
+plan '[{"method":"GET","path":"/'$F'/b1$","count":3,"status":503}]'
+t_eq "tool: read through 3 GET 503s is byte-identical" \
+	"$(st get $F b1 | sha256sum | cut -d' ' -f1)" "$BIGSHA"
+plan '[{"method":"PUT","path":"/'$F'/b2\\?multipart","count":2,"status":429},{"method":"PUT","path":"/'$F'/b2\\?multipart","nth":3,"count":2,"status":500}]'
+t_check "tool: manifest PUT retried through 429s and 500s" \
+	sh -c "'$TOOL' '$T/tool.conf' put $F b2 < '$T/big'"
+t_eq "tool: ... and reads back identical" \
+	"$(st get $F b2 | sha256sum | cut -d' ' -f1)" "$BIGSHA"
+plan '[{"method":"PUT","path":"'$SEGRE'","count":3,"action":"reset"}]'
+t_check "tool: copy survives 3 connection resets" \
+	sh -c "'$TOOL' '$T/tool.conf' put $F b3 < '$T/big'"
+t_eq "tool: ... and reads back identical" \
+	"$(st get $F b3 | sha256sum | cut -d' ' -f1)" "$BIGSHA"
+plan '[{"method":"PUT","path":"'$SEGRE'/00000001$","count":1,"status":413}]'
+t_check "tool: a segment answered 413 is cut smaller" \
+	sh -c "'$TOOL' '$T/tool.conf' put $F b4 < '$T/big'"
+t_eq "tool: ... and reads back identical" \
+	"$(st get $F b4 | sha256sum | cut -d' ' -f1)" "$BIGSHA"
+
+# ---- a burst longer than the retry budget: EIO, nothing left
+before=$(nsegs $F)
+plan '[{"method":"PUT","path":"'$SEGRE'/00000002$","count":0,"status":503}]'
+t0=$(date +%s.%N)
+t_check_fails "tool: endless segment 503s fail the copy with EIO" "EIO" \
+	sh -c "'$TOOL' '$T/tool.conf' put $F lost < '$T/big'"
+t_check "tool: ... within the budget (<= 10 s)" test "$(since "$t0")" -le 10
+plan '[]'
+t_check_fails "tool: ... no object" "ENOENT" st head $F lost
+t_eq "tool: ... no segment left" "$(nsegs $F)" "$before"
+t_eq "tool: ... none named after it" "$(t_swift_curl "$F%2Bsegments" | grep -c '^lost/' || true)" 0
+plan '[{"method":"PUT","path":"/'$F'/lost2\\?multipart","count":0,"status":503}]'
+t_check_fails "tool: endless manifest 503s fail the copy" "EIO" \
+	sh -c "'$TOOL' '$T/tool.conf' put $F lost2 < '$T/big'"
+plan '[]'
+t_check_fails "tool: ... no object" "ENOENT" st head $F lost2
+t_eq "tool: ... no segment left" "$(nsegs $F)" "$before"
+
+# ---- stalls: the stall timeout fires, bounded in time
+plan '[{"method":"PUT","path":"'$SEGRE'/00000001$","count":1,"action":"stall","stall":30}]'
+t0=$(date +%s.%N)
+t_check "tool: a segment PUT stalled once is retried" \
+	sh -c "'$TOOL' '$T/tool.conf' put $F b5 < '$T/big'"
+t_check "tool: ... in bounded time (<= 10 s)" test "$(since "$t0")" -le 10
+t_eq "tool: ... and reads back identical" \
+	"$(st get $F b5 | sha256sum | cut -d' ' -f1)" "$BIGSHA"
+plan '[{"method":"GET","path":"/'$F'/b1$","count":0,"action":"stall","stall":60}]'
+t0=$(date +%s.%N)
+t_check_fails "tool: a GET that always stalls fails with ETIMEDOUT" "ETIMEDOUT" \
+	sh -c "'$TOOL' '$T/tool.conf' get $F b1 > /dev/null"
+t_check "tool: ... in bounded time (<= 12 s)" test "$(since "$t0")" -le 12
+t_check "tool: ... after more than one attempt" test "$(faults stall)" -ge 2
+
+# ---- cut bodies: detected, retried, never garbage
+plan '[{"method":"GET","path":"/'$F'/b1$","count":2,"action":"cut","cut_after":100000}]'
+t_eq "tool: read through 2 cut bodies is byte-identical" \
+	"$(st get $F b1 | sha256sum | cut -d' ' -f1)" "$BIGSHA"
+t_eq "tool: ... both cuts happened" "$(faults cut)" 2
+plan '[{"method":"GET","path":"/'$F'/b1$","count":0,"action":"cut","cut_after":100000}]'
+st get $F b1 > "$T/cut.out" 2> "$T/cut.err"
+t_check "tool: always-cut bodies fail with EIO" grep -q EIO "$T/cut.err"
+got=$(stat -c %s "$T/cut.out")
+t_eq "tool: ... what was written is a true prefix" \
+	"$(head -c "$got" "$T/big" | sha256sum)" "$(sha256sum < "$T/cut.out")"
+plan '[{"method":"GET","path":"/'$F'\\?format=json","count":1,"action":"cut","cut_after":40}]'
+t_eq "tool: a cut listing is retried" "$(st ls $F | grep -c '^b[0-9] ')" 5
+
+# ---- 401: one re-authentication, then on
+plan '[{"method":"GET","path":"/'$F'/b1$","count":1,"status":401}]'
+t_eq "tool: a 401 re-authenticates once and reads on" \
+	"$(st get $F b1 | sha256sum | cut -d' ' -f1)" "$BIGSHA"
+t_eq "tool: ... two authentications" "$(grep -c '^GET /auth/v1.0 ' "$FP_LOG")" 2
+plan '[{"method":"GET","path":"/'$F'/b1$","count":0,"status":401}]'
+t_check_fails "tool: a 401 that stays is EACCES" "EACCES" st get $F b1
+plan '[]'
+
+# ---- a wrong key: EACCES naming the account
+"$TOOL" "$T/bad.conf" lsc > /dev/null 2> "$T/bad.err"
+t_check "tool: wrong key -> EACCES" grep -q EACCES "$T/bad.err"
+t_check "tool: ... the log names the account" grep -q "test:tester" "$T/bad.err"
+
+# ---- memcached restarted mid-copy: tokens lost, re-authenticated
+# shellcheck disable=SC1091
+. "$SWIFT_DIR/ports"
+svc_pid() {
+	local pid
+	pid=$(cat "$SWIFT_DIR/run/$1.pid" 2>/dev/null) || return 1
+	tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$SWIFT_DIR/" ||
+		return 1
+	echo "$pid"
+}
+# svc_stop NAME - stops one Swift process by its pid file; waits <= 5 s
+svc_stop() {
+	local pid
+	pid=$(svc_pid "$1") || return 1
+	kill "$pid"
+	for _ in $(seq 1 50); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	return 1
+}
+memcached_restart() {
+	svc_stop memcached || return 1
+	memcached -d -P "$SWIFT_DIR/run/memcached.pid" -l 127.0.0.1 \
+		-p "$MEMCACHED_PORT" -U 0 -m 64 -c 1024 -u "$(id -un)" \
+		< /dev/null >> "$SWIFT_DIR/log/memcached.log" 2>&1 || return 1
+	T_SWIFT_TOKEN=""	# lib.sh's token for t_swift_curl is gone
+	for _ in $(seq 1 50); do
+		svc_pid memcached > /dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# the copy waits 3 s in a stalled segment PUT (stall timeout 2 s); the
+# retry meets the lost token
+plan '[{"method":"PUT","path":"'$SEGRE'/00000002$","count":1,"action":"stall","stall":3}]'
+"$TOOL" "$T/tool.conf" put $F b6 < "$T/big" 2> "$T/mc.err" &
+cp_pid=$!
+sleep 1
+t_check "memcached restarted" memcached_restart
+wait "$cp_pid"
+t_eq "tool: copy across a memcached restart succeeds" "$?" 0
+t_check "tool: ... after a 401" grep -q ' 401 pass$' "$FP_LOG"
+t_eq "tool: ... and reads back identical" \
+	"$(st get $F b6 | sha256sum | cut -d' ' -f1)" "$BIGSHA"
+plan '[]'
+
+# ---- through the mount
+t_allow 'swift (PUT|GET|HEAD|DELETE|POST) .*(HTTP [0-9]+|Timeout|Couldn|Failure|Recv|Send|Server returned)'
+t_allow 'cannot (upload|commit|write|read|authenticate|list|open|store)'
+t_allow "authenticate|refused|test:tester"
+M=m$RANDOM
+C=$MNT/containers/$M
+if ! t_mount; then
+	t_not_ok "mount of swift:test"
+	t_done
+	exit 1
+fi
+t_check "mount: mkdir container" mkdir "$C"
+plan '[{"method":"PUT","path":"'$M'%2Bsegments/.+","nth":2,"count":3,"status":503}]'
+t_check "mount: cp through a burst of 3 segment 503s" cp "$T/big" "$C/big"
+t_eq "mount: ... the 503s were answered" "$(faults fault)" 3
+plan '[]'
+t_eq "mount: ... reads back identical" "$(t_sha "$C/big")" "$BIGSHA"
+t_remount || exit 1
+plan '[{"method":"GET","path":"/'$M'/big$","count":2,"action":"cut","cut_after":50000},{"method":"GET","path":"/'$M'/big$","nth":3,"count":2,"status":503}]'
+t_eq "mount: read through cut bodies and 503s is identical" "$(t_sha "$C/big")" "$BIGSHA"
+plan '[]'
+before=$(nsegs $M)
+plan '[{"method":"PUT","path":"'$M'%2Bsegments/.+/00000002$","count":0,"status":503}]'
+t0=$(date +%s.%N)
+t_check_fails "mount: endless 503s fail cp with EIO" "Input/output error" \
+	cp "$T/big" "$C/lost"
+t_check "mount: ... in bounded time (<= 15 s)" test "$(since "$t0")" -le 15
+plan '[]'
+t_check_fails "mount: ... no file" "No such file" stat "$C/lost"
+t_eq "mount: ... no object" "$(t_swift_curl -o /dev/null -w '%{http_code}' -I $M/lost)" 404
+t_eq "mount: ... no segment left" "$(nsegs $M)" "$before"
+t_remount || exit 1
+plan '[{"method":"GET","path":"/'$M'/big$","count":0,"action":"stall","stall":60}]'
+t0=$(date +%s.%N)
+t_check "mount: a read that always stalls fails" \
+	sh -c "! timeout 40 cat '$C/big' > /dev/null"
+t_check "mount: ... in bounded time (<= 15 s)" test "$(since "$t0")" -le 15
+plan '[]'
+t_eq "mount: ... and the next read works" "$(t_sha "$C/big")" "$BIGSHA"
+
+# memcached restart: the mount's token is lost
+t_check "memcached restarted" memcached_restart
+: > "$FP_LOG"
+t_check "mount: cp after a memcached restart" cp "$T/big" "$C/after-mc"
+t_eq "mount: ... re-authenticated once" "$(grep -c '^GET /auth/v1.0 ' "$FP_LOG")" 1
+t_eq "mount: ... reads back identical" "$(t_sha "$C/after-mc")" "$BIGSHA"
+
+# a container deleted behind the mount's back
+mkdir "$C/../gone" && echo x > "$C/../gone/f"
+t_swift_curl -X DELETE -o /dev/null gone/f
+t_swift_curl -X DELETE -o /dev/null gone
+t_check_fails "mount: a deleted container reads ENOENT" "No such file" \
+	cat "$C/../gone/f"
+t_check_fails "mount: ... and lists ENOENT" "No such file" ls "$C/../gone"
+t_check "mount: ... the daemon lives" kill -0 "$T_PID"
+
+# Swift's proxy stopped mid-copy
+t_data "$T/huge" $((24 * 1048576)) huge
+plan '[{"method":"PUT","path":"'$M'%2Bsegments/.+/00000003$","count":1,"action":"stall","stall":1}]'
+cp "$T/huge" "$C/down" 2> "$T/down.err" &
+cp_pid=$!
+sleep 0.5
+t_check "swift proxy stopped" svc_stop proxy
+t0=$(date +%s.%N)
+wait "$cp_pid"
+t_check "mount: cp fails while Swift is down" test $? -ne 0
+t_check "mount: ... with an errno" grep -q "Input/output error\|timed out\|No route" "$T/down.err"
+t_check "mount: ... in bounded time (<= 20 s)" test "$(since "$t0")" -le 20
+t_check "swift restarted" sh -c "bash '$SVC' start '$SWIFT_DIR' > /dev/null 2>&1"
+T_SWIFT_TOKEN=""
+plan '[]'
+t_check_fails "mount: ... no file after the restart" "No such file" stat "$C/down"
+t_eq "mount: ... no object" "$(t_swift_curl -o /dev/null -w '%{http_code}' -I $M/down)" 404
+t_eq "mount: ... no segments container shown" "$(ls "$MNT/containers" | grep -c segments)" 0
+t_check "mount: works again after the restart" cp "$T/big" "$C/again"
+t_eq "mount: ... reads back identical" "$(t_sha "$C/again")" "$BIGSHA"
+# what the failed copy could not delete while Swift was down
+left=$(t_swift_curl "$M%2Bsegments" | grep -c '^down/' || true)
+
+# a daemon killed mid-copy
+plan '[{"method":"PUT","path":"'$M'%2Bsegments/.+/00000004$","count":0,"action":"stall","stall":60}]'
+cp "$T/huge" "$C/killed" 2> /dev/null &
+cp_pid=$!
+for _ in $(seq 1 100); do
+	grep -q '/00000004 0 stall$' "$FP_LOG" && break
+	sleep 0.1
+done
+kill -9 "$T_PID"
+wait "$T_PID" 2> /dev/null
+T_PID=""
+wait "$cp_pid" 2> /dev/null
+fusermount3 -uz "$MNT"
+plan '[]'
+killed=$(t_swift_curl "$M%2Bsegments" | grep -c '^killed/' || true)
+t_check "kill -9 mid-copy left segments ($killed)" test "$killed" -ge 2
+t_eq "... but no object" "$(t_swift_curl -o /dev/null -w '%{http_code}' -I $M/killed)" 404
+t_mount || exit 1
+t_eq "... segments are not shown as files" "$(ls "$C" | grep -c killed)" 0
+t_eq "... nor their container" "$(ls "$MNT/containers" | grep -c segments)" 0
+# a live object renamed into another container keeps its segments in mf+segments
+O=o$RANDOM
+mkdir "$MNT/containers/$O"
+t_check "mv of an SLO to another container" mv "$C/again" "$MNT/containers/$O/moved"
+live=$(nsegs $M)
+t_umount
+gc() { "$TROVEFS" gc -o "conf=$CONF" "$@"; }
+gc swift:direct $M > "$T/gc1.out" 2>&1
+t_check "gc: the grace period keeps fresh segments" grep -qx '0 segments removed' "$T/gc1.out"
+gc --dry-run --grace=0 swift:direct $M > "$T/gc2.out" 2>&1
+t_eq "gc --dry-run lists the orphans" \
+	"$(grep -c '^'$M'+segments/\(killed\|down\)/' "$T/gc2.out")" "$((killed + left))"
+t_eq "gc --dry-run lists nothing else" "$(grep -c '^'$M'+segments/' "$T/gc2.out")" "$((killed + left))"
+t_eq "gc --dry-run removes nothing" "$(nsegs $M)" "$live"
+gc --grace=0 swift:direct $M > "$T/gc3.out" 2>&1
+t_check "gc removes them" grep -qx "$((killed + left)) segments removed" "$T/gc3.out"
+t_eq "gc: ... they are gone" "$(nsegs $M)" "$((live - killed - left))"
+t_eq "gc: ... a run over every container finds nothing more" \
+	"$(gc --grace=0 swift:direct 2>&1 | tail -n 1)" "0 segments removed"
+t_mount || exit 1
+t_eq "gc: live objects read back identical" "$(t_sha "$C/big")" "$BIGSHA"
+t_eq "gc: ... the moved one too" "$(t_sha "$MNT/containers/$O/moved")" "$BIGSHA"
+t_eq "gc: ... and the one from before" "$(t_sha "$C/after-mc")" "$BIGSHA"
+t_check "unmount" t_umount
+
+# a wrong key file: EACCES, and the log names the account
+sed -i "s|^key_file = $T/swift-key|key_file = $T/badkey|" "$CONF"
+t_mount || exit 1
+t_check_fails "mount: wrong key -> EACCES" "Permission denied" ls "$MNT/containers"
+t_log_has "mount: ... the log names the account" "test:tester"
+t_check "unmount" t_umount
+
+t_done

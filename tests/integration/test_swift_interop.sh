@@ -1,0 +1,135 @@
+#!/bin/bash
+# test_swift_interop.sh - trovefs and the other Swift tools share objects:
+# what `swift upload` (plain, --use-slo, a DLO) and `rclone copy` stored
+# reads back through containers/ byte-identical, with its size and
+# X-Object-Meta-Mtime in ls -l; a file written with format=trove is a
+# valid Trove backup (curl | openssl enc -d | gunzip; "<name>_%08d"
+# segments in the same container, hidden from listings; the SLO ETag);
+# objects made by Trove's own shell pipeline, a DLO included, read back
+# raw. Swift is Debian's, started by tests/services/swift.sh; exit 77 if
+# it, python3-swiftclient or rclone cannot be installed.
+. "$(dirname "$0")/lib.sh"
+export TROVEFS_TEST_SOURCE=swift
+
+need_pkgs() {
+	local missing=""
+	[ -x /usr/bin/swift ] || missing="$missing python3-swiftclient"
+	command -v rclone >/dev/null || missing="$missing rclone"
+	[ -z "$missing" ] && return 0
+	[ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null ||
+		t_skip "missing:$missing"
+	# shellcheck disable=SC2086
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+		install -y -qq --no-install-recommends $missing >/dev/null 2>&1 ||
+		t_skip "apt-get install$missing failed"
+}
+need_pkgs
+t_init
+export ST_AUTH=$SWIFT_AUTH_URL ST_USER=$SWIFT_USER ST_KEY=$SWIFT_KEY
+export RCLONE_CONFIG_SW_TYPE=swift RCLONE_CONFIG_SW_AUTH=$SWIFT_AUTH_URL \
+	RCLONE_CONFIG_SW_USER=$SWIFT_USER RCLONE_CONFIG_SW_KEY=$SWIFT_KEY \
+	RCLONE_CONFIG_SW_AUTH_VERSION=1
+# the swift CLI is Debian's python (pyenv's python3 cannot import it)
+SWIFT_CLI="/usr/bin/python3 /usr/bin/swift"
+C=$MNT/containers/ic
+
+# ---- objects other tools uploaded
+cd "$T/src" || exit 1
+t_data plain.bin 3000000 plain
+t_data slo.bin $((3 * 1048576 + 17)) slo
+t_data dlo.bin $((2 * 1048576 + 5)) dlo
+t_data rc.bin 1500000 rc
+touch -d '2019-05-06 07:08:09' plain.bin slo.bin dlo.bin rc.bin
+t_check "swift upload (plain)" $SWIFT_CLI upload ic plain.bin
+t_check "swift upload --use-slo --segment-size" \
+	$SWIFT_CLI upload ic slo.bin --use-slo --segment-size 1048576
+t_check "swift upload --segment-size (a DLO)" \
+	$SWIFT_CLI upload ic dlo.bin --segment-size 1048576
+t_check "rclone copy to a swift remote" rclone copy rc.bin sw:ic/rc
+cd / || exit 1
+t_eq "the DLO is listed with 0 bytes by Swift" \
+	"$(t_swift_curl 'ic?format=json&prefix=dlo' | grep -o '"bytes": *[0-9]*' | head -n1 | tr -d ' ')" '"bytes":0'
+
+t_mount || exit 1
+for f in plain.bin slo.bin dlo.bin rc/rc.bin; do
+	src=$T/src/$(basename "$f")
+	t_eq "$f reads back byte-identical" "$(t_sha "$C/$f")" "$(t_sha "$src")"
+	t_eq "$f has its size in ls -l" "$(stat -c %s "$C/$f")" "$(stat -c %s "$src")"
+	t_eq "$f has its X-Object-Meta-Mtime as mtime" \
+		"$(stat -c %Y "$C/$f")" "$(stat -c %Y "$src")"
+done
+t_eq "ls -l of the container" "$(ls "$C" | tr '\n' ' ')" "dlo.bin plain.bin rc slo.bin "
+
+# ---- format=trove: a valid Trove backup
+t_check "unmount" t_umount
+t_mount -o format=trove || exit 1
+t_text "$T/src/t-small" 2000
+t_data "$T/src/t-big" $((3 * 1048576 + 333)) tbig
+t_check "cp of a small file (format=trove)" cp "$T/src/t-small" "$C/t-small"
+t_check "cp of a file larger than segment_size (format=trove)" cp "$T/src/t-big" "$C/t-big"
+trove_decode() {
+	t_swift_curl -f "ic/$1" |
+		openssl enc -d -aes-256-cbc -md sha256 -pass "file:$KEY" 2>/dev/null |
+		gunzip
+}
+t_eq "curl | openssl enc -d | gunzip gives the small file" \
+	"$(trove_decode t-small | sha256sum | cut -d' ' -f1)" "$(t_sha "$T/src/t-small")"
+t_eq "curl | openssl enc -d | gunzip gives the large file" \
+	"$(trove_decode t-big | sha256sum | cut -d' ' -f1)" "$(t_sha "$T/src/t-big")"
+t_eq "both read back through the mount" \
+	"$(t_sha "$C/t-small") $(t_sha "$C/t-big")" \
+	"$(t_sha "$T/src/t-small") $(t_sha "$T/src/t-big")"
+segs=$(t_swift_curl 'ic?prefix=t-big_')
+t_eq "its segments are t-big_%08d in the same container" \
+	"$(printf '%s\n' "$segs" | grep -cxE 't-big_[0-9]{8}')" 4
+t_eq "and only those" "$(printf '%s\n' "$segs" | grep -c .)" 4
+t_swift_curl 'ic/t-big?multipart-manifest=get' > "$T/manifest.json"
+want=$(/usr/bin/python3 -c '
+import hashlib, json, sys
+m = json.load(open(sys.argv[1]))
+print("\"%s\"" % hashlib.md5("".join(s["hash"] for s in m).encode()).hexdigest())
+' "$T/manifest.json")
+t_eq "its ETag is the SLO ETag (md5 of the segment md5s)" \
+	"$(t_swift_curl -I ic/t-big | tr -d '\r' | sed -n 's/^etag: //Ip')" "$want"
+t_eq "its segments are not listed in the mount" \
+	"$(ls "$C" | grep -c '^t-big_')" 0
+t_eq "ls -l shows the plain size" "$(stat -c %s "$C/t-big")" "$(stat -c %s "$T/src/t-big")"
+# rsync writes ".r-big.XXXXXX" and renames it: the segments follow
+mkdir -p "$T/src/rs"
+t_data "$T/src/rs/r-big" $((2 * 1048576 + 5)) rbig
+t_check "rsync of a large file (format=trove)" rsync -a "$T/src/rs/" "$C/"
+t_eq "its segments are named after the final name" \
+	"$(t_swift_curl 'ic?prefix=r-big_' | grep -cxE 'r-big_[0-9]{8}')" 3
+t_eq "no segment of rsync's temp name is left" \
+	"$(t_swift_curl 'ic?prefix=.r-big' | grep -c .)" 0
+t_eq "it decrypts with openssl + gunzip" \
+	"$(trove_decode r-big | sha256sum | cut -d' ' -f1)" "$(t_sha "$T/src/rs/r-big")"
+t_eq "it reads back through the mount" "$(t_sha "$C/r-big")" "$(t_sha "$T/src/rs/r-big")"
+
+# ---- objects Trove's shell pipeline made: shown raw, as stored
+t_text "$T/src/db.sql" 30000
+gzip -c "$T/src/db.sql" |
+	openssl enc -aes-256-cbc -salt -md sha256 -pass "file:$KEY" 2>/dev/null |
+	t_swift_curl -f -o /dev/null -X PUT -T - ic/trove-single.gz.enc
+gzip -c "$T/src/db.sql" |
+	openssl enc -aes-256-cbc -salt -md sha256 -pass "file:$KEY" 2>/dev/null > "$T/dlo.enc"
+split -b 100000 -d -a 8 "$T/dlo.enc" "$T/dlo.part."
+i=1
+for p in "$T"/dlo.part.*; do
+	t_swift_curl -f -o /dev/null -X PUT -T "$p" "ic/trove-dlo.gz.enc_$(printf '%08d' $i)"
+	i=$((i + 1))
+done
+t_swift_curl -f -o /dev/null -X PUT -H 'X-Object-Manifest: ic/trove-dlo.gz.enc_' \
+	--data-binary '' ic/trove-dlo.gz.enc
+for o in trove-single.gz.enc trove-dlo.gz.enc; do
+	t_eq "$o reads back as a curl GET gives it" \
+		"$(t_sha "$C/$o")" "$(t_swift_curl -f "ic/$o" | sha256sum | cut -d' ' -f1)"
+	t_eq "$o has the size of the GET in ls -l" "$(stat -c %s "$C/$o")" \
+		"$(t_swift_curl -f "ic/$o" | wc -c)"
+	t_eq "$o decrypts to the dump" \
+		"$(openssl enc -d -aes-256-cbc -md sha256 -pass "file:$KEY" < "$C/$o" 2>/dev/null |
+			gunzip | sha256sum | cut -d' ' -f1)" \
+		"$(t_sha "$T/src/db.sql")"
+done
+t_check "unmount" t_umount
+t_done

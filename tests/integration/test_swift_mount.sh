@@ -1,0 +1,201 @@
+#!/bin/bash
+# test_swift_mount.sh - trovefs mounted on a real Swift (swift:NAME):
+# test_basic.sh and test_rsync.sh run again on Swift (TROVEFS_TEST_SOURCE
+# =swift), then what only Swift has: streamed SLO uploads, rsync's rename
+# as a manifest copy, a pseudo-dir of 10,050 objects listed without a HEAD
+# per object, awkward names, statfs from the account, the mount helper
+# and an fstab line with _netdev, and a Swift whose max_file_size is below
+# segment_size (413: the segments are cut smaller). Swift is Debian's,
+# started by tests/services/swift.sh; exit 77 if it cannot run here.
+. "$(dirname "$0")/lib.sh"
+export TROVEFS_TEST_SOURCE=swift
+t_init
+HERE=$(cd "$(dirname "$0")" && pwd)
+SVC=$T_ROOT/tests/services/swift.sh
+PROXY_LOG=$SWIFT_DIR/log/proxy.log
+export SWIFT_DIR SWIFT_PROXY_PORT SWIFT_AUTH_URL SWIFT_USER SWIFT_KEY \
+	SWIFT_STORAGE_URL TROVEFS_BUILD TROVEFS
+
+# the second Swift (max_file_size 2 MiB) starts while the tests run
+SD2=$(mktemp -d /dev/shm/trovefs-swift413.XXXXXX 2>/dev/null) || SD2=$T/swift413
+stop2() { bash "$SVC" stop "$SD2" >/dev/null 2>&1; rm -rf "$SD2"; }
+trap 'stop2; t_cleanup' EXIT
+SWIFT_MAX_FILE_SIZE=2097152 bash "$SVC" start "$SD2" >"$T/swift2.env" 2>"$T/swift2.log" &
+SD2_PID=$!
+
+# ---- the local: tests, on Swift
+for t in basic rsync; do
+	rc=0
+	bash "$HERE/test_$t.sh" > "$T/$t.out" 2>&1 || rc=$?
+	sed 's/^/    /' "$T/$t.out"
+	t_eq "test_$t.sh passes on swift:" "$rc" 0
+done
+
+# proxy requests matching ERE so far
+reqs() {
+	grep -cE -- "$1" "$PROXY_LOG" || true
+}
+
+t_mount -o log_level=debug || exit 1
+t_allow 'debug: '
+C=$MNT/containers/sw
+# the proxy logs the path quoted once more: "+" is %2B, then %252B
+SEGS="AUTH_test/sw%252Bsegments/"
+mkdir "$C"
+
+# ---- streamed SLO upload (segment_size = 1M)
+t_data "$T/src/big" $((5 * 1048576 + 4321)) big
+t_check "cp of a 5 MiB file (1 MiB segments)" cp "$T/src/big" "$C/big"
+t_eq "it reads back byte-identical" "$(t_sha "$C/big")" "$(t_sha "$T/src/big")"
+t_eq "ls -l shows its plain size" "$(stat -c %s "$C/big")" "$(stat -c %s "$T/src/big")"
+t_eq "it is a Static Large Object" \
+	"$(t_swift_curl -I sw/big | tr -d '\r' | sed -n 's/^x-static-large-object: //Ip')" True
+nsegs=$(t_swift_curl sw+segments | grep -c .)
+t_check "its segments are in sw+segments ($nsegs)" test "$nsegs" -ge 5
+t_eq "segments are not listed in the container" "$(ls -A "$C")" big
+t_eq "the segments container is not listed" "$(ls "$MNT/containers" | grep -c segments)" 0
+
+# ---- rsync: temp file, then rename = one upload and a manifest copy
+mkdir -p "$T/src/rs"
+t_data "$T/src/rs/big2" $((4 * 1048576 + 99)) big2
+t_text "$T/src/rs/small" 100
+puts0=$(reqs "PUT /v1/$SEGS")
+c0=$(grep -c "committed '" "$LOG")
+r0=$(grep -c "renamed '" "$LOG")
+t_check "rsync of a 4 MiB and a small file" rsync -a "$T/src/rs/" "$C/rs/"
+t_eq "each file was uploaded once" "$(($(grep -c "committed '" "$LOG") - c0))" 2
+t_eq "and renamed once" "$(($(grep -c "renamed '" "$LOG") - r0))" 2
+# the encoded file is a bit larger than the plain one: 5 segments
+t_eq "the rename re-uploaded no segment" "$(($(reqs "PUT /v1/$SEGS") - puts0))" 5
+t_check "the rename is a server-side manifest copy" \
+	grep -qE "PUT /v1/AUTH_test/sw/rs/big2%3Fmultipart-manifest%3Dget" "$PROXY_LOG"
+t_check "the rsynced tree reads back identical" diff -r "$T/src/rs" "$C/rs"
+
+# ---- awkward names
+for name in "a b  c" "ünïcødé 日本" "100%" "what?x=1" "hash#tag" "a&b=c" "mixed %20?#&"; do
+	t_check "cp to '$name'" cp "$T/src/rs/small" "$C/$name"
+	t_eq "'$name' reads back" "$(t_sha "$C/$name")" "$(t_sha "$T/src/rs/small")"
+	t_eq "'$name' is listed" "$(ls "$C" | grep -cxF -- "$name")" 1
+	t_check "rm of '$name'" rm "$C/$name"
+done
+
+# ---- a pseudo-dir of 10,050 objects: clones of one object trovefs wrote
+echo seed > "$C/seed"
+t_swift_curl -D "$T/seed.h" -o "$T/seed.bin" sw/seed
+/usr/bin/python3 - "$T/seed.h" "$T/seed.bin" "$T/many.tar" <<'EOF'
+import sys, tarfile, io
+hdr = {}
+for line in open(sys.argv[1], encoding="utf-8"):
+    k, _, v = line.rstrip("\r\n").partition(": ")
+    hdr[k.lower()] = v
+data = open(sys.argv[2], "rb").read()
+pax = {"SCHILY.xattr.user.mime_type": hdr["content-type"]}
+for k, v in hdr.items():
+    if k.startswith("x-object-meta-"):
+        pax["SCHILY.xattr.user.meta." + k[len("x-object-meta-"):]] = v
+# four archives at once keep the proxy, object and container servers busy
+for part in range(4):
+    with tarfile.open("%s%d" % (sys.argv[3], part), "w",
+                      format=tarfile.PAX_FORMAT) as tf:
+        for i in range(part, 10050, 4):
+            ti = tarfile.TarInfo("many/f%05d" % i)
+            ti.size = len(data)
+            ti.pax_headers = dict(pax)
+            tf.addfile(ti, io.BytesIO(data))
+EOF
+start=$SECONDS
+pids=""
+for part in 0 1 2 3; do
+	t_swift_curl -X PUT -T "$T/many.tar$part" -H 'Accept: application/json' \
+		-o "$T/extract$part.json" 'sw?extract-archive=tar' &
+	pids="$pids $!"
+done
+# shellcheck disable=SC2086
+wait $pids
+created=$(cat "$T"/extract?.json | grep -o '"Number Files Created": [0-9]*' |
+	awk '{s += $NF} END {print s}')
+t_eq "10050 objects created by a bulk upload ($((SECONDS - start)) s)" "$created" 10050
+t_remount -o log_level=debug || exit 1
+heads0=$(reqs "HEAD /v1/AUTH_test/sw/many/f")
+pages0=$(reqs "GET /v1/AUTH_test/sw%3F.*marker%3Dmany")
+start=$(date +%s.%N)
+n=$(ls -l "$C/many" | grep -c '^-')
+secs=$(echo "$(date +%s.%N) - $start" | bc)
+t_eq "ls -l lists all 10050 (cold: $secs s)" "$n" 10050
+t_eq "ls -l shows their plain size" "$(ls -l "$C/many" | awk '$5 != 5 && /^-/' | wc -l)" 0
+t_eq "ls -l made no HEAD per object" "$(($(reqs "HEAD /v1/AUTH_test/sw/many/f") - heads0))" 0
+t_check "the listing took more than one page (marker)" \
+	test "$(($(reqs "GET /v1/AUTH_test/sw%3F.*marker%3Dmany") - pages0))" -ge 1
+t_eq "a clone reads back" "$(cat "$C/many/f10049")" seed
+
+# ---- statfs from the account (the updater catches up in about 1 s)
+ATOK=$(curl -s -D - -o /dev/null -H 'X-Auth-User: admin:admin' \
+	-H 'X-Auth-Key: admin' "$SWIFT_AUTH_URL" | tr -d '\r' |
+	sed -n 's/^[Xx]-[Aa]uth-[Tt]oken: //p')
+curl -s -o /dev/null -X POST -H "X-Auth-Token: $ATOK" \
+	-H 'X-Account-Meta-Quota-Bytes: 10000000000' "$SWIFT_STORAGE_URL"
+used=0
+for i in $(seq 1 20); do
+	used=$(t_swift_curl -I "" | tr -d '\r' |
+		sed -n 's/^x-account-bytes-used: //Ip')
+	[ "${used:-0}" -gt 0 ] && break
+	sleep 0.5
+done
+read -r blocks bfree bsize < <(stat -f -c '%b %f %S' "$MNT")
+t_eq "df shows the account quota as the size" \
+	"$((blocks * bsize / 4096))" "$((10000000000 / 4096))"
+t_eq "df shows the account's bytes used (in 4 KiB blocks)" \
+	"$((blocks - bfree))" "$(((used + 4095) / 4096))"
+t_check "df -h works" df -h "$MNT"
+t_check "unmount" t_umount
+
+# ---- the mount helper, mount -t and an fstab line with _netdev
+HELPER=$T_ROOT/mount-helpers/mount.trovefs
+export TROVEFS_BIN=$TROVEFS
+t_check "the helper mounts swift:test" \
+	"$HELPER" swift:test "$MNT" -o "_netdev,nofail,conf=$CONF"
+t_check "listed as fuse.trovefs with the source" \
+	grep -q "^swift:test $MNT fuse.trovefs " /proc/mounts
+t_eq "and serves the files" "$(t_sha "$MNT/containers/sw/big")" "$(t_sha "$T/src/big")"
+t_check "umount" umount "$MNT"
+installed=""
+if [ ! -e /sbin/mount.trovefs ]; then
+	sed "s|@BINDIR@|$(dirname "$TROVEFS")|" "$HELPER" > /sbin/mount.trovefs
+	chmod 755 /sbin/mount.trovefs
+	installed=1
+fi
+if [ -n "$installed" ] || grep -q trovefs /sbin/mount.trovefs; then
+	echo "swift:test $MNT trovefs _netdev,nofail,noauto,conf=$CONF 0 0" > "$T/fstab"
+	t_check "mount by an fstab line with _netdev" mount -T "$T/fstab" "$MNT"
+	t_eq "the fstab mount serves the files" \
+		"$(t_sha "$MNT/containers/sw/big")" "$(t_sha "$T/src/big")"
+	t_check "umount" umount "$MNT"
+fi
+[ -n "$installed" ] && rm -f /sbin/mount.trovefs
+
+# ---- max_file_size 2 MiB below segment_size 8M: 413, cut smaller
+rc=0
+wait "$SD2_PID" || rc=$?
+env2=$(cat "$T/swift2.env")
+if [ $rc -ne 0 ]; then
+	t_not_ok "a second Swift with max_file_size 2 MiB did not start"
+	sed 's/^/    # /' "$T/swift2.log" | tail -n 5
+else
+	url2=$(printf '%s\n' "$env2" | sed -n 's/^export SWIFT_AUTH_URL=//p')
+	(umask 077 && printf '[trovefs]\nkey_file = %s\ncompress_level = 0\n' "$KEY" > "$CONF" &&
+		SWIFT_AUTH_URL=$url2 TROVEFS_TEST_SEGMENT_SIZE=8M t_swift_section test >> "$CONF")
+	t_mount || { stop2; exit 1; }
+	mkdir "$C"
+	t_data "$T/src/f20" $((20 * 1048576 + 7)) f20
+	t_data "$T/src/f5" $((5 * 1048576)) f5
+	t_check "cp of 20 MiB in 8 MiB segments, Swift taking 2 MiB" cp "$T/src/f20" "$C/f20"
+	t_eq "it reads back byte-identical" "$(t_sha "$C/f20")" "$(t_sha "$T/src/f20")"
+	t_check "cp of 5 MiB: one PUT refused, then segments" cp "$T/src/f5" "$C/f5"
+	t_eq "it reads back byte-identical" "$(t_sha "$C/f5")" "$(t_sha "$T/src/f5")"
+	t_eq "ls -l sizes" "$(stat -c %s "$C/f20" "$C/f5" | tr '\n' ' ')" \
+		"$((20 * 1048576 + 7)) $((5 * 1048576)) "
+	t_log_has "the 413 was logged" 'HTTP 413'
+	t_check "unmount" t_umount
+	stop2
+fi
+t_done

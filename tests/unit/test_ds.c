@@ -1,0 +1,590 @@
+/*
+ * test_ds.c - unit tests of the generic datastore layer (datastores/ds.c)
+ * and its providers (datastores/ds_fs.c) with a fake driver over the mem
+ * store: backup naming, commit only of verified streams, listing and
+ * latest, resolving what a user writes, the recover sequence (safety
+ * backup, full verification before the driver runs), status, and the
+ * restore/ and datastores/ trees with their access rules.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+
+#include <cmocka.h>
+
+#include "../../backends/mem_store.h"
+#include "../../conf/log.h"
+#include "../../datastores/ds.h"
+#include "../../datastores/ds_fs.h"
+
+/* ---- a fake driver: the stream is g_data; verify wants byte 0 'G' ---- */
+
+static const char *g_data = "GOOD-DATA";
+static int g_stream_end_err;  /* returned instead of the end */
+static int g_recovers;	      /* recover() calls */
+static char g_recovered[256]; /* what recover() read */
+static int g_recover_err;
+
+struct ds_stream {
+	size_t off;
+};
+
+struct ds_verify {
+	bool ok;
+	bool first;
+};
+
+static int fake_init(struct ds *ds, const struct conf_section *s, void **priv)
+{
+	(void)ds;
+	(void)s;
+	*priv = NULL;
+	return 0;
+}
+
+static void fake_fini(void *priv)
+{
+	(void)priv;
+}
+
+static int fake_open(struct ds *ds, struct ds_stream **out)
+{
+	(void)ds;
+	*out = calloc(1, sizeof(**out));
+	return *out ? 0 : -ENOMEM;
+}
+
+static int fake_read(struct ds_stream *s, void *dst, size_t len, size_t *got)
+{
+	size_t n = strlen(g_data) - s->off;
+
+	if (n == 0 && g_stream_end_err)
+		return g_stream_end_err;
+	if (n > len)
+		n = len;
+	memcpy(dst, g_data + s->off, n);
+	s->off += n;
+	*got = n;
+	return 0;
+}
+
+static uint64_t fake_size(struct ds_stream *s)
+{
+	(void)s;
+	return strlen(g_data);
+}
+
+static void fake_close(struct ds_stream *s)
+{
+	free(s);
+}
+
+static int fake_verify_new(struct ds *ds, struct ds_verify **out)
+{
+	(void)ds;
+	*out = calloc(1, sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	(*out)->first = true;
+	return 0;
+}
+
+static void fake_verify_update(struct ds_verify *v, const void *p, size_t len)
+{
+	if (v->first && len > 0) {
+		v->ok = ((const char *)p)[0] == 'G';
+		v->first = false;
+	}
+}
+
+static int fake_verify_final(struct ds_verify *v, const char *what)
+{
+	if (!v->ok)
+		log_error("'%s' is not valid", what);
+	return v->ok ? 0 : -EBADMSG;
+}
+
+static void fake_verify_free(struct ds_verify *v)
+{
+	free(v);
+}
+
+static int fake_recover(struct ds *ds, const char *name,
+			struct store_reader *src)
+{
+	size_t got = 0;
+	int err;
+
+	(void)ds;
+	(void)name;
+	g_recovers++;
+	memset(g_recovered, 0, sizeof(g_recovered));
+	err = store_reader_read(src, 0, g_recovered, sizeof(g_recovered) - 1,
+				&got);
+	return err ? err : g_recover_err;
+}
+
+static const struct ds_driver fake_driver = {
+	.type = "fake",
+	.backup_file = "dump.bin",
+	.init = fake_init,
+	.fini = fake_fini,
+	.stream_open = fake_open,
+	.stream_read = fake_read,
+	.stream_size = fake_size,
+	.stream_close = fake_close,
+	.verify_new = fake_verify_new,
+	.verify_update = fake_verify_update,
+	.verify_final = fake_verify_final,
+	.verify_free = fake_verify_free,
+	.recover = fake_recover,
+};
+
+/* ---- fixture ---- */
+
+struct fixture {
+	struct store *st;
+	struct ds_set *set;
+	struct ds *ds;
+	struct ds_fs *fs;
+};
+
+static void quiet_hook(int level, const char *msg)
+{
+	(void)level;
+	(void)msg;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct conf_section s = { 0 };
+
+	assert_non_null(f);
+	g_data = "GOOD-DATA";
+	g_stream_end_err = 0;
+	g_recovers = 0;
+	g_recover_err = 0;
+	log_set_hook(quiet_hook);
+	assert_int_equal(mem_store_new(&f->st), 0);
+	assert_int_equal(ds_set_new_empty(f->st, &f->set), 0);
+	s.type = (char *)"fake";
+	s.name = (char *)"db";
+	assert_int_equal(ds_set_add(f->set, &fake_driver, &s), 0);
+	f->ds = ds_set_find(f->set, "db");
+	assert_non_null(f->ds);
+	assert_int_equal(ds_fs_register(NULL, f->set, &f->fs), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	log_set_hook(NULL);
+	ds_fs_free(f->fs);
+	ds_set_free(f->set);
+	store_destroy(f->st);
+	free(f);
+	return 0;
+}
+
+/* Puts a backup named @name holding @data straight into the store. */
+static void put_backup(struct fixture *f, const char *name, const char *data)
+{
+	char key[STORE_KEY_MAX];
+	struct store_writer *w;
+	struct meta m;
+	int err;
+
+	err = store_create_container(f->st, f->ds->container);
+	assert_true(err == 0 || err == -EEXIST);
+	assert_int_equal(ds_backup_key(f->ds, name, key, sizeof(key)), 0);
+	assert_int_equal(
+		store_writer_open(f->st, f->ds->container, key, NULL, &w), 0);
+	assert_int_equal(store_writer_write(w, data, strlen(data)), 0);
+	meta_init(&m);
+	assert_int_equal(store_writer_commit(w, &m), 0);
+	meta_release(&m);
+}
+
+/* ---- naming ---- */
+
+static void test_ds_backup_name_format(void **state)
+{
+	char name[DS_NAME_MAX];
+
+	(void)state;
+	assert_int_equal(ds_backup_name(0, "", name, sizeof(name)), 0);
+	assert_string_equal(name, "1970-01-01T00:00:00Z");
+	assert_int_equal(
+		ds_backup_name(1700000000, "-pre-recover", name, sizeof(name)),
+		0);
+	assert_string_equal(name, "2023-11-14T22:13:20Z-pre-recover");
+	assert_int_equal(ds_backup_name(0, "", name, 10), -ENAMETOOLONG);
+}
+
+static void test_ds_backup_name_is_valid(void **state)
+{
+	(void)state;
+	assert_true(ds_backup_name_is_valid("2024-01-01T00:00:00Z"));
+	assert_false(ds_backup_name_is_valid(""));
+	assert_false(ds_backup_name_is_valid("latest"));
+	assert_false(ds_backup_name_is_valid(".."));
+	assert_false(ds_backup_name_is_valid("a/b"));
+	assert_false(ds_backup_name_is_valid("a b"));
+}
+
+static void test_ds_config_prefix_and_container(void **state)
+{
+	struct fixture *f = *state;
+	struct conf_kv kv[2] = {
+		{ (char *)"container", (char *)"bad/name", 3 },
+		{ (char *)"prefix", (char *)"p", 4 },
+	};
+	struct conf_section s = { (char *)"fake", (char *)"x", kv, 2, 1 };
+
+	assert_string_equal(f->ds->prefix, "db/");
+	assert_string_equal(f->ds->container, "database_backups");
+	assert_int_equal(ds_set_add(f->set, &fake_driver, &s), -EINVAL);
+	kv[0].value = (char *)"c2";
+	assert_int_equal(ds_set_add(f->set, &fake_driver, &s), 0);
+	assert_string_equal(ds_set_find(f->set, "x")->prefix, "p/");
+	assert_string_equal(ds_set_find(f->set, "x")->container, "c2");
+}
+
+/* ---- backup ---- */
+
+static void test_ds_backup_commits_stream(void **state)
+{
+	struct fixture *f = *state;
+	char name[DS_NAME_MAX];
+	char key[STORE_KEY_MAX];
+	const void *p;
+	size_t size;
+
+	assert_int_equal(ds_backup(f->ds, "", name, sizeof(name)), 0);
+	assert_int_equal(ds_backup_key(f->ds, name, key, sizeof(key)), 0);
+	p = mem_store_get(f->st, "database_backups", key, &size);
+	assert_non_null(p); /* stored encoded? mem is a leaf: plain */
+	assert_int_equal((int)size, (int)strlen(g_data));
+	assert_memory_equal(p, g_data, size);
+}
+
+static void test_ds_backup_failed_stream_leaves_nothing(void **state)
+{
+	struct fixture *f = *state;
+	char latest[DS_NAME_MAX];
+	struct buf b;
+
+	g_stream_end_err = -EBADMSG;
+	assert_int_equal(ds_backup(f->ds, "", NULL, 0), -EBADMSG);
+	assert_int_equal(ds_backup_latest(f->ds, latest, sizeof(latest)),
+			 -ENOENT);
+	buf_init(&b, 4096);
+	assert_int_equal(ds_status(f->ds, &b), 0);
+	assert_non_null(strstr(buf_str(&b),
+			       "last_result: error: Bad message (EBADMSG)"));
+	buf_release(&b);
+}
+
+static void test_ds_backup_same_second_gets_new_name(void **state)
+{
+	struct fixture *f = *state;
+	char a[DS_NAME_MAX];
+	char b[DS_NAME_MAX];
+
+	assert_int_equal(ds_backup(f->ds, "", a, sizeof(a)), 0);
+	assert_int_equal(ds_backup(f->ds, "", b, sizeof(b)), 0);
+	assert_string_not_equal(a, b);
+}
+
+static void test_ds_backup_store_failure(void **state)
+{
+	struct fixture *f = *state;
+
+	mem_store_fail(f->st, MEM_OP_COMMIT, 1, -ENOSPC);
+	assert_int_equal(ds_backup(f->ds, "", NULL, 0), -ENOSPC);
+}
+
+/* ---- listing, resolving ---- */
+
+static void test_ds_latest_and_resolve(void **state)
+{
+	struct fixture *f = *state;
+	char out[DS_NAME_MAX];
+
+	assert_int_equal(
+		ds_backup_resolve(f->ds, "latest\n", 7, out, sizeof(out)),
+		-ENOENT);
+	put_backup(f, "2024-01-02T00:00:00Z", "GOOD-1");
+	put_backup(f, "2024-03-01T00:00:00Z", "GOOD-3");
+	put_backup(f, "2024-02-01T00:00:00Z", "GOOD-2");
+	assert_int_equal(ds_backup_latest(f->ds, out, sizeof(out)), 0);
+	assert_string_equal(out, "2024-03-01T00:00:00Z");
+	assert_int_equal(
+		ds_backup_resolve(f->ds, "latest\n", 7, out, sizeof(out)), 0);
+	assert_string_equal(out, "2024-03-01T00:00:00Z");
+	assert_int_equal(ds_backup_resolve(f->ds, "2024-02-01T00:00:00Z \n", 22,
+					   out, sizeof(out)),
+			 0);
+	assert_string_equal(out, "2024-02-01T00:00:00Z");
+	assert_int_equal(ds_backup_resolve(f->ds, "nope", 4, out, sizeof(out)),
+			 -ENOENT);
+	assert_int_equal(ds_backup_resolve(f->ds, "../x", 4, out, sizeof(out)),
+			 -ENOENT);
+	assert_int_equal(ds_backup_resolve(f->ds, " \n", 2, out, sizeof(out)),
+			 -EINVAL);
+	assert_int_equal(ds_backup_resolve(f->ds, "a\0b", 3, out, sizeof(out)),
+			 -ENOENT);
+}
+
+/* ---- recover ---- */
+
+static void test_ds_recover_takes_safety_backup_then_driver(void **state)
+{
+	struct fixture *f = *state;
+	char out[DS_NAME_MAX];
+
+	put_backup(f, "2024-01-01T00:00:00Z", "GOOD-OLD");
+	g_data = "GOOD-NOW";
+	assert_int_equal(ds_recover(f->ds, "2024-01-01T00:00:00Z", 20), 0);
+	assert_int_equal(g_recovers, 1);
+	assert_string_equal(g_recovered, "GOOD-OLD");
+	/* the safety backup is now the latest and holds the live data */
+	assert_int_equal(ds_backup_latest(f->ds, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "-pre-recover"));
+}
+
+static void test_ds_recover_refuses_corrupt_backup(void **state)
+{
+	struct fixture *f = *state;
+	struct buf b;
+
+	put_backup(f, "2024-01-01T00:00:00Z", "BAD-DATA");
+	assert_int_equal(ds_recover(f->ds, "2024-01-01T00:00:00Z\n", 21),
+			 -EBADMSG);
+	assert_int_equal(g_recovers, 0); /* nothing was touched */
+	buf_init(&b, 4096);
+	assert_int_equal(ds_status(f->ds, &b), 0);
+	assert_non_null(strstr(buf_str(&b), "last_result: error"));
+	assert_non_null(strstr(buf_str(&b),
+			       "last_operation: recover 2024-01-01T00:00:00Z"));
+	buf_release(&b);
+}
+
+static void test_ds_recover_no_safety_backup_no_recover(void **state)
+{
+	struct fixture *f = *state;
+
+	put_backup(f, "2024-01-01T00:00:00Z", "GOOD-OLD");
+	g_stream_end_err = -ECONNREFUSED;
+	assert_int_equal(ds_recover(f->ds, "latest", 6), -ECONNREFUSED);
+	assert_int_equal(g_recovers, 0);
+}
+
+static void test_ds_recover_garbage(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(ds_recover(f->ds, "garbage", 7), -ENOENT);
+	assert_int_equal(g_recovers, 0);
+}
+
+static void test_ds_recover_driver_error_is_returned(void **state)
+{
+	struct fixture *f = *state;
+
+	put_backup(f, "2024-01-01T00:00:00Z", "GOOD-OLD");
+	g_recover_err = -EIO;
+	assert_int_equal(ds_recover(f->ds, "latest", 6), -EIO);
+	assert_int_equal(g_recovers, 1);
+}
+
+/* ---- live stream ---- */
+
+static void test_ds_live_sequential_only(void **state)
+{
+	struct fixture *f = *state;
+	struct ds_live *l;
+	char buf[64];
+
+	assert_int_equal(ds_live_open(f->ds, &l), 0);
+	assert_int_equal((int)ds_live_read(l, buf, 4, 0), 4);
+	assert_int_equal((int)ds_live_read(l, buf, 4, 100), -EINVAL);
+	assert_int_equal((int)ds_live_read(l, buf, sizeof(buf), 4),
+			 (int)strlen(g_data) - 4);
+	assert_int_equal(
+		(int)ds_live_read(l, buf, sizeof(buf), (off_t)strlen(g_data)),
+		0);
+	ds_live_close(l);
+}
+
+/* ---- the providers ---- */
+
+struct names {
+	char all[512];
+};
+
+static int collect(void *arg, const char *name, const struct stat *st)
+{
+	struct names *n = arg;
+
+	(void)st;
+	strncat(n->all, name, sizeof(n->all) - strlen(n->all) - 1);
+	strncat(n->all, " ", sizeof(n->all) - strlen(n->all) - 1);
+	return 0;
+}
+
+static void test_ds_fs_datastores_tree(void **state)
+{
+	struct fixture *f = *state;
+	const struct vfs_provider_ops *o = &ds_fs_datastores_ops;
+	struct names n = { "" };
+	struct stat st;
+
+	assert_int_equal(o->readdir(f->fs, "", collect, &n), 0);
+	assert_string_equal(n.all, "db ");
+	n.all[0] = '\0';
+	assert_int_equal(o->readdir(f->fs, "db", collect, &n), 0);
+	assert_string_equal(n.all, "dump.bin backup recover status progress ");
+	assert_int_equal(o->getattr(f->fs, "db/dump.bin", &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal((int)st.st_size, 0);
+	assert_int_equal(o->getattr(f->fs, "db/backup", &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0200);
+	assert_int_equal(o->getattr(f->fs, "db/nope", &st), -ENOENT);
+	assert_int_equal(o->getattr(f->fs, "nope", &st), -ENOENT);
+	assert_int_equal(o->getattr(f->fs, "db/status/x", &st), -ENOENT);
+}
+
+static void test_ds_fs_access_rules(void **state)
+{
+	struct fixture *f = *state;
+	const struct vfs_provider_ops *o = &ds_fs_datastores_ops;
+	void *fh;
+
+	assert_int_equal(o->open(f->fs, "db/status", O_WRONLY, &fh), -EACCES);
+	assert_int_equal(o->open(f->fs, "db/dump.bin", O_WRONLY, &fh), -EACCES);
+	assert_int_equal(o->open(f->fs, "db/backup", O_RDONLY, &fh), -EACCES);
+	assert_int_equal(o->open(f->fs, "db/recover", O_RDWR, &fh), -EACCES);
+	assert_int_equal(o->open(f->fs, "db", O_RDONLY, &fh), -EISDIR);
+	assert_int_equal(o->truncate(f->fs, "db/status", 0), -EACCES);
+	assert_int_equal(o->truncate(f->fs, "db/recover", 0), 0);
+}
+
+static void test_ds_fs_backup_and_recover_by_write(void **state)
+{
+	struct fixture *f = *state;
+	const struct vfs_provider_ops *o = &ds_fs_datastores_ops;
+	const struct vfs_provider_ops *r = &ds_fs_restore_ops;
+	struct names n = { "" };
+	char link[DS_NAME_MAX];
+	char buf[2 * DS_NAME_MAX];
+	struct stat st;
+	void *fh;
+
+	assert_int_equal(o->open(f->fs, "db/backup", O_WRONLY, &fh), 0);
+	assert_int_equal((int)o->write(f->fs, fh, "1\n", 2, 0), 2);
+	assert_int_equal(o->release(f->fs, fh), 0);
+
+	assert_int_equal(r->readdir(f->fs, "db", collect, &n), 0);
+	assert_int_equal(r->readlink(f->fs, "db/latest", link, sizeof(link)),
+			 0);
+	assert_non_null(strstr(n.all, link));
+	assert_non_null(strstr(n.all, "latest"));
+	snprintf(buf, sizeof(buf), "db/%s/dump.bin", link);
+	assert_int_equal(r->getattr(f->fs, buf, &st), 0);
+	assert_int_equal((int)st.st_size, (int)strlen(g_data));
+	assert_int_equal(r->open(f->fs, buf, O_WRONLY, &fh), -EROFS);
+	assert_int_equal(r->open(f->fs, buf, O_RDONLY, &fh), 0);
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal((int)r->read(f->fs, fh, buf, sizeof(buf), 0),
+			 (int)strlen(g_data));
+	assert_string_equal(buf, g_data);
+	assert_int_equal(r->release(f->fs, fh), 0);
+
+	assert_int_equal(o->open(f->fs, "db/recover", O_WRONLY, &fh), 0);
+	assert_int_equal((int)o->write(f->fs, fh, "nope\n", 5, 0), -ENOENT);
+	assert_int_equal((int)o->write(f->fs, fh, "latest\n", 7, 0), 7);
+	assert_int_equal(o->release(f->fs, fh), 0);
+	assert_int_equal(g_recovers, 1);
+}
+
+static void test_ds_fs_status_and_progress_text(void **state)
+{
+	struct fixture *f = *state;
+	const struct vfs_provider_ops *o = &ds_fs_datastores_ops;
+	char buf[2048];
+	ssize_t n;
+	void *fh;
+
+	assert_int_equal(o->open(f->fs, "db/status", O_RDONLY, &fh), 0);
+	assert_true(o->direct_io(f->fs, fh));
+	n = o->read(f->fs, fh, buf, sizeof(buf) - 1, 0);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "datastore: db\ntype: fake\n"));
+	assert_non_null(strstr(buf, "state: idle\n"));
+	assert_int_equal(o->release(f->fs, fh), 0);
+	assert_int_equal(o->open(f->fs, "db/progress", O_RDONLY, &fh), 0);
+	n = o->read(f->fs, fh, buf, sizeof(buf) - 1, 0);
+	buf[n] = '\0';
+	assert_string_equal(
+		buf, "operation: none\nbytes_done: 0\nbytes_total: unknown\n");
+	assert_int_equal(o->release(f->fs, fh), 0);
+}
+
+static void test_ds_fs_restore_unknown(void **state)
+{
+	struct fixture *f = *state;
+	const struct vfs_provider_ops *r = &ds_fs_restore_ops;
+	char link[64];
+	struct stat st;
+	void *fh;
+
+	assert_int_equal(r->getattr(f->fs, "db/latest", &st), -ENOENT);
+	assert_int_equal(r->readlink(f->fs, "db/latest", link, sizeof(link)),
+			 -ENOENT);
+	assert_int_equal(r->getattr(f->fs, "db/2024-01-01T00:00:00Z", &st),
+			 -ENOENT);
+	assert_int_equal(r->getattr(f->fs, "zz", &st), -ENOENT);
+	assert_int_equal(r->open(f->fs, "db/x/dump.bin", O_RDONLY, &fh),
+			 -ENOENT);
+	assert_int_equal(r->getattr(f->fs, "db", &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ds_backup_name_format),
+		cmocka_unit_test(test_ds_backup_name_is_valid),
+		T(test_ds_config_prefix_and_container),
+		T(test_ds_backup_commits_stream),
+		T(test_ds_backup_failed_stream_leaves_nothing),
+		T(test_ds_backup_same_second_gets_new_name),
+		T(test_ds_backup_store_failure),
+		T(test_ds_latest_and_resolve),
+		T(test_ds_recover_takes_safety_backup_then_driver),
+		T(test_ds_recover_refuses_corrupt_backup),
+		T(test_ds_recover_no_safety_backup_no_recover),
+		T(test_ds_recover_garbage),
+		T(test_ds_recover_driver_error_is_returned),
+		T(test_ds_live_sequential_only),
+		T(test_ds_fs_datastores_tree),
+		T(test_ds_fs_access_rules),
+		T(test_ds_fs_backup_and_recover_by_write),
+		T(test_ds_fs_status_and_progress_text),
+		T(test_ds_fs_restore_unknown),
+	};
+#undef T
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
