@@ -147,14 +147,16 @@ static int build_swift(const struct conf *c, const char *name,
 	int err;
 
 	if (*name == '\0') {
-		log_error("source 'swift:' names no account: expected swift:NAME and a [swift:NAME] section");
+		log_error(
+			"source 'swift:' names no account: expected swift:NAME and a [swift:NAME] section");
 		return -EINVAL;
 	}
 	sec = conf_section_find(c, "swift", name);
 	if (!sec) {
 		log_error("source 'swift:%s': no [swift:%s] section in %s",
 			  name, name,
-			  c->conf_file ? c->conf_file : "the config (-o conf=FILE)");
+			  c->conf_file ? c->conf_file
+				       : "the config (-o conf=FILE)");
 		return -EINVAL;
 	}
 	swift_conf_init(&sc);

@@ -58,9 +58,9 @@ enum swift_quiet {
 /* One request; every pointer is borrowed for the call. */
 struct swift_call {
 	const char *method;
-	const char *container;		/* NULL: the account */
-	const char *key;		/* NULL: the container */
-	const char *query;		/* encoded, without '?'; or NULL */
+	const char *container; /* NULL: the account */
+	const char *key;       /* NULL: the container */
+	const char *query;     /* encoded, without '?'; or NULL */
 	struct curl_slist *headers;
 	const void *body;
 	size_t body_len;
@@ -68,7 +68,7 @@ struct swift_call {
 	void *dst;
 	size_t dst_len;
 	struct buf *resp;
-	unsigned quiet;			/* enum swift_quiet flags */
+	unsigned quiet; /* enum swift_quiet flags */
 };
 
 /*
@@ -106,12 +106,12 @@ int swift_delete_path(struct swift_priv *sw, const char *path, bool sub_slo);
 
 /* The segments of an SLO manifest we may delete when it is replaced. */
 struct swift_old_segs {
-	char **paths;		/* owned */
-	bool *sub;		/* paths[i] is a sub-manifest */
+	char **paths; /* owned */
+	bool *sub;    /* paths[i] is a sub-manifest */
 	size_t n;
 	size_t cap;
-	const char *own_prefix;		/* "/<c>+segments/" */
-	const char *trove_prefix;	/* "/<c>/<key>_" */
+	const char *own_prefix;	  /* "/<c>+segments/" */
+	const char *trove_prefix; /* "/<c>/<key>_" */
 	int err;
 };
 
@@ -123,15 +123,32 @@ void swift_collect_old_segments(struct swift_priv *sw, const char *container,
 				const char *key, struct swift_old_segs *o);
 
 /* Deletes the segments of @o not listed in @keep (@n_keep entries). */
-void swift_delete_old_segments(struct swift_priv *sw,
-			       struct swift_old_segs *o,
+void swift_delete_old_segments(struct swift_priv *sw, struct swift_old_segs *o,
 			       const struct swift_seg *keep, size_t n_keep);
 
 void swift_old_segs_release(struct swift_old_segs *o);
 
+/* Fills @oi from a HEAD response (size, X-Timestamp, X-Object-Meta-*). */
+int swift_info_from_head(const struct swift_http_req *r, const char *key,
+			 struct obj_info *oi);
+
+/*
+ * Renames an SLO whose segments are "/<sc>/<sk>_<suffix>" (Trove's
+ * layout, swift_writer.c) so that they become "/<dc>/<dk>_<suffix>": a
+ * server-side copy per segment, the new manifest with the metadata of
+ * @head (the source's HEAD), then the old manifest and segments go. Trove
+ * finds a backup's segments by name, and listings hide them only next to
+ * their manifest. Returns 1 if the object is not in that layout (the
+ * caller copies the manifest alone), else 0 or -errno (the source is then
+ * left as it was).
+ */
+int swift_rename_trove_slo(struct swift_priv *sw, const char *sc,
+			   const char *sk, const char *dc, const char *dk,
+			   const struct swift_http_req *head);
+
 /* The store's writer_open (swift_writer.c). */
-int swift_writer_open(struct store *st, const char *container,
-		      const char *key, const struct store_wopts *opts,
+int swift_writer_open(struct store *st, const char *container, const char *key,
+		      const struct store_wopts *opts,
 		      struct store_writer **out);
 
 #endif /* BACKENDS_SWIFT_I_H */

@@ -82,8 +82,8 @@ static int parse_uint(const char *key, const char *v, unsigned min,
 	errno = 0;
 	n = strtoul(v, &end, 10);
 	if (errno || end == v || *end || *v == '-' || n < min || n > max) {
-		log_error("swift: %s = '%s' is not a number in %u..%u", key,
-			  v, min, max);
+		log_error("swift: %s = '%s' is not a number in %u..%u", key, v,
+			  min, max);
 		return -EINVAL;
 	}
 	*out = (unsigned)n;
@@ -140,7 +140,8 @@ int swift_conf_set(struct swift_conf *c, const char *key, const char *value)
 		return 0;
 	}
 	if (strcmp(key, "key") == 0 || strcmp(key, "password") == 0) {
-		log_error("swift: secrets are read from files only: use key_file");
+		log_error(
+			"swift: secrets are read from files only: use key_file");
 		return -EINVAL;
 	}
 	if (strcmp(key, "auth_version") == 0) {
@@ -182,10 +183,10 @@ int swift_conf_set(struct swift_conf *c, const char *key, const char *value)
 		uint64_t v;
 
 		/* Swift's max_file_size (5 GiB + 2) caps a segment too */
-		if (conf_parse_size(value, &v) || v == 0 ||
-		    v > (5ULL << 30)) {
-			log_error("swift: segment_size = '%s' is not a size in 1..5G",
-				  value);
+		if (conf_parse_size(value, &v) || v == 0 || v > (5ULL << 30)) {
+			log_error(
+				"swift: segment_size = '%s' is not a size in 1..5G",
+				value);
 			return -EINVAL;
 		}
 		c->segment_size = v;
@@ -208,8 +209,7 @@ int swift_conf_set(struct swift_conf *c, const char *key, const char *value)
 	return -EINVAL;
 }
 
-int swift_conf_from_section(struct swift_conf *c,
-			    const struct conf_section *s)
+int swift_conf_from_section(struct swift_conf *c, const struct conf_section *s)
 {
 	size_t i;
 
@@ -227,7 +227,8 @@ int swift_conf_from_section(struct swift_conf *c,
 
 /* ---- requests ---- */
 
-static int build_url(struct buf *u, const char *base, const struct swift_call *c)
+static int build_url(struct buf *u, const char *base,
+		     const struct swift_call *c)
 {
 	buf_puts(u, base);
 	if (c->container) {
@@ -269,7 +270,7 @@ static void log_failure(const struct swift_call *c, struct swift_http_req *r,
  * logged unless the status is one of @c->quiet.
  */
 int swift_do(struct swift_priv *sw, const struct swift_call *c,
-		 struct swift_http_req *r)
+	     struct swift_http_req *r)
 {
 	struct swift_token tok;
 	struct buf url;
@@ -347,7 +348,8 @@ int swift_do(struct swift_priv *sw, const struct swift_call *c,
 		if (err == -ENOENT && attempts > 1 &&
 		    strcmp(c->method, "DELETE") == 0)
 			err = 0;
-		if (err && !((c->quiet & SWIFT_QUIET_404) && r->status == 404) &&
+		if (err &&
+		    !((c->quiet & SWIFT_QUIET_404) && r->status == 404) &&
 		    !((c->quiet & SWIFT_QUIET_409) && r->status == 409) &&
 		    !((c->quiet & SWIFT_QUIET_401) && r->status == 401) &&
 		    !((c->quiet & SWIFT_QUIET_413) && r->status == 413))
@@ -366,13 +368,16 @@ out:
 }
 
 /* A simple request whose response only matters by its status. */
-int swift_simple(struct swift_priv *sw, const char *method, const char *container,
-		     const char *key, const char *query, unsigned quiet,
-		     long *status)
+int swift_simple(struct swift_priv *sw, const char *method,
+		 const char *container, const char *key, const char *query,
+		 unsigned quiet, long *status)
 {
 	struct swift_call c = {
-		.method = method, .container = container, .key = key,
-		.query = query, .quiet = quiet,
+		.method = method,
+		.container = container,
+		.key = key,
+		.query = query,
+		.quiet = quiet,
 	};
 	struct swift_http_req r;
 	int err;
@@ -410,10 +415,10 @@ struct list_ctx {
 	store_list_fn *fn;
 	void *arg;
 	bool containers;
-	char *last;		/* owned: last name passed on (the marker) */
-	char *slo[SLO_STACK_MAX];	/* owned: SLOs prefixing the entry */
+	char *last;		  /* owned: last name passed on (the marker) */
+	char *slo[SLO_STACK_MAX]; /* owned: SLOs prefixing the entry */
 	size_t nslo;
-	int ret;		/* the callback's result */
+	int ret; /* the callback's result */
 	int err;
 };
 
@@ -459,9 +464,8 @@ static bool is_trove_segment(struct list_ctx *lc,
 	size_t base = trove_seg_base(e->name);
 	size_t i;
 
-	while (lc->nslo > 0 &&
-	       strncmp(e->name, lc->slo[lc->nslo - 1],
-		       strlen(lc->slo[lc->nslo - 1])) != 0)
+	while (lc->nslo > 0 && strncmp(e->name, lc->slo[lc->nslo - 1],
+				       strlen(lc->slo[lc->nslo - 1])) != 0)
 		free(lc->slo[--lc->nslo]);
 	for (i = 0; base && i < lc->nslo; i++)
 		if (strlen(lc->slo[i]) == base)
@@ -512,8 +516,7 @@ static int list_entry(void *arg, const struct swift_json_entry *e)
 		if (e->last_modified[0])
 			swift_parse_iso_time(e->last_modified, &oi.mtime);
 		if (!lc->containers &&
-		    swift_ctype_to_meta(e->content_type, &oi.meta,
-					&complete)) {
+		    swift_ctype_to_meta(e->content_type, &oi.meta, &complete)) {
 			obj_info_release(&oi);
 			lc->err = -ENOMEM;
 			return 1;
@@ -530,11 +533,13 @@ static int list_entry(void *arg, const struct swift_json_entry *e)
 }
 
 /* Pages through a listing of @container (NULL: the account). */
-static int sw_list(struct swift_priv *sw, const char *container, const char *prefix,
-		   char delim, store_list_fn *fn, void *arg)
+static int sw_list(struct swift_priv *sw, const char *container,
+		   const char *prefix, char delim, store_list_fn *fn, void *arg)
 {
 	struct list_ctx lc = {
-		.fn = fn, .arg = arg, .containers = !container,
+		.fn = fn,
+		.arg = arg,
+		.containers = !container,
 	};
 	struct buf q;
 	struct buf resp;
@@ -544,8 +549,10 @@ static int sw_list(struct swift_priv *sw, const char *container, const char *pre
 	buf_init(&resp, LISTING_MAX);
 	for (;;) {
 		struct swift_call c = {
-			.method = "GET", .container = container,
-			.resp = &resp, .quiet = SWIFT_QUIET_404,
+			.method = "GET",
+			.container = container,
+			.resp = &resp,
+			.quiet = SWIFT_QUIET_404,
 		};
 		struct swift_http_req r;
 		size_t n = 0;
@@ -578,7 +585,7 @@ static int sw_list(struct swift_priv *sw, const char *container, const char *pre
 		if (err)
 			break;
 		if (resp.len == 0)
-			break;	/* 204: empty */
+			break; /* 204: empty */
 		err = swift_json_parse_listing(resp.data, resp.len, list_entry,
 					       &lc, &n);
 		if (lc.err) {
@@ -616,10 +623,10 @@ static int sw_create_container(struct store *st, const char *container)
 	long status = 0;
 	int err;
 
-	if (!store_container_is_valid(container) ||
-	    is_seg_container(container))
+	if (!store_container_is_valid(container) || is_seg_container(container))
 		return -EINVAL;
-	err = swift_simple(swift_priv_of(st), "PUT", container, NULL, NULL, 0, &status);
+	err = swift_simple(swift_priv_of(st), "PUT", container, NULL, NULL, 0,
+			   &status);
 	if (!err && status == 202)
 		return -EEXIST;
 	return err;
@@ -641,14 +648,14 @@ static int sw_delete_container(struct store *st, const char *container)
 	if (!store_container_is_valid(container))
 		return -EINVAL;
 	err = swift_simple(sw, "DELETE", container, NULL, NULL,
-			SWIFT_QUIET_404 | SWIFT_QUIET_409, NULL);
+			   SWIFT_QUIET_404 | SWIFT_QUIET_409, NULL);
 	if (err)
 		return err;
 	/* its segments container goes too if empty (leftovers stay) */
 	buf_init(&seg, STORE_CONTAINER_MAX + 16);
 	if (!swift_seg_container_name(container, &seg))
 		swift_simple(sw, "DELETE", seg.data, NULL, NULL,
-			  SWIFT_QUIET_404 | SWIFT_QUIET_409, NULL);
+			     SWIFT_QUIET_404 | SWIFT_QUIET_409, NULL);
 	buf_release(&seg);
 	return 0;
 }
@@ -664,11 +671,13 @@ static int sw_list_objects(struct store *st, const char *container,
 
 /* ---- head ---- */
 
-int swift_head_raw(struct swift_priv *sw, const char *container, const char *key,
-		       struct swift_http_req *r)
+int swift_head_raw(struct swift_priv *sw, const char *container,
+		   const char *key, struct swift_http_req *r)
 {
 	struct swift_call c = {
-		.method = "HEAD", .container = container, .key = key,
+		.method = "HEAD",
+		.container = container,
+		.key = key,
 		.quiet = SWIFT_QUIET_404,
 	};
 
@@ -690,13 +699,13 @@ static int meta_hdr(void *arg, const char *name, const char *value)
 		return 0;
 	key[i] = '\0';
 	if (!meta_key_is_valid(key))
-		return 0;	/* foreign keys (e.g. with '_') are skipped */
+		return 0; /* foreign keys (e.g. with '_') are skipped */
 	err = meta_set(m, key, value);
 	return err == -ENOMEM ? err : 0;
 }
 
-static int info_from_head(const struct swift_http_req *r, const char *key,
-			  struct obj_info *oi)
+int swift_info_from_head(const struct swift_http_req *r, const char *key,
+			 struct obj_info *oi)
 {
 	char v[64];
 	int err;
@@ -712,8 +721,7 @@ static int info_from_head(const struct swift_http_req *r, const char *key,
 		oi->mtime.tv_sec = 0;
 		oi->mtime.tv_nsec = 0;
 	}
-	err = swift_http_headers_each(r, "x-object-meta-", meta_hdr,
-				      &oi->meta);
+	err = swift_http_headers_each(r, "x-object-meta-", meta_hdr, &oi->meta);
 	if (err) {
 		obj_info_release(oi);
 		return err;
@@ -731,7 +739,7 @@ static int sw_head(struct store *st, const char *container, const char *key,
 	swift_http_req_init(&r);
 	err = swift_head_raw(swift_priv_of(st), container, key, &r);
 	if (!err)
-		err = info_from_head(&r, key, &tmp);
+		err = swift_info_from_head(&r, key, &tmp);
 	if (!err)
 		*oi = tmp;
 	swift_http_req_release(&r);
@@ -747,14 +755,16 @@ struct sw_reader {
 	char *key;
 };
 
-static int sw_read(struct store_reader *rd, uint64_t off, void *dst,
-		   size_t len, size_t *got)
+static int sw_read(struct store_reader *rd, uint64_t off, void *dst, size_t len,
+		   size_t *got)
 {
 	struct sw_reader *sr = rd->priv;
 	char range[64];
 	struct curl_slist *h;
 	struct swift_call c = {
-		.method = "GET", .container = sr->container, .key = sr->key,
+		.method = "GET",
+		.container = sr->container,
+		.key = sr->key,
 		.dst = dst,
 	};
 	struct swift_http_req r;
@@ -775,7 +785,7 @@ static int sw_read(struct store_reader *rd, uint64_t off, void *dst,
 	swift_http_req_init(&r);
 	err = swift_do(sr->sw, &c, &r);
 	if (!err && r.status == 416) {
-		*got = 0;	/* the object shrank: EOF */
+		*got = 0; /* the object shrank: EOF */
 	} else if (!err && r.status == 200 && off > 0) {
 		log_error("swift GET '%s/%s': range ignored (HTTP 200)",
 			  sr->container, sr->key);
@@ -783,7 +793,7 @@ static int sw_read(struct store_reader *rd, uint64_t off, void *dst,
 	} else if (!err) {
 		*got = r.got;
 	} else if (err == -ENOENT) {
-		err = -EIO;	/* gone while open */
+		err = -EIO; /* gone while open */
 	}
 	swift_http_req_release(&r);
 	curl_slist_free_all(h);
@@ -937,8 +947,8 @@ int swift_delete_path(struct swift_priv *sw, const char *path, bool sub_slo)
 	err = split_path(path, &b, &c, &k);
 	if (!err) {
 		err = swift_simple(sw, "DELETE", c, k,
-				sub_slo ? "multipart-manifest=delete" : NULL,
-				SWIFT_QUIET_404, NULL);
+				   sub_slo ? "multipart-manifest=delete" : NULL,
+				   SWIFT_QUIET_404, NULL);
 		if (err == -ENOENT)
 			err = 0;
 	}
@@ -952,7 +962,7 @@ static int old_seg_entry(void *arg, const struct swift_json_entry *e)
 
 	if (strncmp(e->name, o->own_prefix, strlen(o->own_prefix)) != 0 &&
 	    strncmp(e->name, o->trove_prefix, strlen(o->trove_prefix)) != 0)
-		return 0;	/* not ours: another tool's data */
+		return 0; /* not ours: another tool's data */
 	if (o->n == o->cap) {
 		size_t cap = o->cap ? o->cap * 2 : 16;
 		char **p = reallocarray(o->paths, cap, sizeof(*p));
@@ -994,7 +1004,7 @@ void swift_old_segs_release(struct swift_old_segs *o)
  * failure leaves @o empty (the segments are then leaked, not lost).
  */
 void swift_collect_old_segments(struct swift_priv *sw, const char *container,
-				 const char *key, struct swift_old_segs *o)
+				const char *key, struct swift_old_segs *o)
 {
 	struct swift_http_req r;
 	struct buf own;
@@ -1020,8 +1030,11 @@ void swift_collect_old_segments(struct swift_priv *sw, const char *container,
 		goto out_release;
 	{
 		struct swift_call c = {
-			.method = "GET", .container = container, .key = key,
-			.query = "multipart-manifest=get", .resp = &resp,
+			.method = "GET",
+			.container = container,
+			.key = key,
+			.query = "multipart-manifest=get",
+			.resp = &resp,
 			.quiet = SWIFT_QUIET_404,
 		};
 
@@ -1047,7 +1060,7 @@ out_release:
 
 /* Deletes the old segments not listed in @keep (n_keep entries). */
 void swift_delete_old_segments(struct swift_priv *sw, struct swift_old_segs *o,
-				const struct swift_seg *keep, size_t n_keep)
+			       const struct swift_seg *keep, size_t n_keep)
 {
 	size_t i;
 	size_t j;
@@ -1078,224 +1091,8 @@ static int sw_del(struct store *st, const char *container, const char *key)
 	if (err)
 		return err;
 	return swift_simple(sw, "DELETE", container, key,
-			 slo ? "multipart-manifest=delete" : NULL, SWIFT_QUIET_404,
-			 NULL);
-}
-
-/* ---- rename of an SLO in Trove's layout ---- */
-
-/* The segments of a manifest, when all are plain segments. */
-struct seg_list {
-	struct swift_seg *v;	/* owned */
-	size_t n;
-	bool sub;		/* a sub-manifest was listed */
-	int err;
-};
-
-static int seg_list_entry(void *arg, const struct swift_json_entry *e)
-{
-	struct seg_list *l = arg;
-	struct swift_seg *p;
-
-	if (e->is_subdir) {
-		l->sub = true;
-		return 1;
-	}
-	p = reallocarray(l->v, l->n + 1, sizeof(*p));
-	if (!p)
-		goto out_nomem;
-	l->v = p;
-	memset(&p[l->n], 0, sizeof(*p));
-	p[l->n].path = strdup(e->name);
-	if (!p[l->n].path)
-		goto out_nomem;
-	if (e->hash && strlen(e->hash) == 32)
-		memcpy(p[l->n].etag, e->hash, 33);
-	p[l->n].size = e->bytes;
-	l->n++;
-	return 0;
-out_nomem:
-	l->err = -ENOMEM;
-	return 1;
-}
-
-static void seg_list_release(struct seg_list *l)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i].path);
-	free(l->v);
-	memset(l, 0, sizeof(*l));
-}
-
-/* Server-side copy of @sc/@sk to @dc/@dk (a manifest as its data). */
-static int copy_object(struct swift_priv *sw, const char *sc, const char *sk,
-		       const char *dc, const char *dk)
-{
-	struct curl_slist *h = NULL;
-	struct swift_http_req r;
-	struct buf src;
-	int err;
-
-	buf_init(&src, SWIFT_URL_MAX);
-	buf_puts(&src, "X-Copy-From: /");
-	swift_url_encode(&src, sc, false);
-	buf_puts(&src, "/");
-	swift_url_encode(&src, sk, true);
-	if (src.err) {
-		buf_release(&src);
-		return -ENAMETOOLONG;
-	}
-	h = curl_slist_append(NULL, src.data);
-	buf_release(&src);
-	if (!h)
-		return -ENOMEM;
-	{
-		struct swift_call c = {
-			.method = "PUT", .container = dc, .key = dk,
-			.headers = h, .has_body = true, .body = "",
-		};
-
-		swift_http_req_init(&r);
-		err = swift_do(sw, &c, &r);
-		swift_http_req_release(&r);
-	}
-	curl_slist_free_all(h);
-	return err;
-}
-
-/*
- * Renames an SLO whose segments are "/<sc>/<sk>_<suffix>" (Trove's
- * layout) so that they become "/<dc>/<dk>_<suffix>": a server-side copy
- * per segment, the new manifest (with the metadata of @head), then the
- * old manifest and segments go. Trove finds a backup's segments by name,
- * and listings hide them only next to their manifest. Returns 1 if the
- * object is not in that layout (the caller copies the manifest only),
- * else 0 or -errno (then the source is left as it was).
- */
-static int rename_trove_slo(struct swift_priv *sw, const char *sc,
-			    const char *sk, const char *dc, const char *dk,
-			    const struct swift_http_req *head)
-{
-	struct seg_list l = { 0 };
-	struct swift_seg *nv = NULL;
-	struct curl_slist *h = NULL;
-	struct obj_info oi;
-	struct buf prefix;
-	struct buf body;
-	size_t plen;
-	size_t done = 0;
-	size_t i;
-	int err;
-
-	obj_info_init(&oi);
-	buf_init(&prefix, SWIFT_URL_MAX);
-	buf_init(&body, SWIFT_MANIFEST_MAX);
-	buf_printf(&prefix, "/%s/%s_", sc, sk);
-	err = prefix.err;
-	if (!err) {
-		struct swift_call c = {
-			.method = "GET", .container = sc, .key = sk,
-			.query = "multipart-manifest=get", .resp = &body,
-			.quiet = SWIFT_QUIET_404,
-		};
-		struct swift_http_req r;
-		size_t n = 0;
-
-		swift_http_req_init(&r);
-		err = swift_do(sw, &c, &r);
-		swift_http_req_release(&r);
-		if (!err)
-			err = swift_json_parse_manifest(body.data, body.len,
-							seg_list_entry, &l,
-							&n);
-		if (l.err)
-			err = l.err;
-		else if (err == 1)
-			err = 0;	/* stopped at a sub-manifest */
-	}
-	if (err)
-		goto out_release;
-	plen = prefix.len;
-	err = l.sub || l.n == 0 ? 1 : 0;
-	for (i = 0; i < l.n && !err; i++)
-		if (strncmp(l.v[i].path, prefix.data, plen) != 0)
-			err = 1;	/* not (all) Trove-named: copy as is */
-	if (err)
-		goto out_release;
-	nv = calloc(l.n, sizeof(*nv));
-	if (!nv) {
-		err = -ENOMEM;
-		goto out_release;
-	}
-	for (i = 0; i < l.n && !err; i++) {
-		struct buf p;
-
-		buf_init(&p, SWIFT_URL_MAX);
-		buf_printf(&p, "/%s/%s_%s", dc, dk, l.v[i].path + plen);
-		if (p.err) {
-			err = p.err == -ENOMEM ? -ENOMEM : -ENAMETOOLONG;
-			buf_release(&p);
-			break;
-		}
-		nv[i].path = buf_steal(&p);
-		memcpy(nv[i].etag, l.v[i].etag, sizeof(nv[i].etag));
-		nv[i].size = l.v[i].size;
-		err = copy_object(sw, sc, l.v[i].path + strlen(sc) + 2, dc,
-				  nv[i].path + strlen(dc) + 2);
-		if (!err)
-			done++;
-	}
-	if (!err)
-		err = info_from_head(head, dk, &oi);
-	if (!err)
-		err = swift_meta_headers(&oi.meta, &h);
-	if (!err) {
-		struct swift_call c = {
-			.method = "PUT", .container = dc, .key = dk,
-			.query = "multipart-manifest=put", .headers = h,
-			.has_body = true,
-		};
-		struct swift_http_req r;
-
-		buf_reset(&body);
-		err = swift_json_manifest(nv, l.n, &body);
-		c.body = body.data;
-		c.body_len = body.len;
-		if (!err) {
-			swift_http_req_init(&r);
-			err = swift_do(sw, &c, &r);
-			swift_http_req_release(&r);
-		}
-	}
-	if (err) {
-		/* the copies made so far; the source is untouched */
-		for (i = 0; i < done; i++)
-			swift_delete_path(sw, nv[i].path, false);
-		goto out_release;
-	}
-	swift_simple(sw, "DELETE", sc, sk, NULL, SWIFT_QUIET_404, NULL);
-	for (i = 0; i < l.n; i++) {
-		bool reused = false;
-		size_t j;
-
-		/* renamed onto a name sharing segment names: keep those */
-		for (j = 0; j < l.n && !reused; j++)
-			reused = strcmp(l.v[i].path, nv[j].path) == 0;
-		if (!reused)
-			swift_delete_path(sw, l.v[i].path, false);
-	}
-out_release:
-	for (i = 0; nv && i < l.n; i++)
-		free(nv[i].path);
-	free(nv);
-	curl_slist_free_all(h);
-	obj_info_release(&oi);
-	seg_list_release(&l);
-	buf_release(&prefix);
-	buf_release(&body);
-	return err;
+			    slo ? "multipart-manifest=delete" : NULL,
+			    SWIFT_QUIET_404, NULL);
 }
 
 static int sw_rename(struct store *st, const char *sc, const char *sk,
@@ -1315,8 +1112,8 @@ static int sw_rename(struct store *st, const char *sc, const char *sk,
 	swift_http_req_init(&r);
 	err = swift_head_raw(sw, sc, sk, &r);
 	slo = !err && swift_hdr_true(&r, "x-static-large-object");
-	manifest = slo || (!err && swift_http_header(&r, "x-object-manifest",
-						     NULL, 0));
+	manifest = slo || (!err &&
+			   swift_http_header(&r, "x-object-manifest", NULL, 0));
 	if (err || (strcmp(sc, dc) == 0 && strcmp(sk, dk) == 0)) {
 		swift_http_req_release(&r);
 		return err;
@@ -1324,7 +1121,7 @@ static int sw_rename(struct store *st, const char *sc, const char *sk,
 	swift_collect_old_segments(sw, dc, dk, &old);
 	buf_init(&src, SWIFT_URL_MAX);
 	if (slo) {
-		err = rename_trove_slo(sw, sc, sk, dc, dk, &r);
+		err = swift_rename_trove_slo(sw, sc, sk, dc, dk, &r);
 		if (err <= 0) {
 			swift_http_req_release(&r);
 			goto out_old;
@@ -1347,9 +1144,13 @@ static int sw_rename(struct store *st, const char *sc, const char *sk,
 	{
 		/* a manifest is copied as a manifest, not as its data */
 		struct swift_call c = {
-			.method = "PUT", .container = dc, .key = dk,
+			.method = "PUT",
+			.container = dc,
+			.key = dk,
 			.query = manifest ? "multipart-manifest=get" : NULL,
-			.headers = h, .has_body = true, .body = "",
+			.headers = h,
+			.has_body = true,
+			.body = "",
 		};
 
 		swift_http_req_init(&r);
@@ -1380,7 +1181,7 @@ out_old:
 						       now.paths[j]);
 				if (!kept)
 					swift_delete_path(sw, old.paths[i],
-						    old.sub[i]);
+							  old.sub[i]);
 			}
 		}
 		swift_old_segs_release(&now);
@@ -1392,8 +1193,8 @@ out_release:
 	return err;
 }
 
-static int sw_set_meta(struct store *st, const char *container,
-		       const char *key, const struct meta *m)
+static int sw_set_meta(struct store *st, const char *container, const char *key,
+		       const struct meta *m)
 {
 	struct curl_slist *h = NULL;
 	struct swift_http_req r;
@@ -1404,8 +1205,11 @@ static int sw_set_meta(struct store *st, const char *container,
 	err = swift_meta_headers(m, &h);
 	if (!err) {
 		struct swift_call c = {
-			.method = "POST", .container = container, .key = key,
-			.headers = h, .quiet = SWIFT_QUIET_404,
+			.method = "POST",
+			.container = container,
+			.key = key,
+			.headers = h,
+			.quiet = SWIFT_QUIET_404,
 		};
 
 		swift_http_req_init(&r);
@@ -1441,8 +1245,9 @@ static int sw_statfs(struct store *st, struct store_statfs *out)
 		quota = hdr_u64(&r, "x-account-meta-quota-bytes", &found);
 		if (found) {
 			out->bytes_total = quota;
-			out->bytes_free = quota > out->bytes_used ?
-					  quota - out->bytes_used : 0;
+			out->bytes_free = quota > out->bytes_used
+						  ? quota - out->bytes_used
+						  : 0;
 		}
 	}
 	swift_http_req_release(&r);

@@ -24,6 +24,9 @@
  * a failed or aborted writer deletes exactly those (and its
  * sub-manifests) before commit or abort returns.
  *
+ * Also here: the rename of an SLO in Trove's layout, which copies its
+ * segments to the new name so the layout stays what Trove expects.
+ *
  * Locks: none. Slots share with the writer thread only their own struct,
  * read back after pthread_join(), and the atomic name counter.
  */
@@ -44,7 +47,7 @@
 #define PIECES_MAX 4096
 
 struct sw_group {
-	struct swift_seg *pieces;	/* owned, in manifest order */
+	struct swift_seg *pieces; /* owned, in manifest order */
 	size_t n;
 };
 
@@ -52,11 +55,11 @@ struct sw_slot {
 	struct sw_writer *w;
 	pthread_t th;
 	bool running;
-	char *data;		/* owned, segment_size bytes */
+	char *data; /* owned, segment_size bytes */
 	size_t len;
-	size_t index;		/* group number */
-	char etag[33];		/* md5 of data[0..len) */
-	struct sw_group out;	/* what was uploaded; moved to the writer */
+	size_t index;	     /* group number */
+	char etag[33];	     /* md5 of data[0..len) */
+	struct sw_group out; /* what was uploaded; moved to the writer */
 	int err;
 };
 
@@ -65,24 +68,24 @@ struct sw_writer {
 	struct swift_priv *sw;
 	char *container;
 	char *key;
-	char *seg_container;	/* where segments go */
-	char *seg_prefix;	/* "<key>/<uuid>/" or "<key>_" */
+	char *seg_container; /* where segments go */
+	char *seg_prefix;    /* "<key>/<uuid>/" or "<key>_" */
 	bool trove;
 	bool seg_container_ok;
 
-	char *cur;		/* owned buffer being filled */
+	char *cur; /* owned buffer being filled */
 	size_t cur_len;
-	EVP_MD_CTX *md5;	/* over cur */
+	EVP_MD_CTX *md5; /* over cur */
 
-	size_t nseg;		/* groups started */
-	struct sw_group *groups;	/* done: groups[i] for i < nseg */
+	size_t nseg;		 /* groups started */
+	struct sw_group *groups; /* done: groups[i] for i < nseg */
 	size_t groups_cap;
-	size_t next_name;	/* segment names taken (atomic) */
+	size_t next_name; /* segment names taken (atomic) */
 	struct sw_slot slots[SWIFT_MAX_PARALLEL];
 	size_t nsub;		/* sub-manifests written */
-	struct swift_seg *subs;	/* their entries, to delete on failure */
+	struct swift_seg *subs; /* their entries, to delete on failure */
 	size_t subs_cap;
-	int err;		/* sticky */
+	int err; /* sticky */
 };
 
 static void md5_hex(const unsigned char *md, char out[33])
@@ -127,8 +130,7 @@ static void learn_limit(struct swift_priv *sw, uint64_t len)
 
 	while (cur < len &&
 	       !__atomic_compare_exchange_n(&sw->seg_limit, &cur, len, true,
-					    __ATOMIC_RELAXED,
-					    __ATOMIC_RELAXED))
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		;
 }
 
@@ -151,9 +153,14 @@ static int put_checked(struct swift_priv *sw, const char *container,
 {
 	struct curl_slist *h = NULL;
 	struct swift_call c = {
-		.method = "PUT", .container = container, .key = key,
-		.query = query, .body = data, .body_len = len,
-		.has_body = true, .quiet = SWIFT_QUIET_413,
+		.method = "PUT",
+		.container = container,
+		.key = key,
+		.query = query,
+		.body = data,
+		.body_len = len,
+		.has_body = true,
+		.quiet = SWIFT_QUIET_413,
 	};
 	struct swift_http_req r;
 	char got[64];
@@ -164,8 +171,8 @@ static int put_checked(struct swift_priv *sw, const char *container,
 	if (!err && with_meta)
 		err = swift_meta_headers(m, &h);
 	if (!err && !with_meta)
-		err = swift_add_header(&h,
-				       "Content-Type: application/octet-stream");
+		err = swift_add_header(
+			&h, "Content-Type: application/octet-stream");
 	if (err) {
 		curl_slist_free_all(h);
 		return err;
@@ -206,8 +213,7 @@ static int group_add(struct sw_writer *w, struct sw_group *g, size_t num,
 		return -ENOMEM;
 	g->pieces = p;
 	buf_init(&path, SWIFT_URL_MAX);
-	buf_printf(&path, "/%s/%s%08zu", w->seg_container, w->seg_prefix,
-		   num);
+	buf_printf(&path, "/%s/%s%08zu", w->seg_container, w->seg_prefix, num);
 	if (path.err) {
 		buf_release(&path);
 		return path.err;
@@ -266,14 +272,16 @@ static int upload_piece(struct sw_writer *w, struct sw_group *g, size_t num,
 	}
 	if (err != -EFBIG || len < 2 || g->n + 2 > PIECES_MAX) {
 		if (err == -EFBIG)
-			log_error("swift PUT '%s/%s': Swift refuses a segment of %zu bytes (HTTP 413)",
-				  w->container, w->key, len);
+			log_error(
+				"swift PUT '%s/%s': Swift refuses a segment of %zu bytes (HTTP 413)",
+				w->container, w->key, len);
 		return err;
 	}
 	half = len - len / 2;
 	if (!after_413)
-		log_info("swift: a segment of %zu bytes of '%s/%s' is too large for Swift (HTTP 413): cutting it smaller",
-			 len, w->container, w->key);
+		log_info(
+			"swift: a segment of %zu bytes of '%s/%s' is too large for Swift (HTTP 413): cutting it smaller",
+			len, w->container, w->key);
 	err = upload_piece(w, g, num, data, half, NULL, true);
 	if (err)
 		return err;
@@ -287,8 +295,7 @@ static void *slot_main(void *arg)
 	struct sw_writer *w = s->w;
 	size_t num = __atomic_fetch_add(&w->next_name, 1, __ATOMIC_RELAXED);
 
-	s->err = upload_piece(w, &s->out, num, s->data, s->len, s->etag,
-			      false);
+	s->err = upload_piece(w, &s->out, num, s->data, s->len, s->etag, false);
 	return NULL;
 }
 
@@ -454,8 +461,8 @@ static void delete_uploaded(struct sw_writer *w)
 	for (i = 0; i < n; i++) {
 		if (seg_name(w, i, &name))
 			continue;
-		swift_simple(w->sw, "DELETE", w->seg_container, name.data,
-			     NULL, SWIFT_QUIET_404, NULL);
+		swift_simple(w->sw, "DELETE", w->seg_container, name.data, NULL,
+			     SWIFT_QUIET_404, NULL);
 	}
 	buf_release(&name);
 }
@@ -513,8 +520,8 @@ static int flatten(struct sw_writer *w, struct swift_seg **out, size_t *n)
  * manifest can hold them: *@top and *@ntop are the entries of the final
  * manifest (borrowed from w->segs or w->subs).
  */
-static int nest_manifests(struct sw_writer *w, struct swift_seg *segs,
-			  size_t n, struct swift_seg **top, size_t *ntop)
+static int nest_manifests(struct sw_writer *w, struct swift_seg *segs, size_t n,
+			  struct swift_seg **top, size_t *ntop)
 {
 	size_t level = 0;
 	struct buf body;
@@ -530,8 +537,8 @@ static int nest_manifests(struct sw_writer *w, struct swift_seg *segs,
 
 		if (w->nsub + groups > w->subs_cap) {
 			size_t cap = w->nsub + groups;
-			struct swift_seg *p = reallocarray(w->subs, cap,
-							   sizeof(*p));
+			struct swift_seg *p =
+				reallocarray(w->subs, cap, sizeof(*p));
 
 			if (!p) {
 				err = -ENOMEM;
@@ -542,8 +549,8 @@ static int nest_manifests(struct sw_writer *w, struct swift_seg *segs,
 		}
 		for (g = 0; g < groups && !err; g++) {
 			size_t off = g * w->sw->slo_max;
-			size_t cnt = n - off < w->sw->slo_max ?
-				     n - off : w->sw->slo_max;
+			size_t cnt = n - off < w->sw->slo_max ? n - off
+							      : w->sw->slo_max;
 			struct swift_seg *sub = &w->subs[w->nsub];
 			size_t i;
 
@@ -552,8 +559,9 @@ static int nest_manifests(struct sw_writer *w, struct swift_seg *segs,
 			buf_reset(&name);
 			buf_printf(&name, "%sm%zu-%08zu", w->seg_prefix, level,
 				   g);
-			err = name.err ? name.err :
-			      swift_json_manifest(segs + off, cnt, &body);
+			err = name.err ? name.err
+				       : swift_json_manifest(segs + off, cnt,
+							     &body);
 			if (!err)
 				err = swift_slo_etag(segs + off, cnt,
 						     sub->etag);
@@ -629,8 +637,9 @@ static int sw_commit(struct store_writer *wr, const struct meta *m)
 			goto out_free;
 		}
 		/* too large for one PUT here (413): an SLO of smaller parts */
-		log_info("swift: '%s/%s' is too large for one PUT (HTTP 413): storing it in segments",
-			 w->container, w->key);
+		log_info(
+			"swift: '%s/%s' is too large for one PUT (HTTP 413): storing it in segments",
+			w->container, w->key);
 		err = flush_segment(w, etag);
 		join_all(w);
 		if (!err)
@@ -645,11 +654,12 @@ static int sw_commit(struct store_writer *wr, const struct meta *m)
 		err = swift_json_manifest(top, ntop, &body);
 	if (!err)
 		err = put_checked(sw, w->container, w->key,
-				  "multipart-manifest=put", body.data,
-				  body.len, NULL, m, true);
+				  "multipart-manifest=put", body.data, body.len,
+				  NULL, m, true);
 	if (err == -EFBIG)
-		log_error("swift PUT '%s/%s': Swift refuses the manifest (HTTP 413)",
-			  w->container, w->key);
+		log_error(
+			"swift PUT '%s/%s': Swift refuses the manifest (HTTP 413)",
+			w->container, w->key);
 	if (err)
 		goto out_delete;
 	swift_delete_old_segments(sw, &old, segs, nsegs);
@@ -692,9 +702,8 @@ static size_t utf8_cut(const char *s, size_t max)
 	return n;
 }
 
-int swift_writer_open(struct store *st, const char *container,
-			  const char *key, const struct store_wopts *opts,
-			  struct store_writer **out)
+int swift_writer_open(struct store *st, const char *container, const char *key,
+		      const struct store_wopts *opts, struct store_writer **out)
 {
 	struct swift_priv *sw = swift_priv_of(st);
 	struct sw_writer *w;
@@ -707,7 +716,8 @@ int swift_writer_open(struct store *st, const char *container,
 	if (!store_container_is_valid(container) || !store_key_is_valid(key))
 		return -EINVAL;
 	/* -ENOENT now rather than after uploading gigabytes */
-	err = swift_simple(sw, "HEAD", container, NULL, NULL, SWIFT_QUIET_404, NULL);
+	err = swift_simple(sw, "HEAD", container, NULL, NULL, SWIFT_QUIET_404,
+			   NULL);
 	if (err)
 		return err;
 	w = calloc(1, sizeof(*w));
@@ -762,3 +772,218 @@ out_free:
 	return err;
 }
 
+/* ---- rename of an SLO in Trove's layout ---- */
+
+/* The segments of a manifest, when all are plain segments. */
+struct seg_list {
+	struct swift_seg *v; /* owned */
+	size_t n;
+	bool sub; /* a sub-manifest was listed */
+	int err;
+};
+
+static int seg_list_entry(void *arg, const struct swift_json_entry *e)
+{
+	struct seg_list *l = arg;
+	struct swift_seg *p;
+
+	if (e->is_subdir) {
+		l->sub = true;
+		return 1;
+	}
+	p = reallocarray(l->v, l->n + 1, sizeof(*p));
+	if (!p)
+		goto out_nomem;
+	l->v = p;
+	memset(&p[l->n], 0, sizeof(*p));
+	p[l->n].path = strdup(e->name);
+	if (!p[l->n].path)
+		goto out_nomem;
+	if (e->hash && strlen(e->hash) == 32)
+		memcpy(p[l->n].etag, e->hash, 33);
+	p[l->n].size = e->bytes;
+	l->n++;
+	return 0;
+out_nomem:
+	l->err = -ENOMEM;
+	return 1;
+}
+
+static void seg_list_release(struct seg_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i].path);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Server-side copy of @sc/@sk to @dc/@dk (a manifest as its data). */
+static int copy_object(struct swift_priv *sw, const char *sc, const char *sk,
+		       const char *dc, const char *dk)
+{
+	struct curl_slist *h = NULL;
+	struct swift_http_req r;
+	struct buf src;
+	int err;
+
+	buf_init(&src, SWIFT_URL_MAX);
+	buf_puts(&src, "X-Copy-From: /");
+	swift_url_encode(&src, sc, false);
+	buf_puts(&src, "/");
+	swift_url_encode(&src, sk, true);
+	if (src.err) {
+		buf_release(&src);
+		return -ENAMETOOLONG;
+	}
+	h = curl_slist_append(NULL, src.data);
+	buf_release(&src);
+	if (!h)
+		return -ENOMEM;
+	{
+		struct swift_call c = {
+			.method = "PUT",
+			.container = dc,
+			.key = dk,
+			.headers = h,
+			.has_body = true,
+			.body = "",
+		};
+
+		swift_http_req_init(&r);
+		err = swift_do(sw, &c, &r);
+		swift_http_req_release(&r);
+	}
+	curl_slist_free_all(h);
+	return err;
+}
+
+int swift_rename_trove_slo(struct swift_priv *sw, const char *sc,
+			   const char *sk, const char *dc, const char *dk,
+			   const struct swift_http_req *head)
+{
+	struct seg_list l = { 0 };
+	struct swift_seg *nv = NULL;
+	struct curl_slist *h = NULL;
+	struct obj_info oi;
+	struct buf prefix;
+	struct buf body;
+	size_t plen;
+	size_t done = 0;
+	size_t i;
+	int err;
+
+	obj_info_init(&oi);
+	buf_init(&prefix, SWIFT_URL_MAX);
+	buf_init(&body, SWIFT_MANIFEST_MAX);
+	buf_printf(&prefix, "/%s/%s_", sc, sk);
+	err = prefix.err;
+	if (!err) {
+		struct swift_call c = {
+			.method = "GET",
+			.container = sc,
+			.key = sk,
+			.query = "multipart-manifest=get",
+			.resp = &body,
+			.quiet = SWIFT_QUIET_404,
+		};
+		struct swift_http_req r;
+		size_t n = 0;
+
+		swift_http_req_init(&r);
+		err = swift_do(sw, &c, &r);
+		swift_http_req_release(&r);
+		if (!err)
+			err = swift_json_parse_manifest(body.data, body.len,
+							seg_list_entry, &l, &n);
+		if (l.err)
+			err = l.err;
+		else if (err == 1)
+			err = 0; /* stopped at a sub-manifest */
+	}
+	if (err)
+		goto out_release;
+	plen = prefix.len;
+	err = l.sub || l.n == 0 ? 1 : 0;
+	for (i = 0; i < l.n && !err; i++)
+		if (strncmp(l.v[i].path, prefix.data, plen) != 0)
+			err = 1; /* not (all) Trove-named: copy as is */
+	if (err)
+		goto out_release;
+	nv = calloc(l.n, sizeof(*nv));
+	if (!nv) {
+		err = -ENOMEM;
+		goto out_release;
+	}
+	for (i = 0; i < l.n && !err; i++) {
+		struct buf p;
+
+		buf_init(&p, SWIFT_URL_MAX);
+		buf_printf(&p, "/%s/%s_%s", dc, dk, l.v[i].path + plen);
+		if (p.err) {
+			err = p.err == -ENOMEM ? -ENOMEM : -ENAMETOOLONG;
+			buf_release(&p);
+			break;
+		}
+		nv[i].path = buf_steal(&p);
+		memcpy(nv[i].etag, l.v[i].etag, sizeof(nv[i].etag));
+		nv[i].size = l.v[i].size;
+		err = copy_object(sw, sc, l.v[i].path + strlen(sc) + 2, dc,
+				  nv[i].path + strlen(dc) + 2);
+		if (!err)
+			done++;
+	}
+	if (!err)
+		err = swift_info_from_head(head, dk, &oi);
+	if (!err)
+		err = swift_meta_headers(&oi.meta, &h);
+	if (!err) {
+		struct swift_call c = {
+			.method = "PUT",
+			.container = dc,
+			.key = dk,
+			.query = "multipart-manifest=put",
+			.headers = h,
+			.has_body = true,
+		};
+		struct swift_http_req r;
+
+		buf_reset(&body);
+		err = swift_json_manifest(nv, l.n, &body);
+		c.body = body.data;
+		c.body_len = body.len;
+		if (!err) {
+			swift_http_req_init(&r);
+			err = swift_do(sw, &c, &r);
+			swift_http_req_release(&r);
+		}
+	}
+	if (err) {
+		/* the copies made so far; the source is untouched */
+		for (i = 0; i < done; i++)
+			swift_delete_path(sw, nv[i].path, false);
+		goto out_release;
+	}
+	swift_simple(sw, "DELETE", sc, sk, NULL, SWIFT_QUIET_404, NULL);
+	for (i = 0; i < l.n; i++) {
+		bool reused = false;
+		size_t j;
+
+		/* renamed onto a name sharing segment names: keep those */
+		for (j = 0; j < l.n && !reused; j++)
+			reused = strcmp(l.v[i].path, nv[j].path) == 0;
+		if (!reused)
+			swift_delete_path(sw, l.v[i].path, false);
+	}
+out_release:
+	for (i = 0; nv && i < l.n; i++)
+		free(nv[i].path);
+	free(nv);
+	curl_slist_free_all(h);
+	obj_info_release(&oi);
+	seg_list_release(&l);
+	buf_release(&prefix);
+	buf_release(&body);
+	return err;
+}

@@ -16,6 +16,8 @@
 #   BENCH_DIR       where the temporary state goes (/var/tmp)
 #   BENCH_EXTRA     1: also threads=1 and format=trove rows (1)
 #   BENCH_KEEP      1: keep the state directory (daemon logs) at the end
+#   BENCH_REDIS     0: skip the Redis datastore report (bench/redis.sh,
+#                   run after this one; its knobs are in its header) (1)
 #
 # Without a trovefs binary only the peer pipeline is measured. The state
 # directory (input, store, mount point, key) is removed on exit; the trap
@@ -27,16 +29,8 @@
 
 set -euo pipefail
 
-die()
-{
-	echo "bench: $*" >&2
-	exit 1
-}
-
-note()
-{
-	echo "bench: $*" >&2
-}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 : "${TROVEFS_BUILD:?set TROVEFS_BUILD to the absolute build directory}"
 TROVEFS=$TROVEFS_BUILD/trovefs
@@ -62,24 +56,6 @@ elif [ ! -c /dev/fuse ]; then
 	note "no /dev/fuse: measuring the peer pipeline only"
 fi
 
-# "2G" -> 2147483648
-to_bytes()
-{
-	local v=$1
-	local n=${v%[KkMmGgTt]}
-	local shift=0
-
-	[[ $n =~ ^[0-9]+$ ]] || die "bad size '$v'"
-	case ${v#"$n"} in
-	'') ;;
-	[Kk]) shift=10 ;;
-	[Mm]) shift=20 ;;
-	[Gg]) shift=30 ;;
-	[Tt]) shift=40 ;;
-	esac
-	echo $((n << shift))
-}
-
 SIZE_B=$(to_bytes "$BENCH_SIZE")
 BIG_B=$(to_bytes "$BENCH_BIG")
 SMALL_B=$(to_bytes "$BENCH_SMALL")
@@ -91,9 +67,6 @@ MNT=$W/mnt
 KEY=$W/key
 IN=$W/input
 ENC=$W/peer.gz.enc
-DPID=
-DLOG=
-MOUNTS=0
 T_START=$(date +%s.%N)
 
 cleanup()
@@ -101,13 +74,7 @@ cleanup()
 	local rc=$?
 
 	trap - EXIT
-	if [ -n "$DPID" ]; then
-		fusermount3 -u -z "$MNT" 2> /dev/null || true
-		kill "$DPID" 2> /dev/null || true
-		wait "$DPID" 2> /dev/null || true
-	elif mountpoint -q "$MNT" 2> /dev/null; then
-		fusermount3 -u -z "$MNT" 2> /dev/null || true
-	fi
+	kill_fs
 	if [ "$BENCH_KEEP" = 1 ]; then
 		note "state kept in '$W'"
 	else
@@ -120,216 +87,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 mkdir "$STORE" "$MNT"
-(
-	umask 077
-	openssl rand -hex 32 > "$KEY"
-)
-chmod 600 "$KEY"
-
-CAN_DROP=0
-if sync && (echo 3 > /proc/sys/vm/drop_caches) 2> /dev/null; then
-	CAN_DROP=1
-fi
-
-drop_caches()
-{
-	sync
-	if [ "$CAN_DROP" = 1 ]; then
-		echo 3 > /proc/sys/vm/drop_caches
-	fi
-}
-
-# ---- arithmetic and formatting (awk: bash has no floats) ----
-
-is_num()
-{
-	[[ ${1:-} =~ ^[0-9]+(\.[0-9]+)?$ ]]
-}
-
-# div A B [DECIMALS] -> A/B, or "-" when either is not a number or B is 0
-div()
-{
-	if is_num "$1" && is_num "$2"; then
-		awk -v a="$1" -v b="$2" -v d="${3:-2}" \
-			'BEGIN { if (b == 0) print "-"; else printf "%.*f\n", d, a / b }'
-	else
-		echo "-"
-	fi
-}
-
-# xr A B [DECIMALS] -> "A/Bx", or "-"
-xr()
-{
-	local r
-
-	r=$(div "$@")
-	if is_num "$r"; then
-		echo "${r}x"
-	else
-		echo "-"
-	fi
-}
-
-# mbs BYTES SECONDS -> MB/s (10^6 bytes)
-mbs()
-{
-	div "$(div "$1" 1000000 6)" "$2" 0
-}
-
-# meets VALUE OP LIMIT -> yes / NO / -
-meets()
-{
-	if is_num "$1"; then
-		awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
-			ok = op == ">=" ? v >= l : v <= l
-			print ok ? "yes" : "NO"
-		}'
-	else
-		echo "-"
-	fi
-}
-
-# is_ok WORD -> yes for "ok", - for "-", NO otherwise
-is_ok()
-{
-	case $1 in
-	ok) echo yes ;;
-	-) echo - ;;
-	*) echo NO ;;
-	esac
-}
-
-now()
-{
-	date +%s.%N
-}
-
-# timeit VAR CMD... : runs CMD, stores its wall time (seconds) in VAR and
-# returns CMD's status; the caller decides what a failure means.
-timeit()
-{
-	local __var=$1
-	local t0
-	local t1
-	local rc=0
-
-	shift
-	t0=$(now)
-	"$@" || rc=$?
-	t1=$(now)
-	printf -v "$__var" '%s' "$(awk -v a="$t0" -v b="$t1" \
-		'BEGIN { printf "%.3f", b - a }')"
-	return "$rc"
-}
-
-ROWS=()
-SEP=$'\x1f'	# field separator of ROWS: never in a figure or label
-# row METRIC TROVEFS PEER RATIO GOAL MET
-row()
-{
-	local IFS=$SEP
-
-	ROWS+=("$*")
-}
-
-FAILED=()
-failed()
-{
-	note "FAILED: $*"
-	FAILED+=("$*")
-}
-
-# ---- the daemon ----
-
-# mount_fs [OPTS]: starts the daemon in the foreground (backgrounded here)
-# and waits, with a deadline, until the mount appears or the daemon dies.
-# Returns 1, with the end of the daemon's log, when it does not mount.
-mount_fs()
-{
-	local opts="key_file=$KEY${1:+,$1}"
-	local deadline
-	local rc=0
-
-	MOUNTS=$((MOUNTS + 1))
-	DLOG=$W/daemon.$MOUNTS.log
-	"$TROVEFS" -f -o "$opts" "local:$STORE" "$MNT" > "$DLOG" 2>&1 &
-	DPID=$!
-	deadline=$((SECONDS + MOUNT_TIMEOUT))
-	while ! mountpoint -q "$MNT"; do
-		if ! kill -0 "$DPID" 2> /dev/null; then
-			wait "$DPID" || rc=$?
-			DPID=
-			tail -n 20 "$DLOG" >&2
-			note "trovefs -o ${1:-(defaults)} exited ($rc) before mounting"
-			return 1
-		fi
-		if [ "$SECONDS" -ge "$deadline" ]; then
-			kill "$DPID" 2> /dev/null || true
-			wait "$DPID" 2> /dev/null || true
-			DPID=
-			fusermount3 -u -z "$MNT" 2> /dev/null || true
-			tail -n 20 "$DLOG" >&2
-			note "trovefs did not mount within ${MOUNT_TIMEOUT}s"
-			return 1
-		fi
-		sleep 0.05
-	done
-}
-
-# hwm_kib: the daemon's peak resident set so far (VmHWM, KiB)
-hwm_kib()
-{
-	awk '/^VmHWM:/ { print $2 }' "/proc/$DPID/status"
-}
-
-# cpu_s: the daemon's user + system CPU time so far, in seconds
-cpu_s()
-{
-	awk -v hz="$(getconf CLK_TCK)" '{
-		sub(/^.*\) /, "")
-		printf "%.2f\n", ($12 + $13) / hz
-	}' "/proc/$DPID/stat"
-}
-
-# umount_fs: unmounts (retrying while the kernel reports it busy) and
-# waits for the daemon, which must exit 0.
-umount_fs()
-{
-	local tries=0
-	local rc=0
-
-	until fusermount3 -u "$MNT" 2> /dev/null; do
-		tries=$((tries + 1))
-		[ "$tries" -lt 50 ] || die "cannot unmount '$MNT'"
-		sleep 0.1
-	done
-	wait "$DPID" || rc=$?
-	DPID=
-	if [ "$rc" -ne 0 ]; then
-		failed "daemon exited $rc (see $DLOG, BENCH_KEEP=1)"
-	fi
-}
-
-stored_size()
-{
-	if [ -f "$1" ]; then
-		stat -c %s "$1"
-	else
-		note "no stored object '$1'"
-		echo "-"
-	fi
-}
+make_key "$KEY"
+drop_caches_init
 
 # ---- header ----
 
 echo "== trovefs bench $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-echo "cpus (nproc):   $(nproc)"
-cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-echo "cpu:            $cpu"
-echo "kernel:         $(uname -r)"
-echo "load average:   $(cut -d' ' -f1-3 /proc/loadavg) (others' work skews it)"
-echo "gzip:           $(gzip --version | head -n 1)"
-echo "openssl:        $(openssl version)"
+print_machine
 if [ "$HAVE_FS" = 1 ]; then
 	echo "trovefs:        $TROVEFS"
 else
@@ -644,25 +408,10 @@ fi
 
 # ---- report ----
 
-# Errors the daemon logged (libfuse 3.14's max-threads notice is noise).
-if [ "$MOUNTS" -gt 0 ]; then
-	bad=$(cat "$W"/daemon.*.log | grep -iE 'error|warn|sanitizer' |
-		grep -v 'invalid max threads value' || true)
-	if [ -n "$bad" ]; then
-		failed "daemon logged $(wc -l <<< "$bad") error/warning lines," \
-			"first: $(head -n 1 <<< "$bad")"
-	fi
-fi
+scan_daemon_logs ""
 
 echo
-fmt='%-28s %-18s %-18s %-8s %-12s %s\n'
-# shellcheck disable=SC2059
-printf "$fmt" metric trovefs peer ratio goal met?
-for r in "${ROWS[@]}"; do
-	IFS=$SEP read -r m a b c d e <<< "$r"
-	# shellcheck disable=SC2059
-	printf "$fmt" "$m" "$a" "$b" "$c" "$d" "$e"
-done
+print_rows
 echo
 echo "ratio: write, read: peer time / trovefs time"
 echo "       stored: trovefs object bytes / gzip -1 stream bytes"
@@ -671,12 +420,17 @@ echo "       threads=1: threads=1 time / default (one per CPU) time"
 echo "MB/s: 10^6 bytes of input per second"
 echo "peak RSS: daemon VmHWM after the write / after write + read-back"
 echo "          of a streamed file, a fresh mount for each size"
-if [ "${#FAILED[@]}" -gt 0 ]; then
-	echo
-	echo "failures (figures above may be meaningless):"
-	printf '  %s\n' "${FAILED[@]}"
-fi
+print_failed
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "total bench time: $(awk -v a="$T_START" -v b="$(now)" \
 	'BEGIN { printf "%.0f", b - a }')s"
+
+# ---- the Redis datastore: a report of its own ----
+
+if [ "${BENCH_REDIS:-1}" != 0 ]; then
+	rm -f "$IN"
+	echo
+	bash "$(dirname "$0")/redis.sh" ||
+		note "bench/redis.sh did not run (exit $?)"
+fi
 exit 0

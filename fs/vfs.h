@@ -120,7 +120,11 @@ int vfs_statfs(struct vfs *v, const char *path, struct statvfs *out);
 int vfs_create(struct vfs *v, const char *path, mode_t mode, int flags,
 	       struct vfs_handle **out);
 
-/* Opens an existing file (O_RDONLY, O_WRONLY|O_TRUNC, ...). */
+/*
+ * Opens an existing file (O_RDONLY, O_WRONLY|O_TRUNC, ...). Returns 0,
+ * -ENOENT, -EISDIR, -EBUSY (read of a file still being written: its bytes
+ * are not stored yet; one created empty and closed reads as empty).
+ */
 int vfs_open(struct vfs *v, const char *path, int flags,
 	     struct vfs_handle **out);
 

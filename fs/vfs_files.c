@@ -543,6 +543,22 @@ static int pending_new(struct vfs *v, const char *path, const char *c,
 }
 
 /* -EISDIR if @c/@k is a directory, else -ENOENT (or a store error). */
+/* True if @c/@k is being created and nothing was written to it yet. */
+static bool pending_is_empty(struct vfs *v, const char *c, const char *k)
+{
+	struct stat st;
+
+	return vfs_pending_stat(v, c, k, &st) && st.st_size == 0;
+}
+
+/* True if @c/@k is being created (written, not yet committed). */
+static bool pending_exists(struct vfs *v, const char *c, const char *k)
+{
+	struct stat st;
+
+	return vfs_pending_stat(v, c, k, &st);
+}
+
 static int absent_error(struct vfs *v, const char *c, const char *k)
 {
 	struct stat st;
@@ -574,6 +590,18 @@ static int open_key(struct vfs *v, const char *path, const char *c,
 		h->ws = VFS_W_NONE;
 		h->can_read = true;
 		err = store_reader_open(v->st, c, k, &h->reader);
+		if (vfs_is_absent(err) && pending_is_empty(v, c, k)) {
+			/*
+			 * Created and closed but not yet released (the kernel
+			 * sends release after close() returns: touch f; cat f):
+			 * what was written is nothing, so that is what reads.
+			 */
+			h->reads_empty = true;
+			err = 0;
+		} else if (vfs_is_absent(err) && pending_exists(v, c, k)) {
+			/* being written: its bytes are not in the store yet */
+			err = -EBUSY;
+		}
 		if (vfs_is_absent(err))
 			err = absent_error(v, c, k);
 		if (err)
@@ -727,6 +755,8 @@ ssize_t vfs_read(struct vfs_handle *h, char *buf, size_t size, off_t off)
 		err = -EBADF;
 		goto out_unlock;
 	}
+	if (h->reads_empty)
+		goto out_unlock;
 	if (!h->reader) {
 		err = store_reader_open(h->v->st, h->container, h->key,
 					&h->reader);

@@ -142,6 +142,7 @@ struct vfs_handle {
 	/* file handles, under lock */
 	pthread_mutex_t lock;
 	bool can_read;
+	bool reads_empty; /* opened while its empty creation awaits release */
 	struct store_reader *reader; /* owned; lazily for O_RDWR */
 	struct store_writer *w;	     /* owned; opened at the first write */
 	char *wcontainer;	     /* owned: where @w commits */

@@ -82,8 +82,8 @@ port_free() {
 }
 
 free_port() {
-	local p try
-	for try in $(seq 1 200); do
+	local p _
+	for _ in $(seq 1 200); do
 		p=$(((RANDOM % 20000) + 30000))
 		if port_free "$p" && [ "$p" != "${KEYSTONE_PORT:-}" ]; then
 			echo "$p"
@@ -178,12 +178,12 @@ live_pid() {
 }
 
 stop_one() {
-	local pid i kids k
+	local pid _ kids k
 	if pid=$(live_pid "$1"); then
 		# uwsgi's worker and HTTP router are children of the master
 		kids=$(pgrep -P "$pid" 2>/dev/null | tr '\n' ' ' || true)
 		kill -TERM "$pid" 2>/dev/null || true
-		for i in $(seq 1 100); do
+		for _ in $(seq 1 100); do
 			alive "$pid" || break
 			sleep 0.1
 		done
@@ -192,7 +192,7 @@ stop_one() {
 			kill -KILL "$pid" 2>/dev/null || true
 		fi
 		for k in $kids; do
-			for i in $(seq 1 20); do
+			for _ in $(seq 1 20); do
 				alive "$k" || break
 				sleep 0.1
 			done
@@ -742,7 +742,7 @@ EOF
 }
 
 start_swift() {
-	local out rc=0
+	local rc=0
 	if [ -n "${KEYSTONE_SHARE_SWIFT_DIR:-}" ] &&
 		[ "$(realpath -m -- "$KEYSTONE_SHARE_SWIFT_DIR")" != "$DIR/swift" ]; then
 		SWIFT_DIR=$(realpath -m -- "$KEYSTONE_SHARE_SWIFT_DIR")
@@ -753,15 +753,15 @@ start_swift() {
 	fi
 	SWIFT_DIR=$DIR/swift
 	OWN_SWIFT=1
-	out=$(bash "$SWIFT_SH" start "$SWIFT_DIR" 2>"$DIR/log/swift-start.log") ||
-		rc=$?
+	bash "$SWIFT_SH" start "$SWIFT_DIR" >/dev/null \
+		2>"$DIR/log/swift-start.log" || rc=$?
 	if [ $rc = 77 ] && grep -q 'died at start-up' "$DIR/log/swift-start.log"; then
 		# seen under load: memcached lost its port to another test
 		# between the check and the bind; swift.sh picks anew
 		say "Swift failed to start; trying once more"
 		rc=0
-		out=$(bash "$SWIFT_SH" start "$SWIFT_DIR" \
-			2>>"$DIR/log/swift-start.log") || rc=$?
+		bash "$SWIFT_SH" start "$SWIFT_DIR" >/dev/null \
+			2>>"$DIR/log/swift-start.log" || rc=$?
 	fi
 	[ $rc = 0 ] && return 0
 	tail -n 5 "$DIR/log/swift-start.log" >&2

@@ -358,9 +358,10 @@ wait_ready() {
 	while :; do
 		for s in memcached account container object proxy; do
 			live_pid "$s" >/dev/null || {
+				say "$s died at start-up; its log ends with:"
 				tail -n 20 "$DIR/log/$s.log" >&2 || true
 				do_stop
-				skip "$s died at start-up (log: $DIR/log/$s.log)"
+				return 1
 			}
 		done
 		if http_ok "http://127.0.0.1:$PROXY_PORT/healthcheck"; then
@@ -396,13 +397,29 @@ EOF
 
 do_start() {
 	local s
-	if load_ports && all_running; then
-		wait_ready
+	if load_ports && all_running && wait_ready; then
 		print_env
 		return 0
 	fi
 	do_stop
 	install_packages
+	# A server that dies at start-up has almost always lost a port race
+	# with another test on this machine: start again on fresh ports.
+	local attempt
+	for attempt in 1 2 3; do
+		start_once && break
+		[ "$attempt" -lt 3 ] || skip "Swift did not start in 3 attempts (logs in $DIR/log)"
+		say "starting Swift again on other ports (attempt $((attempt + 1)))"
+		rm -f "$DIR/ports"
+	done
+	spawn updater
+	say "Swift ready on 127.0.0.1:$PROXY_PORT (state in $DIR)"
+	print_env
+}
+
+# One start on the saved (or newly picked) ports; 1 if a server died.
+start_once() {
+	local s
 	load_ports || pick_ports
 	for s in proxy object container account memcached; do
 		port_free "$(port_of $s)" || {
@@ -426,9 +443,6 @@ do_start() {
 		spawn "$s"
 	done
 	wait_ready
-	spawn updater
-	say "Swift ready on 127.0.0.1:$PROXY_PORT (state in $DIR)"
-	print_env
 }
 
 do_status() {

@@ -896,6 +896,34 @@ static void test_empty_files_and_deferred_flush(void **state)
 	assert_int_equal(mem_store_calls(f->mem, MEM_OP_COMMIT), 2);
 }
 
+/*
+ * touch f; cat f: the kernel sends release after close() returns, so the
+ * read can open f before the empty file is committed. It reads empty.
+ */
+static void test_read_before_release_of_empty_file(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *w;
+	struct vfs_handle *r;
+	char buf[8];
+
+	assert_int_equal(
+		vfs_create(f->v, P "touched", 0644, O_WRONLY | O_CREAT, &w), 0);
+	assert_int_equal(vfs_flush(w), 0);
+	assert_false(exists(f->st, C, "touched"));
+	assert_int_equal(vfs_open(f->v, P "touched", O_RDONLY, &r), 0);
+	assert_int_equal(vfs_read(r, buf, sizeof(buf), 0), 0);
+	assert_int_equal(vfs_release(r), 0);
+	assert_int_equal(vfs_release(w), 0);
+	assert_true(exists(f->st, C, "touched"));
+	/* once written to, an uncommitted file is not readable as empty */
+	assert_int_equal(
+		vfs_create(f->v, P "busy", 0644, O_WRONLY | O_CREAT, &w), 0);
+	assert_int_equal(vfs_write(w, "x", 1, 0), 1);
+	assert_int_equal(vfs_open(f->v, P "busy", O_RDONLY, &r), -EBUSY);
+	assert_int_equal(vfs_release(w), 0);
+}
+
 static void test_open_errors(void **state)
 {
 	struct fx *f = *state;
@@ -1607,7 +1635,8 @@ int main(void)
 		T(test_commit_failure_enospc),
 		T(test_write_failure_is_sticky),
 		T(test_empty_files_and_deferred_flush),
-		T(test_open_errors),
+		T(test_read_before_release_of_empty_file),
+	T(test_open_errors),
 		T(test_read_errors_pass_through),
 		T(test_concurrent_reads_one_handle),
 		T(test_rename_uncommitted_before_write),
