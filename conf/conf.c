@@ -57,6 +57,7 @@ void conf_init(struct conf *c)
 	c->compress_level = 1;
 	c->threads = 0;
 	c->attr_timeout = 1.0;
+	c->dir_cache_time = 30.0;
 	c->log_level = LOG_INFO;
 }
 
@@ -248,7 +249,8 @@ static int set_threads(struct conf *c, const char *v, const char **why)
 	return 0;
 }
 
-static int set_attr_timeout(struct conf *c, const char *v, const char **why)
+/* A number of seconds >= 0 into *@out. */
+static int parse_seconds(const char *v, double *out, const char **why)
 {
 	char *end;
 	double d;
@@ -259,8 +261,18 @@ static int set_attr_timeout(struct conf *c, const char *v, const char **why)
 		*why = "must be a number of seconds >= 0";
 		return -EINVAL;
 	}
-	c->attr_timeout = d;
+	*out = d;
 	return 0;
+}
+
+static int set_attr_timeout(struct conf *c, const char *v, const char **why)
+{
+	return parse_seconds(v, &c->attr_timeout, why);
+}
+
+static int set_dir_cache_time(struct conf *c, const char *v, const char **why)
+{
+	return parse_seconds(v, &c->dir_cache_time, why);
 }
 
 static int set_log_level(struct conf *c, const char *v, const char **why)
@@ -293,6 +305,7 @@ static const struct key_desc trovefs_keys[] = {
 	{ "compress_level", set_compress_level },
 	{ "threads", set_threads },
 	{ "attr_timeout", set_attr_timeout },
+	{ "dir_cache_time", set_dir_cache_time },
 	{ "log_level", set_log_level },
 };
 

@@ -66,7 +66,10 @@ struct conf {
 	uint32_t frame_size;	/* frame_size = 1M (power of 2, 4K..16M) */
 	int compress_level;	/* compress_level = 1 (0 = off, 1..3) */
 	unsigned threads;	/* threads = 0 (= number of CPUs) */
-	double attr_timeout;	/* attr_timeout = 1.0 seconds */
+	double attr_timeout;	/* attr_timeout = 1.0 seconds (kernel cache) */
+	double dir_cache_time;	/* dir_cache_time = 30 seconds: how long a
+				 * listing's stats answer getattr (changes
+				 * made through this mount drop them) */
 	int log_level;		/* log_level = info (err|warning|info|debug) */
 
 	struct conf_container *containers;	/* owned array */

@@ -7,9 +7,16 @@
  *
  * Invariants: a backup is committed only after the driver's stream ended
  * verified; a failed backup aborts its writer, so nothing appears. One
- * backup or recover at a time per datastore (ds->busy).
- * Locks: ds->lock protects the state fields (see ds.h); it is taken for
- * short updates only, never across store or driver calls.
+ * backup or recover at a time per datastore (ds->busy). A recover stops
+ * nothing before its safety backup committed and the chosen backup
+ * verified completely.
+ * Threads: a recover with a staging driver runs its safety backup in a
+ * second thread (safety_main), which touches only its own stream, writer
+ * and struct safety_job, and ds state under ds->lock; the recover joins
+ * it before going on.
+ * Locks: ds->lock protects the state fields (see ds.h) and
+ * safety_job.done; it is taken for short updates only, never across store
+ * or driver calls.
  */
 #include "ds.h"
 
@@ -524,8 +531,12 @@ static int pick_name(struct ds *ds, const char *suffix, char *out, size_t size)
 	return -EEXIST;
 }
 
-/* Streams the live server into @key; the caller holds the op. */
-static int backup_copy(struct ds *ds, const char *key)
+/*
+ * Streams the live server into @key; the caller holds the op. @quiet:
+ * another thread owns the step and the progress (recover's safety backup
+ * runs beside the read of the chosen backup), so only log lines.
+ */
+static int backup_copy(struct ds *ds, const char *key, bool quiet)
 {
 	struct store_writer *w = NULL;
 	struct ds_stream *s = NULL;
@@ -540,7 +551,8 @@ static int backup_copy(struct ds *ds, const char *key)
 	if (!buf)
 		return -ENOMEM;
 	meta_init(&m);
-	ds_set_step(ds, "connecting");
+	if (!quiet)
+		ds_set_step(ds, "connecting");
 	err = ds->drv->stream_open(ds, &s);
 	if (err)
 		goto out_free;
@@ -550,12 +562,17 @@ static int backup_copy(struct ds *ds, const char *key)
 			  ds->container, key, strerror(-err));
 		goto out_close;
 	}
-	ds_set_step(ds, "streaming into '%s/%s'", ds->container, key);
+	if (quiet)
+		log_info("datastore '%s': streaming into '%s/%s'", ds->name,
+			 ds->container, key);
+	else
+		ds_set_step(ds, "streaming into '%s/%s'", ds->container, key);
 	for (;;) {
 		err = ds->drv->stream_read(s, buf, DS_COPY_BUF, &got);
 		if (err || got == 0)
 			break;
-		ds_progress_add(ds, got, ds->drv->stream_size(s));
+		if (!quiet)
+			ds_progress_add(ds, got, ds->drv->stream_size(s));
 		err = store_writer_write(w, buf, got);
 		if (err) {
 			log_error("datastore '%s': cannot write '%s/%s': %s",
@@ -575,7 +592,8 @@ static int backup_copy(struct ds *ds, const char *key)
 		err = -ENOMEM;
 		goto out_close;
 	}
-	ds_set_step(ds, "committing");
+	if (!quiet)
+		ds_set_step(ds, "committing");
 	err = store_writer_commit(w, &m);
 	if (err)
 		log_error("datastore '%s': cannot commit '%s/%s': %s", ds->name,
@@ -588,11 +606,10 @@ out_free:
 	return err;
 }
 
-/* A backup while holding the op (ds_backup and recover's safety one). */
-static int backup_locked(struct ds *ds, const char *suffix, char *name,
-			 size_t size)
+/* Container, a free name and its key for a backup starting now. */
+static int backup_prepare(struct ds *ds, const char *suffix, char *name,
+			  size_t size, char *key, size_t key_size)
 {
-	char key[STORE_KEY_MAX + 1];
 	int err;
 
 	err = ensure_container(ds);
@@ -601,10 +618,16 @@ static int backup_locked(struct ds *ds, const char *suffix, char *name,
 	err = pick_name(ds, suffix, name, size);
 	if (err)
 		return err;
-	err = ds_backup_key(ds, name, key, sizeof(key));
-	if (err)
-		return err;
-	err = backup_copy(ds, key);
+	return ds_backup_key(ds, name, key, key_size);
+}
+
+/* The prepared backup @name: copy, log, record; the caller holds the op. */
+static int backup_run(struct ds *ds, const char *name, const char *key,
+		      bool quiet)
+{
+	int err;
+
+	err = backup_copy(ds, key, quiet);
 	if (err) {
 		log_error("datastore '%s': backup '%s' failed: %s", ds->name,
 			  name, strerror(-err));
@@ -615,6 +638,19 @@ static int backup_locked(struct ds *ds, const char *suffix, char *name,
 	pthread_mutex_unlock(&ds->lock);
 	log_info("datastore '%s': backup '%s' done", ds->name, name);
 	return 0;
+}
+
+/* A backup while holding the op (ds_backup and recover's safety one). */
+static int backup_locked(struct ds *ds, const char *suffix, char *name,
+			 size_t size)
+{
+	char key[STORE_KEY_MAX + 1];
+	int err;
+
+	err = backup_prepare(ds, suffix, name, size, key, sizeof(key));
+	if (err)
+		return err;
+	return backup_run(ds, name, key, false);
 }
 
 int ds_backup(struct ds *ds, const char *suffix, char *name_out, size_t size)
@@ -632,7 +668,12 @@ int ds_backup(struct ds *ds, const char *suffix, char *name_out, size_t size)
 	return err;
 }
 
-static int verify_locked(struct ds *ds, const char *name)
+/*
+ * Reads backup @name once, completely, through the store and the driver's
+ * verifier; with @sg each piece is also staged, and staged data is synced
+ * once the whole verified. 0 only if all of that succeeded.
+ */
+static int verify_locked(struct ds *ds, const char *name, struct ds_stage *sg)
 {
 	char key[STORE_KEY_MAX + 1];
 	char what[STORE_CONTAINER_MAX + STORE_KEY_MAX + 2];
@@ -657,12 +698,18 @@ static int verify_locked(struct ds *ds, const char *name)
 	err = ds->drv->verify_new(ds, &v);
 	if (err)
 		goto out_close;
-	ds_set_step(ds, "verifying '%s'", what);
+	if (!sg)
+		ds_set_step(ds, "verifying '%s'", what);
 	for (;;) {
 		err = store_reader_read(r, off, buf, DS_COPY_BUF, &got);
 		if (err || got == 0)
 			break;
 		ds->drv->verify_update(v, buf, got);
+		if (sg) {
+			err = ds->drv->stage_write(sg, buf, got);
+			if (err)
+				break;
+		}
 		ds_progress_add(ds, got, r->size);
 		off += got;
 	}
@@ -674,6 +721,8 @@ static int verify_locked(struct ds *ds, const char *name)
 	}
 	if (!err)
 		err = ds->drv->verify_final(v, what);
+	if (!err && sg)
+		err = ds->drv->stage_sync(sg);
 	ds->drv->verify_free(v);
 out_close:
 	store_reader_close(r);
@@ -688,8 +737,151 @@ int ds_backup_verify(struct ds *ds, const char *name)
 
 	if (err)
 		return err;
-	err = verify_locked(ds, name);
+	err = verify_locked(ds, name, NULL);
 	op_end(ds, err);
+	return err;
+}
+
+/* ---- recover ---- */
+
+static void safety_record(struct ds *ds, const char *name)
+{
+	pthread_mutex_lock(&ds->lock);
+	copy_str(ds->last_safety, sizeof(ds->last_safety), name);
+	ds->done = 0;
+	ds->total = 0;
+	pthread_mutex_unlock(&ds->lock);
+}
+
+/*
+ * The sequence for drivers with recover() only: safety backup, then a
+ * full verify, then the driver reads the backup a second time.
+ */
+static int recover_two_pass(struct ds *ds, const char *name, char *safety,
+			    size_t size)
+{
+	char key[STORE_KEY_MAX + 1];
+	struct store_reader *r = NULL;
+	int err;
+
+	/* 1. what runs now is kept first: a failed recover loses nothing */
+	ds_set_step(ds, "safety backup");
+	err = backup_locked(ds, "-pre-recover", safety, size);
+	if (err)
+		return err;
+	safety_record(ds, safety);
+	/* 2. the whole backup must verify before the server is touched */
+	err = verify_locked(ds, name, NULL);
+	if (err) {
+		log_error(
+			"datastore '%s': backup '%s' does not verify, server left running: %s",
+			ds->name, name, strerror(-err));
+		return err;
+	}
+	/* 3. the driver's in-place procedure */
+	err = ds_backup_key(ds, name, key, sizeof(key));
+	if (err)
+		return err;
+	err = store_reader_open(ds->st, ds->container, key, &r);
+	if (err)
+		return err;
+	pthread_mutex_lock(&ds->lock);
+	ds->done = 0;
+	ds->total = r->size;
+	pthread_mutex_unlock(&ds->lock);
+	err = ds->drv->recover(ds, name, r);
+	store_reader_close(r);
+	return err;
+}
+
+/* Recover's safety backup, run in its own thread. */
+struct safety_job {
+	struct ds *ds;
+	char name[DS_NAME_MAX];
+	char key[STORE_KEY_MAX + 1];
+	int err;
+	bool done; /* under ds->lock */
+};
+
+static void *safety_main(void *arg)
+{
+	struct safety_job *job = arg;
+
+	job->err = backup_run(job->ds, job->name, job->key, true);
+	pthread_mutex_lock(&job->ds->lock);
+	job->done = true;
+	pthread_mutex_unlock(&job->ds->lock);
+	return NULL;
+}
+
+/*
+ * The single-pass sequence (driver stage ops): the safety backup streams
+ * from the live server into the store in a second thread while this one
+ * reads the chosen backup once, verifying it and staging it beside the
+ * server's files. The server is touched (stage_apply) only after both
+ * succeeded: the safety backup committed, the backup verified and the
+ * staged copy synced; on any failure the staged copy is removed.
+ */
+static int recover_staged(struct ds *ds, const char *name, char *safety,
+			  size_t size)
+{
+	struct safety_job job = { .ds = ds };
+	struct ds_stage *sg = NULL;
+	pthread_t th;
+	bool threaded;
+	bool waiting;
+	int verr;
+	int err;
+
+	err = ds->drv->stage_open(ds, name, &sg);
+	if (err)
+		return err;
+	err = backup_prepare(ds, "-pre-recover", job.name, sizeof(job.name),
+			     job.key, sizeof(job.key));
+	if (err)
+		goto out_free;
+	ds_set_step(ds, "safety backup '%s' while verifying and staging '%s'",
+		    job.name, name);
+	threaded = pthread_create(&th, NULL, safety_main, &job) == 0;
+	if (!threaded) {
+		/* no thread: the old order, safety backup first */
+		log_warn(
+			"datastore '%s': no thread for the safety backup, taking it first",
+			ds->name);
+		safety_main(&job);
+		if (job.err) {
+			err = job.err;
+			goto out_free;
+		}
+	}
+	verr = verify_locked(ds, name, sg);
+	if (threaded) {
+		pthread_mutex_lock(&ds->lock);
+		waiting = !job.done;
+		pthread_mutex_unlock(&ds->lock);
+		if (waiting)
+			ds_set_step(ds, "waiting for the safety backup '%s'",
+				    job.name);
+		pthread_join(th, NULL);
+	}
+	/* 1. what runs now is kept first: a failed recover loses nothing */
+	err = job.err;
+	if (err)
+		goto out_free;
+	safety_record(ds, job.name);
+	copy_str(safety, size, job.name);
+	/* 2. the whole backup verified before the server is touched */
+	if (verr) {
+		log_error(
+			"datastore '%s': backup '%s' does not verify or cannot be staged, server left running: %s",
+			ds->name, name, strerror(-verr));
+		err = verr;
+		goto out_free;
+	}
+	/* 3. the driver swaps the staged copy in */
+	err = ds->drv->stage_apply(sg);
+out_free:
+	ds->drv->stage_free(sg);
 	return err;
 }
 
@@ -697,9 +889,7 @@ int ds_recover(struct ds *ds, const char *arg, size_t len)
 {
 	char name[DS_NAME_MAX];
 	char safety[DS_NAME_MAX];
-	char key[STORE_KEY_MAX + 1];
 	char op[DS_STATUS_MAX];
-	struct store_reader *r = NULL;
 	int err;
 
 	err = ds_backup_resolve(ds, arg, len, name, sizeof(name));
@@ -710,7 +900,7 @@ int ds_recover(struct ds *ds, const char *arg, size_t len)
 			  ds->name, (int)(len > 64 ? 64 : len), arg);
 		return err;
 	}
-	if (!ds->drv->recover) {
+	if (!ds->drv->recover && !ds->drv->stage_open) {
 		log_error("datastore '%s': recover is not supported", ds->name);
 		return -EOPNOTSUPP;
 	}
@@ -719,37 +909,11 @@ int ds_recover(struct ds *ds, const char *arg, size_t len)
 	err = op_begin(ds, op);
 	if (err)
 		return err;
-	/* 1. what runs now is kept first: a failed recover loses nothing */
-	ds_set_step(ds, "safety backup");
-	err = backup_locked(ds, "-pre-recover", safety, sizeof(safety));
-	if (err)
-		goto out_end;
-	pthread_mutex_lock(&ds->lock);
-	copy_str(ds->last_safety, sizeof(ds->last_safety), safety);
-	ds->done = 0;
-	ds->total = 0;
-	pthread_mutex_unlock(&ds->lock);
-	/* 2. the whole backup must verify before the server is touched */
-	err = verify_locked(ds, name);
-	if (err) {
-		log_error(
-			"datastore '%s': backup '%s' does not verify, server left running: %s",
-			ds->name, name, strerror(-err));
-		goto out_end;
-	}
-	/* 3. the driver's in-place procedure */
-	err = ds_backup_key(ds, name, key, sizeof(key));
-	if (err)
-		goto out_end;
-	err = store_reader_open(ds->st, ds->container, key, &r);
-	if (err)
-		goto out_end;
-	pthread_mutex_lock(&ds->lock);
-	ds->done = 0;
-	ds->total = r->size;
-	pthread_mutex_unlock(&ds->lock);
-	err = ds->drv->recover(ds, name, r);
-	store_reader_close(r);
+	safety[0] = '\0';
+	if (ds->drv->stage_open)
+		err = recover_staged(ds, name, safety, sizeof(safety));
+	else
+		err = recover_two_pass(ds, name, safety, sizeof(safety));
 	if (err)
 		log_error("datastore '%s': recover from '%s' failed: %s",
 			  ds->name, name, strerror(-err));
@@ -757,7 +921,6 @@ int ds_recover(struct ds *ds, const char *arg, size_t len)
 		log_info(
 			"datastore '%s': recovered from '%s' (safety backup '%s')",
 			ds->name, name, safety);
-out_end:
 	op_end(ds, err);
 	return err;
 }

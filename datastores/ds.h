@@ -47,6 +47,7 @@ struct ds;
 struct ds_set;
 struct ds_stream; /* driver-defined */
 struct ds_verify; /* driver-defined */
+struct ds_stage;  /* driver-defined: a recover being staged */
 
 /* Driver-specific control files under datastores/NAME/<name>/. */
 struct ds_ctl_dir {
@@ -104,10 +105,34 @@ struct ds_driver {
 	 * (borrowed; sequential reads from offset 0; already verified once,
 	 * the codec re-verifies while reading). Must bring the server back on
 	 * its previous data if any step fails. Reports its steps with
-	 * ds_set_step(). Returns 0 or -errno. Optional (NULL: -EOPNOTSUPP).
+	 * ds_set_step(). Returns 0 or -errno. Optional (neither recover nor
+	 * stage_open: -EOPNOTSUPP).
 	 */
 	int (*recover)(struct ds *ds, const char *name,
 		       struct store_reader *src);
+
+	/*
+	 * Single-pass recover, used instead of recover when stage_open is
+	 * set (all five then). ds.c reads the chosen backup once, feeding
+	 * the verifier and stage_write alike, while the safety backup runs
+	 * in another thread; stage_apply runs only after the whole backup
+	 * verified, stage_sync returned 0 and the safety backup committed.
+	 *   stage_open: learns where the server's files are and creates an
+	 *     empty staging file beside them; touches nothing the server
+	 *     uses. On success the caller ends *@out with stage_free().
+	 *   stage_write: appends; 0, -ENOSPC, -EIO (logged).
+	 *   stage_sync: makes the staged data durable; 0, -errno (logged).
+	 *   stage_apply: as recover from here on (stop, swap, start; on
+	 *     failure back on the previous data). Reports its steps.
+	 *   stage_free: removes whatever is still staged; accepts NULL.
+	 * Optional.
+	 */
+	int (*stage_open)(struct ds *ds, const char *name,
+			  struct ds_stage **out);
+	int (*stage_write)(struct ds_stage *sg, const void *p, size_t len);
+	int (*stage_sync)(struct ds_stage *sg);
+	int (*stage_apply)(struct ds_stage *sg);
+	void (*stage_free)(struct ds_stage *sg);
 
 	/* Appends driver "key: value\n" lines to the status file. Optional. */
 	int (*status)(struct ds *ds, struct buf *out);
@@ -227,8 +252,10 @@ int ds_backup_verify(struct ds *ds, const char *name);
 /*
  * In-place recover from backup @arg (as ds_backup_resolve()): resolves it,
  * takes a safety backup ("-pre-recover"), verifies the chosen backup
- * completely, then calls the driver. Returns 0; -ENOENT; -EBUSY;
- * -EBADMSG (backup corrupt: nothing was stopped); the driver's -errno.
+ * completely (with stage_open: in one read that also stages it, while the
+ * safety backup runs in a second thread), then calls the driver. Returns
+ * 0; -ENOENT; -EBUSY; -EBADMSG (backup corrupt: nothing was stopped); the
+ * driver's -errno.
  */
 int ds_recover(struct ds *ds, const char *arg, size_t len);
 

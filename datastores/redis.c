@@ -17,7 +17,12 @@
  * in $EOF framing the last REDIS_EOF_MARK_LEN bytes are held back until
  * the mark is recognised.
  *
- * Recover in place: see recover() and docs/DATASTORES.md.
+ * Recover in place (docs/DATASTORES.md): the stage ops of ds.h. While
+ * the server runs, stage_open probes it and creates .DBFILENAME.trovefs-new
+ * in its data dir, which ds.c fills as it verifies the backup (writeback
+ * started every REDIS_WRITEBACK bytes, fsync at the end); stage_apply
+ * stops the server, swaps the files, starts it, and rolls back to the old
+ * files if any of that fails.
  *
  * Invariants: every connection is opened for one call or one stream and
  * closed by it (a redisContext is never shared); struct redis_ds is
@@ -46,6 +51,11 @@
 
 #define REDIS_STREAM_BUF (1u << 20)
 #define REDIS_POLL_MS 100
+/* stop and start of a recover: the server is down meanwhile */
+#define REDIS_UP_POLL_MS 20
+#define REDIS_SPAWN_POLL_MS 10
+/* staged bytes handed to writeback at a time, so the fsync is short */
+#define REDIS_WRITEBACK (32u << 20)
 #define REDIS_PATH_MAX 4096
 #define REDIS_CONFIG_MAX (1u << 20) /* bytes of a server config file */
 
@@ -920,81 +930,32 @@ static int fsync_dir(const char *dir)
 	return err;
 }
 
-/* Writes the backup into rdb_new (owner and mode of the current file). */
-static int write_new_rdb(struct redis_ds *r, struct redis_site *st,
-			 struct store_reader *src)
-{
-	const char *path = buf_str(&st->rdb_new);
-	struct stat sb;
-	uint64_t off = 0;
-	size_t got;
-	ssize_t n;
-	char *buf;
-	int fd;
-	int err = 0;
-
-	buf = malloc(REDIS_STREAM_BUF);
-	if (!buf)
-		return -ENOMEM;
-	unlink(path); /* a leftover of a crashed recover */
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		err = -errno;
-		log_error("redis '%s': cannot create '%s': %s", r->ds->name,
-			  path, strerror(-err));
-		goto out_free;
-	}
-	if (stat(buf_str(&st->rdb), &sb) == 0) {
-		if (fchown(fd, sb.st_uid, sb.st_gid) < 0 ||
-		    fchmod(fd, sb.st_mode & 07777) < 0)
-			log_warn(
-				"redis '%s': cannot copy owner and mode of '%s' to '%s'",
-				r->ds->name, buf_str(&st->rdb), path);
-	}
-	for (;;) {
-		err = store_reader_read(src, off, buf, REDIS_STREAM_BUF, &got);
-		if (err || got == 0)
-			break;
-		n = write(fd, buf, got);
-		if (n < 0 || (size_t)n != got) {
-			err = n < 0 ? -errno : -EIO;
-			log_error("redis '%s': cannot write '%s': %s",
-				  r->ds->name, path, strerror(-err));
-			break;
-		}
-		off += got;
-		ds_progress_add(r->ds, got, 0);
-	}
-	if (!err && fsync(fd) < 0) {
-		err = -errno;
-		log_error("redis '%s': cannot fsync '%s': %s", r->ds->name,
-			  path, strerror(-err));
-	}
-	if (close(fd) < 0 && !err)
-		err = -errno;
-	if (err)
-		unlink(path);
-out_free:
-	free(buf);
-	return err;
-}
-
 /*
  * Runs @argv (argv[0] looked up in PATH) and waits at most @timeout
  * seconds (@what names it in logs). The child keeps no descriptor of
- * ours but 0-2 (/dev/fuse must not leak into a daemonized server). Returns 0 if it exited 0, -EIO
- * (non-zero exit, with a log line), -ETIMEDOUT (killed), -errno.
+ * ours but 0-2 (/dev/fuse must not leak into a daemonized server), and
+ * none of our signal state: exec keeps the blocked mask and ignored
+ * signals, and libfuse's threads block HUP, INT, QUIT and TERM, so a
+ * server started from here would ignore SIGTERM. Returns 0 if it exited
+ * 0, -EIO (non-zero exit, with a log line), -ETIMEDOUT (killed), -errno.
  */
 static int spawn_wait(struct redis_ds *r, const char *const argv[],
 		      double timeout, const char *what)
 {
 	unsigned waited = 0;
 	unsigned limit = (unsigned)(timeout * 1000);
+	struct sigaction dfl;
+	sigset_t none;
 	int status;
 	pid_t pid;
 	pid_t w;
 	int devnull;
+	int sig;
 
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	sigemptyset(&none);
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (devnull < 0)
 		return -errno;
@@ -1005,6 +966,9 @@ static int spawn_wait(struct redis_ds *r, const char *const argv[],
 	}
 	if (pid == 0) {
 		/* async-signal-safe calls only until exec */
+		for (sig = 1; sig < NSIG; sig++)
+			sigaction(sig, &dfl, NULL); /* KILL, STOP: EINVAL */
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		setpgid(0, 0);
 		dup2(devnull, 0);
 		close_range(3, ~0U, 0);
@@ -1027,8 +991,8 @@ static int spawn_wait(struct redis_ds *r, const char *const argv[],
 				r->ds->name, what, timeout);
 			return -ETIMEDOUT;
 		}
-		real_sleep_ms(50);
-		waited += 50;
+		real_sleep_ms(REDIS_SPAWN_POLL_MS);
+		waited += REDIS_SPAWN_POLL_MS;
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
@@ -1060,6 +1024,43 @@ static bool err_is_down(int err)
 	       err == -EHOSTUNREACH || err == -ENOENT;
 }
 
+/*
+ * True once process @pid has exited. A zombie has: its files are closed
+ * and its port is free, but kill(pid, 0) succeeds until its parent reaps
+ * it, and a daemonized server's parent is init, which may take a second
+ * (hence the state letter of /proc/PID/stat; without /proc only kill()
+ * tells).
+ */
+static bool pid_is_gone(long pid)
+{
+	char path[64];
+	char stat_line[512];
+	const char *p;
+	ssize_t n;
+	int fd;
+
+	if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+		return true;
+	n = snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return false;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	do {
+		n = read(fd, stat_line, sizeof(stat_line) - 1);
+	} while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n <= 0)
+		return false;
+	stat_line[n] = '\0';
+	/* "PID (COMM) S ...": COMM may hold ')' itself, S follows the last */
+	p = strrchr(stat_line, ')');
+	if (!p || p[1] != ' ')
+		return false;
+	return p[2] == 'Z' || p[2] == 'X';
+}
+
 /* Waits until the server (@pid if known, else its address) is gone. */
 static int wait_down(struct redis_ds *r, long pid)
 {
@@ -1070,7 +1071,7 @@ static int wait_down(struct redis_ds *r, long pid)
 
 	for (;;) {
 		if (pid > 0) {
-			if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+			if (pid_is_gone(pid))
 				return 0;
 		} else {
 			err = conn_open_quiet(r, &c);
@@ -1085,8 +1086,8 @@ static int wait_down(struct redis_ds *r, long pid)
 				r->ds->name, r->start_timeout);
 			return -ETIMEDOUT;
 		}
-		r->ops->sleep_ms(REDIS_POLL_MS);
-		waited += REDIS_POLL_MS;
+		r->ops->sleep_ms(REDIS_UP_POLL_MS);
+		waited += REDIS_UP_POLL_MS;
 	}
 }
 
@@ -1161,8 +1162,8 @@ static int wait_up(struct redis_ds *r)
 				r->ds->name, r->start_timeout, strerror(-err));
 			return -ETIMEDOUT;
 		}
-		r->ops->sleep_ms(REDIS_POLL_MS);
-		waited += REDIS_POLL_MS;
+		r->ops->sleep_ms(REDIS_UP_POLL_MS);
+		waited += REDIS_UP_POLL_MS;
 	}
 }
 
@@ -1521,95 +1522,209 @@ static int rollback(struct redis_ds *r, struct redis_site *st)
 	return err;
 }
 
-static int redis_recover(struct ds *ds, const char *name,
-			 struct store_reader *src)
+/*
+ * A recover being staged: the server's files as probed, and the backup
+ * being written to rdb_new beside dbfilename while the server runs.
+ */
+struct ds_stage {
+	struct redis_ds *r;
+	struct redis_site st;
+	int fd;		  /* rdb_new while written, else -1 */
+	uint64_t written; /* bytes in rdb_new */
+	uint64_t flushed; /* of them, handed to writeback */
+	bool staged;	  /* rdb_new is ours and still there */
+};
+
+static void redis_stage_free(struct ds_stage *sg)
+{
+	if (!sg)
+		return;
+	if (sg->fd >= 0)
+		close(sg->fd);
+	if (sg->staged)
+		unlink(buf_str(&sg->st.rdb_new));
+	site_release(&sg->st);
+	free(sg);
+}
+
+/* Probes the server and creates rdb_new (owner and mode of dbfilename). */
+static int redis_stage_open(struct ds *ds, const char *name,
+			    struct ds_stage **out)
 {
 	struct redis_ds *r = rds(ds);
-	struct redis_site st;
+	struct ds_stage *sg;
+	const char *path;
+	struct stat sb;
 	int err;
-	int rerr;
 
-	site_init(&st);
+	sg = calloc(1, sizeof(*sg));
+	if (!sg)
+		return -ENOMEM;
+	sg->r = r;
+	sg->fd = -1;
+	site_init(&sg->st);
 	ds_set_step(ds, "probing the server before recovering '%s'", name);
-	err = site_probe(r, &st);
+	err = site_probe(r, &sg->st);
 	if (err)
-		goto out_release;
-	if ((st.aof || !r->start_command) && !st.conf.len) {
+		goto out_free;
+	if ((sg->st.aof || !r->start_command) && !sg->st.conf.len) {
 		log_error(
 			"redis '%s': the server's config file is unknown (started without one?): set config_file or start_command",
 			ds->name);
 		err = -EINVAL;
-		goto out_release;
+		goto out_free;
 	}
-	if (st.aof) {
-		err = read_file(buf_str(&st.conf), &st.conf_orig,
-				&st.conf_orig_len);
+	if (sg->st.aof) {
+		err = read_file(buf_str(&sg->st.conf), &sg->st.conf_orig,
+				&sg->st.conf_orig_len);
 		if (err) {
 			log_error("redis '%s': cannot read '%s': %s", ds->name,
-				  buf_str(&st.conf), strerror(-err));
-			goto out_release;
+				  buf_str(&sg->st.conf), strerror(-err));
+			goto out_free;
 		}
 	}
-	/* 1. the new file sits next to the old one before anything stops */
-	ds_set_step(ds, "writing '%s'", buf_str(&st.rdb_new));
-	err = write_new_rdb(r, &st, src);
-	if (err)
-		goto out_release;
+	path = buf_str(&sg->st.rdb_new);
+	unlink(path); /* a leftover of a crashed recover */
+	sg->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (sg->fd < 0) {
+		err = -errno;
+		log_error("redis '%s': cannot create '%s': %s", ds->name, path,
+			  strerror(-err));
+		goto out_free;
+	}
+	sg->staged = true;
+	if (stat(buf_str(&sg->st.rdb), &sb) == 0) {
+		if (fchown(sg->fd, sb.st_uid, sb.st_gid) < 0 ||
+		    fchmod(sg->fd, sb.st_mode & 07777) < 0)
+			log_warn(
+				"redis '%s': cannot copy owner and mode of '%s' to '%s'",
+				ds->name, buf_str(&sg->st.rdb), path);
+	}
+	*out = sg;
+	return 0;
+out_free:
+	redis_stage_free(sg);
+	return err;
+}
+
+static int redis_stage_write(struct ds_stage *sg, const void *p, size_t len)
+{
+	const char *c = p;
+	size_t off = 0;
+	ssize_t n;
+	int err;
+
+	while (off < len) {
+		n = write(sg->fd, c + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? -errno : -EIO;
+			log_error("redis '%s': cannot write '%s': %s",
+				  sg->r->ds->name, buf_str(&sg->st.rdb_new),
+				  strerror(-err));
+			return err;
+		}
+		off += (size_t)n;
+	}
+	sg->written += len;
+	/*
+	 * Start writeback of what is complete now, so the disk works while
+	 * the backup is still being read and the final fsync has little
+	 * left; only a hint (fsync reports errors), hence no check.
+	 */
+	if (sg->written - sg->flushed >= REDIS_WRITEBACK) {
+		(void)sync_file_range(sg->fd, (off_t)sg->flushed,
+				      (off_t)(sg->written - sg->flushed),
+				      SYNC_FILE_RANGE_WRITE);
+		sg->flushed = sg->written;
+	}
+	return 0;
+}
+
+static int redis_stage_sync(struct ds_stage *sg)
+{
+	const char *path = buf_str(&sg->st.rdb_new);
+	int err = 0;
+
+	if (fsync(sg->fd) < 0) {
+		err = -errno;
+		log_error("redis '%s': cannot fsync '%s': %s", sg->r->ds->name,
+			  path, strerror(-err));
+	}
+	if (close(sg->fd) < 0 && !err) {
+		err = -errno;
+		log_error("redis '%s': cannot write '%s': %s", sg->r->ds->name,
+			  path, strerror(-err));
+	}
+	sg->fd = -1;
+	return err;
+}
+
+/* Stops the server, swaps the staged file in, starts it (see the docs). */
+static int redis_stage_apply(struct ds_stage *sg)
+{
+	struct redis_ds *r = sg->r;
+	struct redis_site *st = &sg->st;
+	struct ds *ds = r->ds;
+	int err;
+	int rerr;
+
 	ds_set_step(ds, "stopping the server");
 	err = server_stop(r);
-	if (err) {
-		unlink(buf_str(&st.rdb_new));
-		goto out_rollback;
-	}
-	/* 2. swap the files */
-	ds_set_step(ds, "replacing '%s'", buf_str(&st.rdb));
-	err = move_aside(r, buf_str(&st.rdb), buf_str(&st.rdb_old),
-			 &st.had_rdb);
-	if (!err && st.aof)
-		err = move_aside(r, buf_str(&st.aof_path), buf_str(&st.aof_old),
-				 &st.had_aof);
-	if (!err && rename(buf_str(&st.rdb_new), buf_str(&st.rdb)) < 0) {
-		err = -errno;
-		log_error("redis '%s': cannot rename '%s': %s", ds->name,
-			  buf_str(&st.rdb_new), strerror(-err));
-	}
-	if (!err)
-		err = fsync_dir(buf_str(&st.dir));
-	if (!err && st.aof)
-		err = conf_set_aof_off(r, &st);
-	if (err) {
-		unlink(buf_str(&st.rdb_new));
-		goto out_rollback;
-	}
-	/* 3. start on the backup, with AOF off so the RDB is what loads */
-	ds_set_step(ds, "starting the server");
-	err = server_start(r, &st);
 	if (err)
 		goto out_rollback;
-	/* 4. AOF back on: Redis rewrites a fresh multi-part AOF dir */
-	if (st.aof) {
+	/* 1. swap the files */
+	ds_set_step(ds, "replacing '%s'", buf_str(&st->rdb));
+	err = move_aside(r, buf_str(&st->rdb), buf_str(&st->rdb_old),
+			 &st->had_rdb);
+	if (!err && st->aof)
+		err = move_aside(r, buf_str(&st->aof_path),
+				 buf_str(&st->aof_old), &st->had_aof);
+	if (!err && rename(buf_str(&st->rdb_new), buf_str(&st->rdb)) < 0) {
+		err = -errno;
+		log_error("redis '%s': cannot rename '%s': %s", ds->name,
+			  buf_str(&st->rdb_new), strerror(-err));
+	}
+	if (!err)
+		sg->staged = false;
+	if (!err)
+		err = fsync_dir(buf_str(&st->dir));
+	if (!err && st->aof)
+		err = conf_set_aof_off(r, st);
+	if (err)
+		goto out_rollback;
+	/* 2. start on the backup, with AOF off so the RDB is what loads */
+	ds_set_step(ds, "starting the server");
+	err = server_start(r, st);
+	if (err)
+		goto out_rollback;
+	/* 3. AOF back on: Redis rewrites a fresh multi-part AOF dir */
+	if (st->aof) {
 		ds_set_step(ds, "rewriting the AOF");
 		err = aof_enable(r);
 		if (err)
 			goto out_rollback;
-		err = conf_put_back(r, &st);
+		err = conf_put_back(r, st);
 		if (err)
-			goto out_release;
+			return err;
 	}
 	ds_set_step(ds, "cleaning up");
-	remove_path(buf_str(&st.rdb_old));
-	if (st.aof)
-		remove_path(buf_str(&st.aof_old));
-	goto out_release;
+	remove_path(buf_str(&st->rdb_old));
+	if (st->aof)
+		remove_path(buf_str(&st->aof_old));
+	return 0;
 out_rollback:
-	rerr = rollback(r, &st);
-	if (!rerr) {
-		remove_path(buf_str(&st.rdb_old));
-		if (st.aof && st.had_aof)
-			remove_path(buf_str(&st.aof_old));
+	if (sg->staged) {
+		unlink(buf_str(&st->rdb_new));
+		sg->staged = false;
 	}
-out_release:
-	site_release(&st);
+	rerr = rollback(r, st);
+	if (!rerr) {
+		remove_path(buf_str(&st->rdb_old));
+		if (st->aof && st->had_aof)
+			remove_path(buf_str(&st->aof_old));
+	}
 	return err;
 }
 
@@ -1701,7 +1816,11 @@ const struct ds_driver ds_redis_driver = {
 	.verify_update = redis_verify_update,
 	.verify_final = redis_verify_final,
 	.verify_free = redis_verify_free,
-	.recover = redis_recover,
+	.stage_open = redis_stage_open,
+	.stage_write = redis_stage_write,
+	.stage_sync = redis_stage_sync,
+	.stage_apply = redis_stage_apply,
+	.stage_free = redis_stage_free,
 	.status = redis_status,
 	.ctl_dir = &redis_repl_dir,
 };

@@ -81,6 +81,7 @@ static const struct fuse_opt tfs_opts[] = {
 	FUSE_OPT_KEY("compress_level=", KEY_CONF),
 	FUSE_OPT_KEY("threads=", KEY_CONF),
 	FUSE_OPT_KEY("attr_timeout=", KEY_CONF),
+	FUSE_OPT_KEY("dir_cache_time=", KEY_CONF),
 	FUSE_OPT_KEY("log_level=", KEY_CONF),
 	FUSE_OPT_END
 };
@@ -103,7 +104,8 @@ static void usage(FILE *f)
 		"    -o frame_size=SIZE     tfs1 frame size (default 1M)\n"
 		"    -o compress_level=N    0 = off, 1..3 (default 1)\n"
 		"    -o threads=N           encoding threads (default: CPUs)\n"
-		"    -o attr_timeout=S      attribute cache, seconds (default 1)\n"
+		"    -o attr_timeout=S      kernel attribute cache, seconds (default 1)\n"
+		"    -o dir_cache_time=S    listing stat cache, seconds (default 30)\n"
 		"    -o log_level=L         err|warning|info|debug (default info)\n"
 		"    -h, --help             this help\n"
 		"    -V, --version          print versions\n"
@@ -263,7 +265,7 @@ static int run(struct fuse_args *args, struct args *a)
 	vc.gid = getgid();
 	vc.default_file_mode = 0644;
 	vc.default_dir_mode = 0755;
-	vc.attr_timeout = c.attr_timeout;
+	vc.attr_timeout = c.dir_cache_time;
 	vc.blksize = 1u << 20;
 	vc.format_for = NULL; /* the codec layer picks per container */
 	if (vfs_new(&vc, st, &v)) {

@@ -51,7 +51,8 @@ struct vfs_conf {
 	gid_t gid;
 	mode_t default_file_mode;	/* for objects without "mode" (0644) */
 	mode_t default_dir_mode;	/* 0755 */
-	double attr_timeout;	/* seconds a listing's stat stays cached */
+	double attr_timeout;	/* seconds a listing's stat stays cached
+				 * (conf dir_cache_time) */
 	uint32_t blksize;	/* st_blksize reported (1 MiB) */
 	const char *(*format_for)(void *arg, const char *container);
 	void *format_arg;	/* per-container write format, or NULL */

@@ -157,6 +157,7 @@ static void test_conf_init_defaults(void **state)
 	assert_int_equal(cf.compress_level, 1);
 	assert_int_equal(cf.threads, 0);
 	assert_true(cf.attr_timeout == 1.0);
+	assert_true(cf.dir_cache_time == 30.0);
 	assert_int_equal(cf.log_level, LOG_INFO);
 	assert_int_equal(cf.ncontainers, 0);
 	assert_int_equal(cf.nsections, 0);
@@ -227,6 +228,8 @@ static double field_of(const char *key)
 		return cf.threads;
 	if (strcmp(key, "attr_timeout") == 0)
 		return cf.attr_timeout;
+	if (strcmp(key, "dir_cache_time") == 0)
+		return cf.dir_cache_time;
 	if (strcmp(key, "log_level") == 0)
 		return cf.log_level;
 	fail_msg("no field for '%s'", key);
@@ -250,6 +253,8 @@ static const struct good_value good_values[] = {
 	{ "attr_timeout", "0", 0.0 },
 	{ "attr_timeout", "0.25", 0.25 },
 	{ "attr_timeout", "3600", 3600.0 },
+	{ "dir_cache_time", "0", 0.0 },
+	{ "dir_cache_time", "300", 300.0 },
 	{ "log_level", "err", LOG_ERR },
 	{ "log_level", "error", LOG_ERR },
 	{ "log_level", "warning", LOG_WARNING },
@@ -320,6 +325,7 @@ static const struct bad_value bad_values[] = {
 	{ "threads", "" },
 	{ "attr_timeout", "-1" },
 	{ "attr_timeout", "nan" },
+	{ "dir_cache_time", "-5" },
 	{ "attr_timeout", "inf" },
 	{ "attr_timeout", "1e999" },
 	{ "attr_timeout", "1s" },
