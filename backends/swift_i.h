@@ -32,7 +32,15 @@ struct swift_priv {
 	uint64_t segment_size;
 	unsigned parallel;
 	enum swift_segments segments;
+	/*
+	 * What Swift's /info said (swift_info_load): the most entries of
+	 * one SLO manifest (SWIFT_SLO_MAX_SEGMENTS until known) and of one
+	 * bulk delete (0: no bulk delete). info_known is set once they are
+	 * final. All three are written and read with __atomic builtins.
+	 */
 	unsigned slo_max;
+	unsigned bulk_max;
+	bool info_known;
 	/*
 	 * The largest segment Swift took after answering 413 (its
 	 * max_file_size is below segment_size); 0 until then. Written and
@@ -103,6 +111,102 @@ int swift_seg_container_name(const char *container, struct buf *b);
 
 /* Deletes one segment given as "/c/o"; already gone counts as done. */
 int swift_delete_path(struct swift_priv *sw, const char *path, bool sub_slo);
+
+/*
+ * Deletes the @n plain objects @paths ("/c/o", not encoded) in order:
+ * with bulk delete (POST ?bulk-delete, up to sw->bulk_max a request) when
+ * Swift offers it and @n > 1, else one DELETE each. Already gone counts as
+ * deleted. Stops at the first failure: a dead Swift costs one request's
+ * retry budget, not one per object. *@done (may be NULL) gets how many of
+ * @paths are known gone. Returns 0 or the failure's -errno (logged).
+ */
+int swift_delete_paths(struct swift_priv *sw, char *const *paths, size_t n,
+		       size_t *done);
+
+/*
+ * Reads Swift's /info once per store into sw->slo_max and sw->bulk_max.
+ * @budget_ms bounds the retries. Returns 0 (also when Swift has no /info:
+ * the defaults stay) or the -errno of a transport failure (then the
+ * defaults stay and a later call tries again).
+ */
+int swift_info_load(struct swift_priv *sw, uint64_t budget_ms);
+
+/* ---- pure helpers, unit-tested (tests/unit/test_swift_writer.c) ---- */
+
+/*
+ * "<scheme>://<host>[/prefix]/info" for a storage URL ".../v1/AUTH_x"
+ * (the part before the last "/v1/"; the host root without one) into @b.
+ * Returns 0, -EINVAL (no "scheme://host"), or the buf's error.
+ */
+int swift_info_url(const char *storage_url, struct buf *b);
+
+/*
+ * Parses /info: *@slo_max gets slo.max_manifest_segments (unchanged if
+ * absent), *@bulk_max bulk_delete.max_deletes_per_request (0 if Swift has
+ * no bulk delete). Returns 0, -EBADMSG.
+ */
+int swift_info_parse(const char *json, size_t len, unsigned *slo_max,
+		     unsigned *bulk_max);
+
+/*
+ * Appends to @b the bulk-delete lines of @paths ("/c/o"), URL-encoded,
+ * one per line, starting at @paths[0] and stopping after @max entries or
+ * before the body would pass @max_bytes. *@taken gets the entries added
+ * (>= 1 unless an error). Returns 0, -ENAMETOOLONG (one path alone passes
+ * @max_bytes), -EINVAL (not "/c/o"), -ENOMEM.
+ */
+int swift_bulk_delete_body(char *const *paths, size_t n, size_t max,
+			   size_t max_bytes, struct buf *b, size_t *taken);
+
+/*
+ * Parses a bulk-delete response body (Accept: application/json):
+ * 0 if its "Response Status" is 2xx and "Errors" is empty, else -EIO (a
+ * 4xx/5xx inside a 200) or -EBADMSG. *@deleted and *@not_found get the
+ * counts.
+ */
+int swift_bulk_delete_result(const char *json, size_t len, uint64_t *deleted,
+			     uint64_t *not_found);
+
+/*
+ * The listing rule of Trove's layout: "<x>_%08d" (and "<x>_m%d-%08d", a
+ * nested manifest) is hidden when "<x>" was listed as an SLO before it in
+ * the same sorted listing. Feed every entry in order to
+ * swift_hide_is_segment(); release with swift_hide_release().
+ */
+#define SWIFT_HIDE_STACK_MAX 32
+struct swift_hide {
+	char *slo[SWIFT_HIDE_STACK_MAX]; /* owned: SLOs prefixing the entry */
+	size_t nslo;
+};
+
+/* The length of the "<x>" of a Trove segment name, or 0 if not one. */
+size_t swift_trove_seg_base(const char *name);
+
+/*
+ * True if @name is a segment of an SLO fed before it (hide it). Then
+ * remembers @name if it is an SLO (@is_slo: listed with slo_etag), for
+ * the entries after it. A failed allocation only means a segment may
+ * show.
+ */
+bool swift_hide_is_segment(struct swift_hide *h, const char *name,
+			   bool is_subdir, bool is_slo);
+void swift_hide_release(struct swift_hide *h);
+
+/* The largest segment to cut: @segment_size, or @limit if smaller (> 0). */
+uint64_t swift_cut_size(uint64_t segment_size, uint64_t limit);
+
+/*
+ * Uploads a segment of @len bytes through @put, cutting it in halves
+ * (first half len - len / 2) and recursing on each half that @put answers
+ * -EFBIG (413), in order. @put gets the offset and length of the piece and
+ * whether it is a cut one; it returns 0, -EFBIG or another -errno. At
+ * most @max_pieces pieces. Returns 0 or the first error other than a 413
+ * that cutting resolved (-EFBIG when a 1-byte piece or the piece budget
+ * is refused).
+ */
+typedef int swift_piece_fn(void *arg, size_t off, size_t len, bool cut);
+int swift_put_cut(size_t len, size_t max_pieces, swift_piece_fn *put,
+		  void *arg);
 
 /* The segments of an SLO manifest we may delete when it is replaced. */
 struct swift_old_segs {

@@ -12,8 +12,11 @@
  * fits is one PUT (ETag-checked). A larger one becomes a Static Large
  * Object: segments are uploaded while the data streams in (up to
  * `parallel` at once, each ETag-checked and retried alone), and the
- * manifest PUT is the commit; beyond 1000 segments manifests nest. On
- * failure or abort the uploaded segments are deleted. Segments go to
+ * manifest PUT is the commit; beyond the cluster's max_manifest_segments
+ * (read from /info, 1000 if it is hidden) manifests nest. On failure or
+ * abort the uploaded segments are deleted (bulk delete where offered); if
+ * Swift is unreachable the first failed DELETE stops that, one line says
+ * how many are left, and 'trovefs gc' removes them later. Segments go to
  *     "<container>+segments" / "<key>/<uuid>/<%08d>"   (default; that
  *                                  container is hidden from listings)
  * or, with segments = trove (Trove's layout, for format=trove interop),

@@ -22,7 +22,12 @@
  * w->next_name, taken with an atomic add by whoever uploads a piece: names
  * are unique, and every name below next_name may exist on the server, so
  * a failed or aborted writer deletes exactly those (and its
- * sub-manifests) before commit or abort returns.
+ * sub-manifests) before commit or abort returns - or, if a DELETE fails
+ * (Swift down), stops there and leaves the rest to `trovefs gc`: close()
+ * must not wait a retry budget per segment.
+ *
+ * Manifests hold at most swift_priv.slo_max entries (Swift's /info,
+ * loaded at the first SLO commit); beyond that they nest.
  *
  * Also here: the rename of an SLO in Trove's layout, which copies its
  * segments to the new name so the layout stays what Trove expects.
@@ -113,14 +118,19 @@ static int hex_md5(EVP_MD_CTX *ctx, char out[33])
 	return 0;
 }
 
+uint64_t swift_cut_size(uint64_t segment_size, uint64_t limit)
+{
+	if (limit > 0 && limit < segment_size)
+		return limit;
+	return segment_size;
+}
+
 /* The largest segment to cut: segment_size, or less after a 413. */
 static size_t cut_size(const struct swift_priv *sw)
 {
 	uint64_t lim = __atomic_load_n(&sw->seg_limit, __ATOMIC_RELAXED);
 
-	if (lim > 0 && lim < sw->segment_size)
-		return (size_t)lim;
-	return (size_t)sw->segment_size;
+	return (size_t)swift_cut_size(sw->segment_size, lim);
 }
 
 /* Remembers that a segment of @len bytes passed after a 413. */
@@ -236,28 +246,67 @@ static void group_release(struct sw_group *g)
 	g->n = 0;
 }
 
-/*
- * Uploads @len bytes as segment number @num, or, if Swift answers 413, as
- * two halves (recursively) under new numbers; appends what went up to @g.
- * @etag is the md5 of the bytes, or NULL to compute it.
- */
-static int upload_piece(struct sw_writer *w, struct sw_group *g, size_t num,
-			const char *data, size_t len, const char *etag,
-			bool after_413)
+static int put_cut_rec(size_t off, size_t len, bool cut, size_t max,
+		       size_t *npieces, swift_piece_fn *put, void *arg)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	char hex[33];
-	struct buf name;
 	size_t half;
 	int err;
 
-	if (!etag) {
+	err = put(arg, off, len, cut);
+	if (!err) {
+		(*npieces)++;
+		return 0;
+	}
+	if (err != -EFBIG || len < 2 || *npieces + 2 > max)
+		return err;
+	half = len - len / 2;
+	err = put_cut_rec(off, half, true, max, npieces, put, arg);
+	if (err)
+		return err;
+	return put_cut_rec(off + half, len - half, true, max, npieces, put,
+			   arg);
+}
+
+int swift_put_cut(size_t len, size_t max_pieces, swift_piece_fn *put, void *arg)
+{
+	size_t npieces = 0;
+
+	return put_cut_rec(0, len, false, max_pieces, &npieces, put, arg);
+}
+
+/* What a slot's swift_put_cut() callback needs. */
+struct piece_ctx {
+	struct sw_writer *w;
+	struct sw_group *g;
+	const char *data; /* the whole segment */
+	size_t num;	  /* the slot's name, for the first (uncut) PUT */
+	const char *etag; /* md5 of the whole segment */
+};
+
+/*
+ * Uploads one piece: the whole segment under the slot's number, or a cut
+ * piece (after a 413) under a new number; appends it to the group.
+ */
+static int put_piece(void *arg, size_t off, size_t len, bool cut)
+{
+	struct piece_ctx *pc = arg;
+	struct sw_writer *w = pc->w;
+	const char *data = pc->data + off;
+	const char *etag = pc->etag;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	size_t num = pc->num;
+	char hex[33];
+	struct buf name;
+	int err;
+
+	if (cut) {
 		if (!EVP_Digest(data, len, md, &mdlen, EVP_md5(), NULL) ||
 		    mdlen != 16)
 			return -EIO;
 		md5_hex(md, hex);
 		etag = hex;
+		num = __atomic_fetch_add(&w->next_name, 1, __ATOMIC_RELAXED);
 	}
 	buf_init(&name, STORE_KEY_MAX + 64);
 	err = seg_name(w, num, &name);
@@ -266,36 +315,34 @@ static int upload_piece(struct sw_writer *w, struct sw_group *g, size_t num,
 				  data, len, etag, NULL, false);
 	buf_release(&name);
 	if (!err) {
-		if (after_413)
+		if (cut)
 			learn_limit(w->sw, len);
-		return group_add(w, g, num, etag, len);
+		return group_add(w, pc->g, num, etag, len);
 	}
-	if (err != -EFBIG || len < 2 || g->n + 2 > PIECES_MAX) {
-		if (err == -EFBIG)
-			log_error(
-				"swift PUT '%s/%s': Swift refuses a segment of %zu bytes (HTTP 413)",
-				w->container, w->key, len);
-		return err;
-	}
-	half = len - len / 2;
-	if (!after_413)
+	if (err == -EFBIG && !cut)
 		log_info(
 			"swift: a segment of %zu bytes of '%s/%s' is too large for Swift (HTTP 413): cutting it smaller",
 			len, w->container, w->key);
-	err = upload_piece(w, g, num, data, half, NULL, true);
-	if (err)
-		return err;
-	num = __atomic_fetch_add(&w->next_name, 1, __ATOMIC_RELAXED);
-	return upload_piece(w, g, num, data + half, len - half, NULL, true);
+	return err;
 }
 
 static void *slot_main(void *arg)
 {
 	struct sw_slot *s = arg;
 	struct sw_writer *w = s->w;
-	size_t num = __atomic_fetch_add(&w->next_name, 1, __ATOMIC_RELAXED);
+	struct piece_ctx pc = {
+		.w = w,
+		.g = &s->out,
+		.data = s->data,
+		.etag = s->etag,
+	};
 
-	s->err = upload_piece(w, &s->out, num, s->data, s->len, s->etag, false);
+	pc.num = __atomic_fetch_add(&w->next_name, 1, __ATOMIC_RELAXED);
+	s->err = swift_put_cut(s->len, PIECES_MAX, put_piece, &pc);
+	if (s->err == -EFBIG)
+		log_error(
+			"swift PUT '%s/%s': Swift refuses a segment of %zu bytes (HTTP 413)",
+			w->container, w->key, s->len);
 	return NULL;
 }
 
@@ -448,23 +495,57 @@ static void join_all(struct sw_writer *w)
 		slot_join(w, &w->slots[i]);
 }
 
-/* Deletes every segment and sub-manifest this writer may have made. */
+/*
+ * Deletes every segment and sub-manifest this writer may have made (the
+ * sub-manifests first: they name segments). Stops at the first failure
+ * (swift_delete_paths): when Swift is down, close() must not wait a retry
+ * budget per segment; the rest is left for `trovefs gc` (hidden layout)
+ * with one log line.
+ */
 static void delete_uploaded(struct sw_writer *w)
 {
-	struct buf name;
 	size_t n = __atomic_load_n(&w->next_name, __ATOMIC_RELAXED);
+	size_t total = w->nsub + n;
+	size_t done = 0;
+	char **paths;
+	struct buf p;
 	size_t i;
+	int err = 0;
 
-	buf_init(&name, STORE_KEY_MAX + 64);
-	for (i = 0; i < w->nsub; i++)
-		swift_delete_path(w->sw, w->subs[i].path, false);
-	for (i = 0; i < n; i++) {
-		if (seg_name(w, i, &name))
-			continue;
-		swift_simple(w->sw, "DELETE", w->seg_container, name.data, NULL,
-			     SWIFT_QUIET_404, NULL);
+	if (total == 0)
+		return;
+	paths = calloc(total, sizeof(*paths));
+	if (!paths) {
+		err = -ENOMEM;
+		goto out_log;
 	}
-	buf_release(&name);
+	for (i = 0; i < w->nsub; i++)
+		paths[i] = w->subs[i].path; /* borrowed */
+	for (i = 0; i < n && !err; i++) {
+		buf_init(&p, SWIFT_URL_MAX);
+		buf_printf(&p, "/%s/%s%08zu", w->seg_container, w->seg_prefix,
+			   i);
+		err = p.err;
+		paths[w->nsub + i] = buf_steal(&p);
+		if (!err && !paths[w->nsub + i])
+			err = -ENOMEM;
+	}
+	if (!err)
+		err = swift_delete_paths(w->sw, paths, total, &done);
+	for (i = 0; i < n; i++)
+		free(paths[w->nsub + i]);
+	free(paths);
+out_log:
+	if (!err)
+		return;
+	if (w->trove)
+		log_warn(
+			"%zu segments of '%s/%s' left behind: delete '%s/%s_*' by hand",
+			total - done, w->container, w->key, w->seg_container,
+			w->key);
+	else
+		log_warn("%zu segments of '%s/%s' left for 'trovefs gc'",
+			 total - done, w->container, w->key);
 }
 
 static void writer_free(struct sw_writer *w)
@@ -523,15 +604,18 @@ static int flatten(struct sw_writer *w, struct swift_seg **out, size_t *n)
 static int nest_manifests(struct sw_writer *w, struct swift_seg *segs, size_t n,
 			  struct swift_seg **top, size_t *ntop)
 {
+	size_t max = __atomic_load_n(&w->sw->slo_max, __ATOMIC_RELAXED);
 	size_t level = 0;
 	struct buf body;
 	struct buf name;
 	int err = 0;
 
+	if (max < 2)
+		max = 2; /* a manifest of one entry would never shrink n */
 	buf_init(&body, SWIFT_MANIFEST_MAX);
 	buf_init(&name, STORE_KEY_MAX + 64);
-	while (n > w->sw->slo_max) {
-		size_t groups = (n + w->sw->slo_max - 1) / w->sw->slo_max;
+	while (n > max) {
+		size_t groups = (n + max - 1) / max;
 		size_t first = w->nsub;
 		size_t g;
 
@@ -548,9 +632,8 @@ static int nest_manifests(struct sw_writer *w, struct swift_seg *segs, size_t n,
 			w->subs_cap = cap;
 		}
 		for (g = 0; g < groups && !err; g++) {
-			size_t off = g * w->sw->slo_max;
-			size_t cnt = n - off < w->sw->slo_max ? n - off
-							      : w->sw->slo_max;
+			size_t off = g * max;
+			size_t cnt = n - off < max ? n - off : max;
 			struct swift_seg *sub = &w->subs[w->nsub];
 			size_t i;
 
@@ -648,6 +731,9 @@ static int sw_commit(struct store_writer *wr, const struct meta *m)
 			goto out_delete;
 	}
 	err = flatten(w, &segs, &nsegs);
+	/* Swift's manifest limit (best effort: 1000 if /info cannot say) */
+	if (!err && nsegs > 1)
+		swift_info_load(sw, sw->budget_ms);
 	if (!err)
 		err = nest_manifests(w, segs, nsegs, &top, &ntop);
 	if (!err)

@@ -5,7 +5,8 @@
 # as a manifest copy, a pseudo-dir of 10,050 objects listed without a HEAD
 # per object, awkward names, statfs from the account, the mount helper
 # and an fstab line with _netdev, and a Swift whose max_file_size is below
-# segment_size (413: the segments are cut smaller). Swift is Debian's,
+# segment_size (413: the segments are cut smaller) and whose SLO manifests
+# take 10 segments (nested manifests, learnt from /info). Swift is Debian's,
 # started by tests/services/swift.sh; exit 77 if it cannot run here.
 . "$(dirname "$0")/lib.sh"
 export TROVEFS_TEST_SOURCE=swift
@@ -16,11 +17,12 @@ PROXY_LOG=$SWIFT_DIR/log/proxy.log
 export SWIFT_DIR SWIFT_PROXY_PORT SWIFT_AUTH_URL SWIFT_USER SWIFT_KEY \
 	SWIFT_STORAGE_URL TROVEFS_BUILD TROVEFS
 
-# the second Swift (max_file_size 2 MiB) starts while the tests run
+# the second Swift (max_file_size 2 MiB, 10 segments per manifest) starts
+# while the tests run
 SD2=$(mktemp -d /dev/shm/trovefs-swift413.XXXXXX 2>/dev/null) || SD2=$T/swift413
 stop2() { bash "$SVC" stop "$SD2" >/dev/null 2>&1; rm -rf "$SD2"; }
 trap 'stop2; t_cleanup' EXIT
-SWIFT_MAX_FILE_SIZE=2097152 bash "$SVC" start "$SD2" >"$T/swift2.env" 2>"$T/swift2.log" &
+SWIFT_MAX_FILE_SIZE=2097152 SWIFT_SLO_MAX_SEGMENTS=10 bash "$SVC" start "$SD2" >"$T/swift2.env" 2>"$T/swift2.log" &
 SD2_PID=$!
 
 # ---- the local: tests, on Swift
@@ -195,6 +197,33 @@ else
 	t_eq "ls -l sizes" "$(stat -c %s "$C/f20" "$C/f5" | tr '\n' ' ')" \
 		"$((20 * 1048576 + 7)) $((5 * 1048576)) "
 	t_log_has "the 413 was logged" 'HTTP 413'
+	t_check "unmount" t_umount
+
+	# ---- 10 segments per manifest: 26 segments of 1 MiB nest
+	(umask 077 && printf '[trovefs]\nkey_file = %s\ncompress_level = 0\n' "$KEY" > "$CONF" &&
+		SWIFT_AUTH_URL=$url2 t_swift_section test >> "$CONF")
+	SWIFT_STORAGE_URL=$(printf '%s\n' "$env2" | sed -n 's/^export SWIFT_STORAGE_URL=//p')
+	SWIFT_AUTH_URL=$url2
+	T_SWIFT_TOKEN=""	# t_swift_curl talks to the second Swift now
+	t_mount -o log_level=debug || { stop2; exit 1; }
+	N=$MNT/containers/nest
+	mkdir "$N"
+	t_data "$T/src/n25" $((25 * 1048576 + 3)) n25
+	t_check "cp of 25 MiB in 1 MiB segments, 10 per manifest" cp "$T/src/n25" "$N/n25"
+	t_log_has "the manifest limit came from /info" '/info: 10 manifest segments'
+	t_eq "it reads back byte-identical" "$(t_sha "$N/n25")" "$(t_sha "$T/src/n25")"
+	t_eq "ls -l shows its plain size" "$(stat -c %s "$N/n25")" $((25 * 1048576 + 3))
+	top=$(t_swift_curl 'nest/n25?multipart-manifest=get')
+	t_eq "its manifest names 3 sub-manifests" \
+		"$(printf '%s' "$top" | grep -o '"sub_slo": *true' | wc -l)" 3
+	t_check "mv (rsync's rename) of the nested SLO" mv "$N/n25" "$N/n25.moved"
+	t_eq "the renamed file reads back byte-identical" \
+		"$(t_sha "$N/n25.moved")" "$(t_sha "$T/src/n25")"
+	t_eq "ls shows only the new name" "$(ls "$N")" n25.moved
+	t_eq "ls -l shows its plain size" "$(stat -c %s "$N/n25.moved")" $((25 * 1048576 + 3))
+	t_check "rm of the nested SLO" rm "$N/n25.moved"
+	t_eq "no segment or sub-manifest remains" \
+		"$(t_swift_curl 'nest%2Bsegments' | grep -c . || true)" 0
 	t_check "unmount" t_umount
 	stop2
 fi

@@ -1,0 +1,387 @@
+/*
+ * test_swift_writer.c - the pure parts of the Swift store's writer and
+ * listings (backends/swift_i.h): the rule hiding Trove's segment names in
+ * listings, the cutting of a segment Swift answers 413, /info and the
+ * bulk-delete request and response. No network: canned input only.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../backends/swift_i.h"
+
+/* ---- the listing rule ---- */
+
+/* Feeds "name" or "name*" (an SLO) entries; returns "h" per hidden one. */
+static void feed(struct swift_hide *h, const char *const *names, size_t n,
+		 char *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		size_t len = strlen(names[i]);
+		bool slo = len > 0 && names[i][len - 1] == '*';
+		char name[64];
+
+		assert_true(len < sizeof(name));
+		memcpy(name, names[i], len + 1);
+		if (slo)
+			name[len - 1] = '\0';
+		out[i] = swift_hide_is_segment(h, name, false, slo) ? 'h' : '.';
+	}
+	out[n] = '\0';
+}
+
+static void test_trove_seg_base_names(void **state)
+{
+	(void)state;
+	assert_int_equal(swift_trove_seg_base("k_00000012"), 1);
+	assert_int_equal(swift_trove_seg_base("db/x.gz.enc_00000000"), 11);
+	assert_int_equal(swift_trove_seg_base("k_m0-00000003"), 1);
+	assert_int_equal(swift_trove_seg_base("k_m12-00000003"), 1);
+	assert_int_equal(swift_trove_seg_base("k_0000001"), 0);
+	assert_int_equal(swift_trove_seg_base("_00000000"), 0);
+	assert_int_equal(swift_trove_seg_base("k-00000000"), 0);
+	assert_int_equal(swift_trove_seg_base("k_m-00000000"), 0);
+	assert_int_equal(swift_trove_seg_base("k_x0-00000000"), 0);
+	assert_int_equal(swift_trove_seg_base("k_0000000a"), 0);
+}
+
+static void test_hide_segments_after_their_slo(void **state)
+{
+	static const char *const names[] = { "a*", "a_00000000", "a_00000001",
+					     "a_m0-00000000" };
+	struct swift_hide h = { .nslo = 0 };
+	char out[8];
+
+	(void)state;
+	feed(&h, names, 4, out);
+	assert_string_equal(out, ".hhh");
+	swift_hide_release(&h);
+}
+
+static void test_hide_segments_without_slo_shown(void **state)
+{
+	static const char *const names[] = { "a", "a_00000000", "b_00000000" };
+	struct swift_hide h = { .nslo = 0 };
+	char out[8];
+
+	(void)state;
+	feed(&h, names, 3, out);
+	assert_string_equal(out, "...");
+	swift_hide_release(&h);
+}
+
+static void test_hide_other_bases_shown(void **state)
+{
+	/* "<x>" must be the whole base: not a prefix of it */
+	static const char *const names[] = { "a*", "a.txt", "a_b_00000000",
+					     "a_00000007", "ab_00000000" };
+	struct swift_hide h = { .nslo = 0 };
+	char out[8];
+
+	(void)state;
+	feed(&h, names, 5, out);
+	assert_string_equal(out, "...h.");
+	swift_hide_release(&h);
+}
+
+static void test_hide_nested_slo_names(void **state)
+{
+	/* "x_y" is an SLO under "x": both stay on the stack */
+	static const char *const names[] = { "x*", "x_y*", "x_y_00000000",
+					     "x_00000002", "y_00000000" };
+	struct swift_hide h = { .nslo = 0 };
+	char out[8];
+
+	(void)state;
+	feed(&h, names, 5, out);
+	assert_string_equal(out, "..hh.");
+	assert_int_equal(h.nslo, 0);
+	swift_hide_release(&h);
+}
+
+static void test_hide_subdir_is_no_slo(void **state)
+{
+	struct swift_hide h = { .nslo = 0 };
+
+	(void)state;
+	assert_false(swift_hide_is_segment(&h, "a", true, true));
+	assert_false(swift_hide_is_segment(&h, "a_00000000", false, false));
+	assert_int_equal(h.nslo, 0);
+	swift_hide_release(&h);
+}
+
+/* ---- 413: cutting a segment ---- */
+
+struct fake_put {
+	size_t limit;  /* largest piece taken */
+	int fail_call; /* call number answered -EIO; 0 = none */
+	int calls;
+	char log[512];
+};
+
+static int fake_put(void *arg, size_t off, size_t len, bool cut)
+{
+	struct fake_put *f = arg;
+	size_t n = strlen(f->log);
+	int ok = len <= f->limit;
+
+	f->calls++;
+	snprintf(f->log + n, sizeof(f->log) - n, "%s%zu+%zu%s%s", n ? " " : "",
+		 off, len, cut ? "c" : "",
+		 f->calls == f->fail_call ? "!"
+		 : ok			  ? ""
+					  : "x");
+	if (f->calls == f->fail_call)
+		return -EIO;
+	return ok ? 0 : -EFBIG;
+}
+
+static void test_put_cut_takes_whole_segment(void **state)
+{
+	struct fake_put f = { .limit = 100 };
+
+	(void)state;
+	assert_int_equal(swift_put_cut(100, 4096, fake_put, &f), 0);
+	assert_string_equal(f.log, "0+100");
+}
+
+static void test_put_cut_halves_until_taken(void **state)
+{
+	struct fake_put f = { .limit = 2 };
+
+	(void)state;
+	assert_int_equal(swift_put_cut(8, 4096, fake_put, &f), 0);
+	assert_string_equal(f.log, "0+8x 0+4cx 0+2c 2+2c 4+4cx 4+2c 6+2c");
+}
+
+static void test_put_cut_odd_sizes_first_half_larger(void **state)
+{
+	struct fake_put f = { .limit = 2 };
+
+	(void)state;
+	assert_int_equal(swift_put_cut(5, 4096, fake_put, &f), 0);
+	assert_string_equal(f.log, "0+5x 0+3cx 0+2c 2+1c 3+2c");
+}
+
+static void test_put_cut_other_error_stops(void **state)
+{
+	struct fake_put f = { .limit = 2, .fail_call = 4 };
+
+	(void)state;
+	assert_int_equal(swift_put_cut(8, 4096, fake_put, &f), -EIO);
+	assert_string_equal(f.log, "0+8x 0+4cx 0+2c 2+2c!");
+}
+
+static void test_put_cut_refused_byte_is_efbig(void **state)
+{
+	struct fake_put f = { .limit = 0 };
+
+	(void)state;
+	assert_int_equal(swift_put_cut(4, 4096, fake_put, &f), -EFBIG);
+	assert_string_equal(f.log, "0+4x 0+2cx 0+1cx");
+}
+
+static void test_put_cut_piece_budget(void **state)
+{
+	struct fake_put f = { .limit = 1 };
+
+	(void)state;
+	assert_int_equal(swift_put_cut(8, 2, fake_put, &f), -EFBIG);
+	assert_string_equal(f.log, "0+8x 0+4cx 0+2cx 0+1c 1+1c 2+2cx");
+}
+
+static void test_cut_size_learnt_limit(void **state)
+{
+	(void)state;
+	assert_int_equal(swift_cut_size(8 << 20, 0), 8 << 20);
+	assert_int_equal(swift_cut_size(8 << 20, 2 << 20), 2 << 20);
+	assert_int_equal(swift_cut_size(1 << 20, 2 << 20), 1 << 20);
+}
+
+/* ---- /info ---- */
+
+static void expect_info_url(const char *storage, const char *want)
+{
+	struct buf b;
+
+	buf_init(&b, 1024);
+	assert_int_equal(swift_info_url(storage, &b), 0);
+	assert_string_equal(buf_str(&b), want);
+	buf_release(&b);
+}
+
+static void test_info_url_forms(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	expect_info_url("http://127.0.0.1:8080/v1/AUTH_test",
+			"http://127.0.0.1:8080/info");
+	expect_info_url("https://h.example/swift/v1/AUTH_x",
+			"https://h.example/swift/info");
+	expect_info_url("https://h.example/v1", "https://h.example/info");
+	expect_info_url("https://h.example/object/AUTH_x",
+			"https://h.example/info");
+	expect_info_url("https://h.example", "https://h.example/info");
+	buf_init(&b, 1024);
+	assert_int_equal(swift_info_url("h.example/v1/AUTH_x", &b), -EINVAL);
+	assert_int_equal(swift_info_url("http:///v1/AUTH_x", &b), -EINVAL);
+	buf_release(&b);
+}
+
+static void test_info_parse_limits(void **state)
+{
+	static const char info[] =
+		"{\"swift\": {\"version\": \"2.30.0\"}, \"slo\": "
+		"{\"max_manifest_segments\": 10, \"max_manifest_size\": "
+		"8388608, \"min_segment_size\": 1}, \"bulk_delete\": "
+		"{\"max_deletes_per_request\": 10000, "
+		"\"max_failed_deletes\": 1000}}";
+	static const char no_bulk[] =
+		"{\"slo\": {\"max_manifest_segments\": 77}}";
+	static const char no_slo[] = "{\"bulk_delete\": {}}";
+	unsigned slo = 1000;
+	unsigned bulk = 5;
+
+	(void)state;
+	assert_int_equal(swift_info_parse(info, strlen(info), &slo, &bulk), 0);
+	assert_int_equal(slo, 10);
+	assert_int_equal(bulk, 10000);
+	assert_int_equal(
+		swift_info_parse(no_bulk, strlen(no_bulk), &slo, &bulk), 0);
+	assert_int_equal(slo, 77);
+	assert_int_equal(bulk, 0);
+	slo = 1000;
+	assert_int_equal(swift_info_parse(no_slo, strlen(no_slo), &slo, &bulk),
+			 0);
+	assert_int_equal(slo, 1000);
+	assert_int_equal(bulk, 10000);
+	assert_int_equal(swift_info_parse("<html>", 6, &slo, &bulk), -EBADMSG);
+}
+
+/* ---- bulk delete ---- */
+
+static void test_bulk_body_encodes_paths(void **state)
+{
+	static char p0[] = "/c/a b";
+	static char p1[] = "/c+segments/k/u/00000001";
+	static char p2[] = "/c/\xc3\xbc?#%";
+	char *paths[] = { p0, p1, p2 };
+	struct buf b;
+	size_t taken = 0;
+
+	(void)state;
+	buf_init(&b, 4096);
+	assert_int_equal(swift_bulk_delete_body(paths, 3, 10, 4096, &b, &taken),
+			 0);
+	assert_int_equal(taken, 3);
+	assert_string_equal(buf_str(&b), "/c/a%20b\n"
+					 "/c%2Bsegments/k/u/00000001\n"
+					 "/c/%C3%BC%3F%23%25\n");
+	buf_release(&b);
+}
+
+static void test_bulk_body_limits(void **state)
+{
+	static char p0[] = "/c/a";
+	static char p1[] = "/c/b";
+	static char p2[] = "/c/c";
+	static char b0[] = "c/a";
+	static char n0[] = "/c/";
+	char *paths[] = { p0, p1, p2 };
+	char *bad[] = { b0 };
+	char *nokey[] = { n0 };
+	struct buf b;
+	size_t taken = 0;
+
+	(void)state;
+	buf_init(&b, 4096);
+	assert_int_equal(swift_bulk_delete_body(paths, 3, 2, 4096, &b, &taken),
+			 0);
+	assert_int_equal(taken, 2);
+	buf_reset(&b);
+	/* "/c/a\n" is 5 bytes: 12 bytes hold two */
+	assert_int_equal(swift_bulk_delete_body(paths, 3, 10, 12, &b, &taken),
+			 0);
+	assert_int_equal(taken, 2);
+	assert_string_equal(buf_str(&b), "/c/a\n/c/b\n");
+	buf_reset(&b);
+	assert_int_equal(swift_bulk_delete_body(paths, 3, 10, 4, &b, &taken),
+			 -ENAMETOOLONG);
+	assert_int_equal(taken, 0);
+	buf_reset(&b);
+	assert_int_equal(swift_bulk_delete_body(bad, 1, 10, 4096, &b, &taken),
+			 -EINVAL);
+	assert_int_equal(swift_bulk_delete_body(nokey, 1, 10, 4096, &b, &taken),
+			 -EINVAL);
+	buf_release(&b);
+}
+
+static void test_bulk_result_statuses(void **state)
+{
+	static const char ok[] =
+		"  \n {\"Number Not Found\": 2, \"Response Status\": "
+		"\"200 OK\", \"Response Body\": \"\", \"Errors\": [], "
+		"\"Number Deleted\": 7}";
+	static const char failed[] =
+		"{\"Number Not Found\": 0, \"Response Status\": "
+		"\"502 Bad Gateway\", \"Response Body\": \"\", \"Errors\": "
+		"[[\"/c/a\", \"503 Service Unavailable\"]], "
+		"\"Number Deleted\": 3}";
+	static const char errs_in_200[] =
+		"{\"Response Status\": \"200 OK\", \"Errors\": "
+		"[[\"/c/a\", \"409 Conflict\"]]}";
+	uint64_t del = 9;
+	uint64_t nf = 9;
+
+	(void)state;
+	assert_int_equal(swift_bulk_delete_result(ok, strlen(ok), &del, &nf),
+			 0);
+	assert_int_equal(del, 7);
+	assert_int_equal(nf, 2);
+	assert_int_equal(
+		swift_bulk_delete_result(failed, strlen(failed), &del, &nf),
+		-EIO);
+	assert_int_equal(del, 3);
+	assert_int_equal(swift_bulk_delete_result(
+				 errs_in_200, strlen(errs_in_200), &del, &nf),
+			 -EIO);
+	assert_int_equal(swift_bulk_delete_result("{}", 2, &del, &nf),
+			 -EBADMSG);
+	assert_int_equal(swift_bulk_delete_result("oops", 4, &del, &nf),
+			 -EBADMSG);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_trove_seg_base_names),
+		cmocka_unit_test(test_hide_segments_after_their_slo),
+		cmocka_unit_test(test_hide_segments_without_slo_shown),
+		cmocka_unit_test(test_hide_other_bases_shown),
+		cmocka_unit_test(test_hide_nested_slo_names),
+		cmocka_unit_test(test_hide_subdir_is_no_slo),
+		cmocka_unit_test(test_put_cut_takes_whole_segment),
+		cmocka_unit_test(test_put_cut_halves_until_taken),
+		cmocka_unit_test(test_put_cut_odd_sizes_first_half_larger),
+		cmocka_unit_test(test_put_cut_other_error_stops),
+		cmocka_unit_test(test_put_cut_refused_byte_is_efbig),
+		cmocka_unit_test(test_put_cut_piece_budget),
+		cmocka_unit_test(test_cut_size_learnt_limit),
+		cmocka_unit_test(test_info_url_forms),
+		cmocka_unit_test(test_info_parse_limits),
+		cmocka_unit_test(test_bulk_body_encodes_paths),
+		cmocka_unit_test(test_bulk_body_limits),
+		cmocka_unit_test(test_bulk_result_statuses),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
