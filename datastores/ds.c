@@ -9,7 +9,10 @@
  * verified; a failed backup aborts its writer, so nothing appears. One
  * backup or recover at a time per datastore (ds->busy). A recover stops
  * nothing before its safety backup committed and the chosen backup
- * verified completely.
+ * verified completely. The safety backup is skipped only if the driver's
+ * state markers, read from the live server now, equal those stored with
+ * an existing backup (read before its snapshot began) and that backup
+ * verifies; any failure or missing marker means taking it.
  * Threads: a recover with a staging driver runs its safety backup in a
  * second thread (safety_main), which touches only its own stream, writer
  * and struct safety_job, and ds state under ds->lock; the recover joins
@@ -492,6 +495,49 @@ static void op_end(struct ds *ds, int err)
 	pthread_mutex_unlock(&ds->lock);
 }
 
+/* ---- state markers ---- */
+
+bool ds_state_unchanged(const char *const *keys, const struct meta *backup,
+			const struct meta *live)
+{
+	const char *a;
+	const char *b;
+	size_t i;
+
+	if (!keys || !keys[0])
+		return false;
+	for (i = 0; keys[i]; i++) {
+		a = meta_get(backup, keys[i]);
+		b = meta_get(live, keys[i]);
+		if (!a || !b || strcmp(a, b) != 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The live server's state markers into @m (empty on entry). 0, -errno
+ * (then @m is emptied: a backup without markers is never matched), or
+ * -EOPNOTSUPP for a driver without them.
+ */
+static int state_read(struct ds *ds, struct meta *m)
+{
+	size_t i;
+	int err;
+
+	if (!ds->drv->state_read || !ds->drv->state_keys)
+		return -EOPNOTSUPP;
+	err = ds->drv->state_read(ds, m);
+	for (i = 0; !err && ds->drv->state_keys[i]; i++)
+		if (!meta_get(m, ds->drv->state_keys[i]))
+			err = -EPROTO; /* a driver bug: never match on it */
+	if (err) {
+		meta_release(m);
+		meta_init(m);
+	}
+	return err;
+}
+
 /* ---- backup ---- */
 
 static int ensure_container(struct ds *ds)
@@ -546,6 +592,7 @@ static int backup_copy(struct ds *ds, const char *key, bool quiet)
 	size_t got;
 	char *buf;
 	int err;
+	int n;
 
 	buf = malloc(DS_COPY_BUF);
 	if (!buf)
@@ -553,6 +600,17 @@ static int backup_copy(struct ds *ds, const char *key, bool quiet)
 	meta_init(&m);
 	if (!quiet)
 		ds_set_step(ds, "connecting");
+	/*
+	 * The markers must be read before the snapshot starts: a write after
+	 * this read changes them, so a later match proves the snapshot holds
+	 * everything up to now. Without them the backup is still good, it
+	 * just never stands in for a safety backup.
+	 */
+	err = state_read(ds, &m);
+	if (err && err != -EOPNOTSUPP)
+		log_warn(
+			"datastore '%s': cannot read the server's state markers, the backup will not record them: %s",
+			ds->name, strerror(-err));
 	err = ds->drv->stream_open(ds, &s);
 	if (err)
 		goto out_free;
@@ -585,8 +643,9 @@ static int backup_copy(struct ds *ds, const char *key, bool quiet)
 		goto out_close;
 	}
 	clock_gettime(CLOCK_REALTIME, &now);
-	if (snprintf(mtime, sizeof(mtime), "%lld.%09ld", (long long)now.tv_sec,
-		     now.tv_nsec) < 0 ||
+	n = snprintf(mtime, sizeof(mtime), "%lld.%09ld", (long long)now.tv_sec,
+		     now.tv_nsec);
+	if (n < 0 || (size_t)n >= sizeof(mtime) ||
 	    meta_set(&m, "mtime", mtime) || meta_set(&m, "mode", "444")) {
 		store_writer_abort(w);
 		err = -ENOMEM;
@@ -753,6 +812,124 @@ static void safety_record(struct ds *ds, const char *name)
 	pthread_mutex_unlock(&ds->lock);
 }
 
+/* Backup names for matching, kept newest first, at most DS_STATE_SCAN. */
+#define DS_STATE_SCAN 8
+
+struct recent_ctx {
+	char v[DS_STATE_SCAN][DS_NAME_MAX]; /* ring of the newest names */
+	size_t n;			    /* names seen */
+};
+
+static int recent_one(void *arg, const char *name)
+{
+	struct recent_ctx *x = arg;
+
+	copy_str(x->v[x->n % DS_STATE_SCAN], DS_NAME_MAX, name);
+	x->n++;
+	return 0;
+}
+
+/*
+ * The newest backup (of the DS_STATE_SCAN newest: a bound on store
+ * calls) whose metadata has every state key: its name into @out, its
+ * metadata into @m (the caller releases it). 0, -ENOENT, -errno.
+ */
+static int newest_with_state(struct ds *ds, char *out, size_t size,
+			     struct meta *m)
+{
+	const char *const *keys = ds->drv->state_keys;
+	struct recent_ctx *x;
+	char key[STORE_KEY_MAX + 1];
+	struct obj_info oi;
+	const char *name;
+	size_t i;
+	size_t k;
+	int err;
+
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	err = ds_backup_list(ds, recent_one, x);
+	if (err)
+		goto out_free;
+	err = -ENOENT;
+	for (i = 0; i < x->n && i < DS_STATE_SCAN; i++) {
+		name = x->v[(x->n - 1 - i) % DS_STATE_SCAN];
+		if (ds_backup_key(ds, name, key, sizeof(key)))
+			continue;
+		obj_info_init(&oi);
+		if (store_head(ds->st, ds->container, key, &oi))
+			continue; /* listed but gone: not a candidate */
+		for (k = 0; keys[k] && meta_get(&oi.meta, keys[k]); k++)
+			;
+		if (keys[k] == NULL) {
+			err = meta_copy(m, &oi.meta);
+			if (!err)
+				copy_str(out, size, name);
+			obj_info_release(&oi);
+			break;
+		}
+		obj_info_release(&oi);
+	}
+out_free:
+	free(x);
+	return err;
+}
+
+/*
+ * True if the live data is already in an existing backup, whose name goes
+ * to @same: the live state markers equal that backup's. A backup other
+ * than @chosen (which the recover verifies anyway) is verified here
+ * first, so the data it stands for is known to be readable. Any failure
+ * or doubt: false, take the safety backup.
+ */
+static bool safety_covered(struct ds *ds, const char *chosen, char *same,
+			   size_t size)
+{
+	char name[DS_NAME_MAX];
+	struct meta live;
+	struct meta bm;
+	bool covered = false;
+	int err;
+
+	if (!ds->drv->state_read || !ds->drv->state_keys)
+		return false;
+	meta_init(&live);
+	meta_init(&bm);
+	err = state_read(ds, &live);
+	if (err) {
+		log_info(
+			"datastore '%s': cannot read the server's state markers, taking a safety backup: %s",
+			ds->name, strerror(-err));
+		goto out_release;
+	}
+	err = newest_with_state(ds, name, sizeof(name), &bm);
+	if (err || !ds_state_unchanged(ds->drv->state_keys, &bm, &live))
+		goto out_release;
+	if (strcmp(name, chosen) != 0) {
+		err = verify_locked(ds, name, NULL);
+		pthread_mutex_lock(&ds->lock);
+		ds->done = 0;
+		ds->total = 0;
+		pthread_mutex_unlock(&ds->lock);
+		if (err) {
+			log_warn(
+				"datastore '%s': backup '%s' holds the current data but does not verify, taking a safety backup",
+				ds->name, name);
+			goto out_release;
+		}
+	}
+	copy_str(same, size, name);
+	covered = true;
+	log_info(
+		"recover '%s': current data is already in backup '%s'; no safety backup needed",
+		ds->name, name);
+out_release:
+	meta_release(&bm);
+	meta_release(&live);
+	return covered;
+}
+
 /*
  * The sequence for drivers with recover() only: safety backup, then a
  * full verify, then the driver reads the backup a second time.
@@ -765,10 +942,12 @@ static int recover_two_pass(struct ds *ds, const char *name, char *safety,
 	int err;
 
 	/* 1. what runs now is kept first: a failed recover loses nothing */
-	ds_set_step(ds, "safety backup");
-	err = backup_locked(ds, "-pre-recover", safety, size);
-	if (err)
-		return err;
+	if (!safety_covered(ds, name, safety, size)) {
+		ds_set_step(ds, "safety backup");
+		err = backup_locked(ds, "-pre-recover", safety, size);
+		if (err)
+			return err;
+	}
 	safety_record(ds, safety);
 	/* 2. the whole backup must verify before the server is touched */
 	err = verify_locked(ds, name, NULL);
@@ -820,7 +999,9 @@ static void *safety_main(void *arg)
  * reads the chosen backup once, verifying it and staging it beside the
  * server's files. The server is touched (stage_apply) only after both
  * succeeded: the safety backup committed, the backup verified and the
- * staged copy synced; on any failure the staged copy is removed.
+ * staged copy synced; on any failure the staged copy is removed. If
+ * safety_covered() finds the live data in an existing backup, there is
+ * no safety backup and no second thread.
  */
 static int recover_staged(struct ds *ds, const char *name, char *safety,
 			  size_t size)
@@ -836,6 +1017,15 @@ static int recover_staged(struct ds *ds, const char *name, char *safety,
 	err = ds->drv->stage_open(ds, name, &sg);
 	if (err)
 		return err;
+	if (safety_covered(ds, name, safety, size)) {
+		/* 1. what runs now is already kept */
+		safety_record(ds, safety);
+		ds_set_step(ds, "verifying and staging '%s'", name);
+		err = verify_locked(ds, name, sg);
+		if (err)
+			goto out_verr;
+		goto out_apply;
+	}
 	err = backup_prepare(ds, "-pre-recover", job.name, sizeof(job.name),
 			     job.key, sizeof(job.key));
 	if (err)
@@ -871,15 +1061,17 @@ static int recover_staged(struct ds *ds, const char *name, char *safety,
 	safety_record(ds, job.name);
 	copy_str(safety, size, job.name);
 	/* 2. the whole backup verified before the server is touched */
-	if (verr) {
-		log_error(
-			"datastore '%s': backup '%s' does not verify or cannot be staged, server left running: %s",
-			ds->name, name, strerror(-verr));
-		err = verr;
-		goto out_free;
-	}
+	err = verr;
+	if (err)
+		goto out_verr;
+out_apply:
 	/* 3. the driver swaps the staged copy in */
 	err = ds->drv->stage_apply(sg);
+	goto out_free;
+out_verr:
+	log_error(
+		"datastore '%s': backup '%s' does not verify or cannot be staged, server left running: %s",
+		ds->name, name, strerror(-err));
 out_free:
 	ds->drv->stage_free(sg);
 	return err;

@@ -134,6 +134,20 @@ struct ds_driver {
 	int (*stage_apply)(struct ds_stage *sg);
 	void (*stage_free)(struct ds_stage *sg);
 
+	/*
+	 * State markers of the live server: values that are all equal at
+	 * two moments only if no write happened in between (Redis: run id,
+	 * dirty counter, last save time, save count). state_read fills @m
+	 * (empty on entry) with every key of state_keys, reading the
+	 * server without changing it; 0 or -errno (then @m is ignored).
+	 * ds.c calls it before each backup's stream_open and stores the
+	 * markers in the backup's metadata, and at recover, to skip the
+	 * safety backup if they match the newest backup that has them
+	 * (ds_state_unchanged()). Optional (both or neither).
+	 */
+	int (*state_read)(struct ds *ds, struct meta *m);
+	const char *const *state_keys; /* NULL-terminated meta keys */
+
 	/* Appends driver "key: value\n" lines to the status file. Optional. */
 	int (*status)(struct ds *ds, struct buf *out);
 
@@ -251,13 +265,26 @@ int ds_backup_verify(struct ds *ds, const char *name);
 
 /*
  * In-place recover from backup @arg (as ds_backup_resolve()): resolves it,
- * takes a safety backup ("-pre-recover"), verifies the chosen backup
- * completely (with stage_open: in one read that also stages it, while the
- * safety backup runs in a second thread), then calls the driver. Returns
+ * takes a safety backup ("-pre-recover") unless the driver's state
+ * markers prove an existing backup already holds the live data (then
+ * that backup is verified too if it is not the chosen one), verifies
+ * the chosen backup completely (with stage_open: in one read that also
+ * stages it, while the safety backup runs in a second thread), then calls
+ * the driver. Returns
  * 0; -ENOENT; -EBUSY; -EBADMSG (backup corrupt: nothing was stopped); the
  * driver's -errno.
  */
 int ds_recover(struct ds *ds, const char *arg, size_t len);
+
+/*
+ * True only if @keys (NULL-terminated) is not empty and every key has a
+ * value in both @backup (a backup's metadata) and @live (state_read() of
+ * the server now) and the values are equal: then no write happened since
+ * that backup's snapshot began, so it holds the current data. Anything
+ * missing, or @keys NULL: false (take the safety backup).
+ */
+bool ds_state_unchanged(const char *const *keys, const struct meta *backup,
+			const struct meta *live);
 
 /* ---- live stream with progress accounting (datastores/NAME/dump.rdb) */
 

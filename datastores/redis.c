@@ -24,6 +24,16 @@
  * stops the server, swaps the files, starts it, and rolls back to the old
  * files if any of that fails.
  *
+ * State markers (ds.h state_read): INFO server run_id (changes with a
+ * restart) and INFO persistence rdb_changes_since_last_save (grows with
+ * every write until a save), rdb_last_save_time (changes with a save) and
+ * rdb_saves (Redis 7: counts saves, so two saves within the second
+ * rdb_last_save_time resolves are told apart; "none" before 7), the last
+ * three from one reply. bgsave mode's own BGSAVE changes them, so
+ * its backups never stand in for a safety backup; sync mode's diskless
+ * SYNC leaves them alone. A replica has none (-EOPNOTSUPP): a full resync
+ * replaces its data without counting writes.
+ *
  * Invariants: every connection is opened for one call or one stream and
  * closed by it (a redisContext is never shared); struct redis_ds is
  * read-only after init except ->ops (tests, before any use). No locks of
@@ -370,6 +380,94 @@ static int info_get(struct redis_ds *r, struct redis_conn *c,
 	else
 		err = redis_info_get(rep.str, key, out);
 	redis_reply_release(&rep);
+	return err;
+}
+
+/* ---- state markers ---- */
+
+static const char *const redis_state_keys[] = {
+	"redis-run-id", "redis-dirty", "redis-last-save", "redis-saves", NULL,
+};
+
+/*
+ * INFO @section's @key (a non-empty value) into meta @mkey of @m; a key
+ * starting with '?' is optional and recorded as "none" when absent.
+ */
+static int state_put(struct redis_ds *r, const char *info, const char *key,
+		     struct meta *m, const char *mkey)
+{
+	bool optional = key[0] == '?';
+	struct buf v;
+	int err;
+
+	if (optional)
+		key++;
+	buf_init(&v, META_VALUE_MAX);
+	err = redis_info_get(info, key, &v);
+	if (err == -ENOENT && optional)
+		err = buf_puts(&v, "none");
+	if (!err && (!v.data || v.len == 0))
+		err = -EPROTO;
+	if (!err)
+		err = meta_set(m, mkey, v.data);
+	if (err)
+		log_warn("redis '%s': cannot read INFO %s: %s", r->ds->name,
+			 key, strerror(-err));
+	buf_release(&v);
+	return err;
+}
+
+/* One INFO @section reply into @m's keys. */
+static int state_section(struct redis_ds *r, struct redis_conn *c,
+			 const char *section, const char *const *keys,
+			 const char *const *mkeys, struct meta *m)
+{
+	const char *argv[2] = { "INFO", section };
+	struct redis_reply rep;
+	size_t i;
+	int err;
+
+	err = cmd(r, c, &rep, 2, argv);
+	if (err)
+		return err;
+	if (rep.type != REDIS_R_STRING)
+		err = -EPROTO;
+	for (i = 0; !err && keys[i]; i++)
+		err = state_put(r, rep.str, keys[i], m, mkeys[i]);
+	redis_reply_release(&rep);
+	return err;
+}
+
+static int redis_state_read(struct ds *ds, struct meta *m)
+{
+	static const char *const server[] = { "run_id", NULL };
+	static const char *const persistence[] = {
+		"rdb_changes_since_last_save",
+		"rdb_last_save_time",
+		"?rdb_saves",
+		NULL,
+	};
+	struct redis_ds *r = rds(ds);
+	struct redis_conn *c;
+	struct buf role;
+	int err;
+
+	err = conn_open(r, &c);
+	if (err)
+		return err;
+	buf_init(&role, 64);
+	err = info_get(r, c, "replication", "role", &role);
+	if (!err && strcmp(buf_str(&role), "master") != 0)
+		err = -EOPNOTSUPP;
+	/* run_id is fixed for the process: a separate reply is fine */
+	if (!err)
+		err = state_section(r, c, "server", server, redis_state_keys,
+				    m);
+	if (!err)
+		err = state_section(r, c, "persistence", persistence,
+				    redis_state_keys + 1, m);
+	buf_release(&role);
+	r->ops->close(c);
 	return err;
 }
 
@@ -1821,6 +1919,8 @@ const struct ds_driver ds_redis_driver = {
 	.stage_sync = redis_stage_sync,
 	.stage_apply = redis_stage_apply,
 	.stage_free = redis_stage_free,
+	.state_read = redis_state_read,
+	.state_keys = redis_state_keys,
 	.status = redis_status,
 	.ctl_dir = &redis_repl_dir,
 };

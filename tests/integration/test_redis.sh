@@ -58,6 +58,22 @@ digest_rdb() {
 	rm -rf "$d"
 }
 
+# rdb_get FILE KEY - loads FILE in a fresh server and prints GET KEY
+rdb_get() {
+	local d port out
+	d=$(mktemp -d "$T/load.XXXXXX")
+	cp "$1" "$d/dump.rdb"
+	out=$(bash "$RS" start "$d" auto "dbfilename dump.rdb") ||
+		{ echo "load-failed"; return; }
+	eval "$out"
+	port=$REDIS_PORT
+	redis-cli -p "$port" GET "$2"
+	bash "$RS" stop "$d" >/dev/null 2>&1
+	rm -rf "$d"
+}
+# npre - how many safety backups restore/r1 lists (NAME-pre-recover[-N])
+npre() { ls "$MNT/restore/r1" | grep -c -- '-pre-recover'; }
+
 fill() {
 	local p=$1 i
 	{
@@ -267,6 +283,38 @@ t_check_fails "mkdir in restore/" "Read-only file system" mkdir "$MNT/restore/r1
 t_check_fails "random access to the live dump" "Invalid argument" \
 	dd if="$DS/r1/dump.rdb" of=/dev/null bs=4096 skip=10 count=1
 t_allow "read sequentially only|cannot recover: no backup"
+
+# ---- the safety backup is skipped only when a backup holds the data
+t_check "backup of r1 (no write after it)" bash -c "echo 1 > '$DS/r1/backup'"
+B3=$(ls "$MNT/restore/r1" | grep -v -e latest -e pre-recover | tail -1)
+obj3=$STORE/database_backups/r1/$B3/dump.rdb
+t_eq "the backup records the server's run id" \
+	"$(getfattr --only-values -n user.trovefs.redis-run-id "$obj3" 2>/dev/null)" \
+	"$(c1 INFO server | tr -d '\r' | sed -n 's/^run_id://p')"
+t_check "the backup records the dirty counter and last save" \
+	sh -c "getfattr -n user.trovefs.redis-dirty '$obj3' &&
+		getfattr -n user.trovefs.redis-last-save '$obj3' >/dev/null"
+n0=$(npre)
+t_check "recover right after the backup" bash -c "echo '$B3' > '$DS/r1/recover'"
+t_log_has "the log says no safety backup was needed" \
+	"recover 'r1': current data is already in backup '$B3'; no safety backup needed"
+t_eq "no safety backup was taken" "$(npre)" "$n0"
+t_eq "the data is unchanged" "$(digest "$P1")" "$want_cur"
+t_check "status says ok after the skipped safety backup" \
+	grep -q "^last_result: ok" "$DS/r1/status"
+
+t_check "backup of r1 (a write after it)" bash -c "echo 1 > '$DS/r1/backup'"
+B4=$(ls "$MNT/restore/r1" | grep -v -e latest -e pre-recover | tail -1)
+c1 SET written-after-backup yes >/dev/null
+n0=$(npre)
+t_check "recover after a write" bash -c "echo '$B4' > '$DS/r1/recover'"
+t_eq "a safety backup was taken" "$(npre)" "$((n0 + 1))"
+S4=$(sed -n "s/.*recovered from '$B4' (safety backup '\(.*\)')$/\1/p" "$LOG")
+t_check "the log names the safety backup" test -n "$S4" -a "$S4" != "$B4"
+t_check "cp of that safety backup" cp "$MNT/restore/r1/$S4/dump.rdb" "$T/s4.rdb"
+t_eq "the safety backup holds the write" "$(rdb_get "$T/s4.rdb" written-after-backup)" "yes"
+t_eq "the server holds the backup's data" "$(c1 GET written-after-backup)" ""
+t_eq "the data is the backup's" "$(digest "$P1")" "$want_cur"
 
 # ---- AUTH
 t_check "AUTH with the right password" cp "$DS/auth/dump.rdb" "$T/auth.rdb"

@@ -77,15 +77,14 @@ die() { say "ERROR: $*"; exit 1; }
 skip() { say "SKIP: $*"; exit 77; }
 elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 
-port_free() {
-	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
+# shellcheck source=tests/services/ports.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 free_port() {
 	local p _
-	for _ in $(seq 1 200); do
-		p=$(((RANDOM % 20000) + 30000))
-		if port_free "$p" && [ "$p" != "${KEYSTONE_PORT:-}" ]; then
+	for _ in $(seq 1 20); do
+		p=$(port_pick 27000 32700) || break
+		if [ "$p" != "${KEYSTONE_PORT:-}" ]; then
 			echo "$p"
 			return 0
 		fi

@@ -39,22 +39,11 @@ say() { echo "redis.sh: $*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
 skip() { say "SKIP: $*"; exit 77; }
 
-port_free() {
-	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
+# shellcheck source=tests/services/ports.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 pick_port() {
-	local p try
-	for try in $(seq 1 200); do
-		# below the ephemeral range (32768+): a client socket's local
-		# port there makes bind() fail although nobody listens
-		p=$(((RANDOM % 16000) + 16000))
-		if port_free "$p"; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
+	port_pick 16000 21000 || die "no free port found"
 }
 
 conf_port() {

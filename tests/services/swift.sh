@@ -47,9 +47,8 @@ say() { echo "swift.sh: $*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
 skip() { say "SKIP: $*"; exit 77; }
 
-port_free() {
-	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
+# shellcheck source=tests/services/ports.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 # Ports: kept in DIR/ports once chosen, so stop/status/env find them.
 load_ports() {
@@ -62,27 +61,19 @@ load_ports() {
 }
 
 pick_ports() {
-	local b try
-	for try in $(seq 1 100); do
-		b=$(((RANDOM % 3000) * 10 + 20000))
-		if port_free "$b" && port_free $((b + 1)) &&
-			port_free $((b + 2)) && port_free $((b + 3)) &&
-			port_free $((b + 4)); then
-			PROXY_PORT=$b OBJECT_PORT=$((b + 1))
-			CONTAINER_PORT=$((b + 2)) ACCOUNT_PORT=$((b + 3))
-			MEMCACHED_PORT=$((b + 4))
-			mkdir -p "$DIR"
-			cat >"$DIR/ports" <<EOF
+	local b
+	b=$(port_pick 21000 27000 5) || die "no free port range found"
+	PROXY_PORT=$b OBJECT_PORT=$((b + 1))
+	CONTAINER_PORT=$((b + 2)) ACCOUNT_PORT=$((b + 3))
+	MEMCACHED_PORT=$((b + 4))
+	mkdir -p "$DIR"
+	cat >"$DIR/ports" <<EOF
 PROXY_PORT=$PROXY_PORT
 OBJECT_PORT=$OBJECT_PORT
 CONTAINER_PORT=$CONTAINER_PORT
 ACCOUNT_PORT=$ACCOUNT_PORT
 MEMCACHED_PORT=$MEMCACHED_PORT
 EOF
-			return 0
-		fi
-	done
-	die "no free port range found"
 }
 
 port_of() {
@@ -353,6 +344,21 @@ spawn() {
 
 http_ok() { curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; }
 
+listening() {
+	if command -v ss >/dev/null 2>&1; then
+		[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
+	else
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+	fi
+}
+
+all_listening() {
+	local s
+	for s in proxy object container account memcached; do
+		listening "$(port_of $s)" || return 1
+	done
+}
+
 wait_ready() {
 	local deadline=$((SECONDS + 60)) s tok
 	while :; do
@@ -364,7 +370,10 @@ wait_ready() {
 				return 1
 			}
 		done
-		if http_ok "http://127.0.0.1:$PROXY_PORT/healthcheck"; then
+		# every server must listen: the proxy answers auth and account
+		# HEADs while a container server still fails to bind its port
+		if all_listening &&
+			http_ok "http://127.0.0.1:$PROXY_PORT/healthcheck"; then
 			tok=$(curl -fsS -D - -o /dev/null --max-time 5 \
 				-H 'X-Auth-User: test:tester' -H 'X-Auth-Key: testing' \
 				"http://127.0.0.1:$PROXY_PORT/auth/v1.0" 2>/dev/null |

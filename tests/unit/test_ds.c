@@ -145,6 +145,43 @@ static const struct ds_driver fake_driver = {
 	.recover = fake_recover,
 };
 
+/* The same driver with state markers: g_state, or g_state_err. */
+static const char *const fake_state_keys[] = { "fake-a", "fake-b", NULL };
+static const char *g_state_a = "run1";
+static const char *g_state_b = "7";
+static int g_state_err;
+static int g_state_reads;
+
+static int fake_state_read(struct ds *ds, struct meta *m)
+{
+	(void)ds;
+	g_state_reads++;
+	if (g_state_err)
+		return g_state_err;
+	if (meta_set(m, "fake-a", g_state_a) ||
+	    meta_set(m, "fake-b", g_state_b))
+		return -ENOMEM;
+	return 0;
+}
+
+static const struct ds_driver fake_state_driver = {
+	.type = "fakestate",
+	.backup_file = "dump.bin",
+	.init = fake_init,
+	.fini = fake_fini,
+	.stream_open = fake_open,
+	.stream_read = fake_read,
+	.stream_size = fake_size,
+	.stream_close = fake_close,
+	.verify_new = fake_verify_new,
+	.verify_update = fake_verify_update,
+	.verify_final = fake_verify_final,
+	.verify_free = fake_verify_free,
+	.recover = fake_recover,
+	.state_read = fake_state_read,
+	.state_keys = fake_state_keys,
+};
+
 /* ---- fixture ---- */
 
 struct fixture {
@@ -170,6 +207,10 @@ static int setup(void **state)
 	g_stream_end_err = 0;
 	g_recovers = 0;
 	g_recover_err = 0;
+	g_state_a = "run1";
+	g_state_b = "7";
+	g_state_err = 0;
+	g_state_reads = 0;
 	log_set_hook(quiet_hook);
 	assert_int_equal(mem_store_new(&f->st), 0);
 	assert_int_equal(ds_set_new_empty(f->st, &f->set), 0);
@@ -407,6 +448,274 @@ static void test_ds_recover_driver_error_is_returned(void **state)
 	assert_int_equal(g_recovers, 1);
 }
 
+/* ---- state markers and the safety backup ---- */
+
+static const char *const st_keys[] = { "redis-run-id", "redis-dirty",
+				       "redis-last-save", NULL };
+
+/* Fills @m with the three Redis-like markers. */
+static void st_meta(struct meta *m, const char *run, const char *dirty,
+		    const char *saved)
+{
+	meta_init(m);
+	if (run)
+		assert_int_equal(meta_set(m, "redis-run-id", run), 0);
+	if (dirty)
+		assert_int_equal(meta_set(m, "redis-dirty", dirty), 0);
+	if (saved)
+		assert_int_equal(meta_set(m, "redis-last-save", saved), 0);
+}
+
+/* ds_state_unchanged(st_keys, backup, live) for the given markers. */
+static bool st_same(const char *brun, const char *bdirty, const char *bsaved,
+		    const char *lrun, const char *ldirty, const char *lsaved)
+{
+	struct meta b;
+	struct meta l;
+	bool same;
+
+	st_meta(&b, brun, bdirty, bsaved);
+	st_meta(&l, lrun, ldirty, lsaved);
+	assert_int_equal(meta_set(&b, "mtime", "1.000000000"), 0);
+	same = ds_state_unchanged(st_keys, &b, &l);
+	meta_release(&b);
+	meta_release(&l);
+	return same;
+}
+
+static void test_ds_state_unchanged_equal(void **state)
+{
+	(void)state;
+	assert_true(
+		st_same("abc", "0", "1700000000", "abc", "0", "1700000000"));
+}
+
+static void test_ds_state_unchanged_run_id_differs(void **state)
+{
+	(void)state;
+	assert_false(
+		st_same("abc", "0", "1700000000", "abd", "0", "1700000000"));
+}
+
+static void test_ds_state_unchanged_dirty_differs(void **state)
+{
+	(void)state;
+	assert_false(
+		st_same("abc", "5", "1700000000", "abc", "6", "1700000000"));
+	/* a save resets the counter: lower is a change too */
+	assert_false(
+		st_same("abc", "5", "1700000000", "abc", "0", "1700000000"));
+}
+
+static void test_ds_state_unchanged_last_save_differs(void **state)
+{
+	(void)state;
+	assert_false(
+		st_same("abc", "0", "1700000000", "abc", "0", "1700000001"));
+}
+
+static void test_ds_state_unchanged_missing_meta(void **state)
+{
+	struct meta a;
+	struct meta b;
+
+	(void)state;
+	assert_false(st_same(NULL, "0", "1", "abc", "0", "1"));
+	assert_false(st_same("abc", NULL, "1", "abc", "0", "1"));
+	assert_false(st_same("abc", "0", NULL, "abc", "0", "1"));
+	assert_false(st_same("abc", "0", "1", "abc", NULL, "1"));
+	assert_false(st_same(NULL, NULL, NULL, NULL, NULL, NULL));
+	/* no keys at all proves nothing */
+	st_meta(&a, "abc", "0", "1");
+	st_meta(&b, "abc", "0", "1");
+	assert_false(ds_state_unchanged(NULL, &a, &b));
+	assert_false(ds_state_unchanged(st_keys + 3, &a, &b));
+	assert_true(ds_state_unchanged(st_keys, &a, &b));
+	meta_release(&a);
+	meta_release(&b);
+}
+
+/* A fixture datastore "sdb" driven by fake_state_driver. */
+static struct ds *state_ds(struct fixture *f)
+{
+	struct conf_section s = { 0 };
+
+	s.type = (char *)"fakestate";
+	s.name = (char *)"sdb";
+	assert_int_equal(ds_set_add(f->set, &fake_state_driver, &s), 0);
+	return ds_set_find(f->set, "sdb");
+}
+
+/* Puts backup @name of @ds holding @data, with markers @a/@b if set. */
+static void put_backup_to(struct fixture *f, struct ds *ds, const char *name,
+			  const char *data, const char *a, const char *b)
+{
+	char key[STORE_KEY_MAX + 1];
+	struct store_writer *w;
+	struct meta m;
+	int err;
+
+	err = store_create_container(f->st, ds->container);
+	assert_true(err == 0 || err == -EEXIST);
+	assert_int_equal(ds_backup_key(ds, name, key, sizeof(key)), 0);
+	assert_int_equal(store_writer_open(f->st, ds->container, key, NULL, &w),
+			 0);
+	assert_int_equal(store_writer_write(w, data, strlen(data)), 0);
+	meta_init(&m);
+	if (a)
+		assert_int_equal(meta_set(&m, "fake-a", a), 0);
+	if (b)
+		assert_int_equal(meta_set(&m, "fake-b", b), 0);
+	assert_int_equal(store_writer_commit(w, &m), 0);
+	meta_release(&m);
+}
+
+/* How many of @ds's backups are safety backups. */
+static int count_safety(void *arg, const char *name)
+{
+	(*(int *)arg) += strstr(name, "-pre-recover") != NULL;
+	return 0;
+}
+
+static int safety_backups(struct ds *ds)
+{
+	int n = 0;
+
+	assert_int_equal(ds_backup_list(ds, count_safety, &n), 0);
+	return n;
+}
+
+static void test_ds_backup_records_state_markers(void **state)
+{
+	struct fixture *f = *state;
+	struct ds *ds = state_ds(f);
+	char name[DS_NAME_MAX];
+	char key[STORE_KEY_MAX + 1];
+	struct obj_info oi;
+
+	assert_int_equal(ds_backup(ds, "", name, sizeof(name)), 0);
+	assert_int_equal(g_state_reads, 1);
+	assert_int_equal(ds_backup_key(ds, name, key, sizeof(key)), 0);
+	obj_info_init(&oi);
+	assert_int_equal(store_head(f->st, ds->container, key, &oi), 0);
+	assert_string_equal(meta_get(&oi.meta, "fake-a"), "run1");
+	assert_string_equal(meta_get(&oi.meta, "fake-b"), "7");
+	obj_info_release(&oi);
+}
+
+static void test_ds_backup_without_state_records_none(void **state)
+{
+	struct fixture *f = *state;
+	struct ds *ds = state_ds(f);
+	char name[DS_NAME_MAX];
+	char key[STORE_KEY_MAX + 1];
+	struct obj_info oi;
+
+	g_state_err = -ECONNREFUSED; /* the backup itself still works */
+	assert_int_equal(ds_backup(ds, "", name, sizeof(name)), 0);
+	assert_int_equal(ds_backup_key(ds, name, key, sizeof(key)), 0);
+	obj_info_init(&oi);
+	assert_int_equal(store_head(f->st, ds->container, key, &oi), 0);
+	assert_null(meta_get(&oi.meta, "fake-a"));
+	assert_null(meta_get(&oi.meta, "fake-b"));
+	obj_info_release(&oi);
+}
+
+static void test_ds_recover_skips_safety_when_state_unchanged(void **state)
+{
+	struct fixture *f = *state;
+	struct ds *ds = state_ds(f);
+	char name[DS_NAME_MAX];
+	struct buf b;
+
+	assert_int_equal(ds_backup(ds, "", name, sizeof(name)), 0);
+	assert_int_equal(ds_recover(ds, name, strlen(name)), 0);
+	assert_int_equal(g_recovers, 1);
+	assert_int_equal(safety_backups(ds), 0);
+	buf_init(&b, 4096);
+	assert_int_equal(ds_status(ds, &b), 0);
+	assert_non_null(strstr(buf_str(&b), "last_safety_backup: "));
+	assert_non_null(strstr(buf_str(&b), name));
+	buf_release(&b);
+}
+
+static void test_ds_recover_takes_safety_when_state_changed(void **state)
+{
+	struct fixture *f = *state;
+	struct ds *ds = state_ds(f);
+	char name[DS_NAME_MAX];
+
+	assert_int_equal(ds_backup(ds, "", name, sizeof(name)), 0);
+	g_state_b = "8"; /* one write since */
+	assert_int_equal(ds_recover(ds, name, strlen(name)), 0);
+	assert_int_equal(g_recovers, 1);
+	assert_int_equal(safety_backups(ds), 1);
+}
+
+static void test_ds_recover_takes_safety_when_state_unreadable(void **state)
+{
+	struct fixture *f = *state;
+	struct ds *ds = state_ds(f);
+	char name[DS_NAME_MAX];
+
+	assert_int_equal(ds_backup(ds, "", name, sizeof(name)), 0);
+	g_state_err = -ETIMEDOUT;
+	assert_int_equal(ds_recover(ds, name, strlen(name)), 0);
+	assert_int_equal(safety_backups(ds), 1);
+}
+
+static void test_ds_recover_takes_safety_without_recorded_state(void **state)
+{
+	struct fixture *f = *state;
+	struct ds *ds = state_ds(f);
+
+	/* an old backup without markers proves nothing */
+	put_backup_to(f, ds, "2024-01-01T00:00:00Z", "GOOD-OLD", NULL, NULL);
+	put_backup_to(f, ds, "2024-01-02T00:00:00Z", "GOOD-NEW", "run1", NULL);
+	assert_int_equal(ds_recover(ds, "latest", 6), 0);
+	assert_string_equal(g_recovered, "GOOD-NEW");
+	assert_int_equal(safety_backups(ds), 1);
+}
+
+static void test_ds_recover_matching_backup_must_verify(void **state)
+{
+	struct fixture *f = *state;
+	struct ds *ds = state_ds(f);
+
+	/* the newest matches the live state but does not verify */
+	put_backup_to(f, ds, "2024-01-01T00:00:00Z", "GOOD-OLD", NULL, NULL);
+	put_backup_to(f, ds, "2024-01-02T00:00:00Z", "BAD", "run1", "7");
+	assert_int_equal(ds_recover(ds, "2024-01-01T00:00:00Z", 20), 0);
+	assert_string_equal(g_recovered, "GOOD-OLD");
+	assert_int_equal(safety_backups(ds), 1);
+}
+
+static void test_ds_recover_matching_other_backup_skips(void **state)
+{
+	struct fixture *f = *state;
+	struct ds *ds = state_ds(f);
+
+	/* the newest with markers counts, even behind one without */
+	put_backup_to(f, ds, "2024-01-01T00:00:00Z", "GOOD-OLD", NULL, NULL);
+	put_backup_to(f, ds, "2024-01-02T00:00:00Z", "GOOD-MID", "run1", "7");
+	put_backup_to(f, ds, "2024-01-03T00:00:00Z", "GOOD-NEW", NULL, NULL);
+	assert_int_equal(ds_recover(ds, "2024-01-01T00:00:00Z", 20), 0);
+	assert_string_equal(g_recovered, "GOOD-OLD");
+	assert_int_equal(safety_backups(ds), 0);
+}
+
+static void test_ds_recover_only_newest_marked_backup_counts(void **state)
+{
+	struct fixture *f = *state;
+	struct ds *ds = state_ds(f);
+
+	/* an older backup matching the live state is not enough */
+	put_backup_to(f, ds, "2024-01-01T00:00:00Z", "GOOD-OLD", "run1", "7");
+	put_backup_to(f, ds, "2024-01-02T00:00:00Z", "GOOD-NEW", "run1", "6");
+	assert_int_equal(ds_recover(ds, "2024-01-01T00:00:00Z", 20), 0);
+	assert_int_equal(safety_backups(ds), 1);
+}
+
 /* ---- live stream ---- */
 
 static void test_ds_live_sequential_only(void **state)
@@ -579,6 +888,20 @@ int main(void)
 		T(test_ds_recover_garbage),
 		T(test_ds_recover_driver_error_is_returned),
 		T(test_ds_live_sequential_only),
+		cmocka_unit_test(test_ds_state_unchanged_equal),
+		cmocka_unit_test(test_ds_state_unchanged_run_id_differs),
+		cmocka_unit_test(test_ds_state_unchanged_dirty_differs),
+		cmocka_unit_test(test_ds_state_unchanged_last_save_differs),
+		cmocka_unit_test(test_ds_state_unchanged_missing_meta),
+		T(test_ds_backup_records_state_markers),
+		T(test_ds_backup_without_state_records_none),
+		T(test_ds_recover_skips_safety_when_state_unchanged),
+		T(test_ds_recover_takes_safety_when_state_changed),
+		T(test_ds_recover_takes_safety_when_state_unreadable),
+		T(test_ds_recover_takes_safety_without_recorded_state),
+		T(test_ds_recover_matching_backup_must_verify),
+		T(test_ds_recover_matching_other_backup_skips),
+		T(test_ds_recover_only_newest_marked_backup_counts),
 		T(test_ds_fs_datastores_tree),
 		T(test_ds_fs_access_rules),
 		T(test_ds_fs_backup_and_recover_by_write),

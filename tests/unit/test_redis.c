@@ -364,6 +364,11 @@ static void mock_close(struct redis_conn *c)
 	assert_true(c == (struct redis_conn *)(uintptr_t)0x1);
 }
 
+/* The bulk reply of an INFO command (NULL: a status reply). */
+static const char *g_info_server;
+static const char *g_info_persistence;
+static const char *g_info_replication;
+
 /* will_return: the expected command (words joined by ' '), the errno. */
 static int mock_command(struct redis_conn *c, struct redis_reply *reply,
 			int argc, const char **argv, const size_t *lens)
@@ -383,11 +388,23 @@ static int mock_command(struct redis_conn *c, struct redis_reply *reply,
 	assert_string_equal(got, want);
 	memset(reply, 0, sizeof(*reply));
 	err = mock_type(int);
-	if (!err) {
+	if (!err && strcmp(got, "INFO server") == 0 && g_info_server) {
+		reply->type = REDIS_R_STRING;
+		reply->str = strdup(g_info_server);
+	} else if (!err && strcmp(got, "INFO persistence") == 0 &&
+		   g_info_persistence) {
+		reply->type = REDIS_R_STRING;
+		reply->str = strdup(g_info_persistence);
+	} else if (!err && strcmp(got, "INFO replication") == 0 &&
+		   g_info_replication) {
+		reply->type = REDIS_R_STRING;
+		reply->str = strdup(g_info_replication);
+	} else if (!err) {
 		reply->type = REDIS_R_STATUS;
 		reply->str = strdup("OK");
-		reply->len = 2;
 	}
+	if (reply->str)
+		reply->len = strlen(reply->str);
 	return err;
 }
 
@@ -461,6 +478,29 @@ static struct ds *mocked_ds(struct fixture *f)
 	ds = ds_set_find(f->set, "m");
 	ds_redis_set_client_ops(ds, &mock_ops);
 	return ds;
+}
+
+static const char INFO_SERVER[] =
+	"# Server\r\nredis_version:7.0.15\r\n"
+	"run_id:4d1f0c6a2b3e9f8a7c6d5e4f3a2b1c0d9e8f7a6b\r\ntcp_port:6379\r\n";
+static const char INFO_PERSISTENCE[] =
+	"# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:42\r\n"
+	"rdb_bgsave_in_progress:0\r\nrdb_last_save_time:1763700000\r\n"
+	"rdb_last_bgsave_status:ok\r\nrdb_saves:3\r\n";
+
+/* The state markers read before a backup's stream starts. */
+static void expect_state(void)
+{
+	g_info_server = INFO_SERVER;
+	g_info_persistence = INFO_PERSISTENCE;
+	g_info_replication = "# Replication\r\nrole:master\r\n";
+	will_return(mock_connect, 0);
+	will_return(mock_command, "INFO replication");
+	will_return(mock_command, 0);
+	will_return(mock_command, "INFO server");
+	will_return(mock_command, 0);
+	will_return(mock_command, "INFO persistence");
+	will_return(mock_command, 0);
 }
 
 static void expect_handshake(void)
@@ -646,6 +686,7 @@ static void test_redis_backup_commits_only_verified(void **state)
 
 	snprintf(hdr, sizeof(hdr), "$%zu", n);
 	/* a good one */
+	expect_state();
 	expect_handshake();
 	will_return(mock_read_line, hdr);
 	will_return(mock_read_raw, rdb);
@@ -655,12 +696,129 @@ static void test_redis_backup_commits_only_verified(void **state)
 	assert_non_null(mem_store_get(f->st, "database_backups", key, &size));
 	/* a corrupt one leaves nothing */
 	rdb[12] ^= 1;
+	expect_state();
 	expect_handshake();
 	will_return(mock_read_line, hdr);
 	will_return(mock_read_raw, rdb);
 	will_return(mock_read_raw, n);
 	assert_int_equal(ds_backup(ds, "-x", name, sizeof(name)), -EBADMSG);
 	assert_int_equal(mem_store_calls(f->st, MEM_OP_COMMIT), 1);
+}
+
+static void test_redis_state_read_markers(void **state)
+{
+	struct fixture *f = *state;
+	struct ds *ds = mocked_ds(f);
+	struct meta m;
+	size_t i;
+
+	assert_non_null(ds->drv->state_read);
+	for (i = 0; ds->drv->state_keys[i]; i++)
+		assert_true(meta_key_is_valid(ds->drv->state_keys[i]));
+	assert_int_equal((int)i, 4);
+	expect_state();
+	meta_init(&m);
+	assert_int_equal(ds->drv->state_read(ds, &m), 0);
+	assert_string_equal(meta_get(&m, "redis-run-id"),
+			    "4d1f0c6a2b3e9f8a7c6d5e4f3a2b1c0d9e8f7a6b");
+	assert_string_equal(meta_get(&m, "redis-dirty"), "42");
+	assert_string_equal(meta_get(&m, "redis-last-save"), "1763700000");
+	assert_string_equal(meta_get(&m, "redis-saves"), "3");
+	meta_release(&m);
+}
+
+static void test_redis_state_read_before_redis7(void **state)
+{
+	struct fixture *f = *state;
+	struct ds *ds = mocked_ds(f);
+	struct meta m;
+
+	/* no rdb_saves: recorded as "none", the other three still count */
+	expect_state();
+	g_info_persistence = "rdb_changes_since_last_save:0\r\n"
+			     "rdb_last_save_time:1763700000\r\n";
+	meta_init(&m);
+	assert_int_equal(ds->drv->state_read(ds, &m), 0);
+	assert_string_equal(meta_get(&m, "redis-saves"), "none");
+	assert_string_equal(meta_get(&m, "redis-dirty"), "0");
+	meta_release(&m);
+}
+
+static void test_redis_state_read_failures(void **state)
+{
+	struct fixture *f = *state;
+	struct ds *ds = mocked_ds(f);
+	struct meta m;
+
+	meta_init(&m);
+	/* refused */
+	will_return(mock_connect, -ECONNREFUSED);
+	assert_int_equal(ds->drv->state_read(ds, &m), -ECONNREFUSED);
+	/* an INFO without the key */
+	g_info_server = INFO_SERVER;
+	g_info_persistence = "# Persistence\r\nloading:0\r\n";
+	g_info_replication = "role:master\r\n";
+	will_return(mock_connect, 0);
+	will_return(mock_command, "INFO replication");
+	will_return(mock_command, 0);
+	will_return(mock_command, "INFO server");
+	will_return(mock_command, 0);
+	will_return(mock_command, "INFO persistence");
+	will_return(mock_command, 0);
+	assert_int_equal(ds->drv->state_read(ds, &m), -ENOENT);
+	/* an error reply */
+	will_return(mock_connect, 0);
+	will_return(mock_command, "INFO replication");
+	will_return(mock_command, 0);
+	will_return(mock_command, "INFO server");
+	will_return(mock_command, -EACCES);
+	assert_int_equal(ds->drv->state_read(ds, &m), -EACCES);
+	/* a reply that is no bulk string */
+	g_info_server = NULL;
+	will_return(mock_connect, 0);
+	will_return(mock_command, "INFO replication");
+	will_return(mock_command, 0);
+	will_return(mock_command, "INFO server");
+	will_return(mock_command, 0);
+	assert_int_equal(ds->drv->state_read(ds, &m), -EPROTO);
+	/* a replica: a full resync replaces data without counting writes */
+	meta_release(&m);
+	meta_init(&m);
+	g_info_replication = "role:slave\r\nmaster_host:10.0.0.1\r\n";
+	will_return(mock_connect, 0);
+	will_return(mock_command, "INFO replication");
+	will_return(mock_command, 0);
+	assert_int_equal(ds->drv->state_read(ds, &m), -EOPNOTSUPP);
+	assert_int_equal((int)m.n, 0);
+	meta_release(&m);
+}
+
+static void test_redis_backup_records_state(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char rdb[128];
+	struct ds *ds = mocked_ds(f);
+	size_t n = make_rdb(rdb, 50);
+	char name[DS_NAME_MAX];
+	char key[STORE_KEY_MAX];
+	char hdr[32];
+	struct obj_info oi;
+
+	snprintf(hdr, sizeof(hdr), "$%zu", n);
+	expect_state();
+	expect_handshake();
+	will_return(mock_read_line, hdr);
+	will_return(mock_read_raw, rdb);
+	will_return(mock_read_raw, n);
+	assert_int_equal(ds_backup(ds, "", name, sizeof(name)), 0);
+	assert_int_equal(ds_backup_key(ds, name, key, sizeof(key)), 0);
+	obj_info_init(&oi);
+	assert_int_equal(store_head(f->st, "database_backups", key, &oi), 0);
+	assert_string_equal(meta_get(&oi.meta, "redis-dirty"), "42");
+	assert_string_equal(meta_get(&oi.meta, "redis-last-save"),
+			    "1763700000");
+	assert_non_null(meta_get(&oi.meta, "redis-run-id"));
+	obj_info_release(&oi);
 }
 
 int main(void)
@@ -687,6 +845,10 @@ int main(void)
 		T(test_redis_stream_error_reply_and_old_server),
 		T(test_redis_stream_connect_refused),
 		T(test_redis_backup_commits_only_verified),
+		T(test_redis_state_read_markers),
+		T(test_redis_state_read_before_redis7),
+		T(test_redis_state_read_failures),
+		T(test_redis_backup_records_state),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
