@@ -78,7 +78,8 @@ faults() { grep -c " $1\$" "$FP_LOG" || true; }
 # segment objects of container C (direct)
 nsegs() { t_swift_curl "$1%2Bsegments" | grep -c . || true; }
 # seconds since $1 (date +%s.%N)
-since() { echo "$(date +%s.%N) - $1" | bc | cut -d. -f1; }
+# whole seconds since $1 (a date +%s.%N stamp)
+since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%d", b - a }'; }
 SEGRE='segments/.+'
 
 t_data "$T/big" $((5 * 1048576 + 777)) big

@@ -327,6 +327,8 @@ reseller_admin_role = ResellerAdmin
 [filter:cache]
 use = egg:swift#memcache
 memcache_servers = 127.0.0.1:$mc
+error_suppression_interval = 1
+error_suppression_limit = 100
 
 [filter:catch_errors]
 use = egg:swift#catch_errors
@@ -788,11 +790,11 @@ do_start() {
 	# keep the DIR's ports while they are ours or free: tokens and
 	# the catalog stay valid across restarts
 	if [ -z "$KEYSTONE_PORT" ] ||
-		{ ! live_pid keystone >/dev/null && ! port_free "$KEYSTONE_PORT"; }; then
+		{ ! live_pid keystone >/dev/null && port_listened "$KEYSTONE_PORT"; }; then
 		KEYSTONE_PORT=$(free_port)
 	fi
 	if [ -z "$PROXY_PORT" ] ||
-		{ ! live_pid proxy >/dev/null && ! port_free "$PROXY_PORT"; }; then
+		{ ! live_pid proxy >/dev/null && port_listened "$PROXY_PORT"; }; then
 		PROXY_PORT=$(free_port)
 	fi
 	save_state

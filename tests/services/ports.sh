@@ -16,6 +16,17 @@ port_free() {
 	fi
 }
 
+# port_listened PORT - true if something listens on PORT. Use this, not
+# port_free, to decide whether a port saved by an earlier start can be
+# used again: our own stopped servers leave TIME_WAIT sockets behind.
+port_listened() {
+	if command -v ss >/dev/null 2>&1; then
+		[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
+	else
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+	fi
+}
+
 # port_pick LO HI [COUNT] - prints P in [LO, HI) such that P..P+COUNT-1
 # are all free (COUNT defaults to 1); fails after 200 tries.
 port_pick() {
