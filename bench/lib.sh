@@ -7,6 +7,7 @@
 #   TROVEFS        the trovefs binary
 #   W              state directory (daemon logs go there: daemon.N.log)
 #   STORE MNT KEY  local store dir, mount point, tfs1 key file
+#   FS_SOURCE      the daemon's SOURCE when not local:$STORE (swift:NAME)
 #   MOUNT_TIMEOUT  seconds mount_fs waits for the mount
 # and keep DPID (the daemon this script started, or empty), DLOG (its log)
 # and MOUNTS (how many mounts so far) up to date. The sourcing script
@@ -240,7 +241,8 @@ mount_fs()
 
 	MOUNTS=$((MOUNTS + 1))
 	DLOG=$W/daemon.$MOUNTS.log
-	"$TROVEFS" -f -o "$opts" "local:$STORE" "$MNT" > "$DLOG" 2>&1 &
+	"$TROVEFS" -f -o "$opts" "${FS_SOURCE:-local:$STORE}" "$MNT" \
+		> "$DLOG" 2>&1 &
 	DPID=$!
 	deadline=$((SECONDS + MOUNT_TIMEOUT))
 	while ! mountpoint -q "$MNT"; do

@@ -18,6 +18,8 @@
 #   BENCH_KEEP      1: keep the state directory (daemon logs) at the end
 #   BENCH_REDIS     0: skip the Redis datastore report (bench/redis.sh,
 #                   run after this one; its knobs are in its header) (1)
+#   BENCH_SWIFT     0: skip the Swift report (bench/swift.sh, run after
+#                   the Redis one; its knobs are in its header) (1)
 #
 # Without a trovefs binary only the peer pipeline is measured. The state
 # directory (input, store, mount point, key) is removed on exit; the trap
@@ -432,5 +434,14 @@ if [ "${BENCH_REDIS:-1}" != 0 ]; then
 	echo
 	bash "$(dirname "$0")/redis.sh" ||
 		note "bench/redis.sh did not run (exit $?)"
+fi
+
+# ---- Swift: a report of its own ----
+
+if [ "${BENCH_SWIFT:-1}" != 0 ]; then
+	rm -f "$IN"
+	echo
+	bash "$(dirname "$0")/swift.sh" ||
+		note "bench/swift.sh did not run (exit $?)"
 fi
 exit 0
