@@ -32,6 +32,10 @@ struct swift_priv {
 	uint64_t segment_size;
 	unsigned parallel;
 	enum swift_segments segments;
+	/* copies of the conf for the reader's own stream (swift_store.c) */
+	unsigned connect_timeout;
+	unsigned stall_timeout;
+	bool insecure;
 	/*
 	 * What Swift's /info said (swift_info_load): the most entries of
 	 * one SLO manifest (SWIFT_SLO_MAX_SEGMENTS until known) and of one
