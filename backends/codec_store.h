@@ -27,7 +27,7 @@
 
 #include "store.h"
 
-#define CODEC_INFLIGHT_MAX 8	/* frames per writer in memory at once */
+#define CODEC_INFLIGHT_MAX 8 /* frames per writer in memory at once */
 
 struct codec_conf {
 	/* The secret for tfs1 (key file's first line); borrowed during
@@ -39,14 +39,14 @@ struct codec_conf {
 	 * Copied. */
 	const char *trove_secret;
 	size_t trove_secret_len;
-	const char *default_format;	/* "tfs1" or "trove-sha256" */
+	const char *default_format; /* "tfs1" or "trove-sha256" */
 	/* Per-container format: returns "tfs1", "trove-sha256" or NULL for
 	 * the default. Borrowed; may be NULL. */
 	const char *(*format_for)(void *arg, const char *container);
 	void *format_arg;
-	uint32_t frame_size;		/* FRAME_SIZE_DEFAULT if 0 */
-	int compress_level;		/* 0 = off, 1..3 (ISA-L levels) */
-	unsigned threads;		/* 0 = number of CPUs */
+	uint32_t frame_size; /* FRAME_SIZE_DEFAULT if 0 */
+	int compress_level;  /* 0 = off, 1..3 (ISA-L levels) */
+	unsigned threads;    /* 0 = number of CPUs */
 };
 
 /*

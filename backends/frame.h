@@ -28,21 +28,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FRAME_MAGIC "TROVEFS\x01"	/* 8 bytes, no NUL stored */
+#define FRAME_MAGIC "TROVEFS\x01" /* 8 bytes, no NUL stored */
 #define FRAME_VERSION 1
 #define FRAME_HEADER_SIZE 64
 #define FRAME_FOOTER_SIZE 32
 #define FRAME_TAG_SIZE 16
 #define FRAME_SALT_SIZE 16
 #define FRAME_KEY_ID_SIZE 8
-#define FRAME_HDR_SIZE 12	/* per-frame header before the ciphertext */
+#define FRAME_HDR_SIZE 12 /* per-frame header before the ciphertext */
 #define FRAME_SIZE_DEFAULT (1u << 20)
 #define FRAME_SIZE_MIN (4u << 10)
 #define FRAME_SIZE_MAX (16u << 20)
 
 enum frame_compression {
 	FRAME_COMP_NONE = 0,
-	FRAME_COMP_DEFLATE = 1,	/* raw deflate (RFC 1951) */
+	FRAME_COMP_DEFLATE = 1, /* raw deflate (RFC 1951) */
 };
 
 enum frame_aead {
@@ -64,11 +64,11 @@ int frame_key_derive(const void *secret, size_t len, struct frame_key *out);
 
 /* Per-object state: the parsed header and the derived object key. */
 struct frame_ctx {
-	uint8_t header[FRAME_HEADER_SIZE];	/* exact bytes, used as AAD */
-	uint8_t okey[32];			/* per-object key */
+	uint8_t header[FRAME_HEADER_SIZE]; /* exact bytes, used as AAD */
+	uint8_t okey[32];		   /* per-object key */
 	uint32_t frame_size;
 	enum frame_compression comp;
-	int level;				/* compression level (writer) */
+	int level; /* compression level (writer) */
 };
 
 /*
@@ -79,7 +79,8 @@ struct frame_ctx {
  */
 int frame_ctx_init_new(struct frame_ctx *ctx, const struct frame_key *key,
 		       enum frame_compression comp, int level,
-		       uint32_t frame_size, const uint8_t salt[FRAME_SALT_SIZE]);
+		       uint32_t frame_size,
+		       const uint8_t salt[FRAME_SALT_SIZE]);
 
 /*
  * Opens an existing object from its first FRAME_HEADER_SIZE bytes.
@@ -127,7 +128,7 @@ int frame_open(const struct frame_ctx *ctx, uint64_t index, const void *in,
 struct frame_footer {
 	uint64_t nframes;
 	uint64_t plain_size;
-	uint32_t index_len;	/* sealed index bytes before the footer */
+	uint32_t index_len; /* sealed index bytes before the footer */
 };
 
 /* Bytes needed by frame_index_seal() for @nframes frames (excl. footer). */
@@ -153,8 +154,7 @@ int frame_footer_parse(const void *footer, struct frame_footer *out);
  * followed by the footer) into @lens (footer.nframes entries).
  * Returns 0, -EBADMSG.
  */
-int frame_index_open(const struct frame_ctx *ctx,
-		     const struct frame_footer *ft, const void *in,
-		     uint32_t *lens);
+int frame_index_open(const struct frame_ctx *ctx, const struct frame_footer *ft,
+		     const void *in, uint32_t *lens);
 
 #endif /* BACKENDS_FRAME_H */

@@ -21,10 +21,10 @@ enum mem_op {
 	MEM_OP_LIST,
 	MEM_OP_HEAD,
 	MEM_OP_READER_OPEN,
-	MEM_OP_READ,		/* reader read */
+	MEM_OP_READ, /* reader read */
 	MEM_OP_WRITER_OPEN,
-	MEM_OP_WRITE,		/* writer write */
-	MEM_OP_COMMIT,		/* writer commit */
+	MEM_OP_WRITE,  /* writer write */
+	MEM_OP_COMMIT, /* writer commit */
 	MEM_OP_DEL,
 	MEM_OP_RENAME,
 	MEM_OP_SET_META,

@@ -27,12 +27,12 @@
 #define META_COUNT_MAX 90
 
 struct meta_pair {
-	char *key;	/* owned */
-	char *value;	/* owned */
+	char *key;   /* owned */
+	char *value; /* owned */
 };
 
 struct meta {
-	struct meta_pair *v;	/* owned array of n pairs */
+	struct meta_pair *v; /* owned array of n pairs */
 	size_t n;
 	size_t cap;
 };

@@ -50,16 +50,16 @@ struct store_writer;
 
 /* One entry of a listing, or the result of head(). */
 struct obj_info {
-	char *name;		/* owned: key (list, head) or container name */
-	bool is_subdir;		/* list with a delimiter: a common prefix
+	char *name;	       /* owned: key (list, head) or container name */
+	bool is_subdir;	       /* list with a delimiter: a common prefix
 				 * ("a/b/"); no other field is set */
-	uint64_t size;		/* bytes as seen through this layer (plain
+	uint64_t size;	       /* bytes as seen through this layer (plain
 				 * size above the codec) */
-	struct timespec mtime;	/* the store's last-modified time */
-	struct meta meta;	/* user metadata */
-	bool meta_partial;	/* set by a list when @meta may lack keys that
+	struct timespec mtime; /* the store's last-modified time */
+	struct meta meta;      /* user metadata */
+	bool meta_partial;     /* set by a list when @meta may lack keys that
 				 * a head() would return (Swift listings) */
-	uint64_t count;		/* containers only: object count, if known */
+	uint64_t count;	       /* containers only: object count, if known */
 };
 
 void obj_info_init(struct obj_info *oi);
@@ -74,7 +74,7 @@ void obj_info_release(struct obj_info *oi);
 typedef int store_list_fn(void *arg, const struct obj_info *oi);
 
 struct store_statfs {
-	uint64_t bytes_total;	/* 0 when unknown (no quota) */
+	uint64_t bytes_total; /* 0 when unknown (no quota) */
 	uint64_t bytes_free;
 	uint64_t bytes_used;
 	uint64_t objects;
@@ -82,12 +82,12 @@ struct store_statfs {
 
 /* Options of a writer. */
 struct store_wopts {
-	const char *format;	/* codec: "tfs1", "trove-sha256" or NULL for
+	const char *format; /* codec: "tfs1", "trove-sha256" or NULL for
 				 * the layer's default; leaves ignore it */
 };
 
 struct store_ops {
-	const char *name;	/* "local", "mem", "codec", ... */
+	const char *name; /* "local", "mem", "codec", ... */
 
 	/*
 	 * Lists containers (obj_info.name, .count, .size = bytes used).
@@ -167,8 +167,8 @@ struct store_ops {
 
 struct store {
 	const struct store_ops *ops;
-	struct store *inner;	/* next layer down, owned; NULL for a leaf */
-	void *priv;		/* layer state, owned by the layer */
+	struct store *inner; /* next layer down, owned; NULL for a leaf */
+	void *priv;	     /* layer state, owned by the layer */
 };
 
 /* ---- readers ---- */
@@ -179,15 +179,15 @@ struct store_reader_ops {
 	 * (short only at the end of the object; 0 at or past it). Returns 0,
 	 * -EIO, -EBADMSG (corrupt, truncated), -ETIMEDOUT.
 	 */
-	int (*read)(struct store_reader *r, uint64_t off, void *dst,
-		    size_t len, size_t *got);
+	int (*read)(struct store_reader *r, uint64_t off, void *dst, size_t len,
+		    size_t *got);
 	/* Frees the reader. */
 	void (*close)(struct store_reader *r);
 };
 
 struct store_reader {
 	const struct store_reader_ops *ops;
-	uint64_t size;		/* object size as seen through this layer */
+	uint64_t size; /* object size as seen through this layer */
 	void *priv;
 };
 
@@ -211,7 +211,7 @@ struct store_writer_ops {
 
 struct store_writer {
 	const struct store_writer_ops *ops;
-	uint64_t written;	/* bytes accepted by write() so far */
+	uint64_t written; /* bytes accepted by write() so far */
 	void *priv;
 };
 
@@ -265,8 +265,8 @@ static inline int store_del(struct store *st, const char *c, const char *key)
 	return st->ops->del(st, c, key);
 }
 
-static inline int store_rename(struct store *st, const char *sc,
-			       const char *sk, const char *dc, const char *dk)
+static inline int store_rename(struct store *st, const char *sc, const char *sk,
+			       const char *dc, const char *dk)
 {
 	if (!st->ops->rename)
 		return -EXDEV;

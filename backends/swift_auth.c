@@ -27,12 +27,12 @@
 #define AUTH_RESP_MAX (1024 * 1024)
 
 struct swift_auth {
-	struct swift_http_pool *pool;	/* borrowed */
+	struct swift_http_pool *pool; /* borrowed */
 	int version;
 	char *auth_url;
 	char *user;
 	char *user_id;
-	char *key;			/* secret */
+	char *key; /* secret */
 	size_t key_len;
 	char *project;
 	char *project_id;
@@ -42,7 +42,7 @@ struct swift_auth {
 	char *appcred_name;
 	char *region;
 	char *interface;
-	char *storage_url;		/* override or NULL */
+	char *storage_url; /* override or NULL */
 	uint64_t budget_ms;
 
 	pthread_mutex_t lock;
@@ -50,9 +50,9 @@ struct swift_auth {
 	bool busy;
 	bool valid;
 	unsigned gen;
-	unsigned attempt;		/* finished authentication attempts */
-	int last_err;			/* result of the last attempt */
-	time_t expires;			/* 0 = unknown */
+	unsigned attempt; /* finished authentication attempts */
+	int last_err;	  /* result of the last attempt */
+	time_t expires;	  /* 0 = unknown */
 	char token[SWIFT_TOKEN_MAX];
 	char url[SWIFT_STORAGE_URL_MAX];
 };
@@ -202,9 +202,10 @@ static int auth_fail(const struct swift_auth *a, struct swift_http_req *r,
 		log_error("cannot authenticate at %s '%s': %s", auth_kind(a),
 			  a->auth_url, curl_easy_strerror(r->cc));
 	else if (r->status == 401 || r->status == 403)
-		log_error("%s '%s' refused the credentials of '%s': HTTP %ld%s%s",
-			  auth_kind(a), a->auth_url,
-			  auth_who(a), r->status, trans[0] ? " " : "", trans);
+		log_error(
+			"%s '%s' refused the credentials of '%s': HTTP %ld%s%s",
+			auth_kind(a), a->auth_url, auth_who(a), r->status,
+			trans[0] ? " " : "", trans);
 	else
 		log_error("cannot authenticate at %s '%s': HTTP %ld%s%s",
 			  auth_kind(a), a->auth_url, r->status,
@@ -275,8 +276,8 @@ static int auth_v1(struct swift_auth *a, char *token, char *url,
 	}
 	err = copy_str(url, SWIFT_STORAGE_URL_MAX, v, "storage url");
 	*expires = 0;
-	if (!err && swift_http_header(&r, "x-auth-token-expires", v,
-				      sizeof(v))) {
+	if (!err &&
+	    swift_http_header(&r, "x-auth-token-expires", v, sizeof(v))) {
 		char *end;
 		long long s = strtoll(v, &end, 10);
 
@@ -363,17 +364,20 @@ static int auth_v3(struct swift_auth *a, char *token, char *url,
 	err = swift_json_keystone_catalog(resp.data, resp.len, "object-store",
 					  a->region, a->interface, &ep);
 	if (err == -ENOENT) {
-		log_error("keystone '%s' lists no object-store endpoint for interface '%s' in region '%s'",
-			  a->auth_url, a->interface ? a->interface : "public",
-			  a->region ? a->region : "(any)");
+		log_error(
+			"keystone '%s' lists no object-store endpoint for interface '%s' in region '%s'",
+			a->auth_url, a->interface ? a->interface : "public",
+			a->region ? a->region : "(any)");
 	} else if (err == -ENOTUNIQ) {
 		/* picking one would depend on Keystone's unstable order */
-		log_error("keystone '%s' lists object-store endpoints for interface '%s' in several regions: set region",
-			  a->auth_url, a->interface ? a->interface : "public");
+		log_error(
+			"keystone '%s' lists object-store endpoints for interface '%s' in several regions: set region",
+			a->auth_url, a->interface ? a->interface : "public");
 		err = -EINVAL;
 	} else if (err == -EBADMSG) {
-		log_error("keystone '%s' sent no service catalog (is the token scoped to a project?)",
-			  a->auth_url);
+		log_error(
+			"keystone '%s' sent no service catalog (is the token scoped to a project?)",
+			a->auth_url);
 	} else if (!err) {
 		err = copy_str(url, SWIFT_STORAGE_URL_MAX, ep, "storage url");
 	}
@@ -426,8 +430,7 @@ int swift_auth_get(struct swift_auth *a, struct swift_token *t)
 	if (!a->auth_url) {
 		/* storage_url alone: a pre-authorised (e.g. tempurl) setup */
 		token[0] = '\0';
-		err = copy_str(url, sizeof(url), a->storage_url,
-			       "storage_url");
+		err = copy_str(url, sizeof(url), a->storage_url, "storage_url");
 	} else if (a->version == 1) {
 		err = auth_v1(a, token, url, &expires);
 		if (!err && a->storage_url)

@@ -29,8 +29,8 @@ struct swift_auth;
 /* A copy of the current token, for one request. */
 struct swift_token {
 	char token[SWIFT_TOKEN_MAX];
-	char url[SWIFT_STORAGE_URL_MAX];	/* storage URL, no final '/' */
-	unsigned gen;				/* for swift_auth_invalidate */
+	char url[SWIFT_STORAGE_URL_MAX]; /* storage URL, no final '/' */
+	unsigned gen;			 /* for swift_auth_invalidate */
 };
 
 /*

@@ -23,7 +23,7 @@
 struct swift_http_pool {
 	struct swift_http_opts opts;
 	pthread_mutex_t lock;
-	CURL **idle;		/* owned handles, n_idle of opts.max_idle */
+	CURL **idle; /* owned handles, n_idle of opts.max_idle */
 	unsigned n_idle;
 };
 
@@ -105,13 +105,13 @@ void swift_http_req_release(struct swift_http_req *r)
 struct xfer {
 	struct swift_http_req *r;
 	CURL *h;
-	size_t sent;		/* request body bytes handed to curl */
-	struct buf err_body;	/* start of a non-2xx body, for the log */
-	uint64_t stall_ms;	/* 0 = no stall detection */
-	uint64_t last_ms;	/* when bytes last moved, either way */
+	size_t sent;	     /* request body bytes handed to curl */
+	struct buf err_body; /* start of a non-2xx body, for the log */
+	uint64_t stall_ms;   /* 0 = no stall detection */
+	uint64_t last_ms;    /* when bytes last moved, either way */
 	curl_off_t last_dl;
 	curl_off_t last_ul;
-	bool stalled;		/* we aborted the transfer for a stall */
+	bool stalled; /* we aborted the transfer for a stall */
 };
 
 static uint64_t now_ms(void);
@@ -134,8 +134,7 @@ static int seek_cb(void *arg, curl_off_t off, int origin)
 {
 	struct xfer *x = arg;
 
-	if (origin != SEEK_SET || off < 0 ||
-	    (uint64_t)off > x->r->body_len)
+	if (origin != SEEK_SET || off < 0 || (uint64_t)off > x->r->body_len)
 		return CURL_SEEKFUNC_CANTSEEK;
 	x->sent = (size_t)off;
 	return CURL_SEEKFUNC_OK;
@@ -153,8 +152,9 @@ static size_t write_cb(char *src, size_t size, size_t nmemb, void *arg)
 		/* an error page: keep its start for the log, drop the rest */
 		if (x->err_body.len < 256 && !x->err_body.err)
 			buf_append(&x->err_body, src,
-				   n < 256 - x->err_body.len ?
-				   n : 256 - x->err_body.len);
+				   n < 256 - x->err_body.len
+					   ? n
+					   : 256 - x->err_body.len);
 		return n;
 	}
 	if (r->dst) {
@@ -199,7 +199,7 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *arg)
 	if (colon == len || colon == 0)
 		return n;
 	if (h->err)
-		return n;	/* over the cap: later lookups miss; no crash */
+		return n; /* over the cap: later lookups miss; no crash */
 	for (i = 0; i < colon; i++) {
 		char c = (char)tolower((unsigned char)line[i]);
 
@@ -236,15 +236,15 @@ static int xferinfo_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 	}
 	if (x->stall_ms && now - x->last_ms >= x->stall_ms) {
 		x->stalled = true;
-		return 1;	/* CURLE_ABORTED_BY_CALLBACK */
+		return 1; /* CURLE_ABORTED_BY_CALLBACK */
 	}
 	return 0;
 }
 
-#define SETOPT(h, opt, val)                                                   \
-	do {                                                                  \
-		if (curl_easy_setopt((h), (opt), (val)) != CURLE_OK)          \
-			goto out_setopt;                                      \
+#define SETOPT(h, opt, val)                                                    \
+	do {                                                                   \
+		if (curl_easy_setopt((h), (opt), (val)) != CURLE_OK)           \
+			goto out_setopt;                                       \
 	} while (0)
 
 int swift_http_perform(struct swift_http_pool *p, struct swift_http_req *r)
@@ -288,7 +288,8 @@ int swift_http_perform(struct swift_http_pool *p, struct swift_http_req *r)
 	SETOPT(h, CURLOPT_WRITEDATA, &x);
 	SETOPT(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	if (p->opts.connect_timeout)
-		SETOPT(h, CURLOPT_CONNECTTIMEOUT, (long)p->opts.connect_timeout);
+		SETOPT(h, CURLOPT_CONNECTTIMEOUT,
+		       (long)p->opts.connect_timeout);
 	if (p->opts.stall_timeout) {
 		x.stall_ms = (uint64_t)p->opts.stall_timeout * 1000;
 		x.last_ms = now_ms();
@@ -324,7 +325,7 @@ int swift_http_perform(struct swift_http_pool *p, struct swift_http_req *r)
 	    r->status >= 200 && r->status <= 299) {
 		/* we stopped a body longer than asked for: we have ours */
 		r->cc = CURLE_OK;
-		curl_easy_cleanup(h);	/* its connection is mid-body */
+		curl_easy_cleanup(h); /* its connection is mid-body */
 		h = NULL;
 	} else if (r->cc == CURLE_WRITE_ERROR && r->resp && r->resp->err) {
 		err = r->resp->err;
@@ -383,9 +384,8 @@ bool swift_http_header(const struct swift_http_req *r, const char *name,
 	return false;
 }
 
-int swift_http_headers_each(const struct swift_http_req *r,
-			    const char *prefix, swift_http_header_fn *fn,
-			    void *arg)
+int swift_http_headers_each(const struct swift_http_req *r, const char *prefix,
+			    swift_http_header_fn *fn, void *arg)
 {
 	const char *p = buf_str(&r->hdrs);
 	size_t plen = strlen(prefix);
@@ -541,7 +541,9 @@ int swift_http_perform_retry(struct swift_http_pool *p,
 			     uint64_t budget_ms, unsigned *attempts)
 {
 	const struct swift_backoff bo = {
-		.base_ms = 200, .cap_ms = 10000, .budget_ms = budget_ms,
+		.base_ms = 200,
+		.cap_ms = 10000,
+		.budget_ms = budget_ms,
 	};
 	uint64_t start = now_ms();
 	unsigned n = 0;
@@ -580,8 +582,8 @@ int swift_url_encode(struct buf *b, const char *s, bool keep_slash)
 	/* explicit ranges: isalnum() follows the locale */
 	for (; *p; p++) {
 		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' ||
-		    *p == '~' || (keep_slash && *p == '/')) {
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
+		    *p == '_' || *p == '~' || (keep_slash && *p == '/')) {
 			buf_append(b, p, 1);
 		} else {
 			char esc[3] = { '%', hex[*p >> 4], hex[*p & 15] };

@@ -29,10 +29,10 @@ struct swift_http_pool;
 
 /* Settings copied into every handle. */
 struct swift_http_opts {
-	bool insecure;		   /* skip TLS verification (tests only) */
-	unsigned connect_timeout;  /* seconds; 0 = libcurl default */
-	unsigned stall_timeout;	   /* seconds below 1 byte/s = timeout */
-	unsigned max_idle;	   /* handles kept for reuse */
+	bool insecure;		  /* skip TLS verification (tests only) */
+	unsigned connect_timeout; /* seconds; 0 = libcurl default */
+	unsigned stall_timeout;	  /* seconds below 1 byte/s = timeout */
+	unsigned max_idle;	  /* handles kept for reuse */
 };
 
 /*
@@ -51,21 +51,21 @@ void swift_http_pool_free(struct swift_http_pool *p);
  */
 struct swift_http_req {
 	/* in (borrowed) */
-	const char *method;		/* "GET", "PUT", "HEAD", ... */
+	const char *method; /* "GET", "PUT", "HEAD", ... */
 	const char *url;
-	struct curl_slist *headers;	/* extra request headers or NULL */
-	const void *body;		/* request body or NULL */
-	size_t body_len;		/* sent with Content-Length */
-	bool has_body;			/* send body (also when empty) */
-	void *dst;			/* response body into this buffer... */
-	size_t dst_len;			/* ...of at most this many bytes */
-	struct buf *resp;		/* ...or appended here (capped) */
+	struct curl_slist *headers; /* extra request headers or NULL */
+	const void *body;	    /* request body or NULL */
+	size_t body_len;	    /* sent with Content-Length */
+	bool has_body;		    /* send body (also when empty) */
+	void *dst;		    /* response body into this buffer... */
+	size_t dst_len;		    /* ...of at most this many bytes */
+	struct buf *resp;	    /* ...or appended here (capped) */
 
 	/* out */
-	CURLcode cc;			/* CURLE_OK if a response came */
-	long status;			/* HTTP status, 0 without one */
-	size_t got;			/* bytes stored into dst */
-	struct buf hdrs;		/* "name: value\n" lines, names lower */
+	CURLcode cc;	 /* CURLE_OK if a response came */
+	long status;	 /* HTTP status, 0 without one */
+	size_t got;	 /* bytes stored into dst */
+	struct buf hdrs; /* "name: value\n" lines, names lower */
 };
 
 /* Zeroes @r (then fill the inputs); release with swift_http_req_release. */
@@ -94,9 +94,8 @@ bool swift_http_header(const struct swift_http_req *r, const char *name,
  */
 typedef int swift_http_header_fn(void *arg, const char *name,
 				 const char *value);
-int swift_http_headers_each(const struct swift_http_req *r,
-			    const char *prefix, swift_http_header_fn *fn,
-			    void *arg);
+int swift_http_headers_each(const struct swift_http_req *r, const char *prefix,
+			    swift_http_header_fn *fn, void *arg);
 
 /*
  * THE mapping of a Swift response to an errno (../shared/STYLE.md 4).
@@ -142,9 +141,9 @@ int swift_http_perform_retry(struct swift_http_pool *p,
  * (@elapsed_ms already spent of @budget_ms): then give up.
  */
 struct swift_backoff {
-	unsigned base_ms;	/* first delay's upper bound */
-	unsigned cap_ms;	/* upper bound of any one delay */
-	uint64_t budget_ms;	/* total time a request may take */
+	unsigned base_ms;   /* first delay's upper bound */
+	unsigned cap_ms;    /* upper bound of any one delay */
+	uint64_t budget_ms; /* total time a request may take */
 };
 
 long swift_backoff_delay(const struct swift_backoff *b, unsigned attempt,

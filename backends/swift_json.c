@@ -96,8 +96,7 @@ static int walk(const char *json, size_t len, bool manifest,
 
 			if (strcmp(k, "name") == 0 && s) {
 				e.name = s;
-			} else if (!manifest && strcmp(k, "subdir") == 0 &&
-				   s) {
+			} else if (!manifest && strcmp(k, "subdir") == 0 && s) {
 				e.name = s;
 				e.is_subdir = true;
 			} else if (manifest && strcmp(k, "sub_slo") == 0 &&
@@ -162,8 +161,7 @@ static int append_json(const bson_t *doc, bool as_array, struct buf *out)
 	return err;
 }
 
-int swift_json_manifest(const struct swift_seg *segs, size_t n,
-			struct buf *out)
+int swift_json_manifest(const struct swift_seg *segs, size_t n, struct buf *out)
 {
 	bson_t doc = BSON_INITIALIZER;
 	size_t i;
@@ -266,10 +264,11 @@ static bool append_named(bson_t *parent, const char *key, const char *name,
 int swift_json_keystone_request(const struct swift_keystone_cred *c,
 				struct buf *out)
 {
-	const char *udom = c->user_domain && *c->user_domain ?
-			   c->user_domain : "Default";
-	const char *pdom = c->project_domain && *c->project_domain ?
-			   c->project_domain : udom;
+	const char *udom =
+		c->user_domain && *c->user_domain ? c->user_domain : "Default";
+	const char *pdom = c->project_domain && *c->project_domain
+				   ? c->project_domain
+				   : udom;
 	bool appcred = c->appcred_id || c->appcred_name;
 	const char *method = appcred ? "application_credential" : "password";
 	bson_t doc = BSON_INITIALIZER;
@@ -282,8 +281,7 @@ int swift_json_keystone_request(const struct swift_keystone_cred *c,
 	bool ok;
 	int err;
 
-	if (!c->password ||
-	    (!appcred && !c->user && !c->user_id) ||
+	if (!c->password || (!appcred && !c->user && !c->user_id) ||
 	    (c->appcred_name && !c->appcred_id && !c->user && !c->user_id))
 		return -EINVAL;
 	ok = bson_append_document_begin(&doc, "auth", -1, &auth) &&
@@ -296,8 +294,7 @@ int swift_json_keystone_request(const struct swift_keystone_cred *c,
 		if (c->appcred_id)
 			ok = BSON_APPEND_UTF8(&cred, "id", c->appcred_id);
 		else
-			ok = BSON_APPEND_UTF8(&cred, "name",
-					      c->appcred_name) &&
+			ok = BSON_APPEND_UTF8(&cred, "name", c->appcred_name) &&
 			     append_named(&cred, "user", c->user, c->user_id,
 					  udom);
 		ok = ok && BSON_APPEND_UTF8(&cred, "secret", c->password);
@@ -316,8 +313,8 @@ int swift_json_keystone_request(const struct swift_keystone_cred *c,
 	/* application credentials carry their scope; asking for one is 401 */
 	if (ok && !appcred && (c->project || c->project_id)) {
 		ok = bson_append_document_begin(&auth, "scope", -1, &scope) &&
-		     append_named(&scope, "project", c->project,
-				  c->project_id, pdom) &&
+		     append_named(&scope, "project", c->project, c->project_id,
+				  pdom) &&
 		     bson_append_document_end(&auth, &scope);
 	}
 	ok = ok && bson_append_document_end(&doc, &auth);
@@ -376,9 +373,9 @@ static const char *endpoint_match(bson_iter_t *eps, const char *region,
  * since Keystone lists them in no stable order and the choice would
  * change between tokens. With a region, the first match wins.
  */
-int swift_json_keystone_catalog(const char *json, size_t len,
-				const char *type, const char *region,
-				const char *interface, char **url)
+int swift_json_keystone_catalog(const char *json, size_t len, const char *type,
+				const char *region, const char *interface,
+				char **url)
 {
 	bson_t *doc = parse(json, len);
 	const char *found = NULL;
@@ -413,8 +410,8 @@ int swift_json_keystone_catalog(const char *json, size_t len,
 			continue;
 		while (bson_iter_next(&eps)) {
 			const char *reg;
-			const char *u = endpoint_match(&eps, region, interface,
-						       &reg);
+			const char *u =
+				endpoint_match(&eps, region, interface, &reg);
 
 			if (!u)
 				continue;
@@ -439,8 +436,7 @@ out_destroy:
 	return err;
 }
 
-int swift_json_keystone_expiry(const char *json, size_t len,
-			       time_t *expires)
+int swift_json_keystone_expiry(const char *json, size_t len, time_t *expires)
 {
 	bson_t *doc = parse(json, len);
 	struct timespec ts;
@@ -452,7 +448,8 @@ int swift_json_keystone_expiry(const char *json, size_t len,
 		return -EBADMSG;
 	if (bson_iter_init(&it, doc) &&
 	    bson_iter_find_descendant(&it, "token.expires_at", &f)) {
-		if (iter_str(&f) && swift_parse_iso_time(iter_str(&f), &ts) == 0) {
+		if (iter_str(&f) &&
+		    swift_parse_iso_time(iter_str(&f), &ts) == 0) {
 			*expires = ts.tv_sec;
 			err = 0;
 		} else {

@@ -21,14 +21,14 @@
 
 /* One entry of a listing; every pointer borrowed for the callback. */
 struct swift_json_entry {
-	const char *name;	/* object/container name, or the subdir */
-	bool is_subdir;		/* {"subdir": "a/"} */
-	uint64_t bytes;		/* total bytes (SLO: the whole object) */
-	uint64_t count;		/* containers: object count */
-	const char *last_modified;	/* "2024-01-02T03:04:05.123456" or "" */
-	const char *content_type;	/* "" if absent */
-	const char *hash;		/* md5 hex; "" if absent */
-	const char *slo_etag;		/* SLO listings only; else "" */
+	const char *name;	   /* object/container name, or the subdir */
+	bool is_subdir;		   /* {"subdir": "a/"} */
+	uint64_t bytes;		   /* total bytes (SLO: the whole object) */
+	uint64_t count;		   /* containers: object count */
+	const char *last_modified; /* "2024-01-02T03:04:05.123456" or "" */
+	const char *content_type;  /* "" if absent */
+	const char *hash;	   /* md5 hex; "" if absent */
+	const char *slo_etag;	   /* SLO listings only; else "" */
 };
 
 /* Return 0 to go on, non-zero to stop (returned by the parser). */
@@ -45,8 +45,8 @@ int swift_json_parse_listing(const char *json, size_t len,
 
 /* One SLO manifest entry (a segment or a sub-manifest). */
 struct swift_seg {
-	char *path;		/* owned: "/container/object" (not encoded) */
-	char etag[33];		/* md5 hex (segment) or SLO etag; "" = none */
+	char *path;    /* owned: "/container/object" (not encoded) */
+	char etag[33]; /* md5 hex (segment) or SLO etag; "" = none */
 	uint64_t size;
 };
 
@@ -73,15 +73,15 @@ int swift_slo_etag(const struct swift_seg *segs, size_t n, char out[33]);
 /* ---- Keystone v3 ---- */
 
 struct swift_keystone_cred {
-	const char *user;		/* name (or NULL with user_id) */
-	const char *user_id;		/* NULL = by name */
-	const char *user_domain;	/* name, default "Default" */
-	const char *password;		/* password or app credential secret */
-	const char *project;		/* name; NULL = the user's default */
-	const char *project_id;		/* instead of the name */
-	const char *project_domain;	/* name, default = user_domain */
-	const char *appcred_id;		/* application credential id, or */
-	const char *appcred_name;	/* ...its name (then user is needed) */
+	const char *user;	    /* name (or NULL with user_id) */
+	const char *user_id;	    /* NULL = by name */
+	const char *user_domain;    /* name, default "Default" */
+	const char *password;	    /* password or app credential secret */
+	const char *project;	    /* name; NULL = the user's default */
+	const char *project_id;	    /* instead of the name */
+	const char *project_domain; /* name, default = user_domain */
+	const char *appcred_id;	    /* application credential id, or */
+	const char *appcred_name;   /* ...its name (then user is needed) */
 };
 
 /*
@@ -103,16 +103,15 @@ int swift_json_keystone_request(const struct swift_keystone_cred *c,
  * region given and matches in several regions), -EBADMSG (no catalog:
  * e.g. an unscoped token), -ENOMEM.
  */
-int swift_json_keystone_catalog(const char *json, size_t len,
-				const char *type, const char *region,
-				const char *interface, char **url);
+int swift_json_keystone_catalog(const char *json, size_t len, const char *type,
+				const char *region, const char *interface,
+				char **url);
 
 /*
  * Reads "expires_at" of a token response into *@expires (UTC). Returns 0,
  * -ENOENT, -EBADMSG.
  */
-int swift_json_keystone_expiry(const char *json, size_t len,
-			       time_t *expires);
+int swift_json_keystone_expiry(const char *json, size_t len, time_t *expires);
 
 /* ---- content types and times ---- */
 

@@ -46,9 +46,9 @@
 #include "store.h"
 
 enum swift_segments {
-	SWIFT_SEGMENTS_HIDDEN = 0,	/* "<c>+segments/<key>/<uuid>/%08d",
+	SWIFT_SEGMENTS_HIDDEN = 0, /* "<c>+segments/<key>/<uuid>/%08d",
 				 * Trove's for format trove-sha256 */
-	SWIFT_SEGMENTS_TROVE = 1,	/* "<c>/<key>_%08d" */
+	SWIFT_SEGMENTS_TROVE = 1,  /* "<c>/<key>_%08d" */
 };
 
 /* Default settings (swift_conf_init). */
@@ -66,28 +66,28 @@ enum swift_segments {
  * swift_conf_release(), which also wipes the secret.
  */
 struct swift_conf {
-	char *auth_url;		/* v1: .../auth/v1.0; v3: .../v3 */
-	int auth_version;	/* 1 = tempauth (v1.0), 3 = Keystone v3 */
-	char *user;		/* v1 "account:user"; v3 user name */
-	char *user_id;		/* v3: user by id instead of name */
-	char *key;		/* secret: v1 key, v3 password or app
+	char *auth_url;	  /* v1: .../auth/v1.0; v3: .../v3 */
+	int auth_version; /* 1 = tempauth (v1.0), 3 = Keystone v3 */
+	char *user;	  /* v1 "account:user"; v3 user name */
+	char *user_id;	  /* v3: user by id instead of name */
+	char *key;	  /* secret: v1 key, v3 password or app
 				 * credential secret (from key_file) */
 	size_t key_len;
-	char *project;		/* v3 project name (password auth) */
-	char *project_id;	/* v3 project id instead of the name */
-	char *domain;		/* v3 user domain name (default "Default") */
-	char *project_domain;	/* v3 project domain name (default: domain) */
-	char *appcred_id;	/* v3 application credential id, or... */
-	char *appcred_name;	/* ...name (with user) */
-	char *region;		/* catalog region; NULL = any */
-	char *interface;	/* catalog interface; NULL = "public" */
-	char *storage_url;	/* overrides the one auth returns */
-	bool insecure;		/* no TLS verification (default off) */
-	unsigned connect_timeout;	/* seconds */
-	unsigned stall_timeout;		/* seconds without progress */
-	unsigned retry_budget;		/* seconds a request may retry */
-	uint64_t segment_size;		/* bytes per SLO segment (>= 1) */
-	unsigned parallel;		/* segment uploads in flight (1..16) */
+	char *project;		  /* v3 project name (password auth) */
+	char *project_id;	  /* v3 project id instead of the name */
+	char *domain;		  /* v3 user domain name (default "Default") */
+	char *project_domain;	  /* v3 project domain name (default: domain) */
+	char *appcred_id;	  /* v3 application credential id, or... */
+	char *appcred_name;	  /* ...name (with user) */
+	char *region;		  /* catalog region; NULL = any */
+	char *interface;	  /* catalog interface; NULL = "public" */
+	char *storage_url;	  /* overrides the one auth returns */
+	bool insecure;		  /* no TLS verification (default off) */
+	unsigned connect_timeout; /* seconds */
+	unsigned stall_timeout;	  /* seconds without progress */
+	unsigned retry_budget;	  /* seconds a request may retry */
+	uint64_t segment_size;	  /* bytes per SLO segment (>= 1) */
+	unsigned parallel;	  /* segment uploads in flight (1..16) */
 	enum swift_segments segments;
 };
 
@@ -108,8 +108,7 @@ int swift_conf_set(struct swift_conf *c, const char *key, const char *value);
 
 /* Applies every key of @s; stops at the first error (logged with its
  * line). */
-int swift_conf_from_section(struct swift_conf *c,
-			    const struct conf_section *s);
+int swift_conf_from_section(struct swift_conf *c, const struct conf_section *s);
 
 /*
  * Builds the store. Copies what it needs from @conf (the secret too; it
@@ -128,13 +127,13 @@ int swift_store_new(const struct swift_conf *conf, struct store **out);
  * Called per orphan segment found (before it is deleted): @seg_container
  * and @name are borrowed; non-zero stops gc and is returned.
  */
-typedef int swift_gc_fn(void *arg, const char *seg_container,
-			const char *name, uint64_t bytes);
+typedef int swift_gc_fn(void *arg, const char *seg_container, const char *name,
+			uint64_t bytes);
 
 struct swift_gc_opts {
-	uint64_t grace_s;	/* keep groups with a segment this young */
-	bool dry_run;		/* report only */
-	swift_gc_fn *fn;	/* or NULL */
+	uint64_t grace_s; /* keep groups with a segment this young */
+	bool dry_run;	  /* report only */
+	swift_gc_fn *fn;  /* or NULL */
 	void *arg;
 };
 

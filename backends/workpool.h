@@ -21,9 +21,9 @@ struct workpool_job;
 typedef void workpool_fn(struct workpool_job *job);
 
 struct workpool_job {
-	workpool_fn *fn;		/* set by the caller */
-	struct workpool_job *next;	/* pool's queue link */
-	bool done;			/* set by the pool after fn returns */
+	workpool_fn *fn;	   /* set by the caller */
+	struct workpool_job *next; /* pool's queue link */
+	bool done;		   /* set by the pool after fn returns */
 };
 
 /*

@@ -14,11 +14,11 @@
 #include <stddef.h>
 
 struct buf {
-	char *data;	/* owned; NULL until the first append */
-	size_t len;	/* bytes used, excluding the NUL */
-	size_t cap;	/* bytes allocated */
-	size_t max;	/* cap on len; appends beyond fail with -E2BIG */
-	int err;	/* first error, 0 if none; sticky */
+	char *data; /* owned; NULL until the first append */
+	size_t len; /* bytes used, excluding the NUL */
+	size_t cap; /* bytes allocated */
+	size_t max; /* cap on len; appends beyond fail with -E2BIG */
+	int err;    /* first error, 0 if none; sticky */
 };
 
 /* Empty buffer that may grow to @max bytes. */

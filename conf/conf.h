@@ -29,52 +29,52 @@
 #include <stdint.h>
 
 enum conf_format {
-	CONF_FORMAT_TFS1 = 0,	/* authenticated frames, docs/FORMAT.md */
-	CONF_FORMAT_TROVE = 1,	/* gzip + openssl enc, as Trove wrote */
+	CONF_FORMAT_TFS1 = 0,  /* authenticated frames, docs/FORMAT.md */
+	CONF_FORMAT_TROVE = 1, /* gzip + openssl enc, as Trove wrote */
 };
 
 struct conf_kv {
-	char *key;	/* owned */
-	char *value;	/* owned */
-	int line;	/* line in the config file, 0 for -o */
+	char *key;   /* owned */
+	char *value; /* owned */
+	int line;    /* line in the config file, 0 for -o */
 };
 
 /* A section kept for its owning module: [type:name]. */
 struct conf_section {
-	char *type;		/* owned: "swift", "redis", "mongodb" */
-	char *name;		/* owned */
-	struct conf_kv *kv;	/* owned array of nkv */
+	char *type;	    /* owned: "swift", "redis", "mongodb" */
+	char *name;	    /* owned */
+	struct conf_kv *kv; /* owned array of nkv */
 	size_t nkv;
-	int line;		/* line of the section header */
+	int line; /* line of the section header */
 };
 
 struct conf_container {
-	char *name;		/* owned */
+	char *name; /* owned */
 	enum conf_format format;
-	bool format_set;	/* false: no format key, conf.format applies */
+	bool format_set; /* false: no format key, conf.format applies */
 };
 
 struct conf {
-	char *conf_file;	/* owned; NULL when none given */
-	char *source;		/* owned: "local:/dir" or "swift:NAME" */
-	char *mountpoint;	/* owned */
+	char *conf_file;  /* owned; NULL when none given */
+	char *source;	  /* owned: "local:/dir" or "swift:NAME" */
+	char *mountpoint; /* owned */
 
 	/* [trovefs] / -o keys, with their defaults */
-	char *key_file;		/* owned; default NULL (required to write) */
-	char *trove_key_file;	/* owned; default NULL = key_file */
-	enum conf_format format;	/* format = tfs1 */
-	uint32_t frame_size;	/* frame_size = 1M (power of 2, 4K..16M) */
-	int compress_level;	/* compress_level = 1 (0 = off, 1..3) */
-	unsigned threads;	/* threads = 0 (= number of CPUs) */
-	double attr_timeout;	/* attr_timeout = 1.0 seconds (kernel cache) */
-	double dir_cache_time;	/* dir_cache_time = 30 seconds: how long a
+	char *key_file;		 /* owned; default NULL (required to write) */
+	char *trove_key_file;	 /* owned; default NULL = key_file */
+	enum conf_format format; /* format = tfs1 */
+	uint32_t frame_size;	 /* frame_size = 1M (power of 2, 4K..16M) */
+	int compress_level;	 /* compress_level = 1 (0 = off, 1..3) */
+	unsigned threads;	 /* threads = 0 (= number of CPUs) */
+	double attr_timeout;	 /* attr_timeout = 1.0 seconds (kernel cache) */
+	double dir_cache_time;	 /* dir_cache_time = 30 seconds: how long a
 				 * listing's stats answer getattr (changes
 				 * made through this mount drop them) */
-	int log_level;		/* log_level = info (err|warning|info|debug) */
+	int log_level;		 /* log_level = info (err|warning|info|debug) */
 
-	struct conf_container *containers;	/* owned array */
+	struct conf_container *containers; /* owned array */
 	size_t ncontainers;
-	struct conf_section *sections;		/* owned array */
+	struct conf_section *sections; /* owned array */
 	size_t nsections;
 };
 
@@ -106,9 +106,8 @@ int conf_set(struct conf *c, const char *key, const char *value);
 enum conf_format conf_format_for(const struct conf *c, const char *container);
 
 /* The first section of @type and @name, or NULL. Borrowed. */
-const struct conf_section *conf_section_find(const struct conf *c,
-					     const char *type,
-					     const char *name);
+const struct conf_section *
+conf_section_find(const struct conf *c, const char *type, const char *name);
 
 /* The value of @key in @s, or NULL. Borrowed. */
 const char *conf_section_get(const struct conf_section *s, const char *key);

@@ -31,10 +31,10 @@ void log_msg(int level, const char *fmt, ...)
 #define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)
 #define log_notice(...) log_msg(LOG_NOTICE, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
-#define log_debug(...)                                                        \
-	do {                                                                  \
-		if (log_max_level >= LOG_DEBUG)                               \
-			log_msg(LOG_DEBUG, __VA_ARGS__);                      \
+#define log_debug(...)                                                         \
+	do {                                                                   \
+		if (log_max_level >= LOG_DEBUG)                                \
+			log_msg(LOG_DEBUG, __VA_ARGS__);                       \
 	} while (0)
 
 /*

@@ -23,32 +23,32 @@ struct redis_conn;
 
 /* Where a Redis server is and how to log in; strings borrowed. */
 struct redis_addr {
-	const char *name;	/* datastore name, for log lines */
-	const char *host;	/* NULL when unix is set */
+	const char *name; /* datastore name, for log lines */
+	const char *host; /* NULL when unix is set */
 	int port;
-	const char *unix_path;	/* unix socket, or NULL */
-	const char *password;	/* NULL: no AUTH */
-	const char *user;	/* ACL user, or NULL (AUTH password only) */
-	double timeout;		/* connect and command timeout, seconds */
-	bool quiet;		/* connect failures logged at debug level
+	const char *unix_path; /* unix socket, or NULL */
+	const char *password;  /* NULL: no AUTH */
+	const char *user;      /* ACL user, or NULL (AUTH password only) */
+	double timeout;	       /* connect and command timeout, seconds */
+	bool quiet;	       /* connect failures logged at debug level
 				 * (callers polling for a server to start) */
 };
 
 /* A reply, flattened: what callers of this module need. */
 enum redis_reply_type {
 	REDIS_R_NIL,
-	REDIS_R_STATUS,	/* +OK: str */
-	REDIS_R_STRING,	/* bulk string: str/len */
-	REDIS_R_INTEGER,	/* integer */
-	REDIS_R_ARRAY,	/* elements */
+	REDIS_R_STATUS,	 /* +OK: str */
+	REDIS_R_STRING,	 /* bulk string: str/len */
+	REDIS_R_INTEGER, /* integer */
+	REDIS_R_ARRAY,	 /* elements */
 };
 
 struct redis_reply {
 	enum redis_reply_type type;
-	char *str;		/* owned, NUL-terminated (STATUS, STRING) */
+	char *str; /* owned, NUL-terminated (STATUS, STRING) */
 	size_t len;
 	long long integer;
-	struct redis_reply *elements;	/* owned array (ARRAY) */
+	struct redis_reply *elements; /* owned array (ARRAY) */
 	size_t nelements;
 };
 

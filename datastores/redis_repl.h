@@ -36,12 +36,12 @@
  * and address, never by pointer alone. */
 struct redis_repl_env {
 	const struct redis_addr *self;
-	const struct redis_addr *all;	/* includes self */
+	const struct redis_addr *all; /* includes self */
 	size_t nall;
 	/* Changes are persisted with CONFIG REWRITE into the config file the
 	 * server itself reports (INFO server config_file); a server started
 	 * without one gets a warning ("not persisted"), not a failure. */
-	double wait_timeout;	/* promote: max seconds to wait for catch-up */
+	double wait_timeout; /* promote: max seconds to wait for catch-up */
 };
 
 /* The file names, NULL-terminated: read-only ones first. */

@@ -47,15 +47,15 @@ struct vfs;
 struct vfs_handle;
 
 struct vfs_conf {
-	uid_t uid;		/* owner shown for every node */
+	uid_t uid; /* owner shown for every node */
 	gid_t gid;
-	mode_t default_file_mode;	/* for objects without "mode" (0644) */
-	mode_t default_dir_mode;	/* 0755 */
-	double attr_timeout;	/* seconds a listing's stat stays cached
+	mode_t default_file_mode; /* for objects without "mode" (0644) */
+	mode_t default_dir_mode;  /* 0755 */
+	double attr_timeout;	  /* seconds a listing's stat stays cached
 				 * (conf dir_cache_time) */
-	uint32_t blksize;	/* st_blksize reported (1 MiB) */
+	uint32_t blksize;	  /* st_blksize reported (1 MiB) */
 	const char *(*format_for)(void *arg, const char *container);
-	void *format_arg;	/* per-container write format, or NULL */
+	void *format_arg; /* per-container write format, or NULL */
 };
 
 /*
@@ -79,8 +79,7 @@ int vfs_getattr(struct vfs *v, const char *path, struct stat *st);
 typedef int vfs_fill_fn(void *arg, const char *name, const struct stat *st);
 
 /* Returns 0, -ENOENT, -ENOTDIR. */
-int vfs_readdir(struct vfs *v, const char *path, vfs_fill_fn *fill,
-		void *arg);
+int vfs_readdir(struct vfs *v, const char *path, vfs_fill_fn *fill, void *arg);
 
 /* 0, -EEXIST, -ENOENT (parent), -EROFS (outside /containers), -EPERM */
 int vfs_mkdir(struct vfs *v, const char *path, mode_t mode);
@@ -89,12 +88,11 @@ int vfs_rmdir(struct vfs *v, const char *path);
 /* 0, -ENOENT, -EISDIR, -EROFS, -EPERM */
 int vfs_unlink(struct vfs *v, const char *path);
 
-#define VFS_RENAME_NOREPLACE (1u << 0)	/* RENAME_NOREPLACE */
-#define VFS_RENAME_EXCHANGE (1u << 1)	/* RENAME_EXCHANGE: -EINVAL */
+#define VFS_RENAME_NOREPLACE (1u << 0) /* RENAME_NOREPLACE */
+#define VFS_RENAME_EXCHANGE (1u << 1)  /* RENAME_EXCHANGE: -EINVAL */
 
 /* 0, -ENOENT, -EEXIST, -ENOTEMPTY, -EISDIR, -ENOTDIR, -EINVAL, -EROFS */
-int vfs_rename(struct vfs *v, const char *from, const char *to,
-	       unsigned flags);
+int vfs_rename(struct vfs *v, const char *from, const char *to, unsigned flags);
 
 /*
  * Only size 0 (or the current size) is supported: else -EOPNOTSUPP.

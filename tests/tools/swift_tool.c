@@ -35,18 +35,30 @@
 static const char *errname(int err)
 {
 	switch (-err) {
-	case ENOENT: return "ENOENT";
-	case EEXIST: return "EEXIST";
-	case ENOTEMPTY: return "ENOTEMPTY";
-	case EACCES: return "EACCES";
-	case EIO: return "EIO";
-	case EINVAL: return "EINVAL";
-	case EFBIG: return "EFBIG";
-	case ETIMEDOUT: return "ETIMEDOUT";
-	case EHOSTUNREACH: return "EHOSTUNREACH";
-	case EXDEV: return "EXDEV";
-	case ESTALE: return "ESTALE";
-	default: return "E?";
+	case ENOENT:
+		return "ENOENT";
+	case EEXIST:
+		return "EEXIST";
+	case ENOTEMPTY:
+		return "ENOTEMPTY";
+	case EACCES:
+		return "EACCES";
+	case EIO:
+		return "EIO";
+	case EINVAL:
+		return "EINVAL";
+	case EFBIG:
+		return "EFBIG";
+	case ETIMEDOUT:
+		return "ETIMEDOUT";
+	case EHOSTUNREACH:
+		return "EHOSTUNREACH";
+	case EXDEV:
+		return "EXDEV";
+	case ESTALE:
+		return "ESTALE";
+	default:
+		return "E?";
 	}
 }
 
@@ -292,8 +304,8 @@ int main(int argc, char **argv)
 			"usage: swift_tool CONF put|put-abort|get|head|ls|lsc|rm|mv|setmeta|mkc|rmc|statfs ARGS\n");
 		return 2;
 	}
-	log_init("swift_tool", false, getenv("SWIFT_TOOL_DEBUG") ?
-		 LOG_DEBUG : LOG_WARNING);
+	log_init("swift_tool", false,
+		 getenv("SWIFT_TOOL_DEBUG") ? LOG_DEBUG : LOG_WARNING);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return 1;
 	swift_conf_init(&conf);

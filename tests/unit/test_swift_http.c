@@ -92,14 +92,16 @@ static void test_retryable_not_permanent(void **state)
 	assert_false(swift_http_is_retryable(409, CURLE_OK));
 	assert_false(swift_http_is_retryable(413, CURLE_OK));
 	assert_false(swift_http_is_retryable(0, CURLE_URL_MALFORMAT));
-	assert_false(swift_http_is_retryable(0,
-					     CURLE_PEER_FAILED_VERIFICATION));
+	assert_false(
+		swift_http_is_retryable(0, CURLE_PEER_FAILED_VERIFICATION));
 }
 
 static void test_backoff_doubles_up_to_cap(void **state)
 {
 	const struct swift_backoff b = {
-		.base_ms = 100, .cap_ms = 1000, .budget_ms = 1000000,
+		.base_ms = 100,
+		.cap_ms = 1000,
+		.budget_ms = 1000000,
 	};
 
 	(void)state;
@@ -115,7 +117,9 @@ static void test_backoff_doubles_up_to_cap(void **state)
 static void test_backoff_jitter_within_bounds(void **state)
 {
 	const struct swift_backoff b = {
-		.base_ms = 100, .cap_ms = 1000, .budget_ms = 1000000,
+		.base_ms = 100,
+		.cap_ms = 1000,
+		.budget_ms = 1000000,
 	};
 
 	(void)state;
@@ -129,7 +133,9 @@ static void test_backoff_jitter_within_bounds(void **state)
 static void test_backoff_stops_at_budget(void **state)
 {
 	const struct swift_backoff b = {
-		.base_ms = 100, .cap_ms = 1000, .budget_ms = 500,
+		.base_ms = 100,
+		.cap_ms = 1000,
+		.budget_ms = 500,
 	};
 
 	(void)state;
@@ -142,7 +148,9 @@ static void test_backoff_stops_at_budget(void **state)
 static void test_backoff_zero_budget_never_retries(void **state)
 {
 	const struct swift_backoff b = {
-		.base_ms = 100, .cap_ms = 1000, .budget_ms = 0,
+		.base_ms = 100,
+		.cap_ms = 1000,
+		.budget_ms = 0,
 	};
 
 	(void)state;
@@ -233,8 +241,9 @@ static void test_headers_each_prefix(void **state)
 	buf_init(&out, 1024);
 	buf_puts(&r.hdrs, "x-object-meta-mode:644\nx-trans-id:tx\n"
 			  "x-object-meta-mtime:1.5\n");
-	assert_int_equal(swift_http_headers_each(&r, "x-object-meta-",
-						 collect, &out), 0);
+	assert_int_equal(
+		swift_http_headers_each(&r, "x-object-meta-", collect, &out),
+		0);
 	assert_string_equal(buf_str(&out), "mode=644;mtime=1.5;");
 	buf_release(&out);
 	swift_http_req_release(&r);

@@ -29,8 +29,7 @@ static int record(void *arg, const struct swift_json_entry *e)
 	else
 		buf_printf(&s->out, "%s|%llu|%s|%s|%s|%llu;", e->name,
 			   (unsigned long long)e->bytes, e->content_type,
-			   e->hash, e->slo_etag,
-			   (unsigned long long)e->count);
+			   e->hash, e->slo_etag, (unsigned long long)e->count);
 	if (s->stop_after && --s->stop_after == 0)
 		return 7;
 	return 0;
@@ -54,12 +53,14 @@ static void test_listing_parses_objects_and_subdirs(void **state)
 	(void)state;
 	buf_init(&s.out, 4096);
 	assert_int_equal(swift_json_parse_listing(listing, strlen(listing),
-						  record, &s, &n), 0);
+						  record, &s, &n),
+			 0);
 	assert_int_equal(n, 3);
-	assert_string_equal(buf_str(&s.out),
-			    "db/a b.txt|12|application/x-trovefs; mode=644|abc||0;"
-			    "[db/2024/]"
-			    "big\xc3\xa9|5368709121|text/plain|def|\"e1\"|0;");
+	assert_string_equal(
+		buf_str(&s.out),
+		"db/a b.txt|12|application/x-trovefs; mode=644|abc||0;"
+		"[db/2024/]"
+		"big\xc3\xa9|5368709121|text/plain|def|\"e1\"|0;");
 	buf_release(&s.out);
 }
 
@@ -83,7 +84,8 @@ static void test_listing_callback_stops(void **state)
 	(void)state;
 	buf_init(&s.out, 4096);
 	assert_int_equal(swift_json_parse_listing(listing, strlen(listing),
-						  record, &s, &n), 7);
+						  record, &s, &n),
+			 7);
 	assert_int_equal(n, 1);
 	buf_release(&s.out);
 }
@@ -91,7 +93,10 @@ static void test_listing_callback_stops(void **state)
 static void test_listing_rejects_garbage(void **state)
 {
 	static const char *bad[] = {
-		"<html>", "[{\"bytes\": 1}]", "[1, 2]", "[{\"name\": \"\"}]",
+		"<html>",
+		"[{\"bytes\": 1}]",
+		"[1, 2]",
+		"[{\"name\": \"\"}]",
 		"[{\"name\": \"a\\u0000b\"}]",
 	};
 	struct seen s = { .stop_after = 0 };
@@ -118,8 +123,8 @@ static void test_account_listing_counts(void **state)
 
 	(void)state;
 	buf_init(&s.out, 4096);
-	assert_int_equal(swift_json_parse_listing(acc, strlen(acc), record,
-						  &s, &n), 0);
+	assert_int_equal(
+		swift_json_parse_listing(acc, strlen(acc), record, &s, &n), 0);
 	assert_string_equal(buf_str(&s.out), "c1|30||||3;");
 	buf_release(&s.out);
 }
@@ -135,8 +140,8 @@ static void test_manifest_parse_sub_slo(void **state)
 
 	(void)state;
 	buf_init(&s.out, 4096);
-	assert_int_equal(swift_json_parse_manifest(man, strlen(man), record,
-						   &s, &n), 0);
+	assert_int_equal(
+		swift_json_parse_manifest(man, strlen(man), record, &s, &n), 0);
 	assert_string_equal(buf_str(&s.out),
 			    "/c+segments/k/u/00000000|5||aa||0;"
 			    "[/c+segments/k/u/m0-00000000]");
@@ -185,7 +190,8 @@ static void test_slo_etag_matches_swift(void **state)
 	char pa[] = "/a";
 	char pb[] = "/b";
 	struct swift_seg segs[2] = {
-		{ .path = pa }, { .path = pb },
+		{ .path = pa },
+		{ .path = pb },
 	};
 	char out[33];
 
@@ -211,14 +217,14 @@ static const char token[] =
 	"\"region\": \"RegionOne\", \"url\": \"http://127.0.0.1:1/v1/AUTH_p\"}"
 	"]}]}}";
 
-static void check_catalog(const char *region, const char *ifc,
-			  const char *want)
+static void check_catalog(const char *region, const char *ifc, const char *want)
 {
 	char *url = NULL;
 
 	assert_int_equal(swift_json_keystone_catalog(token, strlen(token),
 						     "object-store", region,
-						     ifc, &url), 0);
+						     ifc, &url),
+			 0);
 	assert_string_equal(url, want);
 	free(url);
 }
@@ -228,8 +234,7 @@ static void test_catalog_region_and_interface(void **state)
 	(void)state;
 	check_catalog("RegionOne", "public", "http://127.0.0.1:1/v1/AUTH_p");
 	check_catalog("RegionTwo", NULL, "http://127.0.0.2:1/v1/AUTH_p");
-	check_catalog("RegionOne", "internal",
-		      "http://localhost:1/v1/AUTH_p");
+	check_catalog("RegionOne", "internal", "http://localhost:1/v1/AUTH_p");
 	/* v2-style interface names */
 	check_catalog("RegionOne", "internalURL",
 		      "http://localhost:1/v1/AUTH_p");
@@ -250,8 +255,8 @@ static void test_catalog_no_region_ambiguous(void **state)
 			 -ENOTUNIQ);
 	assert_null(url);
 	assert_int_equal(swift_json_keystone_catalog(token, strlen(token),
-						     "object-store", "",
-						     NULL, &url),
+						     "object-store", "", NULL,
+						     &url),
 			 -ENOTUNIQ);
 	assert_null(url);
 }
@@ -266,10 +271,9 @@ static void test_catalog_interface_exact(void **state)
 						     "object-store",
 						     "RegionOne", "pub", &url),
 			 -ENOENT);
-	assert_int_equal(swift_json_keystone_catalog(token, strlen(token),
-						     "object-store",
-						     "RegionOne", "publicURLx",
-						     &url),
+	assert_int_equal(swift_json_keystone_catalog(
+				 token, strlen(token), "object-store",
+				 "RegionOne", "publicURLx", &url),
 			 -ENOENT);
 	assert_null(url);
 }
@@ -281,11 +285,12 @@ static void test_catalog_missing(void **state)
 	(void)state;
 	assert_int_equal(swift_json_keystone_catalog(token, strlen(token),
 						     "object-store",
-						     "RegionThree", NULL,
-						     &url), -ENOENT);
+						     "RegionThree", NULL, &url),
+			 -ENOENT);
 	assert_int_equal(swift_json_keystone_catalog(token, strlen(token),
 						     "volumev3", NULL, NULL,
-						     &url), -ENOENT);
+						     &url),
+			 -ENOENT);
 	assert_int_equal(swift_json_keystone_catalog("{}", 2, "object-store",
 						     NULL, NULL, &url),
 			 -EBADMSG);
@@ -303,7 +308,8 @@ static void test_catalog_only_response(void **state)
 	(void)state;
 	assert_int_equal(swift_json_keystone_catalog(cat, strlen(cat),
 						     "object-store", "R",
-						     "public", &url), 0);
+						     "public", &url),
+			 0);
 	assert_string_equal(url, "http://x/v1");
 	free(url);
 }
@@ -321,14 +327,17 @@ static void test_keystone_expiry(void **state)
 static void test_keystone_password_request(void **state)
 {
 	const struct swift_keystone_cred c = {
-		.user = "demo", .password = "s\"ecret", .project = "demo",
+		.user = "demo",
+		.password = "s\"ecret",
+		.project = "demo",
 	};
 	struct buf out;
 
 	(void)state;
 	buf_init(&out, 4096);
 	assert_int_equal(swift_json_keystone_request(&c, &out), 0);
-	assert_string_equal(buf_str(&out),
+	assert_string_equal(
+		buf_str(&out),
 		"{ \"auth\" : { \"identity\" : { \"methods\" : [ \"password\" ], "
 		"\"password\" : { \"user\" : { \"name\" : \"demo\", "
 		"\"domain\" : { \"name\" : \"Default\" }, "
@@ -341,14 +350,17 @@ static void test_keystone_password_request(void **state)
 static void test_keystone_appcred_request_has_no_scope(void **state)
 {
 	const struct swift_keystone_cred c = {
-		.appcred_id = "ac1", .password = "pw", .project = "ignored",
+		.appcred_id = "ac1",
+		.password = "pw",
+		.project = "ignored",
 	};
 	struct buf out;
 
 	(void)state;
 	buf_init(&out, 4096);
 	assert_int_equal(swift_json_keystone_request(&c, &out), 0);
-	assert_string_equal(buf_str(&out),
+	assert_string_equal(
+		buf_str(&out),
 		"{ \"auth\" : { \"identity\" : { \"methods\" : "
 		"[ \"application_credential\" ], \"application_credential\" : "
 		"{ \"id\" : \"ac1\", \"secret\" : \"pw\" } } } }");
@@ -381,9 +393,10 @@ static void test_ctype_round_trip(void **state)
 	assert_int_equal(meta_set(&m, "mode", "644"), 0);
 	assert_int_equal(meta_set(&m, "trovefs-size", "12"), 0);
 	assert_int_equal(swift_ctype_from_meta(&m, &ct), 0);
-	assert_string_equal(buf_str(&ct),
-			    "application/x-trovefs; mtime=1700000000.000000001; "
-			    "mode=644; trovefs-size=12");
+	assert_string_equal(
+		buf_str(&ct),
+		"application/x-trovefs; mtime=1700000000.000000001; "
+		"mode=644; trovefs-size=12");
 	assert_int_equal(swift_ctype_to_meta(buf_str(&ct), &back, &complete),
 			 0);
 	assert_true(complete);
@@ -427,16 +440,19 @@ static void test_ctype_foreign_is_partial(void **state)
 
 	(void)state;
 	meta_init(&m);
-	assert_int_equal(swift_ctype_to_meta("text/plain; charset=utf-8", &m,
-					     &complete), 0);
+	assert_int_equal(
+		swift_ctype_to_meta("text/plain; charset=utf-8", &m, &complete),
+		0);
 	assert_false(complete);
 	assert_int_equal(m.n, 0);
 	assert_int_equal(swift_ctype_to_meta("", &m, &complete), 0);
 	assert_false(complete);
 	/* a params-only variant with quotes and odd spacing */
-	assert_int_equal(swift_ctype_to_meta(
-		"Application/X-Trovefs ;mode=\"755\" ; Bad_Key=1", &m,
-		&complete), 0);
+	assert_int_equal(
+		swift_ctype_to_meta(
+			"Application/X-Trovefs ;mode=\"755\" ; Bad_Key=1", &m,
+			&complete),
+		0);
 	assert_true(complete);
 	assert_string_equal(meta_get(&m, "mode"), "755");
 	assert_int_equal(m.n, 1);
@@ -448,8 +464,8 @@ static void test_iso_time(void **state)
 	struct timespec ts;
 
 	(void)state;
-	assert_int_equal(swift_parse_iso_time("2024-01-02T03:04:05.123456",
-					      &ts), 0);
+	assert_int_equal(
+		swift_parse_iso_time("2024-01-02T03:04:05.123456", &ts), 0);
 	assert_int_equal((long long)ts.tv_sec, 1704164645LL);
 	assert_int_equal(ts.tv_nsec, 123456000);
 	assert_int_equal(swift_parse_iso_time("1970-01-01T00:00:00Z", &ts), 0);

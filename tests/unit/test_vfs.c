@@ -1636,7 +1636,7 @@ int main(void)
 		T(test_write_failure_is_sticky),
 		T(test_empty_files_and_deferred_flush),
 		T(test_read_before_release_of_empty_file),
-	T(test_open_errors),
+		T(test_open_errors),
 		T(test_read_errors_pass_through),
 		T(test_concurrent_reads_one_handle),
 		T(test_rename_uncommitted_before_write),
