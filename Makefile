@@ -114,7 +114,7 @@ bench: $(TROVEFS) $(TOOL_BINS)
 DEB_BUILD  := build-essential pkg-config libfuse3-dev libcurl4-openssl-dev \
               libhiredis-dev libmongoc-dev libbson-dev libssl-dev \
               zlib1g-dev libinih-dev libisal-dev libcmocka-dev
-DEB_TEST   := fuse3 rsync attr openssl gzip curl xxd iproute2 bc
+DEB_TEST   := fuse3 rsync attr openssl gzip curl xxd iproute2 bc clang-format
 deps:
 	sh tests/services/install-deps.sh $(DEB_BUILD) $(DEB_TEST)
 
