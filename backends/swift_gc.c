@@ -34,9 +34,6 @@
 
 #include "../conf/log.h"
 
-/* One listing page's JSON: 10,000 entries of a few hundred bytes. */
-#define GC_LISTING_MAX (64u << 20)
-#define GC_PAGE_LIMIT 10000
 /* Listing rounds before giving up on a namespace that keeps changing. */
 #define GC_ROUNDS_MAX 8
 /* Nesting of sub-manifests followed (the writer makes at most 2-3). */
@@ -125,101 +122,6 @@ static void strset_release(struct strset *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* ---- listings ---- */
-
-struct page_ctx {
-	swift_json_entry_fn *fn;
-	void *arg;
-	char *last; /* owned: the marker of the next page */
-	int err;
-};
-
-static int page_entry(void *arg, const struct swift_json_entry *e)
-{
-	struct page_ctx *pc = arg;
-	char *last = strdup(e->name);
-
-	if (!last) {
-		pc->err = -ENOMEM;
-		return 1;
-	}
-	free(pc->last);
-	pc->last = last;
-	pc->err = pc->fn(pc->arg, e);
-	return pc->err ? 1 : 0;
-}
-
-/*
- * Calls @fn for every entry of the listing of @container (NULL: the
- * account's containers), page by page. Returns 0, -ENOENT (no such
- * container), @fn's error, or another -errno.
- */
-static int gc_list(struct swift_priv *sw, const char *container,
-		   swift_json_entry_fn *fn, void *arg)
-{
-	struct page_ctx pc = { .fn = fn, .arg = arg };
-	struct buf q;
-	struct buf resp;
-	int err = 0;
-
-	buf_init(&q, SWIFT_URL_MAX);
-	buf_init(&resp, GC_LISTING_MAX);
-	for (;;) {
-		struct swift_call c = {
-			.method = "GET",
-			.container = container,
-			.resp = &resp,
-			.quiet = SWIFT_QUIET_404,
-		};
-		struct swift_http_req r;
-		size_t n = 0;
-
-		buf_reset(&q);
-		buf_reset(&resp);
-		buf_printf(&q, "format=json&limit=%d", GC_PAGE_LIMIT);
-		if (pc.last) {
-			buf_puts(&q, "&marker=");
-			swift_url_encode(&q, pc.last, false);
-		}
-		if (q.err) {
-			err = -ENAMETOOLONG;
-			break;
-		}
-		c.query = q.data;
-		swift_http_req_init(&r);
-		err = swift_do(sw, &c, &r);
-		swift_http_req_release(&r);
-		if (err || resp.len == 0)
-			break;
-		err = swift_json_parse_listing(resp.data, resp.len, page_entry,
-					       &pc, &n);
-		if (pc.err) {
-			err = pc.err;
-			break;
-		}
-		if (err) {
-			log_error("swift gc: bad listing of '%s'",
-				  container ? container : "(account)");
-			err = -EIO;
-			break;
-		}
-		if (n == 0)
-			break;
-	}
-	free(pc.last);
-	buf_release(&q);
-	buf_release(&resp);
-	return err;
-}
-
-static bool is_seg_container(const char *name)
-{
-	size_t n = strlen(name);
-	size_t s = strlen(SWIFT_SEG_SUFFIX);
-
-	return n > s && strcmp(name + n - s, SWIFT_SEG_SUFFIX) == 0;
-}
-
 /* ---- references: what the manifests of the account name ---- */
 
 struct refs {
@@ -260,7 +162,7 @@ static int man_entry(void *arg, const struct swift_json_entry *e)
 		mc->err = -ENOMEM;
 		return 1;
 	}
-	if (!is_seg_container(cont)) {
+	if (!swift_is_seg_container(cont)) {
 		free(cont);
 		return 0; /* not a segment of ours */
 	}
@@ -359,7 +261,7 @@ static int cont_entry(void *arg, const struct swift_json_entry *e)
 	struct refs *rf = arg;
 	int ret;
 
-	if (is_seg_container(e->name))
+	if (swift_is_seg_container(e->name))
 		return 0;
 	ret = strset_add(&rf->conts, e->name);
 	return ret < 0 ? ret : 0;
@@ -372,14 +274,15 @@ static int refs_round(struct refs *rf)
 	int err;
 
 	rf->fresh = 0;
-	err = gc_list(rf->sw, NULL, cont_entry, rf);
+	err = swift_list_pages(rf->sw, NULL, NULL, 0, cont_entry, rf);
 	if (err)
 		return err;
 	for (i = 0; i < rf->conts.cap; i++) {
 		if (!rf->conts.slot[i])
 			continue;
 		rf->container = rf->conts.slot[i];
-		err = gc_list(rf->sw, rf->container, obj_entry, rf);
+		err = swift_list_pages(rf->sw, rf->container, NULL, 0,
+				       obj_entry, rf);
 		rf->container = NULL;
 		if (err == -ENOENT)
 			err = 0; /* deleted meanwhile */
@@ -540,7 +443,7 @@ static int seg_cont_entry(void *arg, const struct swift_json_entry *e)
 	struct strset *s = arg;
 	int ret;
 
-	if (!is_seg_container(e->name))
+	if (!swift_is_seg_container(e->name))
 		return 0;
 	ret = strset_add(s, e->name);
 	return ret < 0 ? ret : 0;
@@ -572,7 +475,7 @@ int swift_store_gc_opts(struct store *st, const char *container,
 		return -EINVAL;
 	}
 	if (container && (!store_container_is_valid(container) ||
-			  is_seg_container(container)))
+			  swift_is_seg_container(container)))
 		return -EINVAL;
 	g.sw = swift_priv_of(st);
 	g.rf.sw = g.sw;
@@ -587,7 +490,8 @@ int swift_store_gc_opts(struct store *st, const char *container,
 			err = strset_add(&todo, b.data) < 0 ? -ENOMEM : 0;
 		buf_release(&b);
 	} else {
-		err = gc_list(g.sw, NULL, seg_cont_entry, &todo);
+		err = swift_list_pages(g.sw, NULL, NULL, 0, seg_cont_entry,
+				       &todo);
 	}
 	if (err)
 		goto out_release;
@@ -601,7 +505,8 @@ int swift_store_gc_opts(struct store *st, const char *container,
 		if (todo.slot[i])
 			names[nnames++] = todo.slot[i];
 	for (i = 0; i < nnames; i++) {
-		err = gc_list(g.sw, names[i], seg_entry, &all[i]);
+		err = swift_list_pages(g.sw, names[i], NULL, 0, seg_entry,
+				       &all[i]);
 		if (err == -ENOENT)
 			err = 0; /* nothing was ever segmented there */
 		if (err)

@@ -254,6 +254,29 @@ int swift_rename_trove_slo(struct swift_priv *sw, const char *sc,
 			   const char *sk, const char *dc, const char *dk,
 			   const struct swift_http_req *head);
 
+/* True if @name ends in SWIFT_SEG_SUFFIX (a container of segments). */
+bool swift_is_seg_container(const char *name);
+
+/*
+ * Calls @fn for every entry of the JSON listing of @container (NULL: the
+ * account's containers), page by page, with @prefix (NULL or "": none) and
+ * @delim ('\0': none); entries not above the previous one are skipped (the
+ * page after a subdir may repeat it). A nonzero result of @fn stops the
+ * listing and is returned. Returns 0, -ENOENT (no such container), @fn's
+ * result or another -errno (swift_store.c).
+ */
+int swift_list_pages(struct swift_priv *sw, const char *container,
+		     const char *prefix, char delim, swift_json_entry_fn *fn,
+		     void *arg);
+
+/*
+ * Server-side copy of @sc/@sk to @dc/@dk (swift_writer.c): a PUT with
+ * X-Copy-From and @query ("multipart-manifest=get" copies a manifest as a
+ * manifest; NULL copies it as its data). Returns 0 or -errno.
+ */
+int swift_server_copy(struct swift_priv *sw, const char *sc, const char *sk,
+		      const char *dc, const char *dk, const char *query);
+
 /* The store's writer_open (swift_writer.c). */
 int swift_writer_open(struct store *st, const char *container, const char *key,
 		      const struct store_wopts *opts,

@@ -406,7 +406,7 @@ bool swift_hdr_true(const struct swift_http_req *r, const char *name)
 
 /* ---- containers ---- */
 
-static bool is_seg_container(const char *name)
+bool swift_is_seg_container(const char *name)
 {
 	size_t n = strlen(name);
 	size_t s = strlen(SWIFT_SEG_SUFFIX);
@@ -418,10 +418,7 @@ struct list_ctx {
 	store_list_fn *fn;
 	void *arg;
 	bool containers;
-	char *last;		/* owned: last name passed on (the marker) */
 	struct swift_hide hide; /* SLOs prefixing the entry */
-	int ret;		/* the callback's result */
-	int err;
 };
 
 static bool all_digits(const char *s, size_t n)
@@ -499,29 +496,16 @@ static int list_entry(void *arg, const struct swift_json_entry *e)
 {
 	struct list_ctx *lc = arg;
 	struct obj_info oi;
-	char *last;
 	int ret;
 
-	/* the page after a subdir may repeat it: keep strictly ascending */
-	if (lc->last && strcmp(e->name, lc->last) <= 0)
-		return 0;
-	last = strdup(e->name);
-	if (!last) {
-		lc->err = -ENOMEM;
-		return 1;
-	}
-	free(lc->last);
-	lc->last = last;
-	if (lc->containers && is_seg_container(e->name))
+	if (lc->containers && swift_is_seg_container(e->name))
 		return 0;
 	if (!lc->containers && is_trove_segment(lc, e))
 		return 0;
 	obj_info_init(&oi);
 	oi.name = strdup(e->name);
-	if (!oi.name) {
-		lc->err = -ENOMEM;
-		return 1;
-	}
+	if (!oi.name)
+		return -ENOMEM;
 	if (e->is_subdir) {
 		oi.is_subdir = true;
 	} else {
@@ -534,29 +518,46 @@ static int list_entry(void *arg, const struct swift_json_entry *e)
 		if (!lc->containers &&
 		    swift_ctype_to_meta(e->content_type, &oi.meta, &complete)) {
 			obj_info_release(&oi);
-			lc->err = -ENOMEM;
-			return 1;
+			return -ENOMEM;
 		}
 		oi.meta_partial = !lc->containers && !complete;
 	}
 	ret = lc->fn(lc->arg, &oi);
 	obj_info_release(&oi);
-	if (ret) {
-		lc->ret = ret;
-		return 1;
-	}
-	return 0;
+	return ret;
 }
 
-/* Pages through a listing of @container (NULL: the account). */
-static int sw_list(struct swift_priv *sw, const char *container,
-		   const char *prefix, char delim, store_list_fn *fn, void *arg)
+struct page_ctx {
+	swift_json_entry_fn *fn;
+	void *arg;
+	char *last; /* owned: last name passed on (the marker) */
+	int ret;    /* fn's result */
+};
+
+static int page_entry(void *arg, const struct swift_json_entry *e)
 {
-	struct list_ctx lc = {
-		.fn = fn,
-		.arg = arg,
-		.containers = !container,
-	};
+	struct page_ctx *pc = arg;
+	char *last;
+
+	/* the page after a subdir may repeat it: keep strictly ascending */
+	if (pc->last && strcmp(e->name, pc->last) <= 0)
+		return 0;
+	last = strdup(e->name);
+	if (!last) {
+		pc->ret = -ENOMEM;
+		return 1;
+	}
+	free(pc->last);
+	pc->last = last;
+	pc->ret = pc->fn(pc->arg, e);
+	return pc->ret ? 1 : 0;
+}
+
+int swift_list_pages(struct swift_priv *sw, const char *container,
+		     const char *prefix, char delim, swift_json_entry_fn *fn,
+		     void *arg)
+{
+	struct page_ctx pc = { .fn = fn, .arg = arg };
 	struct buf q;
 	struct buf resp;
 	int err = 0;
@@ -586,9 +587,9 @@ static int sw_list(struct swift_priv *sw, const char *container,
 			buf_puts(&q, "&delimiter=");
 			swift_url_encode(&q, d, false);
 		}
-		if (lc.last) {
+		if (pc.last) {
 			buf_puts(&q, "&marker=");
-			swift_url_encode(&q, lc.last, false);
+			swift_url_encode(&q, pc.last, false);
 		}
 		if (q.err) {
 			err = -ENAMETOOLONG;
@@ -602,14 +603,10 @@ static int sw_list(struct swift_priv *sw, const char *container,
 			break;
 		if (resp.len == 0)
 			break; /* 204: empty */
-		err = swift_json_parse_listing(resp.data, resp.len, list_entry,
-					       &lc, &n);
-		if (lc.err) {
-			err = lc.err;
-			break;
-		}
-		if (lc.ret) {
-			err = lc.ret < 0 ? lc.ret : 0;
+		err = swift_json_parse_listing(resp.data, resp.len, page_entry,
+					       &pc, &n);
+		if (pc.ret) {
+			err = pc.ret;
 			break;
 		}
 		if (err) {
@@ -621,11 +618,27 @@ static int sw_list(struct swift_priv *sw, const char *container,
 		if (n == 0)
 			break;
 	}
-	free(lc.last);
-	swift_hide_release(&lc.hide);
+	free(pc.last);
 	buf_release(&q);
 	buf_release(&resp);
 	return err;
+}
+
+/* Pages through a listing of @container (NULL: the account). */
+static int sw_list(struct swift_priv *sw, const char *container,
+		   const char *prefix, char delim, store_list_fn *fn, void *arg)
+{
+	struct list_ctx lc = {
+		.fn = fn,
+		.arg = arg,
+		.containers = !container,
+	};
+	int err;
+
+	err = swift_list_pages(sw, container, prefix, delim, list_entry, &lc);
+	swift_hide_release(&lc.hide);
+	/* a positive result is fn's "stop here" */
+	return err > 0 ? 0 : err;
 }
 
 static int sw_list_containers(struct store *st, store_list_fn *fn, void *arg)
@@ -638,7 +651,8 @@ static int sw_create_container(struct store *st, const char *container)
 	long status = 0;
 	int err;
 
-	if (!store_container_is_valid(container) || is_seg_container(container))
+	if (!store_container_is_valid(container) ||
+	    swift_is_seg_container(container))
 		return -EINVAL;
 	err = swift_simple(swift_priv_of(st), "PUT", container, NULL, NULL, 0,
 			   &status);
@@ -1808,9 +1822,7 @@ static int sw_rename(struct store *st, const char *sc, const char *sk,
 {
 	struct swift_priv *sw = swift_priv_of(st);
 	struct swift_http_req r;
-	struct curl_slist *h = NULL;
 	struct swift_old_segs old;
-	struct buf src;
 	bool manifest;
 	bool slo;
 	int err;
@@ -1827,7 +1839,6 @@ static int sw_rename(struct store *st, const char *sc, const char *sk,
 		return err;
 	}
 	swift_collect_old_segments(sw, dc, dk, &old);
-	buf_init(&src, SWIFT_URL_MAX);
 	if (slo) {
 		err = swift_rename_trove_slo(sw, sc, sk, dc, dk, &r);
 		if (err <= 0) {
@@ -1836,35 +1847,9 @@ static int sw_rename(struct store *st, const char *sc, const char *sk,
 		}
 	}
 	swift_http_req_release(&r);
-	buf_puts(&src, "X-Copy-From: /");
-	swift_url_encode(&src, sc, false);
-	buf_puts(&src, "/");
-	swift_url_encode(&src, sk, true);
-	if (src.err) {
-		err = -ENAMETOOLONG;
-		goto out_release;
-	}
-	h = curl_slist_append(NULL, src.data);
-	if (!h) {
-		err = -ENOMEM;
-		goto out_release;
-	}
-	{
-		/* a manifest is copied as a manifest, not as its data */
-		struct swift_call c = {
-			.method = "PUT",
-			.container = dc,
-			.key = dk,
-			.query = manifest ? "multipart-manifest=get" : NULL,
-			.headers = h,
-			.has_body = true,
-			.body = "",
-		};
-
-		swift_http_req_init(&r);
-		err = swift_do(sw, &c, &r);
-		swift_http_req_release(&r);
-	}
+	/* a manifest is copied as a manifest, not as its data */
+	err = swift_server_copy(sw, sc, sk, dc, dk,
+				manifest ? "multipart-manifest=get" : NULL);
 	if (err)
 		goto out_release;
 	/* the source manifest only: its segments now belong to dk */
@@ -1896,8 +1881,6 @@ out_old:
 	}
 out_release:
 	swift_old_segs_release(&old);
-	curl_slist_free_all(h);
-	buf_release(&src);
 	return err;
 }
 

@@ -905,9 +905,8 @@ static void seg_list_release(struct seg_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
-/* Server-side copy of @sc/@sk to @dc/@dk (a manifest as its data). */
-static int copy_object(struct swift_priv *sw, const char *sc, const char *sk,
-		       const char *dc, const char *dk)
+int swift_server_copy(struct swift_priv *sw, const char *sc, const char *sk,
+		      const char *dc, const char *dk, const char *query)
 {
 	struct curl_slist *h = NULL;
 	struct swift_http_req r;
@@ -932,6 +931,7 @@ static int copy_object(struct swift_priv *sw, const char *sc, const char *sk,
 			.method = "PUT",
 			.container = dc,
 			.key = dk,
+			.query = query,
 			.headers = h,
 			.has_body = true,
 			.body = "",
@@ -1015,8 +1015,8 @@ int swift_rename_trove_slo(struct swift_priv *sw, const char *sc,
 		nv[i].path = buf_steal(&p);
 		memcpy(nv[i].etag, l.v[i].etag, sizeof(nv[i].etag));
 		nv[i].size = l.v[i].size;
-		err = copy_object(sw, sc, l.v[i].path + strlen(sc) + 2, dc,
-				  nv[i].path + strlen(dc) + 2);
+		err = swift_server_copy(sw, sc, l.v[i].path + strlen(sc) + 2,
+					dc, nv[i].path + strlen(dc) + 2, NULL);
 		if (!err)
 			done++;
 	}
