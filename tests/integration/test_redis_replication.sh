@@ -74,6 +74,10 @@ link_up() {
 	[ "$(info_field "$1" master_link_status)" = up ]
 }
 
+online_replicas() {	# online_replicas MASTER_PORT COUNT
+	[ "$(rcli "$1" INFO replication | grep -c '^slave[0-9]*:.*state=online')" = "$2" ]
+}
+
 caught_up() {	# caught_up REPLICA_PORT MASTER_PORT
 	local want
 	want=$(info_field "$2" master_repl_offset)
@@ -137,6 +141,9 @@ t_check "b's link comes up" wait_for 15 link_up "$P_b"
 t_check "c's link comes up" wait_for 15 link_up "$P_c"
 rcli "$P_a" SET k v >/dev/null
 t_check "b catches up" wait_for 10 caught_up "$P_b" "$P_a"
+# a replica's link is up before its master counts it online (the master
+# still sends the RDB): wait for the master's view too
+t_check "a sees both replicas online" wait_for 15 online_replicas "$P_a" 2
 
 t_eq "a's role" "$(rd a role)" "master"
 t_eq "b's role" "$(rd b role)" "replica"
