@@ -83,6 +83,11 @@ struct swift_call {
 	unsigned quiet; /* enum swift_quiet flags */
 };
 
+/* URL and headers (token first) of @c; see swift_store.c. */
+int swift_request_setup(const struct swift_token *tok,
+			const struct swift_call *c, struct buf *url,
+			struct buf *th, struct curl_slist **out);
+
 /*
  * Runs @c with retries and one re-authentication on 401; @r (initialised
  * and released by the caller) holds the last response. Returns 0 for a
@@ -100,6 +105,10 @@ int swift_simple(struct swift_priv *sw, const char *method,
 bool swift_hdr_true(const struct swift_http_req *r, const char *name);
 
 /* HEAD of an object (404 not logged). */
+/* Opens a reader of container/key (HEAD first: size); swift_reader.c. */
+int swift_reader_open(struct store *st, const char *container, const char *key,
+		      struct store_reader **out);
+
 int swift_head_raw(struct swift_priv *sw, const char *container,
 		   const char *key, struct swift_http_req *r);
 

@@ -1,8 +1,9 @@
 /*
  * swift_store.c - the "swift:" leaf store (contract in swift_store.h):
- * configuration, containers, listings, HEAD/GET/POST/COPY/DELETE of
- * objects. The streamed writer is in swift_writer.c; what both share is
- * in swift_i.h.
+ * containers, listings, HEAD/POST/COPY/DELETE of objects, segments,
+ * /info and bulk delete. The configuration is in swift_conf.c, the
+ * reader (GET) in swift_reader.c, the streamed writer in swift_writer.c;
+ * what they share is in swift_i.h.
  *
  * Every request goes through swift_do(): it builds the URL from the cached
  * storage URL (names percent-encoded), adds the token, runs the request
@@ -47,190 +48,6 @@
 #define LISTING_MAX (64u << 20)
 #define PAGE_LIMIT 10000
 
-/* ---- configuration ---- */
-
-void swift_conf_init(struct swift_conf *c)
-{
-	memset(c, 0, sizeof(*c));
-	c->auth_version = 1;
-	c->connect_timeout = SWIFT_DEF_CONNECT_TIMEOUT;
-	c->stall_timeout = SWIFT_DEF_STALL_TIMEOUT;
-	c->retry_budget = SWIFT_DEF_RETRY_BUDGET;
-	c->segment_size = SWIFT_DEF_SEGMENT_SIZE;
-	c->parallel = SWIFT_DEF_PARALLEL;
-	c->segments = SWIFT_SEGMENTS_HIDDEN;
-}
-
-void swift_conf_release(struct swift_conf *c)
-{
-	conf_free_secret(c->key, c->key_len);
-	free(c->auth_url);
-	free(c->user);
-	free(c->user_id);
-	free(c->project);
-	free(c->project_id);
-	free(c->domain);
-	free(c->project_domain);
-	free(c->appcred_id);
-	free(c->appcred_name);
-	free(c->region);
-	free(c->interface);
-	free(c->storage_url);
-	swift_conf_init(c);
-}
-
-static int parse_uint(const char *key, const char *v, unsigned min,
-		      unsigned max, unsigned *out)
-{
-	char *end;
-	unsigned long n;
-
-	errno = 0;
-	n = strtoul(v, &end, 10);
-	if (errno || end == v || *end || *v == '-' || n < min || n > max) {
-		log_error("swift: %s = '%s' is not a number in %u..%u", key, v,
-			  min, max);
-		return -EINVAL;
-	}
-	*out = (unsigned)n;
-	return 0;
-}
-
-static int set_str(char **dst, const char *v)
-{
-	char *s = strdup(v);
-
-	if (!s)
-		return -ENOMEM;
-	free(*dst);
-	*dst = s;
-	return 0;
-}
-
-int swift_conf_set(struct swift_conf *c, const char *key, const char *value)
-{
-	static const struct {
-		const char *key;
-		size_t off;
-	} strs[] = {
-		{ "auth_url", offsetof(struct swift_conf, auth_url) },
-		{ "user", offsetof(struct swift_conf, user) },
-		{ "user_id", offsetof(struct swift_conf, user_id) },
-		{ "project", offsetof(struct swift_conf, project) },
-		{ "project_id", offsetof(struct swift_conf, project_id) },
-		{ "domain", offsetof(struct swift_conf, domain) },
-		{ "project_domain",
-		  offsetof(struct swift_conf, project_domain) },
-		{ "appcred_id", offsetof(struct swift_conf, appcred_id) },
-		{ "appcred_name", offsetof(struct swift_conf, appcred_name) },
-		{ "region", offsetof(struct swift_conf, region) },
-		{ "interface", offsetof(struct swift_conf, interface) },
-		{ "storage_url", offsetof(struct swift_conf, storage_url) },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
-		if (strcmp(key, strs[i].key) == 0)
-			return set_str((char **)((char *)c + strs[i].off),
-				       value);
-	if (strcmp(key, "key_file") == 0) {
-		char *s = NULL;
-		size_t len = 0;
-		int err = conf_read_secret(value, "swift key_file", &s, &len);
-
-		if (err)
-			return err;
-		conf_free_secret(c->key, c->key_len);
-		c->key = s;
-		c->key_len = len;
-		return 0;
-	}
-	if (strcmp(key, "key") == 0 || strcmp(key, "password") == 0) {
-		log_error(
-			"swift: secrets are read from files only: use key_file");
-		return -EINVAL;
-	}
-	if (strcmp(key, "auth_version") == 0) {
-		if (strcmp(value, "1") == 0 || strcmp(value, "1.0") == 0) {
-			c->auth_version = 1;
-			return 0;
-		}
-		if (strcmp(value, "3") == 0) {
-			c->auth_version = 3;
-			return 0;
-		}
-		log_error("swift: auth_version = '%s' is not 1 or 3", value);
-		return -EINVAL;
-	}
-	if (strcmp(key, "insecure") == 0) {
-		if (!strcmp(value, "yes") || !strcmp(value, "true") ||
-		    !strcmp(value, "1") || !strcmp(value, "on")) {
-			c->insecure = true;
-			return 0;
-		}
-		if (!strcmp(value, "no") || !strcmp(value, "false") ||
-		    !strcmp(value, "0") || !strcmp(value, "off")) {
-			c->insecure = false;
-			return 0;
-		}
-		log_error("swift: insecure = '%s' is not yes or no", value);
-		return -EINVAL;
-	}
-	if (strcmp(key, "connect_timeout") == 0)
-		return parse_uint(key, value, 1, 3600, &c->connect_timeout);
-	if (strcmp(key, "stall_timeout") == 0)
-		return parse_uint(key, value, 1, 3600, &c->stall_timeout);
-	if (strcmp(key, "retry_budget") == 0)
-		return parse_uint(key, value, 0, 86400, &c->retry_budget);
-	if (strcmp(key, "parallel") == 0)
-		return parse_uint(key, value, 1, SWIFT_MAX_PARALLEL,
-				  &c->parallel);
-	if (strcmp(key, "segment_size") == 0) {
-		uint64_t v;
-
-		/* Swift's max_file_size (5 GiB + 2) caps a segment too */
-		if (conf_parse_size(value, &v) || v == 0 || v > (5ULL << 30)) {
-			log_error(
-				"swift: segment_size = '%s' is not a size in 1..5G",
-				value);
-			return -EINVAL;
-		}
-		c->segment_size = v;
-		return 0;
-	}
-	if (strcmp(key, "segments") == 0) {
-		if (strcmp(value, "hidden") == 0) {
-			c->segments = SWIFT_SEGMENTS_HIDDEN;
-			return 0;
-		}
-		if (strcmp(value, "trove") == 0) {
-			c->segments = SWIFT_SEGMENTS_TROVE;
-			return 0;
-		}
-		log_error("swift: segments = '%s' is not hidden or trove",
-			  value);
-		return -EINVAL;
-	}
-	log_error("swift: unknown setting '%s'", key);
-	return -EINVAL;
-}
-
-int swift_conf_from_section(struct swift_conf *c, const struct conf_section *s)
-{
-	size_t i;
-
-	for (i = 0; i < s->nkv; i++) {
-		int err = swift_conf_set(c, s->kv[i].key, s->kv[i].value);
-
-		if (err) {
-			log_error("in [swift:%s] at line %d", s->name,
-				  s->kv[i].line);
-			return err;
-		}
-	}
-	return 0;
-}
-
 /* ---- requests ---- */
 
 static int build_url(struct buf *u, const char *base,
@@ -271,6 +88,46 @@ static void log_failure(const struct swift_call *c, struct swift_http_req *r,
 }
 
 /*
+ * Fills @url with @c's URL on @tok's storage URL and *@out with the
+ * request's headers: the token (its line built in @th, which the caller
+ * cleanses) and then @c->headers. The caller frees *@out.
+ */
+int swift_request_setup(const struct swift_token *tok,
+			const struct swift_call *c, struct buf *url,
+			struct buf *th, struct curl_slist **out)
+{
+	struct curl_slist *h;
+	struct curl_slist *it;
+
+	buf_reset(url);
+	buf_reset(th);
+	if (build_url(url, tok->url, c)) {
+		log_error("swift: url of '%s/%s' too long",
+			  c->container ? c->container : "",
+			  c->key ? c->key : "");
+		return -ENAMETOOLONG;
+	}
+	if (tok->token[0])
+		buf_printf(th, "X-Auth-Token: %s", tok->token);
+	else
+		buf_puts(th, "X-Trovefs: 1");
+	if (th->err)
+		return th->err;
+	h = curl_slist_append(NULL, th->data);
+	for (it = c->headers; h && it; it = it->next) {
+		struct curl_slist *n = curl_slist_append(h, it->data);
+
+		if (!n)
+			curl_slist_free_all(h);
+		h = n;
+	}
+	if (!h)
+		return -ENOMEM;
+	*out = h;
+	return 0;
+}
+
+/*
  * Runs @c; @r (initialised by the caller, released by it) holds the last
  * response. Returns 0 for a 2xx (also 304/416), else the mapped -errno,
  * logged unless the status is one of @c->quiet.
@@ -288,45 +145,14 @@ int swift_do(struct swift_priv *sw, const struct swift_call *c,
 	buf_init(&th, SWIFT_TOKEN_MAX + 32);
 	for (;;) {
 		struct curl_slist *h = NULL;
-		struct curl_slist *it;
 		unsigned attempts = 0;
 
 		err = swift_auth_get(sw->auth, &tok);
 		if (err)
 			break;
-		buf_reset(&url);
-		buf_reset(&th);
-		err = build_url(&url, tok.url, c);
-		if (err) {
-			log_error("swift: url of '%s/%s' too long",
-				  c->container ? c->container : "",
-				  c->key ? c->key : "");
-			err = -ENAMETOOLONG;
+		err = swift_request_setup(&tok, c, &url, &th, &h);
+		if (err)
 			break;
-		}
-		if (tok.token[0])
-			buf_printf(&th, "X-Auth-Token: %s", tok.token);
-		else
-			buf_puts(&th, "X-Trovefs: 1");
-		if (th.err) {
-			err = th.err;
-			break;
-		}
-		h = curl_slist_append(NULL, th.data);
-		for (it = c->headers; h && it; it = it->next) {
-			struct curl_slist *n = curl_slist_append(h, it->data);
-
-			if (!n) {
-				curl_slist_free_all(h);
-				h = NULL;
-			} else {
-				h = n;
-			}
-		}
-		if (!h) {
-			err = -ENOMEM;
-			break;
-		}
 		r->method = c->method;
 		r->url = url.data;
 		r->headers = h;
@@ -771,498 +597,6 @@ static int sw_head(struct store *st, const char *container, const char *key,
 		err = swift_info_from_head(&r, key, &tmp);
 	if (!err)
 		*oi = tmp;
-	swift_http_req_release(&r);
-	return err;
-}
-
-/* ---- reader ---- */
-
-/*
- * A read at a new offset is one ranged GET (swift_do: retries and
- * re-authentication). From the second read in a row that starts where
- * the previous one ended, the reader keeps one open-ended GET ("Range:
- * bytes=OFF-") on its own multi handle and consumes its body read by read
- * (the transfer pauses when a read's buffer is full): Swift then loads an
- * SLO manifest once per stream instead of once per read (~8 ms each).
- * A read elsewhere closes the stream.
- *
- * The stream never returns a wrong byte: its status (206 with a
- * Content-Range starting at OFF, or 200 from 0) is checked before the
- * first body byte is taken. Any failure (transport, status, stall, a body
- * that ends early) closes it; the bytes it gave are right, and the rest
- * of that read is a ranged GET, which retries within the budget and
- * maps errors as before. After SR_STREAM_FAILS failures in a row the
- * reader stops streaming.
- *
- * Locks: none; a reader is used by one thread at a time (store.h), and
- * its curl handles with it.
- */
-#define SR_STREAM_FAILS 3
-/* curl's receive buffer: fewer, larger write callbacks */
-#define SR_CURL_BUFFER (512L << 10)
-/* what may wait past a read's end; bounded by a couple of curl chunks */
-#define SR_SPILL_MAX (64u << 20)
-/* how long one wait for data may block before the stall check */
-#define SR_POLL_MS 500
-
-struct sw_stream {
-	CURLM *multi;		 /* owned; kept across streams (connections) */
-	CURL *easy;		 /* owned; NULL: no stream */
-	struct curl_slist *hdrs; /* owned: token and range */
-	uint64_t start;		 /* the range's first byte */
-	uint64_t pos;		 /* object offset of the next byte to give */
-	int64_t cr_start;	 /* Content-Range start seen; -1 none */
-	bool checked;		 /* status and range verified */
-	bool bad;		 /* write_cb refused the response */
-	bool paused;		 /* write_cb paused the transfer */
-	bool done;		 /* the transfer ended (cc) */
-	CURLcode cc;
-	char *dst; /* the current read's buffer (borrowed) */
-	size_t want;
-	size_t got;
-	char *spill; /* owned: body bytes past the last read */
-	size_t spill_len;
-	size_t spill_off;
-	size_t spill_cap;
-};
-
-struct sw_reader {
-	struct store_reader base;
-	struct swift_priv *sw;
-	char *container;
-	char *key;
-	uint64_t next;	/* end of the previous read; UINT64_MAX none */
-	unsigned fails; /* stream failures in a row */
-	struct sw_stream st;
-};
-
-static uint64_t sr_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static size_t stream_header_cb(char *line, size_t size, size_t nmemb, void *arg)
-{
-	static const char name[] = "content-range:";
-	struct sw_stream *s = arg;
-	size_t n = size * nmemb;
-	char v[128];
-	const char *p;
-	char *end;
-	size_t len;
-	unsigned long long a;
-
-	if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
-		s->cr_start = -1; /* a new response */
-		return n;
-	}
-	len = sizeof(name) - 1;
-	if (n <= len || strncasecmp(line, name, len) != 0)
-		return n;
-	if (n - len >= sizeof(v))
-		return n; /* not ours: the check refuses the response */
-	memcpy(v, line + len, n - len);
-	v[n - len] = '\0';
-	p = v;
-	while (*p == ' ' || *p == '\t')
-		p++;
-	if (strncasecmp(p, "bytes ", 6) != 0)
-		return n;
-	p += 6;
-	errno = 0;
-	a = strtoull(p, &end, 10);
-	if (errno || end == p || *end != '-' || a > INT64_MAX)
-		return n;
-	s->cr_start = (int64_t)a;
-	return n;
-}
-
-static size_t stream_write_cb(char *src, size_t size, size_t nmemb, void *arg)
-{
-	struct sw_stream *s = arg;
-	size_t n = size * nmemb;
-	size_t room;
-	size_t c;
-
-	if (!s->checked) {
-		long status = 0;
-
-		curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
-		if (!((status == 206 && s->cr_start >= 0 &&
-		       (uint64_t)s->cr_start == s->start) ||
-		      (status == 200 && s->start == 0))) {
-			s->bad = true;
-			return 0;
-		}
-		s->checked = true;
-	}
-	room = s->want - s->got;
-	if (room == 0) {
-		/* curl keeps this chunk and gives it again on unpause */
-		s->paused = true;
-		return CURL_WRITEFUNC_PAUSE;
-	}
-	c = n < room ? n : room;
-	memcpy(s->dst + s->got, src, c);
-	s->got += c;
-	if (c == n)
-		return n;
-	if (s->spill_len + (n - c) > s->spill_cap) {
-		size_t cap = s->spill_len + (n - c);
-		char *nb;
-
-		if (cap > SR_SPILL_MAX) {
-			s->bad = true;
-			return 0;
-		}
-		nb = realloc(s->spill, cap);
-		if (!nb) {
-			s->bad = true;
-			return 0;
-		}
-		s->spill = nb;
-		s->spill_cap = cap;
-	}
-	memcpy(s->spill + s->spill_len, src + c, n - c);
-	s->spill_len += n - c;
-	return n;
-}
-
-static void stream_close(struct sw_stream *s)
-{
-	struct curl_slist *it;
-
-	if (s->easy) {
-		curl_multi_remove_handle(s->multi, s->easy);
-		curl_easy_cleanup(s->easy);
-		s->easy = NULL;
-	}
-	for (it = s->hdrs; it; it = it->next)
-		OPENSSL_cleanse(it->data, strlen(it->data));
-	curl_slist_free_all(s->hdrs);
-	s->hdrs = NULL;
-	s->spill_len = 0;
-	s->spill_off = 0;
-}
-
-#define SR_SETOPT(h, opt, val)                                                 \
-	do {                                                                   \
-		if (curl_easy_setopt((h), (opt), (val)) != CURLE_OK)           \
-			goto out_close;                                        \
-	} while (0)
-
-/* Opens the stream at @off. Returns 0, -ENOMEM, -EIO, or the auth's. */
-static int stream_open(struct sw_reader *sr, uint64_t off)
-{
-	struct sw_stream *s = &sr->st;
-	struct swift_priv *sw = sr->sw;
-	const struct swift_call c = {
-		.method = "GET",
-		.container = sr->container,
-		.key = sr->key,
-	};
-	struct swift_token tok;
-	struct curl_slist *h;
-	struct buf url;
-	struct buf line;
-	int err;
-
-	buf_init(&url, SWIFT_URL_MAX);
-	buf_init(&line, SWIFT_TOKEN_MAX + 32);
-	err = swift_auth_get(sw->auth, &tok);
-	if (err)
-		goto out_cleanse;
-	err = build_url(&url, tok.url, &c);
-	if (err)
-		goto out_cleanse;
-	if (tok.token[0])
-		buf_printf(&line, "X-Auth-Token: %s", tok.token);
-	else
-		buf_puts(&line, "X-Trovefs: 1");
-	err = line.err;
-	if (err)
-		goto out_cleanse;
-	err = -ENOMEM;
-	h = curl_slist_append(NULL, line.data);
-	if (!h)
-		goto out_cleanse;
-	s->hdrs = h;
-	buf_reset(&line);
-	buf_printf(&line, "Range: bytes=%llu-", (unsigned long long)off);
-	h = line.err ? NULL : curl_slist_append(s->hdrs, line.data);
-	if (!h)
-		goto out_close;
-	if (!s->multi) {
-		s->multi = curl_multi_init();
-		if (!s->multi)
-			goto out_close;
-	}
-	s->easy = curl_easy_init();
-	if (!s->easy)
-		goto out_close;
-	err = -EIO; /* a setopt fails only without memory or HTTP */
-	SR_SETOPT(s->easy, CURLOPT_URL, url.data);
-	SR_SETOPT(s->easy, CURLOPT_NOSIGNAL, 1L);
-	SR_SETOPT(s->easy, CURLOPT_HTTPGET, 1L);
-	SR_SETOPT(s->easy, CURLOPT_HTTPHEADER, s->hdrs);
-	SR_SETOPT(s->easy, CURLOPT_HEADERFUNCTION, stream_header_cb);
-	SR_SETOPT(s->easy, CURLOPT_HEADERDATA, s);
-	SR_SETOPT(s->easy, CURLOPT_WRITEFUNCTION, stream_write_cb);
-	SR_SETOPT(s->easy, CURLOPT_WRITEDATA, s);
-	SR_SETOPT(s->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-	SR_SETOPT(s->easy, CURLOPT_BUFFERSIZE, SR_CURL_BUFFER);
-	if (sw->connect_timeout)
-		SR_SETOPT(s->easy, CURLOPT_CONNECTTIMEOUT,
-			  (long)sw->connect_timeout);
-	if (sw->insecure) {
-		SR_SETOPT(s->easy, CURLOPT_SSL_VERIFYPEER, 0L);
-		SR_SETOPT(s->easy, CURLOPT_SSL_VERIFYHOST, 0L);
-	}
-	if (curl_multi_add_handle(s->multi, s->easy) != CURLM_OK)
-		goto out_close;
-	s->start = off;
-	s->pos = off;
-	s->cr_start = -1;
-	s->checked = false;
-	s->bad = false;
-	s->paused = false;
-	s->done = false;
-	s->cc = CURLE_OK;
-	s->spill_len = 0;
-	s->spill_off = 0;
-	err = 0;
-	goto out_cleanse;
-
-out_close:
-	if (s->easy) {
-		curl_easy_cleanup(s->easy);
-		s->easy = NULL;
-	}
-	stream_close(s);
-out_cleanse:
-	OPENSSL_cleanse(&tok, sizeof(tok));
-	if (line.data)
-		OPENSSL_cleanse(line.data, line.cap);
-	buf_release(&line);
-	buf_release(&url);
-	return err;
-}
-
-/*
- * Takes @len bytes at the stream's position into @dst; *@got gets how
- * many came, right ones also on failure. Returns 0 (all @len), -EIO,
- * -ETIMEDOUT (nothing for stall_timeout).
- */
-static int stream_read(struct sw_reader *sr, void *dst, size_t len, size_t *got)
-{
-	struct sw_stream *s = &sr->st;
-	uint64_t stall_ms = (uint64_t)sr->sw->stall_timeout * 1000;
-	uint64_t last = sr_now_ms();
-	size_t seen = 0;
-	int err = 0;
-
-	s->dst = dst;
-	s->want = len;
-	s->got = 0;
-	if (s->spill_off < s->spill_len) {
-		size_t c = s->spill_len - s->spill_off;
-
-		if (c > len)
-			c = len;
-		memcpy(s->dst, s->spill + s->spill_off, c);
-		s->got = c;
-		s->spill_off += c;
-		if (s->spill_off == s->spill_len) {
-			s->spill_off = 0;
-			s->spill_len = 0;
-		}
-	}
-	if (s->got < s->want && s->paused) {
-		s->paused = false;
-		/* may deliver the held chunk at once, through write_cb */
-		if (curl_easy_pause(s->easy, CURLPAUSE_CONT) != CURLE_OK)
-			err = -EIO;
-	}
-	while (!err && s->got < s->want) {
-		CURLMsg *m;
-		int running = 0;
-		int q;
-
-		if (s->done || s->bad) {
-			err = -EIO; /* cut, refused, or shorter than asked */
-			break;
-		}
-		if (curl_multi_perform(s->multi, &running) != CURLM_OK) {
-			err = -EIO;
-			break;
-		}
-		while ((m = curl_multi_info_read(s->multi, &q)) != NULL) {
-			if (m->msg == CURLMSG_DONE &&
-			    m->easy_handle == s->easy) {
-				s->done = true;
-				s->cc = m->data.result;
-			}
-		}
-		if (s->got >= s->want || s->done || s->bad)
-			continue;
-		if (s->got != seen) {
-			seen = s->got;
-			last = sr_now_ms();
-		} else if (stall_ms && sr_now_ms() - last >= stall_ms) {
-			err = -ETIMEDOUT;
-			break;
-		}
-		if (curl_multi_poll(s->multi, NULL, 0, SR_POLL_MS, NULL) !=
-		    CURLM_OK)
-			err = -EIO;
-	}
-	*got = s->got;
-	s->pos += s->got;
-	s->dst = NULL;
-	s->want = 0;
-	s->got = 0;
-	return err;
-}
-
-/* One ranged GET of [@off, @off + @len) (@len > 0, inside the size). */
-static int ranged_read(struct sw_reader *sr, uint64_t off, void *dst,
-		       size_t len, size_t *got)
-{
-	char range[64];
-	struct curl_slist *h;
-	struct swift_call c = {
-		.method = "GET",
-		.container = sr->container,
-		.key = sr->key,
-		.dst = dst,
-	};
-	struct swift_http_req r;
-	int n;
-	int err;
-
-	*got = 0;
-	n = snprintf(range, sizeof(range), "Range: bytes=%llu-%llu",
-		     (unsigned long long)off,
-		     (unsigned long long)(off + len - 1));
-	if (n < 0 || (size_t)n >= sizeof(range))
-		return -EINVAL;
-	h = curl_slist_append(NULL, range);
-	if (!h)
-		return -ENOMEM;
-	c.headers = h;
-	c.dst_len = len;
-	swift_http_req_init(&r);
-	err = swift_do(sr->sw, &c, &r);
-	if (!err && r.status == 416) {
-		*got = 0; /* the object shrank: EOF */
-	} else if (!err && r.status == 200 && off > 0) {
-		log_error("swift GET '%s/%s': range ignored (HTTP 200)",
-			  sr->container, sr->key);
-		err = -EIO;
-	} else if (!err) {
-		*got = r.got;
-	} else if (err == -ENOENT) {
-		err = -EIO; /* gone while open */
-	}
-	swift_http_req_release(&r);
-	curl_slist_free_all(h);
-	return err;
-}
-
-static int sw_read(struct store_reader *rd, uint64_t off, void *dst, size_t len,
-		   size_t *got)
-{
-	struct sw_reader *sr = rd->priv;
-	size_t from_stream = 0;
-	size_t rest = 0;
-	int err;
-
-	*got = 0;
-	if (off >= rd->size || len == 0)
-		return 0;
-	if (len > rd->size - off)
-		len = (size_t)(rd->size - off);
-	if (sr->st.easy && off != sr->st.pos)
-		stream_close(&sr->st); /* a seek */
-	if (!sr->st.easy && off == sr->next && sr->fails < SR_STREAM_FAILS &&
-	    stream_open(sr, off) != 0)
-		sr->fails++;
-	if (sr->st.easy) {
-		err = stream_read(sr, dst, len, &from_stream);
-		if (!err) {
-			sr->fails = 0;
-			sr->next = off + len;
-			*got = len;
-			return 0;
-		}
-		log_info("swift GET '%s/%s': stream at %llu ended (%s); "
-			 "ranged GET for the rest",
-			 sr->container, sr->key,
-			 (unsigned long long)(off + from_stream),
-			 sr->st.bad ? "refused" : strerror(-err));
-		stream_close(&sr->st);
-		sr->fails++;
-	}
-	err = ranged_read(sr, off + from_stream, (char *)dst + from_stream,
-			  len - from_stream, &rest);
-	*got = from_stream + rest;
-	sr->next = err ? UINT64_MAX : off + *got;
-	return err;
-}
-
-static void sw_reader_close(struct store_reader *rd)
-{
-	struct sw_reader *sr = rd->priv;
-
-	stream_close(&sr->st);
-	if (sr->st.multi)
-		curl_multi_cleanup(sr->st.multi);
-	free(sr->st.spill);
-	free(sr->container);
-	free(sr->key);
-	free(sr);
-}
-
-static const struct store_reader_ops sw_reader_ops = {
-	.read = sw_read,
-	.close = sw_reader_close,
-};
-
-static int sw_reader_open(struct store *st, const char *container,
-			  const char *key, struct store_reader **out)
-{
-	struct sw_reader *sr;
-	struct swift_http_req r;
-	char v[64];
-	int err;
-
-	swift_http_req_init(&r);
-	err = swift_head_raw(swift_priv_of(st), container, key, &r);
-	if (err)
-		goto out_release;
-	sr = calloc(1, sizeof(*sr));
-	if (!sr) {
-		err = -ENOMEM;
-		goto out_release;
-	}
-	sr->sw = swift_priv_of(st);
-	sr->next = UINT64_MAX;
-	sr->container = strdup(container);
-	sr->key = strdup(key);
-	if (!sr->container || !sr->key) {
-		sw_reader_close(&sr->base);
-		err = -ENOMEM;
-		goto out_release;
-	}
-	sr->base.ops = &sw_reader_ops;
-	sr->base.priv = sr;
-	if (swift_http_header(&r, "content-length", v, sizeof(v)))
-		sr->base.size = strtoull(v, NULL, 10);
-	*out = &sr->base;
-out_release:
 	swift_http_req_release(&r);
 	return err;
 }
@@ -1962,7 +1296,7 @@ static const struct store_ops sw_ops = {
 	.delete_container = sw_delete_container,
 	.list = sw_list_objects,
 	.head = sw_head,
-	.reader_open = sw_reader_open,
+	.reader_open = swift_reader_open,
 	.writer_open = swift_writer_open,
 	.del = sw_del,
 	.rename = sw_rename,
