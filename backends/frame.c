@@ -9,7 +9,9 @@
  *
  * Invariants:
  *   - a stored frame is at most frame_stored_bound() bytes: a frame is
- *     stored compressed only when that makes it strictly smaller;
+ *     stored compressed only when that makes it strictly smaller; a frame
+ *     whose three samples do not shrink is stored raw without deflating
+ *     the rest (random or already compressed data costs no deflate);
  *   - no plaintext leaves frame_open() or frame_index_open() unless the
  *     GCM tag verified; on failure the output is wiped;
  *   - nonces never repeat under one object key: frame i uses
@@ -396,6 +398,41 @@ static int deflate_frame(int level, const void *in, size_t len, uint8_t *out,
 	return ret;
 }
 
+/* Bytes of each of the three samples probe_incompressible() deflates. */
+#define FRAME_PROBE_SIZE (8u << 10)
+
+/*
+ * True when deflating @in (@len bytes) would almost surely not shrink it:
+ * three samples (start, middle, end) each deflate to more than 31/32 of
+ * their size. Costs ~2 % of deflating a 1 MiB frame; on random or already
+ * compressed data it saves the other 98 %. Data that compresses anywhere
+ * near a sample is deflated as before.
+ */
+static bool probe_incompressible(int level, const uint8_t *in, size_t len)
+{
+	uint8_t *out;
+	unsigned i;
+	bool raw = true;
+
+	if (len < 8 * FRAME_PROBE_SIZE)
+		return false;
+	out = malloc(FRAME_PROBE_SIZE);
+	if (!out)
+		return false;
+	for (i = 0; i < 3 && raw; i++) {
+		size_t off = i * ((len - FRAME_PROBE_SIZE) / 2);
+		size_t clen = 0;
+
+		if (deflate_frame(level, in + off, FRAME_PROBE_SIZE, out,
+				  &clen) ||
+		    (clen > 0 &&
+		     clen <= FRAME_PROBE_SIZE - FRAME_PROBE_SIZE / 32))
+			raw = false;
+	}
+	free(out);
+	return raw;
+}
+
 /*
  * Inflates the raw deflate stream @in (@len bytes) into exactly @plen bytes
  * of @out. Any error, short or long output or trailing input gives
@@ -472,7 +509,8 @@ int frame_seal(const struct frame_ctx *ctx, uint64_t index, bool final,
 		return -EINVAL;
 
 	/* Compress straight into the output, then encrypt in place. */
-	if (ctx->comp == FRAME_COMP_DEFLATE && plen > 0) {
+	if (ctx->comp == FRAME_COMP_DEFLATE && plen > 0 &&
+	    !probe_incompressible(ctx->level, plain, plen)) {
 		err = deflate_frame(ctx->level, plain, plen, data, &clen);
 		if (err)
 			return err;

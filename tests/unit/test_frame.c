@@ -705,6 +705,66 @@ static void test_roundtrip_compressible_is_compressed(void **state)
 	one_frame_free(&ctx, data, out, NULL);
 }
 
+/*
+ * Seals one FRAME_SIZE_DEFAULT frame of @data and opens it again; returns
+ * the stored length and checks the compressed flag is @compressed.
+ */
+static size_t seal_big_frame(const uint8_t *data, bool compressed)
+{
+	size_t fs = FRAME_SIZE_DEFAULT;
+	uint8_t salt[FRAME_SALT_SIZE];
+	struct frame_key key;
+	struct frame_ctx ctx;
+	uint8_t *out;
+	uint8_t *back;
+	size_t n;
+	size_t blen;
+	bool final;
+
+	derive(VEC_SECRET, &key);
+	vec_salt(salt);
+	assert_int_equal(frame_ctx_init_new(&ctx, &key, FRAME_COMP_DEFLATE, 1,
+					    (uint32_t)fs, salt),
+			 0);
+	out = malloc(frame_stored_bound(&ctx));
+	back = malloc(fs);
+	assert_non_null(out);
+	assert_non_null(back);
+	assert_int_equal(frame_seal(&ctx, 0, true, data, fs, out, &n), 0);
+	assert_int_equal(out[8], compressed ? 3 : 1);
+	assert_int_equal(frame_open(&ctx, 0, out, n, back, &blen, &final), 0);
+	assert_int_equal(blen, fs);
+	assert_true(final);
+	assert_memory_equal(back, data, fs);
+	free(out);
+	free(back);
+	frame_ctx_release(&ctx);
+	return n;
+}
+
+/*
+ * A big random frame is stored raw without being deflated (the probe of
+ * three samples); one whose start is random but whose middle compresses
+ * is still deflated, and so is a random frame with a compressible end.
+ */
+static void test_roundtrip_probe_decides_raw(void **state)
+{
+	size_t fs = FRAME_SIZE_DEFAULT;
+	uint8_t *data = malloc(fs);
+
+	(void)state;
+	assert_non_null(data);
+	fill_random(data, fs, 5);
+	assert_int_equal(seal_big_frame(data, false),
+			 FRAME_HDR_SIZE + fs + FRAME_TAG_SIZE);
+	fill_pattern(data + fs / 4, fs - fs / 4);
+	assert_true(seal_big_frame(data, true) < fs);
+	fill_random(data, fs - fs / 8, 6);
+	fill_pattern(data + fs - fs / 8, fs / 8);
+	assert_true(seal_big_frame(data, true) < fs);
+	free(data);
+}
+
 static void test_roundtrip_empty_final_after_full_frames(void **state)
 {
 	struct frame_ctx ctx;
@@ -1389,6 +1449,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip_large_frames),
 		cmocka_unit_test(test_roundtrip_random_is_raw),
 		cmocka_unit_test(test_roundtrip_compressible_is_compressed),
+		cmocka_unit_test(test_roundtrip_probe_decides_raw),
 		cmocka_unit_test(test_roundtrip_empty_final_after_full_frames),
 		cmocka_unit_test(test_open_wrong_key),
 		cmocka_unit_test(test_bitflip_every_byte),
