@@ -70,36 +70,67 @@ static int tfs_readlink(const char *path, char *buf, size_t size)
 	return vfs_readlink(tfs()->v, path, buf, size);
 }
 
-struct fill_ctx {
-	void *buf;
-	fuse_fill_dir_t filler;
-	bool plus;
-};
-
-static int fill(void *arg, const char *name, const struct stat *st)
+static struct vfs_dirsnap *dirsnap_of(const struct fuse_file_info *fi)
 {
-	struct fill_ctx *x = arg;
-	enum fuse_fill_dir_flags flags = 0;
-
-	if (st && x->plus)
-		flags = FUSE_FILL_DIR_PLUS;
-	/* offset 0: libfuse collects every entry itself */
-	return x->filler(x->buf, name, st, 0, flags) ? 1 : 0;
+	return (struct vfs_dirsnap *)(uintptr_t)fi->fh;
 }
 
+static int tfs_opendir(const char *path, struct fuse_file_info *fi)
+{
+	struct vfs_dirsnap *d;
+	int err;
+
+	(void)path;
+	err = vfs_dirsnap_new(&d);
+	if (err)
+		return err;
+	fi->fh = (uintptr_t)d;
+	return 0;
+}
+
+/*
+ * Entries go out with their position as offset (see vfs_dirsnap.c for
+ * why): the listing is taken at offset 0 (also on rewinddir) and each
+ * request resumes where the kernel asks. libfuse looks up (references) an
+ * entry before it knows whether it fits the reply; the one that does not
+ * fit keeps that reference until unmount, one node per request.
+ */
 static int tfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		       off_t off, struct fuse_file_info *fi,
 		       enum fuse_readdir_flags flags)
 {
-	struct fill_ctx x = {
-		.buf = buf,
-		.filler = filler,
-		.plus = (flags & FUSE_READDIR_PLUS) != 0,
-	};
+	struct vfs_dirsnap *d = dirsnap_of(fi);
+	bool plus = (flags & FUSE_READDIR_PLUS) != 0;
+	size_t n;
+	size_t i;
+	int err;
 
-	(void)off;
-	(void)fi;
-	return vfs_readdir(tfs()->v, path, fill, &x);
+	if (off < 0)
+		return -EINVAL;
+	if (off == 0 || !vfs_dirsnap_filled(d)) {
+		err = vfs_dirsnap_fill(tfs()->v, path, d);
+		if (err)
+			return err;
+	}
+	n = vfs_dirsnap_count(d);
+	for (i = (size_t)off; i < n; i++) {
+		const struct stat *st;
+		const char *name = vfs_dirsnap_entry(d, i, &st);
+		enum fuse_fill_dir_flags ff = 0;
+
+		if (st && plus)
+			ff = FUSE_FILL_DIR_PLUS;
+		if (filler(buf, name, st, (off_t)(i + 1), ff))
+			break;
+	}
+	return 0;
+}
+
+static int tfs_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	vfs_dirsnap_free(dirsnap_of(fi));
+	return 0;
 }
 
 static int tfs_mkdir(const char *path, mode_t mode)
@@ -247,7 +278,9 @@ const struct fuse_operations trovefs_fuse_ops = {
 	.destroy = tfs_destroy,
 	.getattr = tfs_getattr,
 	.readlink = tfs_readlink,
+	.opendir = tfs_opendir,
 	.readdir = tfs_readdir,
+	.releasedir = tfs_releasedir,
 	.mkdir = tfs_mkdir,
 	.rmdir = tfs_rmdir,
 	.unlink = tfs_unlink,

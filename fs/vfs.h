@@ -81,6 +81,24 @@ typedef int vfs_fill_fn(void *arg, const char *name, const struct stat *st);
 /* Returns 0, -ENOENT, -ENOTDIR. */
 int vfs_readdir(struct vfs *v, const char *path, vfs_fill_fn *fill, void *arg);
 
+/*
+ * A listing taken once and served by position (vfs_dirsnap.c), for a
+ * readdir that resumes at an offset. One per open directory; not shared.
+ */
+struct vfs_dirsnap;
+
+/* Returns 0 or -ENOMEM; free with vfs_dirsnap_free(). */
+int vfs_dirsnap_new(struct vfs_dirsnap **out);
+void vfs_dirsnap_free(struct vfs_dirsnap *d);
+/* (Re)takes the listing of @path: vfs_readdir()'s entries, "." first. */
+int vfs_dirsnap_fill(struct vfs *v, const char *path, struct vfs_dirsnap *d);
+/* True once a vfs_dirsnap_fill() succeeded. */
+bool vfs_dirsnap_filled(const struct vfs_dirsnap *d);
+size_t vfs_dirsnap_count(const struct vfs_dirsnap *d);
+/* Entry @i < count: its name, *@st its stat or NULL; valid until refill. */
+const char *vfs_dirsnap_entry(const struct vfs_dirsnap *d, size_t i,
+			      const struct stat **st);
+
 /* 0, -EEXIST, -ENOENT (parent), -EROFS (outside /containers), -EPERM */
 int vfs_mkdir(struct vfs *v, const char *path, mode_t mode);
 /* 0, -ENOENT, -ENOTEMPTY, -ENOTDIR, -EROFS, -EPERM */

@@ -91,6 +91,23 @@ t_check "names with dots" sh -c "touch '$C/..dots' '$C/a..b' '$C/...'"
 t_eq "the dotted names list" "$(ls -A "$C" | grep -cxE '\.\.dots|a\.\.b|\.\.\.')" "3"
 t_eq "ls -A lists every name" "$(ls -A "$C" | wc -l)" "10"
 
+# ls -l takes every stat from the listing: READDIRPLUS entries carry the
+# attributes, so the kernel sends no LOOKUP per name (libfuse 3.14 drops
+# them from entries given at offset 0: fs/vfs_dirsnap.c)
+t_check "mkdir for 200 files" mkdir "$C/many"
+t_check "200 files for ls -l" sh -c "for i in \$(seq 1 200); do : > '$C/many/f'\$i; done"
+t_check "unmount before the debug mount" t_umount
+MAIN_LOG=$LOG
+LOG=$T/debug.log
+t_check "mount with -o debug" t_mount -o debug
+before=$(wc -l < "$LOG")
+t_eq "ls -l lists the 200 files" "$(ls -l "$C/many" | grep -c ' f[0-9]*$')" "200"
+lookups=$(tail -n +"$before" "$LOG" | grep -c 'opcode: LOOKUP' || true)
+t_check "ls -l of 200 files sent at most 5 LOOKUPs (sent $lookups)" test "$lookups" -le 5
+t_check "unmount the debug mount" t_umount
+LOG=$MAIN_LOG
+t_check "mount again" t_mount
+
 # read-only parts and unknown paths
 t_check_fails "writing under restore/" "Read-only file system" touch "$MNT/restore/x"
 t_check_fails "mkdir under datastores/" "Read-only file system" mkdir "$MNT/datastores/x"
