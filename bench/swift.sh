@@ -19,13 +19,15 @@
 #   BENCH_SWIFT_LS       objects in the ls -l pseudo-directory (100000)
 #   BENCH_SWIFT_LS_JOBS  parallel bulk-upload requests (2)
 #   BENCH_SWIFT_LS_TIME  seconds the creation may take; then it stops
-#                        short of BENCH_SWIFT_LS and says so (360)
+#                        short of BENCH_SWIFT_LS and says so (600)
 #   BENCH_SWIFT_RCLONE_TIME  seconds rclone mount's cold ls -l may take;
 #                        then it is cut and extrapolated (60)
 #   BENCH_SWIFT_SEGMENT  segment_size of the mount (empty: the default)
 #   BENCH_SWIFT_PARALLEL parallel of the mount (empty: the default)
 #   BENCH_SWIFT_ALT      "SEGMENT PARALLEL" of one more cp row ("64M 4";
 #                        empty: none)
+#   BENCH_SWIFT_PIN      1 (default): also run the cp/read rows with Swift
+#                        on the last CPU and the client on the others
 #   BENCH_DIR            where the state goes (/var/tmp)
 #   BENCH_KEEP           1: keep the state directory (logs) at the end
 #
@@ -53,7 +55,7 @@ BENCH_SWIFT_BIG=${BENCH_SWIFT_BIG:-10G}
 BENCH_SWIFT_SMALL=${BENCH_SWIFT_SMALL:-256M}
 BENCH_SWIFT_LS=${BENCH_SWIFT_LS:-100000}
 BENCH_SWIFT_LS_JOBS=${BENCH_SWIFT_LS_JOBS:-2}
-BENCH_SWIFT_LS_TIME=${BENCH_SWIFT_LS_TIME:-360}
+BENCH_SWIFT_LS_TIME=${BENCH_SWIFT_LS_TIME:-600}
 BENCH_SWIFT_RCLONE_TIME=${BENCH_SWIFT_RCLONE_TIME:-60}
 BENCH_SWIFT_SEGMENT=${BENCH_SWIFT_SEGMENT:-}
 BENCH_SWIFT_PARALLEL=${BENCH_SWIFT_PARALLEL:-}
@@ -345,6 +347,77 @@ if [ -n "$BENCH_SWIFT_ALT" ]; then
 	sw_delete b/xalt
 	write_conf "$BENCH_SWIFT_SEGMENT" "$BENCH_SWIFT_PARALLEL"
 fi
+# ---- 1b. the same with the server and the client on separate CPUs ----
+
+# On this machine Swift's Python servers and the client share the CPUs, so
+# every CPU second trovefs spends compressing, encrypting and hashing is
+# taken from the server that raw curl has to itself. With PIN_CPUS (the
+# default on 2+ CPUs) the cp, read and peer rows are run once more with
+# Swift (all its processes and threads) on the last CPU and this script,
+# the daemon it mounts and the peer tools on the others: the server gets
+# the same CPU in every row, as if it ran on its own host.
+
+# swift_pids: Swift's server pids (pid files) and their worker children
+swift_pids()
+{
+	local f
+	local p
+
+	for f in "$SDIR"/run/*.pid; do
+		p=$(cat "$f" 2> /dev/null) || continue
+		echo "$p"
+		pgrep -P "$p" || true
+	done
+}
+
+# pin_cpus SERVER_CPUS CLIENT_CPUS: moves Swift and this shell (so every
+# child from now on) to those CPU lists
+pin_cpus()
+{
+	local p
+
+	for p in $(swift_pids); do
+		taskset -a -p -c "$1" "$p" > /dev/null 2>&1 ||
+			note "cannot pin Swift pid $p"
+	done
+	taskset -p -c "$2" $$ > /dev/null || note "cannot pin the client"
+}
+
+NCPU=$(nproc)
+T_PW=- T_PRAW=- T_PW0=- T_PWR=- T_PRAWR=- T_PR=- T_PGET=-
+if [ "${BENCH_SWIFT_PIN:-1}" = 1 ] && [ "$NCPU" -ge 2 ] &&
+	command -v taskset > /dev/null; then
+	PIN_SRV=$((NCPU - 1))
+	PIN_CLI=0-$((NCPU - 2))
+	echo "pinned:   Swift on CPU $PIN_SRV, client and daemon on $PIN_CLI"
+	pin_cpus "$PIN_SRV" "$PIN_CLI"
+	fs_cp "$IN" xp
+	T_PW=$t_cp
+	peer T_PRAW "$IN" raw_put "$IN" rawp
+	sw_delete b/rawp
+	fs_cp "$IN" xp0 compress_level=0
+	T_PW0=$t_cp
+	sw_delete b/xp0
+	fs_cp "$RND" rp
+	T_PWR=$t_cp
+	sw_delete b/rp
+	peer T_PRAWR "$RND" raw_put "$RND" rawrp
+	sw_delete b/rawrp
+	if [ "$HAVE_FS" = 1 ]; then
+		mount_fs "conf=$CONF" || die "cannot mount trovefs"
+		drop_caches
+		timeit T_PR cat "$MNT/containers/b/xp" > /dev/null || {
+			failed "pinned cat from trovefs"
+			T_PR=-
+		}
+		umount_fs
+		drop_caches
+		timeit T_PGET sw -o /dev/null b/xp || T_PGET=-
+		sw_delete b/xp
+	fi
+	pin_cpus "0-$((NCPU - 1))" "0-$((NCPU - 1))"
+fi
+
 rm -f "$RND"
 
 # ---- 2. read back: the mount (cold) against a GET of the stored object ----
@@ -641,6 +714,10 @@ if [ -n "$BENCH_SWIFT_ALT" ]; then
 fi
 wrow "read cold vs GET stored" "$T_FR" "$T_GETX" 0.8
 wrow "read cold vs GET plain" "$T_FR" "$T_GETRAW" ""
+wrow "pinned: cp $S vs raw curl -T" "$T_PW" "$T_PRAW" 1.0
+wrow "pinned: compress_level=0 vs curl" "$T_PW0" "$T_PRAW" 0.85
+wrow "pinned: urandom cp vs curl -T" "$T_PWR" "$T_PRAWR" 0.85
+wrow "pinned: read cold vs GET stored" "$T_PR" "$T_PGET" 0.8
 row "read-back sha256" "$READ_OK" "-" "-" "ok" "$(is_ok "$READ_OK")"
 row "stored bytes (b/x)" "$X_B" "$SIZE_B" "$(div "$X_B" "$SIZE_B" 3)" \
 	"-" "-"
