@@ -9,10 +9,11 @@
 #   STORE MNT KEY  local store dir, mount point, tfs1 key file
 #   FS_SOURCE      the daemon's SOURCE when not local:$STORE (swift:NAME)
 #   MOUNT_TIMEOUT  seconds mount_fs waits for the mount
+#   BENCH_KEEP     1: state_exit keeps W
 # and keep DPID (the daemon this script started, or empty), DLOG (its log)
 # and MOUNTS (how many mounts so far) up to date. The sourcing script
-# owns its cleanup trap; kill_fs is the part of it that concerns the
-# daemon.
+# owns its cleanup function; state_init arms it as the trap, kill_fs is
+# the part of it that concerns the daemon and state_exit its end.
 #
 # timeit and print_rows assign and read variables by name, and this file
 # is sourced, so shellcheck sees no caller:
@@ -75,6 +76,34 @@ drop_caches()
 	if [ "$CAN_DROP" = 1 ]; then
 		echo 3 > /proc/sys/vm/drop_caches
 	fi
+}
+
+# ---- the state directory ----
+
+# state_init DIR...: arms the sourcing script's cleanup function as the
+# EXIT trap (INT and TERM exit 130 through it), then makes DIR... (in W),
+# a fresh key in KEY, and sets CAN_DROP. Call it once, right after W and
+# cleanup exist, so that nothing is made before the trap would remove it.
+state_init()
+{
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM
+	mkdir "$@"
+	make_key "$KEY"
+	drop_caches_init
+}
+
+# state_exit RC: the end of cleanup, after kill_fs and whatever else the
+# script started is stopped: removes W unless BENCH_KEEP=1, and exits RC.
+state_exit()
+{
+	if [ "$BENCH_KEEP" = 1 ]; then
+		note "state kept in '$W'"
+	else
+		# never through a mount left behind: that would empty the store
+		rm -rf --one-file-system "$W"
+	fi
+	exit "$1"
 }
 
 # ---- arithmetic and formatting (awk: bash has no floats) ----

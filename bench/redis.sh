@@ -96,20 +96,9 @@ cleanup()
 		bash "$RS" stop "$d" > /dev/null 2>&1 ||
 			note "cannot stop the redis-server in '$d'"
 	done
-	if [ "$BENCH_KEEP" = 1 ]; then
-		note "state kept in '$W'"
-	else
-		# never through a mount left behind: that would empty the store
-		rm -rf --one-file-system "$W"
-	fi
-	exit "$rc"
+	state_exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-mkdir "$STORE" "$MNT"
-make_key "$KEY"
-drop_caches_init
+state_init "$STORE" "$MNT"
 
 # ---- the servers ----
 

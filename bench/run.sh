@@ -77,20 +77,9 @@ cleanup()
 
 	trap - EXIT
 	kill_fs
-	if [ "$BENCH_KEEP" = 1 ]; then
-		note "state kept in '$W'"
-	else
-		# never through a mount left behind: that would empty the store
-		rm -rf --one-file-system "$W"
-	fi
-	exit "$rc"
+	state_exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-mkdir "$STORE" "$MNT"
-make_key "$KEY"
-drop_caches_init
+state_init "$STORE" "$MNT"
 
 # ---- header ----
 

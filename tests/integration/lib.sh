@@ -24,6 +24,7 @@ TROVEFS_TEST_SOURCE=${TROVEFS_TEST_SOURCE:-local}
 T_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 T_SWIFT_OWN=""
 T_SWIFT_TOKEN=""
+T_SBIN_HELPER=""
 
 t_skip() {
 	echo "SKIP $T_NAME: $*"
@@ -170,7 +171,30 @@ t_cleanup() {
 			>/dev/null 2>&1 || true
 		rm -rf "$T_SWIFT_OWN"
 	fi
+	t_sbin_helper_remove
 	[ -n "${T:-}" ] && rm -rf "$T"
+}
+
+# t_sbin_helper - makes /sbin/mount.trovefs, where mount(8) looks for the
+# helper of type trovefs, run $TROVEFS: installs ours if there is none
+# (t_sbin_helper_remove, or t_cleanup, removes it again). Fails if one
+# that is not a trovefs helper is there.
+t_sbin_helper() {
+	if [ ! -e /sbin/mount.trovefs ]; then
+		sed "s|@BINDIR@|$(dirname "$TROVEFS")|" \
+			"$T_ROOT/mount-helpers/mount.trovefs" >/sbin/mount.trovefs
+		chmod 755 /sbin/mount.trovefs
+		T_SBIN_HELPER=1
+	fi
+	[ -n "$T_SBIN_HELPER" ] || grep -q trovefs /sbin/mount.trovefs
+}
+
+# t_sbin_helper_remove - removes the helper t_sbin_helper installed, only.
+t_sbin_helper_remove() {
+	if [ -n "$T_SBIN_HELPER" ]; then
+		rm -f /sbin/mount.trovefs
+		T_SBIN_HELPER=""
+	fi
 }
 
 # t_mount [-o OPTS] [SOURCE] - starts the daemon in the foreground (in the

@@ -23,13 +23,7 @@ t_check "the helper honours -f (fake)" "$HELPER" "local:$STORE" "$MNT" -f -o "co
 t_check "and mounted nothing" sh -c "! mountpoint -q '$MNT'"
 
 # mount(8) itself and an fstab line: mount looks for /sbin/mount.trovefs.
-installed=""
-if [ ! -e /sbin/mount.trovefs ]; then
-	sed "s|@BINDIR@|$(dirname "$TROVEFS")|" "$HELPER" > /sbin/mount.trovefs
-	chmod 755 /sbin/mount.trovefs
-	installed=1
-fi
-if [ -n "$installed" ] || grep -q trovefs /sbin/mount.trovefs; then
+if t_sbin_helper; then
 	t_check "mount -t trovefs" mount -t trovefs "local:$STORE" "$MNT" -o "conf=$CONF"
 	t_eq "the file written before is there" "$(cat "$MNT/containers/h/f")" "hi"
 	t_check "umount" umount "$MNT"
@@ -38,7 +32,7 @@ if [ -n "$installed" ] || grep -q trovefs /sbin/mount.trovefs; then
 	t_eq "the fstab mount works" "$(cat "$MNT/containers/h/f")" "hi"
 	t_check "umount" umount "$MNT"
 fi
-[ -n "$installed" ] && rm -f /sbin/mount.trovefs
+t_sbin_helper_remove
 
 # Daemon mode (no -f): returns once mounted, logs to syslog, fusermount3 -u.
 t_check "the daemon mode returns once mounted" "$TROVEFS" -o "conf=$CONF" "local:$STORE" "$MNT"

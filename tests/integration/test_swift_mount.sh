@@ -160,20 +160,14 @@ t_check "listed as fuse.trovefs with the source" \
 	grep -q "^swift:test $MNT fuse.trovefs " /proc/mounts
 t_eq "and serves the files" "$(t_sha "$MNT/containers/sw/big")" "$(t_sha "$T/src/big")"
 t_check "umount" umount "$MNT"
-installed=""
-if [ ! -e /sbin/mount.trovefs ]; then
-	sed "s|@BINDIR@|$(dirname "$TROVEFS")|" "$HELPER" > /sbin/mount.trovefs
-	chmod 755 /sbin/mount.trovefs
-	installed=1
-fi
-if [ -n "$installed" ] || grep -q trovefs /sbin/mount.trovefs; then
+if t_sbin_helper; then
 	echo "swift:test $MNT trovefs _netdev,nofail,noauto,conf=$CONF 0 0" > "$T/fstab"
 	t_check "mount by an fstab line with _netdev" mount -T "$T/fstab" "$MNT"
 	t_eq "the fstab mount serves the files" \
 		"$(t_sha "$MNT/containers/sw/big")" "$(t_sha "$T/src/big")"
 	t_check "umount" umount "$MNT"
 fi
-[ -n "$installed" ] && rm -f /sbin/mount.trovefs
+t_sbin_helper_remove
 
 # ---- max_file_size 2 MiB below segment_size 8M: 413, cut smaller
 rc=0

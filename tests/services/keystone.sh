@@ -79,6 +79,8 @@ elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }
 
 # shellcheck source=tests/services/ports.sh
 . "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
+# shellcheck source=tests/services/openstack-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/openstack-lib.sh"
 
 free_port() {
 	local p _
@@ -126,55 +128,14 @@ packages_present() {
 	command -v curl >/dev/null
 }
 
+# python3-keystone, not the `keystone` package: its postinst wants
+# dbconfig and /etc/keystone
 install_packages() {
-	packages_present && return 0
-	[ "${KEYSTONE_NO_INSTALL:-}" = 1 ] &&
-		skip "Keystone packages missing and KEYSTONE_NO_INSTALL=1"
-	[ "$(id -u)" = 0 ] ||
-		skip "Keystone packages missing and not root (apt-get install $PKGS)"
-	command -v apt-get >/dev/null || skip "no apt-get to install Keystone"
-	say "installing Debian packages: $PKGS"
-	export DEBIAN_FRONTEND=noninteractive
-	local apt=(apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
-	if ! apt-cache policy python3-keystone 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-		"${apt[@]}" update -qq >&2 || true
-	fi
-	# not the `keystone` package: its postinst wants dbconfig and
-	# /etc/keystone; --no-install-recommends keeps apache out
-	# shellcheck disable=SC2086
-	if ! "${apt[@]}" install -y -qq --no-install-recommends $PKGS >&2; then
-		"${apt[@]}" update -qq >&2 || true
-		# shellcheck disable=SC2086
-		"${apt[@]}" install -y -qq --no-install-recommends $PKGS >&2 ||
-			skip "apt-get install $PKGS failed"
-	fi
-	packages_present || skip "Keystone installed but not usable"
+	os_install_packages Keystone KEYSTONE_NO_INSTALL python3-keystone \
+		"Keystone installed but not usable"
 }
 
 # ---- processes
-
-pidfile() { echo "$DIR/run/$1.pid"; }
-
-alive() {
-	# PID 1 here reaps orphans lazily: a zombie still passes kill -0
-	local state
-	state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
-	[ -n "$state" ] && [ "$state" != Z ]
-}
-
-# The pid of @1 if it is alive and ours (its command line names DIR:
-# guards against pid reuse).
-live_pid() {
-	local f pid
-	f=$(pidfile "$1")
-	[ -s "$f" ] || return 1
-	pid=$(cat "$f")
-	[[ $pid =~ ^[0-9]+$ ]] || return 1
-	alive "$pid" || return 1
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DIR/" ||
-		return 1
-	echo "$pid"
-}
 
 stop_one() {
 	local pid _ kids k
@@ -276,29 +237,16 @@ EOF
 	swift_pw=$(secret swift)
 	# shellcheck disable=SC1091
 	mc=$(. "$SWIFT_DIR/ports" && echo "$MEMCACHED_PORT")
-	(umask 077 && cat >"$DIR/etc/proxy-server.conf") <<EOF
-# written by keystone.sh start: a second proxy on the storage servers of
-# $SWIFT_DIR (same rings and swift.conf)
-[DEFAULT]
-bind_ip = 127.0.0.1
-bind_port = $PROXY_PORT
-workers = 0
-user = $(id -un)
-swift_dir = $SWIFT_DIR/etc
-log_name = proxy-keystone
-log_level = INFO
-expose_info = true
-
-[pipeline:main]
-pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl authtoken keystoneauth copy container-quotas account-quotas slo dlo proxy-logging proxy-server
-
-[app:proxy-server]
-use = egg:swift#proxy
-# AUTH_<project_id> is created on first use
-account_autocreate = true
-allow_account_management = true
-object_chunk_size = 1048576
-client_chunk_size = 1048576
+	(
+		umask 077
+		{
+			echo "# written by keystone.sh start: a second proxy on" \
+				"the storage servers of"
+			echo "# $SWIFT_DIR (same rings and swift.conf)"
+			swift_proxy_conf "$PROXY_PORT" "$SWIFT_DIR/etc" \
+				proxy-keystone "$mc" 1048576 1000 \
+				"authtoken keystoneauth"
+			cat <<EOF
 
 [filter:authtoken]
 paste.filter_factory = keystonemiddleware.auth_token:filter_factory
@@ -323,40 +271,9 @@ reseller_prefix = AUTH
 operator_roles = admin, member, swiftoperator
 project_reader_roles = reader
 reseller_admin_role = ResellerAdmin
-
-[filter:cache]
-use = egg:swift#memcache
-memcache_servers = 127.0.0.1:$mc
-error_suppression_interval = 1
-error_suppression_limit = 100
-
-[filter:catch_errors]
-use = egg:swift#catch_errors
-[filter:gatekeeper]
-use = egg:swift#gatekeeper
-[filter:healthcheck]
-use = egg:swift#healthcheck
-[filter:proxy-logging]
-use = egg:swift#proxy_logging
-[filter:listing_formats]
-use = egg:swift#listing_formats
-[filter:bulk]
-use = egg:swift#bulk
-[filter:tempurl]
-use = egg:swift#tempurl
-[filter:copy]
-use = egg:swift#copy
-[filter:container-quotas]
-use = egg:swift#container_quotas
-[filter:account-quotas]
-use = egg:swift#account_quotas
-[filter:slo]
-use = egg:swift#slo
-rate_limit_segments_per_sec = 0
-[filter:dlo]
-use = egg:swift#dlo
-rate_limit_segments_per_sec = 0
 EOF
+		} >"$DIR/etc/proxy-server.conf"
+	)
 	# swift.conf (hash, constraints) is read from swift_dir only if
 	# set before swift.common.constraints is imported
 	cat >"$DIR/bin/swift-proxy" <<'EOF'

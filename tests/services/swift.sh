@@ -49,6 +49,8 @@ skip() { say "SKIP: $*"; exit 77; }
 
 # shellcheck source=tests/services/ports.sh
 . "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
+# shellcheck source=tests/services/openstack-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/openstack-lib.sh"
 
 # Ports: kept in DIR/ports once chosen, so stop/status/env find them.
 load_ports() {
@@ -96,42 +98,8 @@ packages_present() {
 }
 
 install_packages() {
-	packages_present && return 0
-	[ "${SWIFT_NO_INSTALL:-}" = 1 ] && skip "Swift packages missing and SWIFT_NO_INSTALL=1"
-	[ "$(id -u)" = 0 ] || skip "Swift packages missing and not root (apt-get install $PKGS)"
-	command -v apt-get >/dev/null || skip "no apt-get to install Swift"
-	say "installing Debian packages: $PKGS"
-	export DEBIAN_FRONTEND=noninteractive
-	local apt=(apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
-	if ! apt-cache policy swift-proxy 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-		"${apt[@]}" update -qq >&2 || true
-	fi
-	# without --no-install-recommends apt pulls in GTK and autopkgtest
-	# shellcheck disable=SC2086
-	if ! "${apt[@]}" install -y -qq --no-install-recommends $PKGS >&2; then
-		"${apt[@]}" update -qq >&2 || true
-		# shellcheck disable=SC2086
-		"${apt[@]}" install -y -qq --no-install-recommends $PKGS >&2 ||
-			skip "apt-get install $PKGS failed"
-	fi
-	packages_present || skip "Swift installed but $PY cannot import it"
-}
-
-pidfile() { echo "$DIR/run/$1.pid"; }
-
-# The pid of @1 if it is alive, not a zombie, and ours (its command line
-# names DIR: guards against pid reuse).
-live_pid() {
-	local f pid state
-	f=$(pidfile "$1")
-	[ -s "$f" ] || return 1
-	pid=$(cat "$f")
-	[[ $pid =~ ^[0-9]+$ ]] || return 1
-	state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
-	[ "$state" != Z ] || return 1
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DIR/" ||
-		return 1
-	echo "$pid"
+	os_install_packages Swift SWIFT_NO_INSTALL swift-proxy \
+		"Swift installed but $PY cannot import it"
 }
 
 stop_one() {
@@ -219,23 +187,10 @@ log_name = container-updater
 log_level = WARNING
 account_suppression_time = 0
 EOF
-	cat >"$DIR/etc/proxy-server.conf" <<EOF
-[DEFAULT]
-bind_port = $PROXY_PORT
-log_name = proxy-server
-expose_info = true
-$common
-
-[pipeline:main]
-pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl tempauth copy container-quotas account-quotas slo dlo proxy-logging proxy-server
-
-[app:proxy-server]
-use = egg:swift#proxy
-# a fresh tempauth account answers 404 without this
-account_autocreate = true
-allow_account_management = true
-object_chunk_size = $CHUNK_SIZE
-client_chunk_size = $CHUNK_SIZE
+	{
+		swift_proxy_conf "$PROXY_PORT" "$DIR/etc" proxy-server \
+			"$MEMCACHED_PORT" "$CHUNK_SIZE" "$SLO_MAX_SEGMENTS" tempauth
+		cat <<EOF
 
 [filter:tempauth]
 use = egg:swift#tempauth
@@ -245,46 +200,8 @@ user_admin_admin = admin .admin .reseller_admin
 user_test_tester = testing .admin
 user_test_tester3 = testing3
 user_test2_tester2 = testing2 .admin
-
-[filter:cache]
-use = egg:swift#memcache
-# tempauth keeps its tokens in memcached: without it every token is 401
-memcache_servers = 127.0.0.1:$MEMCACHED_PORT
-# after 10 errors Swift stops using memcached for 60 s, so a test that
-# restarts memcached would see every login fail for a minute
-error_suppression_interval = 1
-error_suppression_limit = 100
-
-[filter:catch_errors]
-use = egg:swift#catch_errors
-[filter:gatekeeper]
-use = egg:swift#gatekeeper
-[filter:healthcheck]
-use = egg:swift#healthcheck
-[filter:proxy-logging]
-use = egg:swift#proxy_logging
-[filter:listing_formats]
-use = egg:swift#listing_formats
-[filter:bulk]
-use = egg:swift#bulk
-[filter:tempurl]
-use = egg:swift#tempurl
-[filter:copy]
-use = egg:swift#copy
-[filter:container-quotas]
-use = egg:swift#container_quotas
-[filter:account-quotas]
-use = egg:swift#account_quotas
-# rate_limit_segments_per_sec = 0: Swift otherwise serves 1 segment/s
-# after the 10th for small SLO segments and every DLO segment
-[filter:slo]
-use = egg:swift#slo
-max_manifest_segments = $SLO_MAX_SEGMENTS
-rate_limit_segments_per_sec = 0
-[filter:dlo]
-use = egg:swift#dlo
-rate_limit_segments_per_sec = 0
 EOF
+	} >"$DIR/etc/proxy-server.conf"
 	# Launcher: set_swift_dir() before any swift module reads swift.conf,
 	# so DIR/etc/swift.conf (constraints, hash) is used, not /etc/swift.
 	cat >"$DIR/bin/server" <<'EOF'

@@ -21,6 +21,7 @@
 #include "../../conf/log.h"
 #include "../../datastores/ds.h"
 #include "../../datastores/ds_fs.h"
+#include "row_assert.h"
 
 /* ---- a fake driver: the stream is g_data; verify wants byte 0 'G' ---- */
 
@@ -145,7 +146,7 @@ static const struct ds_driver fake_driver = {
 	.recover = fake_recover,
 };
 
-/* The same driver with state markers: g_state, or g_state_err. */
+/* The same driver with state markers: g_state_a/b, or g_state_err. */
 static const char *const fake_state_keys[] = { "fake-a", "fake-b", NULL };
 static const char *g_state_a = "run1";
 static const char *g_state_b = "7";
@@ -164,23 +165,8 @@ static int fake_state_read(struct ds *ds, struct meta *m)
 	return 0;
 }
 
-static const struct ds_driver fake_state_driver = {
-	.type = "fakestate",
-	.backup_file = "dump.bin",
-	.init = fake_init,
-	.fini = fake_fini,
-	.stream_open = fake_open,
-	.stream_read = fake_read,
-	.stream_size = fake_size,
-	.stream_close = fake_close,
-	.verify_new = fake_verify_new,
-	.verify_update = fake_verify_update,
-	.verify_final = fake_verify_final,
-	.verify_free = fake_verify_free,
-	.recover = fake_recover,
-	.state_read = fake_state_read,
-	.state_keys = fake_state_keys,
-};
+/* fake_driver plus fake_state_read(); filled in by setup(). */
+static struct ds_driver fake_state_driver;
 
 /* ---- fixture ---- */
 
@@ -211,6 +197,10 @@ static int setup(void **state)
 	g_state_b = "7";
 	g_state_err = 0;
 	g_state_reads = 0;
+	fake_state_driver = fake_driver;
+	fake_state_driver.type = "fakestate";
+	fake_state_driver.state_read = fake_state_read;
+	fake_state_driver.state_keys = fake_state_keys;
 	log_set_hook(quiet_hook);
 	assert_int_equal(mem_store_new(&f->st), 0);
 	assert_int_equal(ds_set_new_empty(f->st, &f->set), 0);
@@ -236,23 +226,37 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Puts a backup named @name holding @data straight into the store. */
-static void put_backup(struct fixture *f, const char *name, const char *data)
+/*
+ * Puts backup @name of @ds holding @data straight into the store, with
+ * the markers fake-a/fake-b = @a/@b where not NULL.
+ */
+static void put_backup_to(struct fixture *f, struct ds *ds, const char *name,
+			  const char *data, const char *a, const char *b)
 {
-	char key[STORE_KEY_MAX];
+	char key[STORE_KEY_MAX + 1];
 	struct store_writer *w;
 	struct meta m;
 	int err;
 
-	err = store_create_container(f->st, f->ds->container);
+	err = store_create_container(f->st, ds->container);
 	assert_true(err == 0 || err == -EEXIST);
-	assert_int_equal(ds_backup_key(f->ds, name, key, sizeof(key)), 0);
-	assert_int_equal(
-		store_writer_open(f->st, f->ds->container, key, NULL, &w), 0);
+	assert_int_equal(ds_backup_key(ds, name, key, sizeof(key)), 0);
+	assert_int_equal(store_writer_open(f->st, ds->container, key, NULL, &w),
+			 0);
 	assert_int_equal(store_writer_write(w, data, strlen(data)), 0);
 	meta_init(&m);
+	if (a)
+		assert_int_equal(meta_set(&m, "fake-a", a), 0);
+	if (b)
+		assert_int_equal(meta_set(&m, "fake-b", b), 0);
 	assert_int_equal(store_writer_commit(w, &m), 0);
 	meta_release(&m);
+}
+
+/* Puts a backup of "db" named @name holding @data, without markers. */
+static void put_backup(struct fixture *f, const char *name, const char *data)
+{
+	put_backup_to(f, f->ds, name, data, NULL, NULL);
 }
 
 /* ---- naming ---- */
@@ -483,48 +487,47 @@ static bool st_same(const char *brun, const char *bdirty, const char *bsaved,
 	return same;
 }
 
-static void test_ds_state_unchanged_equal(void **state)
-{
-	(void)state;
-	assert_true(
-		st_same("abc", "0", "1700000000", "abc", "0", "1700000000"));
-}
-
-static void test_ds_state_unchanged_run_id_differs(void **state)
-{
-	(void)state;
-	assert_false(
-		st_same("abc", "0", "1700000000", "abd", "0", "1700000000"));
-}
-
-static void test_ds_state_unchanged_dirty_differs(void **state)
-{
-	(void)state;
-	assert_false(
-		st_same("abc", "5", "1700000000", "abc", "6", "1700000000"));
+/* Markers of a backup and of the live server, and whether they match. */
+static const struct st_case {
+	const char *b[3]; /* run id, dirty, last save; NULL: absent */
+	const char *l[3];
+	bool same;
+} st_cases[] = {
+	{ { "abc", "0", "1700000000" }, { "abc", "0", "1700000000" }, true },
+	{ { "abc", "0", "1700000000" }, { "abd", "0", "1700000000" }, false },
+	{ { "abc", "5", "1700000000" }, { "abc", "6", "1700000000" }, false },
 	/* a save resets the counter: lower is a change too */
-	assert_false(
-		st_same("abc", "5", "1700000000", "abc", "0", "1700000000"));
-}
+	{ { "abc", "5", "1700000000" }, { "abc", "0", "1700000000" }, false },
+	{ { "abc", "0", "1700000000" }, { "abc", "0", "1700000001" }, false },
+	/* a marker missing on either side proves nothing */
+	{ { NULL, "0", "1" }, { "abc", "0", "1" }, false },
+	{ { "abc", NULL, "1" }, { "abc", "0", "1" }, false },
+	{ { "abc", "0", NULL }, { "abc", "0", "1" }, false },
+	{ { "abc", "0", "1" }, { "abc", NULL, "1" }, false },
+	{ { NULL, NULL, NULL }, { NULL, NULL, NULL }, false },
+};
 
-static void test_ds_state_unchanged_last_save_differs(void **state)
+static void test_ds_state_unchanged(void **state)
 {
+	size_t i;
+
 	(void)state;
-	assert_false(
-		st_same("abc", "0", "1700000000", "abc", "0", "1700000001"));
+	for (i = 0; i < sizeof(st_cases) / sizeof(st_cases[0]); i++) {
+		const struct st_case *c = &st_cases[i];
+
+		assert_row_int_equal(i,
+				     st_same(c->b[0], c->b[1], c->b[2], c->l[0],
+					     c->l[1], c->l[2]),
+				     c->same);
+	}
 }
 
-static void test_ds_state_unchanged_missing_meta(void **state)
+static void test_ds_state_unchanged_needs_keys(void **state)
 {
 	struct meta a;
 	struct meta b;
 
 	(void)state;
-	assert_false(st_same(NULL, "0", "1", "abc", "0", "1"));
-	assert_false(st_same("abc", NULL, "1", "abc", "0", "1"));
-	assert_false(st_same("abc", "0", NULL, "abc", "0", "1"));
-	assert_false(st_same("abc", "0", "1", "abc", NULL, "1"));
-	assert_false(st_same(NULL, NULL, NULL, NULL, NULL, NULL));
 	/* no keys at all proves nothing */
 	st_meta(&a, "abc", "0", "1");
 	st_meta(&b, "abc", "0", "1");
@@ -535,39 +538,20 @@ static void test_ds_state_unchanged_missing_meta(void **state)
 	meta_release(&b);
 }
 
-/* A fixture datastore "sdb" driven by fake_state_driver. */
-static struct ds *state_ds(struct fixture *f)
+/*
+ * "sdb<i>", driven by fake_state_driver: a datastore of its own for table
+ * row @i, so that rows sharing the fixture see only their own backups.
+ */
+static struct ds *row_ds(struct fixture *f, size_t i)
 {
 	struct conf_section s = { 0 };
+	char name[32];
 
+	snprintf(name, sizeof(name), "sdb%zu", i);
 	s.type = (char *)"fakestate";
-	s.name = (char *)"sdb";
+	s.name = name;
 	assert_int_equal(ds_set_add(f->set, &fake_state_driver, &s), 0);
-	return ds_set_find(f->set, "sdb");
-}
-
-/* Puts backup @name of @ds holding @data, with markers @a/@b if set. */
-static void put_backup_to(struct fixture *f, struct ds *ds, const char *name,
-			  const char *data, const char *a, const char *b)
-{
-	char key[STORE_KEY_MAX + 1];
-	struct store_writer *w;
-	struct meta m;
-	int err;
-
-	err = store_create_container(f->st, ds->container);
-	assert_true(err == 0 || err == -EEXIST);
-	assert_int_equal(ds_backup_key(ds, name, key, sizeof(key)), 0);
-	assert_int_equal(store_writer_open(f->st, ds->container, key, NULL, &w),
-			 0);
-	assert_int_equal(store_writer_write(w, data, strlen(data)), 0);
-	meta_init(&m);
-	if (a)
-		assert_int_equal(meta_set(&m, "fake-a", a), 0);
-	if (b)
-		assert_int_equal(meta_set(&m, "fake-b", b), 0);
-	assert_int_equal(store_writer_commit(w, &m), 0);
-	meta_release(&m);
+	return ds_set_find(f->set, name);
 }
 
 /* How many of @ds's backups are safety backups. */
@@ -585,135 +569,184 @@ static int safety_backups(struct ds *ds)
 	return n;
 }
 
-static void test_ds_backup_records_state_markers(void **state)
+/* What state_read() answers at backup, and the markers the backup gets. */
+static const struct marker_case {
+	int state_err;
+	const char *a;
+	const char *b;
+} marker_cases[] = {
+	{ 0, "run1", "7" },
+	/* the backup itself still works */
+	{ -ECONNREFUSED, NULL, NULL },
+};
+
+static void test_ds_backup_state_markers(void **state)
 {
 	struct fixture *f = *state;
-	struct ds *ds = state_ds(f);
-	char name[DS_NAME_MAX];
-	char key[STORE_KEY_MAX + 1];
-	struct obj_info oi;
+	size_t i;
 
-	assert_int_equal(ds_backup(ds, "", name, sizeof(name)), 0);
-	assert_int_equal(g_state_reads, 1);
-	assert_int_equal(ds_backup_key(ds, name, key, sizeof(key)), 0);
-	obj_info_init(&oi);
-	assert_int_equal(store_head(f->st, ds->container, key, &oi), 0);
-	assert_string_equal(meta_get(&oi.meta, "fake-a"), "run1");
-	assert_string_equal(meta_get(&oi.meta, "fake-b"), "7");
-	obj_info_release(&oi);
+	for (i = 0; i < sizeof(marker_cases) / sizeof(marker_cases[0]); i++) {
+		const struct marker_case *c = &marker_cases[i];
+		struct ds *ds = row_ds(f, i);
+		char name[DS_NAME_MAX];
+		char key[STORE_KEY_MAX + 1];
+		struct obj_info oi;
+		int reads = g_state_reads;
+
+		g_state_err = c->state_err;
+		assert_row_int_equal(i, ds_backup(ds, "", name, sizeof(name)),
+				     0);
+		assert_row_int_equal(i, g_state_reads, reads + 1);
+		assert_row_int_equal(
+			i, ds_backup_key(ds, name, key, sizeof(key)), 0);
+		obj_info_init(&oi);
+		assert_row_int_equal(
+			i, store_head(f->st, ds->container, key, &oi), 0);
+		assert_row_string_equal(i, meta_get(&oi.meta, "fake-a"), c->a);
+		assert_row_string_equal(i, meta_get(&oi.meta, "fake-b"), c->b);
+		obj_info_release(&oi);
+	}
 }
 
-static void test_ds_backup_without_state_records_none(void **state)
-{
-	struct fixture *f = *state;
-	struct ds *ds = state_ds(f);
-	char name[DS_NAME_MAX];
-	char key[STORE_KEY_MAX + 1];
-	struct obj_info oi;
+/*
+ * Recover of a backup just taken (markers run1/7) when the live markers
+ * are then run1/@b or unreadable: a safety backup unless they match.
+ * Either way the status names the backup that holds the data from
+ * before the recover.
+ */
+static const struct live_case {
+	const char *b;
+	int state_err;
+	int safety;
+} live_cases[] = {
+	{ "7", 0, 0 },
+	/* one write since */
+	{ "8", 0, 1 },
+	{ "7", -ETIMEDOUT, 1 },
+};
 
-	g_state_err = -ECONNREFUSED; /* the backup itself still works */
-	assert_int_equal(ds_backup(ds, "", name, sizeof(name)), 0);
-	assert_int_equal(ds_backup_key(ds, name, key, sizeof(key)), 0);
-	obj_info_init(&oi);
-	assert_int_equal(store_head(f->st, ds->container, key, &oi), 0);
-	assert_null(meta_get(&oi.meta, "fake-a"));
-	assert_null(meta_get(&oi.meta, "fake-b"));
-	obj_info_release(&oi);
-}
-
-static void test_ds_recover_skips_safety_when_state_unchanged(void **state)
+/* @ds's status line last_safety_backup into @out; "" if there is none. */
+static void last_safety(struct ds *ds, char *out, size_t size)
 {
-	struct fixture *f = *state;
-	struct ds *ds = state_ds(f);
-	char name[DS_NAME_MAX];
+	static const char key[] = "\nlast_safety_backup: ";
+	const char *line;
 	struct buf b;
+	size_t n = 0;
 
-	assert_int_equal(ds_backup(ds, "", name, sizeof(name)), 0);
-	assert_int_equal(ds_recover(ds, name, strlen(name)), 0);
-	assert_int_equal(g_recovers, 1);
-	assert_int_equal(safety_backups(ds), 0);
 	buf_init(&b, 4096);
 	assert_int_equal(ds_status(ds, &b), 0);
-	assert_non_null(strstr(buf_str(&b), "last_safety_backup: "));
-	assert_non_null(strstr(buf_str(&b), name));
+	line = strstr(buf_str(&b), key);
+	if (line) {
+		line += strlen(key);
+		n = strcspn(line, "\n");
+		assert_true(n < size);
+		memcpy(out, line, n);
+	}
+	out[n] = '\0';
 	buf_release(&b);
 }
 
-static void test_ds_recover_takes_safety_when_state_changed(void **state)
+static bool ends_with(const char *s, const char *suffix)
 {
-	struct fixture *f = *state;
-	struct ds *ds = state_ds(f);
-	char name[DS_NAME_MAX];
+	size_t n = strlen(s);
+	size_t k = strlen(suffix);
 
-	assert_int_equal(ds_backup(ds, "", name, sizeof(name)), 0);
-	g_state_b = "8"; /* one write since */
-	assert_int_equal(ds_recover(ds, name, strlen(name)), 0);
-	assert_int_equal(g_recovers, 1);
-	assert_int_equal(safety_backups(ds), 1);
+	return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-static void test_ds_recover_takes_safety_when_state_unreadable(void **state)
+static void test_ds_recover_safety_by_live_state(void **state)
 {
 	struct fixture *f = *state;
-	struct ds *ds = state_ds(f);
-	char name[DS_NAME_MAX];
+	size_t i;
 
-	assert_int_equal(ds_backup(ds, "", name, sizeof(name)), 0);
-	g_state_err = -ETIMEDOUT;
-	assert_int_equal(ds_recover(ds, name, strlen(name)), 0);
-	assert_int_equal(safety_backups(ds), 1);
+	for (i = 0; i < sizeof(live_cases) / sizeof(live_cases[0]); i++) {
+		const struct live_case *c = &live_cases[i];
+		struct ds *ds = row_ds(f, i);
+		char name[DS_NAME_MAX];
+		char last[DS_NAME_MAX];
+		int recovers = g_recovers;
+
+		g_state_b = "7";
+		g_state_err = 0;
+		assert_row_int_equal(i, ds_backup(ds, "", name, sizeof(name)),
+				     0);
+		g_state_b = c->b;
+		g_state_err = c->state_err;
+		assert_row_int_equal(i, ds_recover(ds, name, strlen(name)), 0);
+		assert_row_int_equal(i, g_recovers, recovers + 1);
+		assert_row_int_equal(i, safety_backups(ds), c->safety);
+		last_safety(ds, last, sizeof(last));
+		if (c->safety)
+			assert_row_true(i, ends_with(last, "-pre-recover"));
+		else
+			assert_row_string_equal(i, last, name);
+	}
 }
 
-static void test_ds_recover_takes_safety_without_recorded_state(void **state)
-{
-	struct fixture *f = *state;
-	struct ds *ds = state_ds(f);
+#define MARKED_MAX 3
 
+/*
+ * Backups with and without markers (live: run1/7), the one recovered,
+ * and how many safety backups that took: only the newest backup with
+ * markers can prove the live data is kept, and only if it verifies.
+ */
+static const struct marked_case {
+	struct {
+		const char *name;
+		const char *data;
+		const char *a;
+		const char *b;
+	} put[MARKED_MAX];
+	const char *target;
+	const char *recovered;
+	int safety;
+} marked_cases[] = {
 	/* an old backup without markers proves nothing */
-	put_backup_to(f, ds, "2024-01-01T00:00:00Z", "GOOD-OLD", NULL, NULL);
-	put_backup_to(f, ds, "2024-01-02T00:00:00Z", "GOOD-NEW", "run1", NULL);
-	assert_int_equal(ds_recover(ds, "latest", 6), 0);
-	assert_string_equal(g_recovered, "GOOD-NEW");
-	assert_int_equal(safety_backups(ds), 1);
-}
-
-static void test_ds_recover_matching_backup_must_verify(void **state)
-{
-	struct fixture *f = *state;
-	struct ds *ds = state_ds(f);
-
+	{ { { "2024-01-01T00:00:00Z", "GOOD-OLD", NULL, NULL },
+	    { "2024-01-02T00:00:00Z", "GOOD-NEW", "run1", NULL } },
+	  "latest",
+	  "GOOD-NEW",
+	  1 },
 	/* the newest matches the live state but does not verify */
-	put_backup_to(f, ds, "2024-01-01T00:00:00Z", "GOOD-OLD", NULL, NULL);
-	put_backup_to(f, ds, "2024-01-02T00:00:00Z", "BAD", "run1", "7");
-	assert_int_equal(ds_recover(ds, "2024-01-01T00:00:00Z", 20), 0);
-	assert_string_equal(g_recovered, "GOOD-OLD");
-	assert_int_equal(safety_backups(ds), 1);
-}
-
-static void test_ds_recover_matching_other_backup_skips(void **state)
-{
-	struct fixture *f = *state;
-	struct ds *ds = state_ds(f);
-
+	{ { { "2024-01-01T00:00:00Z", "GOOD-OLD", NULL, NULL },
+	    { "2024-01-02T00:00:00Z", "BAD", "run1", "7" } },
+	  "2024-01-01T00:00:00Z",
+	  "GOOD-OLD",
+	  1 },
 	/* the newest with markers counts, even behind one without */
-	put_backup_to(f, ds, "2024-01-01T00:00:00Z", "GOOD-OLD", NULL, NULL);
-	put_backup_to(f, ds, "2024-01-02T00:00:00Z", "GOOD-MID", "run1", "7");
-	put_backup_to(f, ds, "2024-01-03T00:00:00Z", "GOOD-NEW", NULL, NULL);
-	assert_int_equal(ds_recover(ds, "2024-01-01T00:00:00Z", 20), 0);
-	assert_string_equal(g_recovered, "GOOD-OLD");
-	assert_int_equal(safety_backups(ds), 0);
-}
+	{ { { "2024-01-01T00:00:00Z", "GOOD-OLD", NULL, NULL },
+	    { "2024-01-02T00:00:00Z", "GOOD-MID", "run1", "7" },
+	    { "2024-01-03T00:00:00Z", "GOOD-NEW", NULL, NULL } },
+	  "2024-01-01T00:00:00Z",
+	  "GOOD-OLD",
+	  0 },
+	/* an older backup matching the live state is not enough */
+	{ { { "2024-01-01T00:00:00Z", "GOOD-OLD", "run1", "7" },
+	    { "2024-01-02T00:00:00Z", "GOOD-NEW", "run1", "6" } },
+	  "2024-01-01T00:00:00Z",
+	  "GOOD-OLD",
+	  1 },
+};
 
-static void test_ds_recover_only_newest_marked_backup_counts(void **state)
+static void test_ds_recover_safety_by_backup_markers(void **state)
 {
 	struct fixture *f = *state;
-	struct ds *ds = state_ds(f);
+	size_t i;
+	size_t k;
 
-	/* an older backup matching the live state is not enough */
-	put_backup_to(f, ds, "2024-01-01T00:00:00Z", "GOOD-OLD", "run1", "7");
-	put_backup_to(f, ds, "2024-01-02T00:00:00Z", "GOOD-NEW", "run1", "6");
-	assert_int_equal(ds_recover(ds, "2024-01-01T00:00:00Z", 20), 0);
-	assert_int_equal(safety_backups(ds), 1);
+	for (i = 0; i < sizeof(marked_cases) / sizeof(marked_cases[0]); i++) {
+		const struct marked_case *c = &marked_cases[i];
+		struct ds *ds = row_ds(f, i);
+
+		for (k = 0; k < MARKED_MAX && c->put[k].name; k++)
+			put_backup_to(f, ds, c->put[k].name, c->put[k].data,
+				      c->put[k].a, c->put[k].b);
+		memset(g_recovered, 0, sizeof(g_recovered));
+		assert_row_int_equal(
+			i, ds_recover(ds, c->target, strlen(c->target)), 0);
+		assert_row_string_equal(i, g_recovered, c->recovered);
+		assert_row_int_equal(i, safety_backups(ds), c->safety);
+	}
 }
 
 /* ---- live stream ---- */
@@ -888,20 +921,11 @@ int main(void)
 		T(test_ds_recover_garbage),
 		T(test_ds_recover_driver_error_is_returned),
 		T(test_ds_live_sequential_only),
-		cmocka_unit_test(test_ds_state_unchanged_equal),
-		cmocka_unit_test(test_ds_state_unchanged_run_id_differs),
-		cmocka_unit_test(test_ds_state_unchanged_dirty_differs),
-		cmocka_unit_test(test_ds_state_unchanged_last_save_differs),
-		cmocka_unit_test(test_ds_state_unchanged_missing_meta),
-		T(test_ds_backup_records_state_markers),
-		T(test_ds_backup_without_state_records_none),
-		T(test_ds_recover_skips_safety_when_state_unchanged),
-		T(test_ds_recover_takes_safety_when_state_changed),
-		T(test_ds_recover_takes_safety_when_state_unreadable),
-		T(test_ds_recover_takes_safety_without_recorded_state),
-		T(test_ds_recover_matching_backup_must_verify),
-		T(test_ds_recover_matching_other_backup_skips),
-		T(test_ds_recover_only_newest_marked_backup_counts),
+		cmocka_unit_test(test_ds_state_unchanged),
+		cmocka_unit_test(test_ds_state_unchanged_needs_keys),
+		T(test_ds_backup_state_markers),
+		T(test_ds_recover_safety_by_live_state),
+		T(test_ds_recover_safety_by_backup_markers),
 		T(test_ds_fs_datastores_tree),
 		T(test_ds_fs_access_rules),
 		T(test_ds_fs_backup_and_recover_by_write),

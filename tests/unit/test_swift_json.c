@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "../../backends/swift_json.h"
+#include "row_assert.h"
 
 struct seen {
 	struct buf out;
@@ -45,107 +46,68 @@ static const char listing[] =
 	"\"slo_etag\": \"\\\"e1\\\"\", \"last_modified\": "
 	"\"2024-01-02T03:04:05.000000\"}]";
 
-static void test_listing_parses_objects_and_subdirs(void **state)
-{
-	struct seen s = { .stop_after = 0 };
-	size_t n = 0;
+static const char account_listing[] =
+	"[{\"name\": \"c1\", \"count\": 3, \"bytes\": 30, "
+	"\"last_modified\": \"2024-01-02T03:04:05.000000\"}]";
 
-	(void)state;
-	buf_init(&s.out, 4096);
-	assert_int_equal(swift_json_parse_listing(listing, strlen(listing),
-						  record, &s, &n),
-			 0);
-	assert_int_equal(n, 3);
-	assert_string_equal(
-		buf_str(&s.out),
-		"db/a b.txt|12|application/x-trovefs; mode=644|abc||0;"
-		"[db/2024/]"
-		"big\xc3\xa9|5368709121|text/plain|def|\"e1\"|0;");
-	buf_release(&s.out);
-}
+static const char manifest_get[] =
+	"[{\"name\": \"/c+segments/k/u/00000000\", \"bytes\": 5, "
+	"\"hash\": \"aa\"}, {\"name\": \"/c+segments/k/u/m0-00000000\", "
+	"\"bytes\": 9, \"hash\": \"bb\", \"sub_slo\": true}]";
 
-static void test_listing_empty_page(void **state)
-{
-	struct seen s = { .stop_after = 0 };
-	size_t n = 9;
-
-	(void)state;
-	buf_init(&s.out, 64);
-	assert_int_equal(swift_json_parse_listing("[]", 2, record, &s, &n), 0);
-	assert_int_equal(n, 0);
-	buf_release(&s.out);
-}
-
-static void test_listing_callback_stops(void **state)
-{
-	struct seen s = { .stop_after = 1 };
-	size_t n = 0;
-
-	(void)state;
-	buf_init(&s.out, 4096);
-	assert_int_equal(swift_json_parse_listing(listing, strlen(listing),
-						  record, &s, &n),
-			 7);
-	assert_int_equal(n, 1);
-	buf_release(&s.out);
-}
-
-static void test_listing_rejects_garbage(void **state)
-{
-	static const char *bad[] = {
-		"<html>",
-		"[{\"bytes\": 1}]",
-		"[1, 2]",
-		"[{\"name\": \"\"}]",
-		"[{\"name\": \"a\\u0000b\"}]",
-	};
-	struct seen s = { .stop_after = 0 };
+/* A listing or manifest, what record() saw, and the parser's result. */
+static const struct listing_case {
+	int (*parse)(const char *json, size_t len, swift_json_entry_fn *fn,
+		     void *arg, size_t *n);
+	const char *json;
+	int stop_after; /* record() returns 7 at this entry; 0: never */
+	int err;
 	size_t n;
+	const char *seen;
+} listing_cases[] = {
+	/* objects and subdirs, in order */
+	{ swift_json_parse_listing, listing, 0, 0, 3,
+	  "db/a b.txt|12|application/x-trovefs; mode=644|abc||0;"
+	  "[db/2024/]"
+	  "big\xc3\xa9|5368709121|text/plain|def|\"e1\"|0;" },
+	/* the last page */
+	{ swift_json_parse_listing, "[]", 0, 0, 0, "" },
+	/* the callback's non-zero value stops the walk and is returned */
+	{ swift_json_parse_listing, listing, 1, 7, 1,
+	  "db/a b.txt|12|application/x-trovefs; mode=644|abc||0;" },
+	/* an account listing: containers with their object counts */
+	{ swift_json_parse_listing, account_listing, 0, 0, 1, "c1|30||||3;" },
+	/* a manifest: a sub_slo segment comes as a subdir */
+	{ swift_json_parse_manifest, manifest_get, 0, 0, 2,
+	  "/c+segments/k/u/00000000|5||aa||0;"
+	  "[/c+segments/k/u/m0-00000000]" },
+	/* not an array of named objects */
+	{ swift_json_parse_listing, "<html>", 0, -EBADMSG, 0, "" },
+	{ swift_json_parse_listing, "[{\"bytes\": 1}]", 0, -EBADMSG, 0, "" },
+	{ swift_json_parse_listing, "[1, 2]", 0, -EBADMSG, 0, "" },
+	{ swift_json_parse_listing, "[{\"name\": \"\"}]", 0, -EBADMSG, 0, "" },
+	{ swift_json_parse_listing, "[{\"name\": \"a\\u0000b\"}]", 0, -EBADMSG,
+	  0, "" },
+};
+
+static void test_listing_and_manifest_parse(void **state)
+{
 	size_t i;
 
 	(void)state;
-	buf_init(&s.out, 4096);
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_int_equal(swift_json_parse_listing(bad[i],
-							  strlen(bad[i]),
-							  record, &s, &n),
-				 -EBADMSG);
-	buf_release(&s.out);
-}
+	for (i = 0; i < sizeof(listing_cases) / sizeof(listing_cases[0]); i++) {
+		const struct listing_case *c = &listing_cases[i];
+		struct seen s = { .stop_after = c->stop_after };
+		size_t n = 99;
 
-static void test_account_listing_counts(void **state)
-{
-	static const char acc[] =
-		"[{\"name\": \"c1\", \"count\": 3, \"bytes\": 30, "
-		"\"last_modified\": \"2024-01-02T03:04:05.000000\"}]";
-	struct seen s = { .stop_after = 0 };
-	size_t n;
-
-	(void)state;
-	buf_init(&s.out, 4096);
-	assert_int_equal(
-		swift_json_parse_listing(acc, strlen(acc), record, &s, &n), 0);
-	assert_string_equal(buf_str(&s.out), "c1|30||||3;");
-	buf_release(&s.out);
-}
-
-static void test_manifest_parse_sub_slo(void **state)
-{
-	static const char man[] =
-		"[{\"name\": \"/c+segments/k/u/00000000\", \"bytes\": 5, "
-		"\"hash\": \"aa\"}, {\"name\": \"/c+segments/k/u/m0-00000000\", "
-		"\"bytes\": 9, \"hash\": \"bb\", \"sub_slo\": true}]";
-	struct seen s = { .stop_after = 0 };
-	size_t n;
-
-	(void)state;
-	buf_init(&s.out, 4096);
-	assert_int_equal(
-		swift_json_parse_manifest(man, strlen(man), record, &s, &n), 0);
-	assert_string_equal(buf_str(&s.out),
-			    "/c+segments/k/u/00000000|5||aa||0;"
-			    "[/c+segments/k/u/m0-00000000]");
-	buf_release(&s.out);
+		buf_init(&s.out, 4096);
+		assert_row_int_equal(
+			i, c->parse(c->json, strlen(c->json), record, &s, &n),
+			c->err);
+		assert_row_int_equal(i, n, c->n);
+		assert_row_string_equal(i, buf_str(&s.out), c->seen);
+		buf_release(&s.out);
+	}
 }
 
 static void test_manifest_build(void **state)
@@ -217,101 +179,66 @@ static const char token[] =
 	"\"region\": \"RegionOne\", \"url\": \"http://127.0.0.1:1/v1/AUTH_p\"}"
 	"]}]}}";
 
-static void check_catalog(const char *region, const char *ifc, const char *want)
-{
-	char *url = NULL;
+static const char catalog_only[] =
+	"{\"catalog\": [{\"type\": \"object-store\", \"endpoints\": "
+	"[{\"interface\": \"public\", \"region\": \"R\", "
+	"\"url\": \"http://x/v1\"}]}]}";
 
-	assert_int_equal(swift_json_keystone_catalog(token, strlen(token),
-						     "object-store", region,
-						     ifc, &url),
-			 0);
-	assert_string_equal(url, want);
-	free(url);
-}
-
-static void test_catalog_region_and_interface(void **state)
-{
-	(void)state;
-	check_catalog("RegionOne", "public", "http://127.0.0.1:1/v1/AUTH_p");
-	check_catalog("RegionTwo", NULL, "http://127.0.0.2:1/v1/AUTH_p");
-	check_catalog("RegionOne", "internal", "http://localhost:1/v1/AUTH_p");
+/* A lookup in a token (json NULL) or catalog, and what it finds. */
+static const struct catalog_case {
+	const char *json;
+	const char *type;
+	const char *region;
+	const char *ifc;
+	int err;
+	const char *url;
+} catalog_cases[] = {
+	{ NULL, "object-store", "RegionOne", "public", 0,
+	  "http://127.0.0.1:1/v1/AUTH_p" },
+	{ NULL, "object-store", "RegionTwo", NULL, 0,
+	  "http://127.0.0.2:1/v1/AUTH_p" },
+	{ NULL, "object-store", "RegionOne", "internal", 0,
+	  "http://localhost:1/v1/AUTH_p" },
 	/* v2-style interface names */
-	check_catalog("RegionOne", "internalURL",
-		      "http://localhost:1/v1/AUTH_p");
+	{ NULL, "object-store", "RegionOne", "internalURL", 0,
+	  "http://localhost:1/v1/AUTH_p" },
 	/* no region: unambiguous for internal (one region only) */
-	check_catalog(NULL, "internal", "http://localhost:1/v1/AUTH_p");
-	check_catalog("", "internal", "http://localhost:1/v1/AUTH_p");
-}
+	{ NULL, "object-store", NULL, "internal", 0,
+	  "http://localhost:1/v1/AUTH_p" },
+	{ NULL, "object-store", "", "internal", 0,
+	  "http://localhost:1/v1/AUTH_p" },
+	/* Keystone's order is not stable: no region + two regions */
+	{ NULL, "object-store", NULL, "public", -ENOTUNIQ, NULL },
+	{ NULL, "object-store", "", NULL, -ENOTUNIQ, NULL },
+	/* "publicURL" must not match "public" by prefix the other way round */
+	{ NULL, "object-store", "RegionOne", "pub", -ENOENT, NULL },
+	{ NULL, "object-store", "RegionOne", "publicURLx", -ENOENT, NULL },
+	/* missing region, missing service, no catalog at all */
+	{ NULL, "object-store", "RegionThree", NULL, -ENOENT, NULL },
+	{ NULL, "volumev3", NULL, NULL, -ENOENT, NULL },
+	{ "{}", "object-store", NULL, NULL, -EBADMSG, NULL },
+	/* a catalog response rather than a token */
+	{ catalog_only, "object-store", "R", "public", 0, "http://x/v1" },
+};
 
-/* Keystone's order is not stable: no region + two regions is an error. */
-static void test_catalog_no_region_ambiguous(void **state)
+static void test_catalog_lookup(void **state)
 {
-	char *url = NULL;
+	size_t i;
 
 	(void)state;
-	assert_int_equal(swift_json_keystone_catalog(token, strlen(token),
-						     "object-store", NULL,
-						     "public", &url),
-			 -ENOTUNIQ);
-	assert_null(url);
-	assert_int_equal(swift_json_keystone_catalog(token, strlen(token),
-						     "object-store", "", NULL,
-						     &url),
-			 -ENOTUNIQ);
-	assert_null(url);
-}
+	for (i = 0; i < sizeof(catalog_cases) / sizeof(catalog_cases[0]); i++) {
+		const struct catalog_case *c = &catalog_cases[i];
+		const char *json = c->json ? c->json : token;
+		char *url = NULL;
 
-/* "publicURL" must not match "public" by prefix the other way round. */
-static void test_catalog_interface_exact(void **state)
-{
-	char *url = NULL;
-
-	(void)state;
-	assert_int_equal(swift_json_keystone_catalog(token, strlen(token),
-						     "object-store",
-						     "RegionOne", "pub", &url),
-			 -ENOENT);
-	assert_int_equal(swift_json_keystone_catalog(
-				 token, strlen(token), "object-store",
-				 "RegionOne", "publicURLx", &url),
-			 -ENOENT);
-	assert_null(url);
-}
-
-static void test_catalog_missing(void **state)
-{
-	char *url = NULL;
-
-	(void)state;
-	assert_int_equal(swift_json_keystone_catalog(token, strlen(token),
-						     "object-store",
-						     "RegionThree", NULL, &url),
-			 -ENOENT);
-	assert_int_equal(swift_json_keystone_catalog(token, strlen(token),
-						     "volumev3", NULL, NULL,
-						     &url),
-			 -ENOENT);
-	assert_int_equal(swift_json_keystone_catalog("{}", 2, "object-store",
-						     NULL, NULL, &url),
-			 -EBADMSG);
-	assert_null(url);
-}
-
-static void test_catalog_only_response(void **state)
-{
-	static const char cat[] =
-		"{\"catalog\": [{\"type\": \"object-store\", \"endpoints\": "
-		"[{\"interface\": \"public\", \"region\": \"R\", "
-		"\"url\": \"http://x/v1\"}]}]}";
-	char *url = NULL;
-
-	(void)state;
-	assert_int_equal(swift_json_keystone_catalog(cat, strlen(cat),
-						     "object-store", "R",
-						     "public", &url),
-			 0);
-	assert_string_equal(url, "http://x/v1");
-	free(url);
+		assert_row_int_equal(
+			i,
+			swift_json_keystone_catalog(json, strlen(json), c->type,
+						    c->region, c->ifc, &url),
+			c->err);
+		assert_row_string_equal(i, url, c->url);
+		free(url);
+	}
 }
 
 static void test_keystone_expiry(void **state)
@@ -324,198 +251,172 @@ static void test_keystone_expiry(void **state)
 	assert_int_equal((long long)t, 1795244860LL);
 }
 
-static void test_keystone_password_request(void **state)
+/* Credentials, and the body of POST /v3/auth/tokens built from them. */
+static const struct request_case {
+	struct swift_keystone_cred cred;
+	int err;
+	const char *body;
+} request_cases[] = {
+	/* a password, project-scoped */
+	{ { .user = "demo", .password = "s\"ecret", .project = "demo" },
+	  0,
+	  "{ \"auth\" : { \"identity\" : { \"methods\" : [ \"password\" ], "
+	  "\"password\" : { \"user\" : { \"name\" : \"demo\", "
+	  "\"domain\" : { \"name\" : \"Default\" }, "
+	  "\"password\" : \"s\\\"ecret\" } } }, "
+	  "\"scope\" : { \"project\" : { \"name\" : \"demo\", "
+	  "\"domain\" : { \"name\" : \"Default\" } } } } }" },
+	/* an application credential: no scope, Keystone refuses one */
+	{ { .appcred_id = "ac1", .password = "pw", .project = "ignored" },
+	  0,
+	  "{ \"auth\" : { \"identity\" : { \"methods\" : "
+	  "[ \"application_credential\" ], \"application_credential\" : "
+	  "{ \"id\" : \"ac1\", \"secret\" : \"pw\" } } } }" },
+	/* neither a user nor an application credential */
+	{ { .password = "pw" }, -EINVAL, "" },
+};
+
+static void test_keystone_request(void **state)
 {
-	const struct swift_keystone_cred c = {
-		.user = "demo",
-		.password = "s\"ecret",
-		.project = "demo",
-	};
-	struct buf out;
+	size_t i;
 
 	(void)state;
-	buf_init(&out, 4096);
-	assert_int_equal(swift_json_keystone_request(&c, &out), 0);
-	assert_string_equal(
-		buf_str(&out),
-		"{ \"auth\" : { \"identity\" : { \"methods\" : [ \"password\" ], "
-		"\"password\" : { \"user\" : { \"name\" : \"demo\", "
-		"\"domain\" : { \"name\" : \"Default\" }, "
-		"\"password\" : \"s\\\"ecret\" } } }, "
-		"\"scope\" : { \"project\" : { \"name\" : \"demo\", "
-		"\"domain\" : { \"name\" : \"Default\" } } } } }");
-	buf_release(&out);
+	for (i = 0; i < sizeof(request_cases) / sizeof(request_cases[0]); i++) {
+		const struct request_case *c = &request_cases[i];
+		struct buf out;
+
+		buf_init(&out, 4096);
+		assert_row_int_equal(
+			i, swift_json_keystone_request(&c->cred, &out), c->err);
+		assert_row_string_equal(i, buf_str(&out), c->body);
+		buf_release(&out);
+	}
 }
 
-static void test_keystone_appcred_request_has_no_scope(void **state)
-{
-	const struct swift_keystone_cred c = {
-		.appcred_id = "ac1",
-		.password = "pw",
-		.project = "ignored",
-	};
-	struct buf out;
+#define CTYPE_PAIRS 4
 
-	(void)state;
-	buf_init(&out, 4096);
-	assert_int_equal(swift_json_keystone_request(&c, &out), 0);
-	assert_string_equal(
-		buf_str(&out),
-		"{ \"auth\" : { \"identity\" : { \"methods\" : "
-		"[ \"application_credential\" ], \"application_credential\" : "
-		"{ \"id\" : \"ac1\", \"secret\" : \"pw\" } } } }");
-	buf_release(&out);
-}
-
-static void test_keystone_request_needs_identity(void **state)
-{
-	const struct swift_keystone_cred c = { .password = "pw" };
-	struct buf out;
-
-	(void)state;
-	buf_init(&out, 4096);
-	assert_int_equal(swift_json_keystone_request(&c, &out), -EINVAL);
-	buf_release(&out);
-}
-
-static void test_ctype_round_trip(void **state)
-{
-	struct meta m;
-	struct meta back;
-	struct buf ct;
-	bool complete = false;
-
-	(void)state;
-	meta_init(&m);
-	meta_init(&back);
-	buf_init(&ct, 4096);
-	assert_int_equal(meta_set(&m, "mtime", "1700000000.000000001"), 0);
-	assert_int_equal(meta_set(&m, "mode", "644"), 0);
-	assert_int_equal(meta_set(&m, "trovefs-size", "12"), 0);
-	assert_int_equal(swift_ctype_from_meta(&m, &ct), 0);
-	assert_string_equal(
-		buf_str(&ct),
-		"application/x-trovefs; mtime=1700000000.000000001; "
-		"mode=644; trovefs-size=12");
-	assert_int_equal(swift_ctype_to_meta(buf_str(&ct), &back, &complete),
-			 0);
-	assert_true(complete);
-	assert_int_equal(back.n, 3);
-	assert_string_equal(meta_get(&back, "mode"), "644");
-	assert_string_equal(meta_get(&back, "trovefs-size"), "12");
-	buf_release(&ct);
-	meta_release(&m);
-	meta_release(&back);
-}
-
-static void test_ctype_partial_when_value_not_token(void **state)
-{
-	struct meta m;
-	struct meta back;
-	struct buf ct;
-	bool complete = true;
-
-	(void)state;
-	meta_init(&m);
-	meta_init(&back);
-	buf_init(&ct, 4096);
-	assert_int_equal(meta_set(&m, "note", "has space"), 0);
-	assert_int_equal(meta_set(&m, "mode", "600"), 0);
-	assert_int_equal(swift_ctype_from_meta(&m, &ct), 0);
-	assert_string_equal(buf_str(&ct),
-			    "application/x-trovefs; mode=600; tfs_partial=1");
-	assert_int_equal(swift_ctype_to_meta(buf_str(&ct), &back, &complete),
-			 0);
-	assert_false(complete);
-	assert_string_equal(meta_get(&back, "mode"), "600");
-	buf_release(&ct);
-	meta_release(&m);
-	meta_release(&back);
-}
-
-static void test_ctype_foreign_is_partial(void **state)
-{
-	struct meta m;
-	bool complete = true;
-
-	(void)state;
-	meta_init(&m);
-	assert_int_equal(
-		swift_ctype_to_meta("text/plain; charset=utf-8", &m, &complete),
-		0);
-	assert_false(complete);
-	assert_int_equal(m.n, 0);
-	assert_int_equal(swift_ctype_to_meta("", &m, &complete), 0);
-	assert_false(complete);
+/*
+ * Metadata to a content type and back: @set (key, value pairs; none: the
+ * content type is only parsed), the content type made of it, whether it
+ * parses back to all of the object's metadata, and what it parses to.
+ */
+static const struct ctype_case {
+	const char *set[2 * CTYPE_PAIRS];
+	const char *ctype;
+	bool complete;
+	const char *back[2 * CTYPE_PAIRS];
+} ctype_cases[] = {
+	{ { "mtime", "1700000000.000000001", "mode", "644", "trovefs-size",
+	    "12" },
+	  "application/x-trovefs; mtime=1700000000.000000001; "
+	  "mode=644; trovefs-size=12",
+	  true,
+	  { "mtime", "1700000000.000000001", "mode", "644", "trovefs-size",
+	    "12" } },
+	/* a value that is not a token stays out: partial */
+	{ { "note", "has space", "mode", "600" },
+	  "application/x-trovefs; mode=600; tfs_partial=1",
+	  false,
+	  { "mode", "600" } },
+	/* a foreign content type holds none of it */
+	{ { NULL }, "text/plain; charset=utf-8", false, { NULL } },
+	{ { NULL }, "", false, { NULL } },
 	/* a params-only variant with quotes and odd spacing */
-	assert_int_equal(
-		swift_ctype_to_meta(
-			"Application/X-Trovefs ;mode=\"755\" ; Bad_Key=1", &m,
-			&complete),
-		0);
-	assert_true(complete);
-	assert_string_equal(meta_get(&m, "mode"), "755");
-	assert_int_equal(m.n, 1);
-	meta_release(&m);
-}
+	{ { NULL },
+	  "Application/X-Trovefs ;mode=\"755\" ; Bad_Key=1",
+	  true,
+	  { "mode", "755" } },
+};
 
-static void test_iso_time(void **state)
+static void test_ctype(void **state)
 {
-	struct timespec ts;
+	size_t i;
+	size_t k;
 
 	(void)state;
-	assert_int_equal(
-		swift_parse_iso_time("2024-01-02T03:04:05.123456", &ts), 0);
-	assert_int_equal((long long)ts.tv_sec, 1704164645LL);
-	assert_int_equal(ts.tv_nsec, 123456000);
-	assert_int_equal(swift_parse_iso_time("1970-01-01T00:00:00Z", &ts), 0);
-	assert_int_equal((long long)ts.tv_sec, 0);
-	assert_int_equal(ts.tv_nsec, 0);
-	assert_int_equal(swift_parse_iso_time("2024-01-02", &ts), -EINVAL);
-	assert_int_equal(swift_parse_iso_time("2024-01-02T03:04:05x", &ts),
-			 -EINVAL);
+	for (i = 0; i < sizeof(ctype_cases) / sizeof(ctype_cases[0]); i++) {
+		const struct ctype_case *c = &ctype_cases[i];
+		struct meta m;
+		struct meta back;
+		struct buf ct;
+		bool complete = !c->complete;
+		size_t n = 0;
+
+		meta_init(&m);
+		meta_init(&back);
+		buf_init(&ct, 4096);
+		for (k = 0; k < 2 * CTYPE_PAIRS && c->set[k]; k += 2)
+			assert_row_int_equal(
+				i, meta_set(&m, c->set[k], c->set[k + 1]), 0);
+		if (k > 0) {
+			assert_row_int_equal(i, swift_ctype_from_meta(&m, &ct),
+					     0);
+			assert_row_string_equal(i, buf_str(&ct), c->ctype);
+		}
+		assert_row_int_equal(
+			i, swift_ctype_to_meta(c->ctype, &back, &complete), 0);
+		assert_row_int_equal(i, complete, c->complete);
+		for (k = 0; k < 2 * CTYPE_PAIRS && c->back[k]; k += 2) {
+			assert_row_string_equal(i, meta_get(&back, c->back[k]),
+						c->back[k + 1]);
+			n++;
+		}
+		assert_row_int_equal(i, back.n, n);
+		buf_release(&ct);
+		meta_release(&m);
+		meta_release(&back);
+	}
 }
 
-static void test_x_timestamp(void **state)
+/* A listing's or a header's time stamp, and what it parses to. */
+static const struct time_case {
+	int (*parse)(const char *s, struct timespec *ts);
+	const char *text;
+	int err;
+	long long sec; /* when err is 0 */
+	long nsec;
+} time_cases[] = {
+	{ swift_parse_iso_time, "2024-01-02T03:04:05.123456", 0, 1704164645LL,
+	  123456000 },
+	{ swift_parse_iso_time, "1970-01-01T00:00:00Z", 0, 0, 0 },
+	{ swift_parse_iso_time, "2024-01-02", -EINVAL, 0, 0 },
+	{ swift_parse_iso_time, "2024-01-02T03:04:05x", -EINVAL, 0, 0 },
+	{ swift_parse_x_timestamp, "1795242834.89659", 0, 1795242834LL,
+	  896590000 },
+	{ swift_parse_x_timestamp, "12", 0, 12, 0 },
+	{ swift_parse_x_timestamp, "x1", -EINVAL, 0, 0 },
+	{ swift_parse_x_timestamp, "1.5z", -EINVAL, 0, 0 },
+};
+
+static void test_time_stamps(void **state)
 {
-	struct timespec ts;
+	size_t i;
 
 	(void)state;
-	assert_int_equal(swift_parse_x_timestamp("1795242834.89659", &ts), 0);
-	assert_int_equal((long long)ts.tv_sec, 1795242834LL);
-	assert_int_equal(ts.tv_nsec, 896590000);
-	assert_int_equal(swift_parse_x_timestamp("12", &ts), 0);
-	assert_int_equal(ts.tv_nsec, 0);
-	assert_int_equal(swift_parse_x_timestamp("x1", &ts), -EINVAL);
-	assert_int_equal(swift_parse_x_timestamp("1.5z", &ts), -EINVAL);
+	for (i = 0; i < sizeof(time_cases) / sizeof(time_cases[0]); i++) {
+		const struct time_case *c = &time_cases[i];
+		struct timespec ts;
+
+		assert_row_int_equal(i, c->parse(c->text, &ts), c->err);
+		if (c->err)
+			continue;
+		assert_row_int_equal(i, ts.tv_sec, c->sec);
+		assert_row_int_equal(i, ts.tv_nsec, c->nsec);
+	}
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_listing_parses_objects_and_subdirs),
-		cmocka_unit_test(test_listing_empty_page),
-		cmocka_unit_test(test_listing_callback_stops),
-		cmocka_unit_test(test_listing_rejects_garbage),
-		cmocka_unit_test(test_account_listing_counts),
-		cmocka_unit_test(test_manifest_parse_sub_slo),
+		cmocka_unit_test(test_listing_and_manifest_parse),
 		cmocka_unit_test(test_manifest_build),
 		cmocka_unit_test(test_manifest_build_escapes),
 		cmocka_unit_test(test_slo_etag_matches_swift),
-		cmocka_unit_test(test_catalog_region_and_interface),
-		cmocka_unit_test(test_catalog_no_region_ambiguous),
-		cmocka_unit_test(test_catalog_interface_exact),
-		cmocka_unit_test(test_catalog_missing),
-		cmocka_unit_test(test_catalog_only_response),
+		cmocka_unit_test(test_catalog_lookup),
 		cmocka_unit_test(test_keystone_expiry),
-		cmocka_unit_test(test_keystone_password_request),
-		cmocka_unit_test(test_keystone_appcred_request_has_no_scope),
-		cmocka_unit_test(test_keystone_request_needs_identity),
-		cmocka_unit_test(test_ctype_round_trip),
-		cmocka_unit_test(test_ctype_partial_when_value_not_token),
-		cmocka_unit_test(test_ctype_foreign_is_partial),
-		cmocka_unit_test(test_iso_time),
-		cmocka_unit_test(test_x_timestamp),
+		cmocka_unit_test(test_keystone_request),
+		cmocka_unit_test(test_ctype),
+		cmocka_unit_test(test_time_stamps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,673 @@
+/*
+ * test_vfs_write.c - the data side of fs/vfs.h over the mem store, and a
+ * few cases over codec -> mem: writes and reads, sequential-write
+ * enforcement, commit and write failures, open errors, concurrent reads,
+ * renames of open and closed files and of directories, truncate.
+ * The namespace cases are in test_vfs.c; the fixture is vfs_fixture.h.
+ */
+#include <pthread.h>
+
+#include "vfs_fixture.h"
+
+/* ---- writing ---- */
+
+static void test_write_read_roundtrip(void **state)
+{
+	struct fx *f = *state;
+	size_t len = 100000;
+	char *data = malloc(len);
+	char buf[64];
+	struct stat st;
+	char *back;
+	size_t n;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		data[i] = (char)('a' + i % 23);
+	assert_int_equal(write_file(f->v, P "f", data, len), 0);
+	back = content(f->st, "f", &n);
+	assert_int_equal(n, len);
+	assert_memory_equal(back, data, len);
+	free(back);
+	assert_string_equal(meta_of(f->st, "f", "mode", buf, sizeof(buf)),
+			    "640");
+	assert_non_null(meta_of(f->st, "f", "mtime", buf, sizeof(buf)));
+	assert_int_equal(vfs_getattr(f->v, P "f", &st), 0);
+	assert_int_equal(st.st_size, (off_t)len);
+	assert_int_equal(st.st_mode & 07777, 0640);
+	back = read_file(f->v, P "f", &n);
+	assert_int_equal(n, len);
+	assert_memory_equal(back, data, len);
+	free(back);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_WRITER_OPEN), 1);
+	free(data);
+}
+
+static void test_write_random_offset_refused(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *h;
+	struct stat st;
+
+	assert_int_equal(vfs_create(f->v, P "r", 0644, O_WRONLY | O_CREAT, &h),
+			 0);
+	assert_int_equal(vfs_write(h, "abc", 3, 0), 3);
+	log_lines = 0;
+	assert_int_equal(vfs_write(h, "x", 1, 100), -EOPNOTSUPP);
+	assert_int_equal(log_lines, 1);
+	assert_non_null(
+		strstr(log_last,
+		       "random write to 'c/r' at offset 100 is not supported"));
+	/* the file must not be stored with a hole or cut short */
+	assert_int_equal(vfs_write(h, "d", 1, 3), -EOPNOTSUPP);
+	assert_int_equal(vfs_flush(h), -EOPNOTSUPP);
+	assert_int_equal(log_lines, 1);
+	assert_int_equal(vfs_release(h), 0);
+	assert_false(exists(f->st, C, "r"));
+	assert_int_equal(vfs_getattr(f->v, P "r", &st), -ENOENT);
+
+	/* a first write that does not start at 0 */
+	assert_int_equal(vfs_create(f->v, P "s", 0644, O_WRONLY | O_CREAT, &h),
+			 0);
+	assert_int_equal(vfs_write(h, "x", 1, 4096), -EOPNOTSUPP);
+	assert_int_equal(vfs_release(h), -EOPNOTSUPP);
+	assert_false(exists(f->st, C, "s"));
+}
+
+static void test_write_existing_needs_truncate(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *h;
+	char *back;
+
+	put(f->st, C, "e", "original", NULL, "600");
+	assert_int_equal(vfs_open(f->v, P "e", O_WRONLY, &h), 0);
+	log_lines = 0;
+	assert_int_equal(vfs_write(h, "new", 3, 0), -EOPNOTSUPP);
+	assert_int_equal(log_lines, 1);
+	assert_int_equal(vfs_flush(h), 0);
+	assert_int_equal(vfs_release(h), 0);
+	back = content(f->st, "e", NULL);
+	assert_string_equal(back, "original");
+	free(back);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_WRITER_OPEN), 1);
+
+	/* ftruncate(fd, 0) first: then it is a new file */
+	assert_int_equal(vfs_open(f->v, P "e", O_RDWR, &h), 0);
+	assert_int_equal(vfs_truncate(f->v, P "e", 0, h), 0);
+	assert_int_equal(vfs_write(h, "new", 3, 0), 3);
+	assert_int_equal(vfs_read(h, (char[4]){ 0 }, 3, 0), -EOPNOTSUPP);
+	assert_int_equal(vfs_flush(h), 0);
+	assert_int_equal(vfs_release(h), 0);
+	back = content(f->st, "e", NULL);
+	assert_string_equal(back, "new");
+	free(back);
+	{
+		char buf[16];
+
+		assert_string_equal(
+			meta_of(f->st, "e", "mode", buf, sizeof(buf)), "600");
+	}
+
+	/* O_RDWR without truncation reads the object */
+	assert_int_equal(vfs_open(f->v, P "e", O_RDWR, &h), 0);
+	{
+		char buf[8] = { 0 };
+
+		assert_int_equal(vfs_read(h, buf, sizeof(buf) - 1, 0), 3);
+		assert_string_equal(buf, "new");
+	}
+	assert_int_equal(vfs_release(h), 0);
+}
+
+static void test_commit_failure_enospc(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *h;
+	struct stat st;
+
+	assert_int_equal(vfs_create(f->v, P "full", 0644,
+				    O_WRONLY | O_CREAT | O_TRUNC, &h),
+			 0);
+	assert_int_equal(vfs_write(h, "data", 4, 0), 4);
+	mem_store_fail(f->mem, MEM_OP_COMMIT, 1, -ENOSPC);
+	log_lines = 0;
+	assert_int_equal(vfs_flush(h), -ENOSPC);
+	assert_int_equal(log_lines, 1);
+	assert_string_equal(log_last,
+			    "cannot store 'c/full': No space left on device");
+	assert_int_equal(vfs_getattr(f->v, P "full", &st), -ENOENT);
+	assert_false(exists(f->st, C, "full"));
+	assert_int_equal(vfs_flush(h), 0);
+	assert_int_equal(vfs_fsync(h, false), 0);
+	assert_int_equal(vfs_release(h), 0);
+	assert_int_equal(log_lines, 1);
+}
+
+static void test_write_failure_is_sticky(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *h;
+	struct stat st;
+
+	assert_int_equal(vfs_create(f->v, P "w", 0644, O_WRONLY | O_CREAT, &h),
+			 0);
+	mem_store_fail(f->mem, MEM_OP_WRITE, 2, -EIO);
+	assert_int_equal(vfs_write(h, "a", 1, 0), 1);
+	assert_int_equal(vfs_write(h, "b", 1, 1), -EIO);
+	assert_int_equal(vfs_write(h, "c", 1, 1), -EIO);
+	assert_int_equal(vfs_fsync(h, true), -EIO);
+	assert_int_equal(vfs_flush(h), -EIO);
+	assert_int_equal(vfs_release(h), 0);
+	assert_int_equal(vfs_getattr(f->v, P "w", &st), -ENOENT);
+	assert_false(exists(f->st, C, "w"));
+
+	/* the writer cannot even be opened */
+	assert_int_equal(vfs_create(f->v, P "w2", 0644, O_WRONLY | O_CREAT, &h),
+			 0);
+	mem_store_fail(f->mem, MEM_OP_WRITER_OPEN, 1, -EIO);
+	assert_int_equal(vfs_write(h, "a", 1, 0), -EIO);
+	assert_int_equal(vfs_flush(h), -EIO);
+	assert_int_equal(vfs_release(h), 0);
+	assert_false(exists(f->st, C, "w2"));
+}
+
+static void test_empty_files_and_deferred_flush(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *h;
+	struct stat st;
+	char *back;
+
+	/* touch: create, close */
+	assert_int_equal(
+		vfs_create(f->v, P "empty", 0644, O_WRONLY | O_CREAT, &h), 0);
+	assert_int_equal(vfs_flush(h), 0);
+	assert_int_equal(vfs_release(h), 0);
+	assert_true(exists(f->st, C, "empty"));
+	assert_int_equal(vfs_getattr(f->v, P "empty", &st), 0);
+	assert_int_equal(st.st_size, 0);
+
+	/* "echo hi > f": the shell closes a dup before the write */
+	assert_int_equal(vfs_create(f->v, P "echo", 0644,
+				    O_WRONLY | O_CREAT | O_TRUNC, &h),
+			 0);
+	assert_int_equal(vfs_flush(h), 0);
+	assert_false(exists(f->st, C, "echo"));
+	assert_int_equal(vfs_write(h, "hi\n", 3, 0), 3);
+	assert_int_equal(vfs_flush(h), 0);
+	assert_true(exists(f->st, C, "echo"));
+	/* more writes on the committed file (another dup): refused */
+	assert_int_equal(vfs_write(h, "x", 1, 3), -EOPNOTSUPP);
+	assert_int_equal(vfs_flush(h), 0);
+	assert_int_equal(vfs_release(h), 0);
+	back = content(f->st, "echo", NULL);
+	assert_string_equal(back, "hi\n");
+	free(back);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_COMMIT), 2);
+}
+
+/*
+ * touch f; cat f: the kernel sends release after close() returns, so the
+ * read can open f before the empty file is committed. It reads empty.
+ */
+static void test_read_before_release_of_empty_file(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *w;
+	struct vfs_handle *r;
+	char buf[8];
+
+	assert_int_equal(
+		vfs_create(f->v, P "touched", 0644, O_WRONLY | O_CREAT, &w), 0);
+	assert_int_equal(vfs_flush(w), 0);
+	assert_false(exists(f->st, C, "touched"));
+	assert_int_equal(vfs_open(f->v, P "touched", O_RDONLY, &r), 0);
+	assert_int_equal(vfs_read(r, buf, sizeof(buf), 0), 0);
+	assert_int_equal(vfs_release(r), 0);
+	assert_int_equal(vfs_release(w), 0);
+	assert_true(exists(f->st, C, "touched"));
+	/* once written to, an uncommitted file is not readable as empty */
+	assert_int_equal(
+		vfs_create(f->v, P "busy", 0644, O_WRONLY | O_CREAT, &w), 0);
+	assert_int_equal(vfs_write(w, "x", 1, 0), 1);
+	assert_int_equal(vfs_open(f->v, P "busy", O_RDONLY, &r), -EBUSY);
+	assert_int_equal(vfs_release(w), 0);
+}
+
+static void test_open_errors(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *h;
+
+	put(f->st, C, "f", "x", NULL, NULL);
+	put(f->st, C, "d/", "", NULL, NULL);
+	assert_int_equal(vfs_open(f->v, P "none", O_RDONLY, &h), -ENOENT);
+	assert_int_equal(vfs_open(f->v, P "none", O_WRONLY, &h), -ENOENT);
+	assert_int_equal(vfs_open(f->v, P "d", O_RDONLY, &h), -EISDIR);
+	assert_int_equal(vfs_open(f->v, P "d", O_WRONLY, &h), -EISDIR);
+	assert_int_equal(vfs_open(f->v, "/containers/c", O_RDONLY, &h),
+			 -EISDIR);
+	assert_int_equal(vfs_open(f->v, "/restore/x", O_RDONLY, &h), -ENOENT);
+	assert_int_equal(vfs_open(f->v, "/restore/x", O_WRONLY, &h), -EROFS);
+	assert_int_equal(
+		vfs_create(f->v, P "f", 0644, O_WRONLY | O_CREAT | O_EXCL, &h),
+		-EEXIST);
+	assert_int_equal(vfs_create(f->v, P "d", 0644, O_WRONLY | O_CREAT, &h),
+			 -EISDIR);
+	assert_int_equal(
+		vfs_create(f->v, P "no/f", 0644, O_WRONLY | O_CREAT, &h),
+		-ENOENT);
+	assert_int_equal(
+		vfs_create(f->v, P "f/g", 0644, O_WRONLY | O_CREAT, &h),
+		-ENOTDIR);
+	assert_int_equal(
+		vfs_create(f->v, "/restore/f", 0644, O_WRONLY | O_CREAT, &h),
+		-EROFS);
+	assert_int_equal(vfs_create(f->v, "/f", 0644, O_WRONLY | O_CREAT, &h),
+			 -EROFS);
+
+	assert_int_equal(vfs_open(f->v, P "f", O_RDONLY, &h), 0);
+	assert_int_equal(vfs_handle_owner(h), 0);
+	vfs_handle_set_owner(h, 4242);
+	assert_int_equal(vfs_handle_owner(h), 4242);
+	assert_string_equal(vfs_handle_path(h), P "f");
+	assert_int_equal(vfs_release(h), 0);
+}
+
+static void test_read_errors_pass_through(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *h;
+	char buf[8];
+
+	put(f->st, C, "f", "content", NULL, NULL);
+	assert_int_equal(vfs_open(f->v, P "f", O_RDONLY, &h), 0);
+	mem_store_fail(f->mem, MEM_OP_READ, 1, -EIO);
+	assert_int_equal(vfs_read(h, buf, sizeof(buf), 0), -EIO);
+	assert_int_equal(vfs_read(h, buf, 3, 2), 3);
+	assert_memory_equal(buf, "nte", 3);
+	assert_int_equal(vfs_read(h, buf, sizeof(buf), 100), 0);
+	assert_int_equal(vfs_write(h, "x", 1, 0), -EBADF);
+	assert_int_equal(vfs_release(h), 0);
+	mem_store_fail(f->mem, MEM_OP_READER_OPEN, 1, -EBADMSG);
+	assert_int_equal(vfs_open(f->v, P "f", O_RDONLY, &h), -EBADMSG);
+}
+
+struct reader_arg {
+	struct vfs_handle *h;
+	const char *data;
+	size_t len;
+	unsigned seed;
+	int bad;
+};
+
+static void *reader_thread(void *p)
+{
+	struct reader_arg *a = p;
+	char buf[4096];
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		size_t off = (a->seed * 7919u + (unsigned)i * 104729u) %
+			     (a->len - sizeof(buf));
+		ssize_t got = vfs_read(a->h, buf, sizeof(buf), (off_t)off);
+
+		if (got != (ssize_t)sizeof(buf) ||
+		    memcmp(buf, a->data + off, sizeof(buf)) != 0)
+			a->bad++;
+	}
+	return NULL;
+}
+
+static void test_concurrent_reads_one_handle(void **state)
+{
+	struct fx *f = *state;
+	struct reader_arg a[4];
+	pthread_t t[4];
+	struct vfs_handle *h;
+	size_t len = 300000;
+	char *data = malloc(len);
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		data[i] = (char)(i * 31 + i / 255);
+	assert_int_equal(write_file(f->v, P "big", data, len), 0);
+	assert_int_equal(vfs_open(f->v, P "big", O_RDONLY, &h), 0);
+	for (i = 0; i < 4; i++) {
+		a[i] = (struct reader_arg){ h, data, len, (unsigned)i, 0 };
+		assert_int_equal(
+			pthread_create(&t[i], NULL, reader_thread, &a[i]), 0);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(a[i].bad, 0);
+	}
+	assert_int_equal(vfs_release(h), 0);
+	free(data);
+}
+
+/* ---- rename ---- */
+
+static void test_rename_uncommitted_before_write(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *h;
+	struct stat st;
+	char *back;
+
+	put(f->st, C, "d/", "", NULL, NULL);
+	put(f->st, C, "d/f", "old", NULL, NULL);
+	/* rsync-like: temp name, renamed over the target before closing */
+	assert_int_equal(vfs_create(f->v, P "d/.f.XyZ", 0600,
+				    O_WRONLY | O_CREAT | O_EXCL, &h),
+			 0);
+	assert_int_equal(vfs_rename(f->v, P "d/.f.XyZ", P "d/f", 0), 0);
+	assert_int_equal(vfs_getattr(f->v, P "d/.f.XyZ", &st), -ENOENT);
+	assert_int_equal(vfs_getattr(f->v, P "d/f", &st), 0);
+	assert_int_equal(st.st_size, 0);
+	assert_int_equal(vfs_write(h, "new data", 8, 0), 8);
+	assert_int_equal(vfs_getattr(f->v, P "d/f", &st), 0);
+	assert_int_equal(st.st_size, 8);
+	assert_int_equal(vfs_flush(h), 0);
+	assert_int_equal(vfs_release(h), 0);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_WRITER_OPEN), 3);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_COMMIT), 3);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_RENAME), 0);
+	assert_false(exists(f->st, C, "d/.f.XyZ"));
+	back = content(f->st, "d/f", NULL);
+	assert_string_equal(back, "new data");
+	free(back);
+}
+
+static void test_rename_uncommitted_counts(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *h;
+
+	/* the brief's exact case: one writer, one commit, no store rename */
+	assert_int_equal(
+		vfs_create(f->v, P "a.tmp", 0644, O_WRONLY | O_CREAT, &h), 0);
+	assert_int_equal(vfs_rename(f->v, P "a.tmp", P "a", 0), 0);
+	assert_int_equal(vfs_write(h, "x", 1, 0), 1);
+	assert_int_equal(vfs_flush(h), 0);
+	assert_int_equal(vfs_release(h), 0);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_WRITER_OPEN), 1);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_COMMIT), 1);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_RENAME), 0);
+	assert_true(exists(f->st, C, "a"));
+	assert_false(exists(f->st, C, "a.tmp"));
+}
+
+static void test_rename_uncommitted_after_write(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *h;
+	struct stat st;
+	char *back;
+
+	assert_int_equal(vfs_create(f->v, P "t", 0644, O_WRONLY | O_CREAT, &h),
+			 0);
+	assert_int_equal(vfs_write(h, "abc", 3, 0), 3);
+	assert_int_equal(vfs_rename(f->v, P "t", P "u", 0), 0);
+	assert_int_equal(vfs_rename(f->v, P "u", P "v", 0), 0);
+	assert_int_equal(vfs_getattr(f->v, P "t", &st), -ENOENT);
+	assert_int_equal(vfs_getattr(f->v, P "v", &st), 0);
+	assert_int_equal(st.st_size, 3);
+	assert_int_equal(vfs_write(h, "def", 3, 3), 3);
+	assert_int_equal(vfs_flush(h), 0);
+	assert_int_equal(vfs_release(h), 0);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_WRITER_OPEN), 1);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_RENAME), 1);
+	assert_false(exists(f->st, C, "t"));
+	assert_false(exists(f->st, C, "u"));
+	back = content(f->st, "v", NULL);
+	assert_string_equal(back, "abcdef");
+	free(back);
+}
+
+static void test_rename_file(void **state)
+{
+	struct fx *f = *state;
+	struct stat st;
+	char buf[64];
+	char *back;
+
+	put(f->st, C, "a", "aaa", "1300000000.000000000", "604");
+	put(f->st, C, "b", "bbb", NULL, NULL);
+	put(f->st, C, "d/", "", NULL, NULL);
+	assert_int_equal(vfs_getattr(f->v, P "a", &st), 0); /* cached */
+
+	assert_int_equal(vfs_rename(f->v, P "a", P "b", VFS_RENAME_NOREPLACE),
+			 -EEXIST);
+	assert_int_equal(vfs_rename(f->v, P "a", P "b", VFS_RENAME_EXCHANGE),
+			 -EINVAL);
+	assert_int_equal(vfs_rename(f->v, P "a", P "d", 0), -EISDIR);
+	assert_int_equal(vfs_rename(f->v, P "none", P "x", 0), -ENOENT);
+	assert_int_equal(vfs_rename(f->v, P "a", P "no/x", 0), -ENOENT);
+	assert_int_equal(vfs_rename(f->v, P "a", P "a", 0), 0);
+
+	assert_int_equal(vfs_rename(f->v, P "a", P "b", 0), 0);
+	assert_int_equal(vfs_getattr(f->v, P "a", &st), -ENOENT);
+	assert_int_equal(vfs_getattr(f->v, P "b", &st), 0);
+	assert_int_equal(st.st_mtim.tv_sec, 1300000000);
+	assert_int_equal(st.st_mode & 07777, 0604);
+	back = content(f->st, "b", NULL);
+	assert_string_equal(back, "aaa");
+	free(back);
+	assert_string_equal(meta_of(f->st, "b", "mode", buf, sizeof(buf)),
+			    "604");
+	assert_int_equal(vfs_rename(f->v, P "b", P "d/b", 0), 0);
+	assert_true(exists(f->st, C, "d/b"));
+
+	/* no rename in the store: copied, metadata and all */
+	mem_store_fail(f->mem, MEM_OP_RENAME, 1, -EXDEV);
+	assert_int_equal(vfs_rename(f->v, P "d/b", P "c2", 0), 0);
+	assert_false(exists(f->st, C, "d/b"));
+	back = content(f->st, "c2", NULL);
+	assert_string_equal(back, "aaa");
+	free(back);
+	assert_string_equal(meta_of(f->st, "c2", "mtime", buf, sizeof(buf)),
+			    "1300000000.000000000");
+
+	/* across containers */
+	assert_int_equal(store_create_container(f->st, "other"), 0);
+	assert_int_equal(vfs_rename(f->v, P "c2", "/containers/other/z", 0), 0);
+	assert_int_equal(vfs_getattr(f->v, "/containers/other/z", &st), 0);
+	assert_int_equal(st.st_size, 3);
+	assert_false(exists(f->st, C, "c2"));
+
+	/* containers and the read-only tops */
+	assert_int_equal(
+		vfs_rename(f->v, "/containers/other", "/containers/o2", 0),
+		-EXDEV);
+	assert_int_equal(
+		vfs_rename(f->v, "/containers/other/z", "/restore/z", 0),
+		-EROFS);
+	assert_int_equal(vfs_rename(f->v, "/restore/a", "/restore/b", 0),
+			 -EROFS);
+}
+
+static void test_rename_dir(void **state)
+{
+	struct fx *f = *state;
+	struct dirlist d = { 0 };
+	struct stat st;
+	char buf[64];
+	struct vfs_handle *h;
+
+	assert_int_equal(vfs_mkdir(f->v, P "d", 0701), 0);
+	assert_int_equal(vfs_mkdir(f->v, P "d/sub", 0755), 0);
+	put(f->st, C, "d/a", "A", NULL, NULL);
+	put(f->st, C, "d/sub/b", "B", NULL, NULL);
+	put(f->st, C, "d/impl/c", "C", NULL, NULL);
+	put(f->st, C, "d2", "x", NULL, NULL);
+	assert_int_equal(
+		vfs_create(f->v, P "d/sub/open", 0644, O_WRONLY | O_CREAT, &h),
+		0);
+
+	assert_int_equal(vfs_rename(f->v, P "d", P "d/sub/in", 0), -EINVAL);
+	assert_int_equal(vfs_rename(f->v, P "d", P "d2", 0), -ENOTDIR);
+	assert_int_equal(vfs_mkdir(f->v, P "full", 0755), 0);
+	put(f->st, C, "full/x", "x", NULL, NULL);
+	assert_int_equal(vfs_rename(f->v, P "d", P "full", 0), -ENOTEMPTY);
+	assert_int_equal(vfs_mkdir(f->v, P "empty", 0755), 0);
+	assert_int_equal(
+		vfs_rename(f->v, P "d", P "empty", VFS_RENAME_NOREPLACE),
+		-EEXIST);
+
+	assert_int_equal(vfs_rename(f->v, P "d", P "e", 0), 0);
+	assert_int_equal(vfs_getattr(f->v, P "d", &st), -ENOENT);
+	assert_false(exists(f->st, C, "d/"));
+	assert_false(exists(f->st, C, "d/a"));
+	assert_false(exists(f->st, C, "d/sub/"));
+	assert_true(exists(f->st, C, "e/"));
+	assert_true(exists(f->st, C, "e/a"));
+	assert_true(exists(f->st, C, "e/sub/"));
+	assert_true(exists(f->st, C, "e/sub/b"));
+	assert_true(exists(f->st, C, "e/impl/c"));
+	assert_string_equal(meta_of(f->st, "e/", "mode", buf, sizeof(buf)),
+			    "701");
+	assert_int_equal(vfs_readdir(f->v, P "e/sub", collect, &d), 0);
+	assert_int_equal(d.n, 4);
+	assert_non_null(find(&d, "b"));
+	assert_non_null(find(&d, "open"));
+	/* the open file follows the move */
+	assert_int_equal(vfs_write(h, "o", 1, 0), 1);
+	assert_int_equal(vfs_release(h), 0);
+	assert_true(exists(f->st, C, "e/sub/open"));
+	assert_false(exists(f->st, C, "d/sub/open"));
+
+	/* onto an empty directory */
+	assert_int_equal(vfs_rename(f->v, P "e", P "empty", 0), 0);
+	assert_true(exists(f->st, C, "empty/sub/b"));
+	assert_int_equal(vfs_getattr(f->v, P "e", &st), -ENOENT);
+	free(d.e);
+}
+
+/* ---- truncate ---- */
+
+static void test_truncate(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *h;
+	struct stat st;
+	char buf[64];
+	unsigned opens;
+
+	put(f->st, C, "f", "content", "1000000000", "600");
+	opens = mem_store_calls(f->mem, MEM_OP_WRITER_OPEN);
+	assert_int_equal(vfs_truncate(f->v, P "f", 7, NULL), 0);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_WRITER_OPEN), opens);
+	log_lines = 0;
+	assert_int_equal(vfs_truncate(f->v, P "f", 3, NULL), -EOPNOTSUPP);
+	assert_int_equal(log_lines, 1);
+	assert_int_equal(vfs_truncate(f->v, P "f", 0, NULL), 0);
+	assert_int_equal(vfs_getattr(f->v, P "f", &st), 0);
+	assert_int_equal(st.st_size, 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_true(st.st_mtim.tv_sec > 1000000000);
+	assert_string_equal(meta_of(f->st, "f", "mode", buf, sizeof(buf)),
+			    "600");
+	assert_int_equal(vfs_truncate(f->v, P "none", 0, NULL), -ENOENT);
+	assert_int_equal(vfs_mkdir(f->v, P "d", 0755), 0);
+	assert_int_equal(vfs_truncate(f->v, P "d", 0, NULL), -EISDIR);
+	assert_int_equal(vfs_truncate(f->v, "/restore/x", 0, NULL), -EROFS);
+
+	/* on a write handle: back to empty */
+	assert_int_equal(vfs_create(f->v, P "w", 0644, O_WRONLY | O_CREAT, &h),
+			 0);
+	assert_int_equal(vfs_truncate(f->v, P "w", 0, h), 0);
+	assert_int_equal(vfs_write(h, "abcdef", 6, 0), 6);
+	assert_int_equal(vfs_truncate(f->v, P "w", 6, h), 0);
+	assert_int_equal(vfs_truncate(f->v, P "w", 2, h), -EOPNOTSUPP);
+	assert_int_equal(vfs_truncate(f->v, P "w", 0, NULL), 0);
+	assert_int_equal(vfs_getattr(f->v, P "w", &st), 0);
+	assert_int_equal(st.st_size, 0);
+	assert_int_equal(vfs_write(h, "xy", 2, 0), 2);
+	assert_int_equal(vfs_flush(h), 0);
+	assert_int_equal(vfs_release(h), 0);
+	{
+		char *back = content(f->st, "w", NULL);
+
+		assert_string_equal(back, "xy");
+		free(back);
+	}
+}
+
+/* ---- over the codec ---- */
+
+static void test_codec_roundtrip_and_rename(void **state)
+{
+	struct fx *f = *state;
+	size_t len = 50000;
+	char *data = malloc(len);
+	struct stat st;
+	char *back;
+	size_t n;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		data[i] = (char)(i % 251);
+	assert_int_equal(write_file(f->v, P "f", data, len), 0);
+	assert_int_equal(vfs_getattr(f->v, P "f", &st), 0);
+	assert_int_equal(st.st_size, (off_t)len);
+	back = read_file(f->v, P "f", &n);
+	assert_int_equal(n, len);
+	assert_memory_equal(back, data, len);
+	free(back);
+	assert_int_equal(vfs_rename(f->v, P "f", P "g", 0), 0);
+	back = read_file(f->v, P "g", &n);
+	assert_int_equal(n, len);
+	assert_memory_equal(back, data, len);
+	free(back);
+	assert_int_equal(vfs_truncate(f->v, P "g", 0, NULL), 0);
+	assert_int_equal(vfs_getattr(f->v, P "g", &st), 0);
+	assert_int_equal(st.st_size, 0);
+	back = read_file(f->v, P "g", &n);
+	assert_int_equal(n, 0);
+	free(back);
+	free(data);
+}
+
+static void test_codec_mkdir_rmdir(void **state)
+{
+	struct fx *f = *state;
+	struct stat st;
+
+	assert_int_equal(vfs_mkdir(f->v, P "d", 0700), 0);
+	assert_int_equal(vfs_getattr(f->v, P "d", &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0700);
+	assert_int_equal(write_file(f->v, P "d/x", "x", 1), 0);
+	assert_int_equal(vfs_rename(f->v, P "d", P "e", 0), 0);
+	assert_int_equal(vfs_unlink(f->v, P "e/x"), 0);
+	assert_int_equal(vfs_rmdir(f->v, P "e"), 0);
+	assert_int_equal(vfs_getattr(f->v, P "e", &st), -ENOENT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_write_read_roundtrip),
+		T(test_write_random_offset_refused),
+		T(test_write_existing_needs_truncate),
+		T(test_commit_failure_enospc),
+		T(test_write_failure_is_sticky),
+		T(test_empty_files_and_deferred_flush),
+		T(test_read_before_release_of_empty_file),
+		T(test_open_errors),
+		T(test_read_errors_pass_through),
+		T(test_concurrent_reads_one_handle),
+		T(test_rename_uncommitted_before_write),
+		T(test_rename_uncommitted_counts),
+		T(test_rename_uncommitted_after_write),
+		T(test_rename_file),
+		T(test_rename_dir),
+		T(test_truncate),
+		TC(test_codec_roundtrip_and_rename),
+		TC(test_codec_mkdir_rmdir),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
