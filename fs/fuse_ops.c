@@ -81,16 +81,32 @@ static int tfs_opendir(const char *path, struct fuse_file_info *fi)
 	int err;
 
 	(void)path;
-	err = vfs_dirsnap_new(&d);
+	err = vfs_dirsnap_new(tfs()->v, &d);
 	if (err)
 		return err;
 	fi->fh = (uintptr_t)d;
 	return 0;
 }
 
+struct fill_ctx {
+	void *buf;
+	fuse_fill_dir_t filler;
+	bool plus;
+};
+
+static int fill(void *arg, const char *name, const struct stat *st, size_t next)
+{
+	struct fill_ctx *x = arg;
+	enum fuse_fill_dir_flags ff = 0;
+
+	if (st && x->plus)
+		ff = FUSE_FILL_DIR_PLUS;
+	return x->filler(x->buf, name, st, (off_t)next, ff) ? 1 : 0;
+}
+
 /*
  * Entries go out with their position as offset (see vfs_dirsnap.c for
- * why): the listing is taken at offset 0 (also on rewinddir) and each
+ * why): the listing starts at offset 0 (also on rewinddir) and each
  * request resumes where the kernel asks. libfuse looks up (references) an
  * entry before it knows whether it fits the reply; the one that does not
  * fit keeps that reference until unmount, one node per request.
@@ -100,30 +116,21 @@ static int tfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		       enum fuse_readdir_flags flags)
 {
 	struct vfs_dirsnap *d = dirsnap_of(fi);
-	bool plus = (flags & FUSE_READDIR_PLUS) != 0;
-	size_t n;
-	size_t i;
+	struct fill_ctx x = {
+		.buf = buf,
+		.filler = filler,
+		.plus = (flags & FUSE_READDIR_PLUS) != 0,
+	};
 	int err;
 
 	if (off < 0)
 		return -EINVAL;
-	if (off == 0 || !vfs_dirsnap_filled(d)) {
-		err = vfs_dirsnap_fill(tfs()->v, path, d);
+	if (off == 0 || !vfs_dirsnap_started(d)) {
+		err = vfs_dirsnap_start(d, path);
 		if (err)
 			return err;
 	}
-	n = vfs_dirsnap_count(d);
-	for (i = (size_t)off; i < n; i++) {
-		const struct stat *st;
-		const char *name = vfs_dirsnap_entry(d, i, &st);
-		enum fuse_fill_dir_flags ff = 0;
-
-		if (st && plus)
-			ff = FUSE_FILL_DIR_PLUS;
-		if (filler(buf, name, st, (off_t)(i + 1), ff))
-			break;
-	}
-	return 0;
+	return vfs_dirsnap_serve(d, (size_t)off, fill, &x);
 }
 
 static int tfs_releasedir(const char *path, struct fuse_file_info *fi)

@@ -82,22 +82,34 @@ typedef int vfs_fill_fn(void *arg, const char *name, const struct stat *st);
 int vfs_readdir(struct vfs *v, const char *path, vfs_fill_fn *fill, void *arg);
 
 /*
- * A listing taken once and served by position (vfs_dirsnap.c), for a
- * readdir that resumes at an offset. One per open directory; not shared.
+ * A listing served by position while a thread still takes it
+ * (vfs_dirsnap.c), for a readdir that resumes at an offset. One per open
+ * directory; its requests come one at a time.
  */
 struct vfs_dirsnap;
 
-/* Returns 0 or -ENOMEM; free with vfs_dirsnap_free(). */
-int vfs_dirsnap_new(struct vfs_dirsnap **out);
+/* Returns 0 or -ENOMEM; free with vfs_dirsnap_free() (stops a listing). */
+int vfs_dirsnap_new(struct vfs *v, struct vfs_dirsnap **out);
 void vfs_dirsnap_free(struct vfs_dirsnap *d);
-/* (Re)takes the listing of @path: vfs_readdir()'s entries, "." first. */
-int vfs_dirsnap_fill(struct vfs *v, const char *path, struct vfs_dirsnap *d);
-/* True once a vfs_dirsnap_fill() succeeded. */
-bool vfs_dirsnap_filled(const struct vfs_dirsnap *d);
-size_t vfs_dirsnap_count(const struct vfs_dirsnap *d);
-/* Entry @i < count: its name, *@st its stat or NULL; valid until refill. */
-const char *vfs_dirsnap_entry(const struct vfs_dirsnap *d, size_t i,
-			      const struct stat **st);
+/* (Re)starts the listing of @path (vfs_readdir()'s entries, "." first). */
+int vfs_dirsnap_start(struct vfs_dirsnap *d, const char *path);
+/* True once vfs_dirsnap_start() was called. */
+bool vfs_dirsnap_started(const struct vfs_dirsnap *d);
+
+/*
+ * Called per entry with the position after it (the offset to resume at);
+ * @st may be NULL. Returns 0 to go on, 1 to stop (reply full).
+ */
+typedef int vfs_dirsnap_fn(void *arg, const char *name, const struct stat *st,
+			   size_t next);
+
+/*
+ * Gives entries from position @from on to @fn, waiting until there is at
+ * least one or the listing ended. Returns 0 (nothing given: the end), or
+ * the listing's -errno once every entry before the failure was given.
+ */
+int vfs_dirsnap_serve(struct vfs_dirsnap *d, size_t from, vfs_dirsnap_fn *fn,
+		      void *arg);
 
 /* 0, -EEXIST, -ENOENT (parent), -EROFS (outside /containers), -EPERM */
 int vfs_mkdir(struct vfs *v, const char *path, mode_t mode);
