@@ -1,9 +1,14 @@
 /*
  * test_redis.c - unit tests of the Redis driver without a server: the RDB
  * CRC-64 and trailer checks, the error mappings, the SYNC framing parser,
- * INFO parsing, config parsing, and the live stream in sync mode driven
- * through a mocked struct redis_client_ops ($len and $EOF framing,
- * keepalives, a mark split across reads, a bad CRC, early end, errors).
+ * INFO parsing, config parsing, the state markers, and the live stream
+ * driven through a mocked struct redis_client_ops: sync mode ($len and
+ * $EOF framing, keepalives, a mark split across reads, a bad CRC, early
+ * end, errors) and bgsave mode (LASTSAVE/BGSAVE, "already in progress",
+ * the bounded LASTSAVE poll, error replies, the dump file streamed from a
+ * temp dir and its CRC-64 checked). Cases that share their logic are rows
+ * of a table run by one function, each row its own cmocka test (its
+ * fixture's ->row).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -33,8 +40,17 @@ static void log_hook(int level, const char *msg)
 	snprintf(g_last_log, sizeof(g_last_log), "%s", msg);
 }
 
-/* ---- a small valid RDB ---- */
+/* ---- a valid RDB ---- */
 
+/* Bytes make_rdb() writes for @payload bytes of data. */
+static size_t rdb_len(size_t payload)
+{
+	size_t lenlen = payload < 64 ? 1 : payload < 16384 ? 2 : 5;
+
+	return 9 + 3 + lenlen + payload + 1 + 8;
+}
+
+/* An RDB of rdb_len(@payload) bytes into @out; returns its length. */
 static size_t make_rdb(unsigned char *out, size_t payload)
 {
 	uint64_t crc;
@@ -44,17 +60,27 @@ static size_t make_rdb(unsigned char *out, size_t payload)
 
 	memcpy(out, "REDIS0010", 9);
 	n = 9;
-	/* an aux field "x" = "yyyy..." stands for the data */
+	/* an aux field "x" = "abc..." stands for the data */
 	out[n++] = 0xfa;
 	out[n++] = 1;
 	out[n++] = 'x';
-	out[n++] = (unsigned char)payload; /* 6-bit length, < 64 */
+	if (payload < 64) { /* RDB string lengths: 6, 14 or 32 bits */
+		out[n++] = (unsigned char)payload;
+	} else if (payload < 16384) {
+		out[n++] = (unsigned char)(0x40 | payload >> 8);
+		out[n++] = (unsigned char)payload;
+	} else {
+		out[n++] = 0x80;
+		for (b = 3; b >= 0; b--)
+			out[n++] = (unsigned char)(payload >> (8 * b));
+	}
 	for (i = 0; i < payload; i++)
 		out[n++] = (unsigned char)('a' + i % 26);
 	out[n++] = 0xff;
 	crc = rdb_crc64(0, out, n);
 	for (b = 0; b < 8; b++)
 		out[n++] = (unsigned char)(crc >> (8 * b));
+	assert_int_equal(n, rdb_len(payload));
 	return n;
 }
 
@@ -230,6 +256,8 @@ static void test_redis_info_get(void **state)
 struct fixture {
 	struct store *st;
 	struct ds_set *set;
+	const void *row; /* the table row a row test runs, or NULL */
+	char dir[64];	 /* a temp dir, or "" */
 };
 
 static int setup(void **state)
@@ -237,6 +265,7 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
+	f->row = *state; /* cmocka's initial_state */
 	assert_int_equal(mem_store_new(&f->st), 0);
 	assert_int_equal(ds_set_new_empty(f->st, &f->set), 0);
 	g_nlogs = 0;
@@ -248,10 +277,16 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
+	char path[128];
 
 	log_set_hook(NULL);
 	ds_set_free(f->set);
 	store_destroy(f->st);
+	if (f->dir[0]) {
+		snprintf(path, sizeof(path), "%s/dump.rdb", f->dir);
+		unlink(path);
+		rmdir(f->dir);
+	}
 	free(f);
 	return 0;
 }
@@ -347,7 +382,7 @@ static void test_redis_conf_bad_values(void **state)
 	assert_int_equal((int)f->set->n, 1);
 }
 
-/* ---- the sync stream over mocked client ops ---- */
+/* ---- mocked client ops ---- */
 
 static int mock_connect(const struct redis_addr *addr, struct redis_conn **out)
 {
@@ -368,8 +403,38 @@ static void mock_close(struct redis_conn *c)
 static const char *g_info_server;
 static const char *g_info_persistence;
 static const char *g_info_replication;
+/* CONFIG GET dir's answer; dbfilename is always dump.rdb */
+static const char *g_conf_dir;
+/* the error reply text of a command that fails; last_error() shows it */
+static const char *g_error_text;
+static const char *g_last_error;
+/* the pauses the driver asked for, in ms */
+static unsigned g_slept_ms;
 
-/* will_return: the expected command (words joined by ' '), the errno. */
+static void reply_string(struct redis_reply *r, const char *s)
+{
+	r->type = REDIS_R_STRING;
+	r->str = strdup(s);
+	assert_non_null(r->str);
+	r->len = strlen(s);
+}
+
+/* CONFIG GET @param -> [@param, @value] */
+static void reply_config(struct redis_reply *r, const char *param,
+			 const char *value)
+{
+	r->type = REDIS_R_ARRAY;
+	r->elements = calloc(2, sizeof(*r->elements));
+	assert_non_null(r->elements);
+	r->nelements = 2;
+	reply_string(&r->elements[0], param);
+	reply_string(&r->elements[1], value);
+}
+
+/*
+ * will_return: the expected command (words joined by ' '), the errno,
+ * and for a LASTSAVE answered without error, the integer.
+ */
 static int mock_command(struct redis_conn *c, struct redis_reply *reply,
 			int argc, const char **argv, const size_t *lens)
 {
@@ -388,24 +453,35 @@ static int mock_command(struct redis_conn *c, struct redis_reply *reply,
 	assert_string_equal(got, want);
 	memset(reply, 0, sizeof(*reply));
 	err = mock_type(int);
-	if (!err && strcmp(got, "INFO server") == 0 && g_info_server) {
-		reply->type = REDIS_R_STRING;
-		reply->str = strdup(g_info_server);
-	} else if (!err && strcmp(got, "INFO persistence") == 0 &&
-		   g_info_persistence) {
-		reply->type = REDIS_R_STRING;
-		reply->str = strdup(g_info_persistence);
-	} else if (!err && strcmp(got, "INFO replication") == 0 &&
-		   g_info_replication) {
-		reply->type = REDIS_R_STRING;
-		reply->str = strdup(g_info_replication);
-	} else if (!err) {
+	g_last_error = err && g_error_text ? g_error_text : "";
+	if (err)
+		return err;
+	if (strcmp(got, "LASTSAVE") == 0) {
+		reply->type = REDIS_R_INTEGER;
+		reply->integer = mock_type(long long);
+	} else if (strcmp(got, "INFO server") == 0 && g_info_server) {
+		reply_string(reply, g_info_server);
+	} else if (strcmp(got, "INFO persistence") == 0 && g_info_persistence) {
+		reply_string(reply, g_info_persistence);
+	} else if (strcmp(got, "INFO replication") == 0 && g_info_replication) {
+		reply_string(reply, g_info_replication);
+	} else if (strcmp(got, "CONFIG GET dir") == 0) {
+		reply_config(reply, "dir", g_conf_dir);
+	} else if (strcmp(got, "CONFIG GET dbfilename") == 0) {
+		reply_config(reply, "dbfilename", "dump.rdb");
+	} else {
 		reply->type = REDIS_R_STATUS;
 		reply->str = strdup("OK");
+		assert_non_null(reply->str);
+		reply->len = 2;
 	}
-	if (reply->str)
-		reply->len = strlen(reply->str);
-	return err;
+	return 0;
+}
+
+static void expect_cmd(const char *cmd, int err)
+{
+	will_return(mock_command, cmd);
+	will_return(mock_command, err);
 }
 
 static int mock_send(struct redis_conn *c, int argc, const char **argv,
@@ -450,12 +526,12 @@ static void mock_set_quiet(struct redis_conn *c, bool quiet)
 static const char *mock_last_error(const struct redis_conn *c)
 {
 	(void)c;
-	return "";
+	return g_last_error;
 }
 
 static void mock_sleep_ms(unsigned ms)
 {
-	(void)ms;
+	g_slept_ms += ms;
 }
 
 static const struct redis_client_ops mock_ops = {
@@ -470,14 +546,28 @@ static const struct redis_client_ops mock_ops = {
 	.sleep_ms = mock_sleep_ms,
 };
 
-static struct ds *mocked_ds(struct fixture *f)
+/* Datastore "m" with @n config pairs @kv, on the mocked ops. */
+static struct ds *mocked_ds_kv(struct fixture *f, const char *const *kv,
+			       size_t n)
 {
 	struct ds *ds;
 
-	assert_int_equal(add_redis(f, "m", NULL, 0), 0);
+	g_info_server = NULL;
+	g_info_persistence = NULL;
+	g_info_replication = NULL;
+	g_conf_dir = NULL;
+	g_error_text = NULL;
+	g_last_error = "";
+	g_slept_ms = 0;
+	assert_int_equal(add_redis(f, "m", kv, n), 0);
 	ds = ds_set_find(f->set, "m");
 	ds_redis_set_client_ops(ds, &mock_ops);
 	return ds;
+}
+
+static struct ds *mocked_ds(struct fixture *f)
+{
+	return mocked_ds_kv(f, NULL, 0);
 }
 
 static const char INFO_SERVER[] =
@@ -487,29 +577,25 @@ static const char INFO_PERSISTENCE[] =
 	"# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:42\r\n"
 	"rdb_bgsave_in_progress:0\r\nrdb_last_save_time:1763700000\r\n"
 	"rdb_last_bgsave_status:ok\r\nrdb_saves:3\r\n";
+static const char INFO_MASTER[] = "# Replication\r\nrole:master\r\n";
 
 /* The state markers read before a backup's stream starts. */
 static void expect_state(void)
 {
 	g_info_server = INFO_SERVER;
 	g_info_persistence = INFO_PERSISTENCE;
-	g_info_replication = "# Replication\r\nrole:master\r\n";
+	g_info_replication = INFO_MASTER;
 	will_return(mock_connect, 0);
-	will_return(mock_command, "INFO replication");
-	will_return(mock_command, 0);
-	will_return(mock_command, "INFO server");
-	will_return(mock_command, 0);
-	will_return(mock_command, "INFO persistence");
-	will_return(mock_command, 0);
+	expect_cmd("INFO replication", 0);
+	expect_cmd("INFO server", 0);
+	expect_cmd("INFO persistence", 0);
 }
 
 static void expect_handshake(void)
 {
 	will_return(mock_connect, 0);
-	will_return(mock_command, "REPLCONF capa eof");
-	will_return(mock_command, 0);
-	will_return(mock_command, "REPLCONF rdb-only 1");
-	will_return(mock_command, 0);
+	expect_cmd("REPLCONF capa eof", 0);
+	expect_cmd("REPLCONF rdb-only 1", 0);
 	will_return(mock_send, 0);
 }
 
@@ -529,118 +615,131 @@ static int read_all(struct ds *ds, struct ds_stream *s, unsigned char *out,
 	}
 }
 
-static void test_redis_stream_length_framing(void **state)
+/*
+ * After a failed read: exactly one log line since @nlogs0, naming the
+ * datastore, and the error is sticky.
+ */
+static void assert_stream_failed(struct ds *ds, struct ds_stream *s, int err,
+				 int nlogs0)
 {
-	struct fixture *f = *state;
-	unsigned char rdb[128];
-	unsigned char out[256];
-	struct ds_stream *s;
-	struct ds *ds = mocked_ds(f);
-	size_t n = make_rdb(rdb, 50);
-	char hdr[32];
-	size_t total;
+	unsigned char b[16];
+	size_t got;
 
-	snprintf(hdr, sizeof(hdr), "$%zu", n);
-	expect_handshake();
-	will_return(mock_read_line, ""); /* keepalives first */
-	will_return(mock_read_line, "");
-	will_return(mock_read_line, hdr);
-	assert_int_equal(ds->drv->stream_open(ds, &s), 0);
-	assert_true(ds->drv->stream_size(s) == n);
-	will_return(mock_read_raw, rdb);
-	will_return(mock_read_raw, 20);
-	will_return(mock_read_raw, rdb + 20);
-	will_return(mock_read_raw, n - 20);
-	assert_int_equal(read_all(ds, s, out, sizeof(out), &total), 0);
-	assert_int_equal((int)total, (int)n);
-	assert_memory_equal(out, rdb, n);
-	ds->drv->stream_close(s);
+	assert_int_equal(g_nlogs - nlogs0, 1);
+	assert_non_null(strstr(g_last_log, "'m'"));
+	assert_int_equal(ds->drv->stream_read(s, b, sizeof(b), &got), err);
 }
 
-static void test_redis_stream_eof_mark_split(void **state)
+/* ---- sync mode: one table, one runner ---- */
+
+#define SYNC_PAYLOAD 50
+#define SYNC_RDB_LEN 72	    /* rdb_len(SYNC_PAYLOAD) */
+#define PIECE_REST SIZE_MAX /* the rest of the wire */
+
+struct sync_row {
+	bool eof_mark;	     /* "$EOF:<mark>" framing, else "$<len>" */
+	unsigned keepalives; /* empty lines before the header */
+	size_t flip;	     /* byte of the RDB flipped; 0: none */
+	size_t pieces[3];    /* read_raw sizes: 0 = closed, PIECE_REST */
+	size_t npieces;
+	int want_err;
+	size_t want_total; /* bytes handed out; PIECE_REST: the RDB */
+};
+
+static const struct sync_row sync_length_framing = {
+	.keepalives = 2,
+	.pieces = { 20, PIECE_REST },
+	.npieces = 2,
+	.want_total = PIECE_REST,
+};
+/* the mark arrives in two pieces */
+static const struct sync_row sync_eof_mark_split = {
+	.eof_mark = true,
+	.pieces = { SYNC_RDB_LEN + 10, PIECE_REST },
+	.npieces = 2,
+	.want_total = PIECE_REST,
+};
+/* the bytes that ended the stream are never handed out */
+static const struct sync_row sync_bad_crc_fails_last_read = {
+	.flip = 15,
+	.pieces = { 30, PIECE_REST },
+	.npieces = 2,
+	.want_err = -EBADMSG,
+	.want_total = 30,
+};
+static const struct sync_row sync_eof_bad_crc = {
+	.eof_mark = true,
+	.flip = 15,
+	.pieces = { PIECE_REST },
+	.npieces = 1,
+	.want_err = -EBADMSG,
+	.want_total = 0,
+};
+static const struct sync_row sync_early_end = {
+	.pieces = { 10, 0 },
+	.npieces = 2,
+	.want_err = -ECONNRESET,
+	.want_total = 10,
+};
+/* fewer bytes than a mark: nothing can be handed out */
+static const struct sync_row sync_eof_early_end = {
+	.eof_mark = true,
+	.pieces = { 30, 0 },
+	.npieces = 2,
+	.want_err = -ECONNRESET,
+	.want_total = 0,
+};
+
+static void test_redis_sync_row(void **state)
 {
 	struct fixture *f = *state;
+	const struct sync_row *row = f->row;
 	unsigned char rdb[128];
 	unsigned char wire[256];
 	unsigned char out[256];
-	struct ds_stream *s;
 	struct ds *ds = mocked_ds(f);
-	size_t n = make_rdb(rdb, 30);
+	size_t n = make_rdb(rdb, SYNC_PAYLOAD);
+	size_t wire_len = n;
+	size_t off = 0;
+	size_t len;
+	struct ds_stream *s;
 	char hdr[64];
 	size_t total;
+	size_t i;
+	int nlogs0;
 
+	assert_int_equal(n, SYNC_RDB_LEN); /* the rows' pieces assume it */
+	if (row->flip)
+		rdb[row->flip] ^= 0x40;
 	memcpy(wire, rdb, n);
-	memcpy(wire + n, MARK, REDIS_EOF_MARK_LEN);
-	snprintf(hdr, sizeof(hdr), "$EOF:%s", MARK);
+	if (row->eof_mark) {
+		memcpy(wire + n, MARK, REDIS_EOF_MARK_LEN);
+		wire_len += REDIS_EOF_MARK_LEN;
+		snprintf(hdr, sizeof(hdr), "$EOF:%s", MARK);
+	} else {
+		snprintf(hdr, sizeof(hdr), "$%zu", n);
+	}
 	expect_handshake();
+	for (i = 0; i < row->keepalives; i++)
+		will_return(mock_read_line, "");
 	will_return(mock_read_line, hdr);
 	assert_int_equal(ds->drv->stream_open(ds, &s), 0);
-	assert_true(ds->drv->stream_size(s) == 0);
-	/* the mark arrives in two pieces */
-	will_return(mock_read_raw, wire);
-	will_return(mock_read_raw, n + 10);
-	will_return(mock_read_raw, wire + n + 10);
-	will_return(mock_read_raw, REDIS_EOF_MARK_LEN - 10);
-	assert_int_equal(read_all(ds, s, out, sizeof(out), &total), 0);
-	assert_int_equal((int)total, (int)n);
-	assert_memory_equal(out, rdb, n);
-	ds->drv->stream_close(s);
-}
-
-static void test_redis_stream_bad_crc_fails_last_read(void **state)
-{
-	struct fixture *f = *state;
-	unsigned char rdb[128];
-	unsigned char out[256];
-	struct ds_stream *s;
-	struct ds *ds = mocked_ds(f);
-	size_t n = make_rdb(rdb, 50);
-	char hdr[32];
-	size_t total;
-	size_t got;
-
-	rdb[15] ^= 0x40;
-	snprintf(hdr, sizeof(hdr), "$%zu", n);
-	expect_handshake();
-	will_return(mock_read_line, hdr);
-	assert_int_equal(ds->drv->stream_open(ds, &s), 0);
-	will_return(mock_read_raw, rdb);
-	will_return(mock_read_raw, 30);
-	will_return(mock_read_raw, rdb + 30);
-	will_return(mock_read_raw, n - 30);
-	g_nlogs = 0;
-	assert_int_equal(read_all(ds, s, out, sizeof(out), &total), -EBADMSG);
-	/* the bytes that ended the stream were never handed out */
-	assert_int_equal((int)total, 30);
-	assert_int_equal(g_nlogs, 1);
-	assert_non_null(strstr(g_last_log, "'m'"));
-	/* sticky */
-	assert_int_equal(ds->drv->stream_read(s, out, sizeof(out), &got),
-			 -EBADMSG);
-	ds->drv->stream_close(s);
-}
-
-static void test_redis_stream_early_end(void **state)
-{
-	struct fixture *f = *state;
-	unsigned char rdb[128];
-	unsigned char out[256];
-	struct ds_stream *s;
-	struct ds *ds = mocked_ds(f);
-	size_t n = make_rdb(rdb, 50);
-	char hdr[32];
-	size_t total;
-
-	snprintf(hdr, sizeof(hdr), "$%zu", n);
-	expect_handshake();
-	will_return(mock_read_line, hdr);
-	assert_int_equal(ds->drv->stream_open(ds, &s), 0);
-	will_return(mock_read_raw, rdb);
-	will_return(mock_read_raw, 10);
-	will_return(mock_read_raw, rdb);
-	will_return(mock_read_raw, 0); /* closed */
+	assert_true(ds->drv->stream_size(s) == (row->eof_mark ? 0 : n));
+	for (i = 0; i < row->npieces; i++) {
+		len = row->pieces[i] == PIECE_REST ? wire_len - off
+						   : row->pieces[i];
+		will_return(mock_read_raw, wire + off);
+		will_return(mock_read_raw, len);
+		off += len;
+	}
+	nlogs0 = g_nlogs;
 	assert_int_equal(read_all(ds, s, out, sizeof(out), &total),
-			 -ECONNRESET);
+			 row->want_err);
+	assert_int_equal(total,
+			 row->want_total == PIECE_REST ? n : row->want_total);
+	assert_memory_equal(out, rdb, total);
+	if (row->want_err)
+		assert_stream_failed(ds, s, row->want_err, nlogs0);
 	ds->drv->stream_close(s);
 }
 
@@ -652,10 +751,8 @@ static void test_redis_stream_error_reply_and_old_server(void **state)
 
 	/* REPLCONF refused (old server): SYNC still goes out */
 	will_return(mock_connect, 0);
-	will_return(mock_command, "REPLCONF capa eof");
-	will_return(mock_command, -EINVAL);
-	will_return(mock_command, "REPLCONF rdb-only 1");
-	will_return(mock_command, -EINVAL);
+	expect_cmd("REPLCONF capa eof", -EINVAL);
+	expect_cmd("REPLCONF rdb-only 1", -EINVAL);
 	will_return(mock_send, 0);
 	will_return(mock_read_line, "-NOAUTH Authentication required.");
 	assert_int_equal(ds->drv->stream_open(ds, &s), -EACCES);
@@ -672,6 +769,233 @@ static void test_redis_stream_connect_refused(void **state)
 	assert_int_equal(ds->drv->stream_open(ds, &s), -ECONNREFUSED);
 	assert_null(s);
 }
+
+/* ---- bgsave mode: one table, one runner ---- */
+
+struct bgsave_row {
+	size_t payload;		  /* RDB data bytes */
+	bool same_second;	  /* LASTSAVE says now: wait 1 s first */
+	const char *bgsave_error; /* BGSAVE's error reply, or NULL: +OK */
+	unsigned unchanged;	  /* LASTSAVE looks before it changes */
+	const char *poll_error;	  /* then this error reply, or NULL */
+	bool changes;		  /* then it changes (else: timeout) */
+	const char *status;	  /* rdb_last_bgsave_status */
+	bool no_file;		  /* the dump file is missing */
+	size_t flip;		  /* byte of the file flipped; 0: none */
+	int want_open;
+	int want_read;
+	unsigned want_slept_ms;
+	const char *want_log; /* in the last log line, or NULL */
+};
+
+static const struct bgsave_row bgsave_streams_file = {
+	.payload = 50,
+	.unchanged = 2,
+	.changes = true,
+	.status = "ok",
+	.want_slept_ms = 2 * 100,
+};
+/* 2.5 MiB: more than the 1 MiB stream buffer, so three reads */
+static const struct bgsave_row bgsave_streams_big_file = {
+	.payload = (5u << 20) / 2,
+	.changes = true,
+	.status = "ok",
+};
+/* a save ending within LASTSAVE's second would not change it */
+static const struct bgsave_row bgsave_waits_out_lastsave_second = {
+	.payload = 50,
+	.same_second = true,
+	.changes = true,
+	.status = "ok",
+	.want_slept_ms = 1000,
+};
+static const struct bgsave_row bgsave_already_in_progress = {
+	.payload = 50,
+	.bgsave_error = "ERR Background save already in progress",
+	.unchanged = 1,
+	.changes = true,
+	.status = "ok",
+	.want_slept_ms = 100,
+};
+/* save_timeout = 1: looks at 0, 100, ..., 1000 ms, then -ETIMEDOUT */
+static const struct bgsave_row bgsave_times_out = {
+	.payload = 50,
+	.unchanged = 11,
+	.status = "ok",
+	.want_open = -ETIMEDOUT,
+	.want_slept_ms = 1000,
+	.want_log = "BGSAVE did not finish within 1 s",
+};
+static const struct bgsave_row bgsave_misconf = {
+	.payload = 50,
+	.bgsave_error = "MISCONF Redis is configured to save RDB snapshots",
+	.want_open = -EIO,
+	.want_log = "BGSAVE: MISCONF",
+};
+/* a renamed or disabled command */
+static const struct bgsave_row bgsave_unknown_command = {
+	.payload = 50,
+	.bgsave_error = "ERR unknown command 'BGSAVE'",
+	.want_open = -EINVAL,
+	.want_log = "BGSAVE: ERR unknown",
+};
+/* the poll stops at an error, without waiting out save_timeout */
+static const struct bgsave_row bgsave_lastsave_fails = {
+	.payload = 50,
+	.unchanged = 3,
+	.poll_error = "LOADING Redis is loading the dataset in memory",
+	.want_open = -EAGAIN,
+	.want_slept_ms = 3 * 100,
+};
+static const struct bgsave_row bgsave_failed_status = {
+	.payload = 50,
+	.changes = true,
+	.status = "err",
+	.want_open = -EIO,
+	.want_log = "rdb_last_bgsave_status:err",
+};
+static const struct bgsave_row bgsave_bad_crc = {
+	.payload = 50,
+	.changes = true,
+	.status = "ok",
+	.flip = 20,
+	.want_read = -EBADMSG,
+	.want_log = "does not verify",
+};
+static const struct bgsave_row bgsave_big_file_bad_crc = {
+	.payload = (5u << 20) / 2,
+	.changes = true,
+	.status = "ok",
+	.flip = 2 << 20,
+	.want_read = -EBADMSG,
+	.want_log = "does not verify",
+};
+static const struct bgsave_row bgsave_no_file = {
+	.payload = 50,
+	.changes = true,
+	.status = "ok",
+	.no_file = true,
+	.want_open = -ENOENT,
+	.want_log = "cannot read",
+};
+
+/* Writes @len bytes of @p to @dir/dump.rdb. */
+static void put_dump(const char *dir, const unsigned char *p, size_t len)
+{
+	char path[128];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/dump.rdb", dir);
+	fp = fopen(path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(p, 1, len, fp), len);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/* Queues the replies to bgsave_open() as far as @row lets it get. */
+static void expect_bgsave(const struct bgsave_row *row, long long t0)
+{
+	int err;
+	unsigned i;
+
+	will_return(mock_connect, 0);
+	expect_cmd("LASTSAVE", 0);
+	will_return(mock_command, t0);
+	g_error_text = row->bgsave_error;
+	err = row->bgsave_error ? redis_error_errno(row->bgsave_error) : 0;
+	expect_cmd("BGSAVE SCHEDULE", err);
+	if (err && !strstr(row->bgsave_error, "already in progress"))
+		return;
+	for (i = 0; i < row->unchanged; i++) {
+		expect_cmd("LASTSAVE", 0);
+		will_return(mock_command, t0);
+	}
+	if (row->poll_error) {
+		g_error_text = row->poll_error;
+		expect_cmd("LASTSAVE", redis_error_errno(row->poll_error));
+		return;
+	}
+	if (!row->changes)
+		return;
+	expect_cmd("LASTSAVE", 0);
+	will_return(mock_command, t0 + 1);
+	expect_cmd("INFO persistence", 0);
+	if (strcmp(row->status, "ok") != 0)
+		return;
+	expect_cmd("CONFIG GET dir", 0);
+	expect_cmd("CONFIG GET dbfilename", 0);
+}
+
+static void test_redis_bgsave_row(void **state)
+{
+	static const char *const kv[] = { "mode", "bgsave", "save_timeout",
+					  "1" };
+	struct fixture *f = *state;
+	const struct bgsave_row *row = f->row;
+	struct ds *ds = mocked_ds_kv(f, kv, 2);
+	size_t cap = rdb_len(row->payload);
+	struct ds_stream *s = NULL;
+	unsigned char *rdb;
+	unsigned char *out;
+	char status[64];
+	long long t0;
+	size_t total;
+	size_t n;
+	int nlogs0;
+	int err;
+
+	rdb = malloc(cap);
+	out = malloc(cap);
+	assert_non_null(rdb);
+	assert_non_null(out);
+	n = make_rdb(rdb, row->payload);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_redis.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	g_conf_dir = f->dir;
+	if (!row->no_file) {
+		if (row->flip)
+			rdb[row->flip] ^= 0x01;
+		put_dump(f->dir, rdb, n);
+		if (row->flip)
+			rdb[row->flip] ^= 0x01;
+	}
+	snprintf(status, sizeof(status),
+		 "# Persistence\r\nrdb_last_bgsave_status:%s\r\n",
+		 row->status ? row->status : "ok");
+	g_info_persistence = status;
+	/* in the past, or this very second (time() <= LASTSAVE) */
+	t0 = row->same_second ? (long long)time(NULL) + 3600 : 1763700000;
+	expect_bgsave(row, t0);
+
+	err = ds->drv->stream_open(ds, &s);
+	assert_int_equal(err, row->want_open);
+	assert_int_equal(g_slept_ms, row->want_slept_ms);
+	if (err) {
+		assert_null(s);
+	} else {
+		assert_true(ds->drv->stream_size(s) == n);
+		nlogs0 = g_nlogs;
+		assert_int_equal(read_all(ds, s, out, cap, &total),
+				 row->want_read);
+		if (!row->want_read) {
+			assert_int_equal(total, n);
+			assert_memory_equal(out, rdb, n);
+		} else {
+			/* the read that would end it fails instead */
+			assert_true(total < n);
+			assert_stream_failed(ds, s, row->want_read, nlogs0);
+		}
+		ds->drv->stream_close(s);
+	}
+	if (row->want_log) {
+		assert_non_null(strstr(g_last_log, row->want_log));
+		assert_non_null(strstr(g_last_log, "'m'"));
+	}
+	free(out);
+	free(rdb);
+}
+
+/* ---- backups and state markers ---- */
 
 static void test_redis_backup_commits_only_verified(void **state)
 {
@@ -705,91 +1029,110 @@ static void test_redis_backup_commits_only_verified(void **state)
 	assert_int_equal(mem_store_calls(f->st, MEM_OP_COMMIT), 1);
 }
 
-static void test_redis_state_read_markers(void **state)
+static void test_redis_state_keys(void **state)
 {
 	struct fixture *f = *state;
 	struct ds *ds = mocked_ds(f);
-	struct meta m;
 	size_t i;
 
 	assert_non_null(ds->drv->state_read);
 	for (i = 0; ds->drv->state_keys[i]; i++)
 		assert_true(meta_key_is_valid(ds->drv->state_keys[i]));
 	assert_int_equal((int)i, 4);
-	expect_state();
-	meta_init(&m);
-	assert_int_equal(ds->drv->state_read(ds, &m), 0);
-	assert_string_equal(meta_get(&m, "redis-run-id"),
-			    "4d1f0c6a2b3e9f8a7c6d5e4f3a2b1c0d9e8f7a6b");
-	assert_string_equal(meta_get(&m, "redis-dirty"), "42");
-	assert_string_equal(meta_get(&m, "redis-last-save"), "1763700000");
-	assert_string_equal(meta_get(&m, "redis-saves"), "3");
-	meta_release(&m);
 }
 
-static void test_redis_state_read_before_redis7(void **state)
+struct state_row {
+	int connect_err;
+	const char *replication; /* the INFO replies; NULL: +OK */
+	const char *server;
+	const char *persistence;
+	unsigned ncmds; /* INFO replication, server, persistence sent */
+	int last_err;	/* the last one's result */
+	int want_err;
+	size_t want_n;		/* markers recorded */
+	const char *want_dirty; /* with want_n 4 */
+	const char *want_saves;
+};
+
+static const struct state_row state_markers = {
+	.replication = INFO_MASTER,
+	.server = INFO_SERVER,
+	.persistence = INFO_PERSISTENCE,
+	.ncmds = 3,
+	.want_n = 4,
+	.want_dirty = "42",
+	.want_saves = "3",
+};
+/* no rdb_saves: recorded as "none", the other three still count */
+static const struct state_row state_before_redis7 = {
+	.replication = INFO_MASTER,
+	.server = INFO_SERVER,
+	.persistence = "rdb_changes_since_last_save:0\r\n"
+		       "rdb_last_save_time:1763700000\r\n",
+	.ncmds = 3,
+	.want_n = 4,
+	.want_dirty = "0",
+	.want_saves = "none",
+};
+static const struct state_row state_refused = {
+	.connect_err = -ECONNREFUSED,
+	.want_err = -ECONNREFUSED,
+};
+static const struct state_row state_info_without_key = {
+	.replication = "role:master\r\n",
+	.server = INFO_SERVER,
+	.persistence = "# Persistence\r\nloading:0\r\n",
+	.ncmds = 3,
+	.want_err = -ENOENT,
+	.want_n = 1,
+};
+static const struct state_row state_error_reply = {
+	.replication = INFO_MASTER,
+	.ncmds = 2,
+	.last_err = -EACCES,
+	.want_err = -EACCES,
+};
+static const struct state_row state_not_a_bulk_string = {
+	.replication = INFO_MASTER,
+	.ncmds = 2,
+	.want_err = -EPROTO,
+};
+/* a replica: a full resync replaces data without counting writes */
+static const struct state_row state_replica = {
+	.replication = "role:slave\r\nmaster_host:10.0.0.1\r\n",
+	.ncmds = 1,
+	.want_err = -EOPNOTSUPP,
+};
+
+static void test_redis_state_row(void **state)
 {
+	static const char *const cmds[] = { "INFO replication", "INFO server",
+					    "INFO persistence" };
 	struct fixture *f = *state;
+	const struct state_row *row = f->row;
 	struct ds *ds = mocked_ds(f);
 	struct meta m;
+	unsigned i;
 
-	/* no rdb_saves: recorded as "none", the other three still count */
-	expect_state();
-	g_info_persistence = "rdb_changes_since_last_save:0\r\n"
-			     "rdb_last_save_time:1763700000\r\n";
+	g_info_replication = row->replication;
+	g_info_server = row->server;
+	g_info_persistence = row->persistence;
+	will_return(mock_connect, row->connect_err);
+	for (i = 0; i < row->ncmds; i++)
+		expect_cmd(cmds[i], i + 1 == row->ncmds ? row->last_err : 0);
 	meta_init(&m);
-	assert_int_equal(ds->drv->state_read(ds, &m), 0);
-	assert_string_equal(meta_get(&m, "redis-saves"), "none");
-	assert_string_equal(meta_get(&m, "redis-dirty"), "0");
-	meta_release(&m);
-}
-
-static void test_redis_state_read_failures(void **state)
-{
-	struct fixture *f = *state;
-	struct ds *ds = mocked_ds(f);
-	struct meta m;
-
-	meta_init(&m);
-	/* refused */
-	will_return(mock_connect, -ECONNREFUSED);
-	assert_int_equal(ds->drv->state_read(ds, &m), -ECONNREFUSED);
-	/* an INFO without the key */
-	g_info_server = INFO_SERVER;
-	g_info_persistence = "# Persistence\r\nloading:0\r\n";
-	g_info_replication = "role:master\r\n";
-	will_return(mock_connect, 0);
-	will_return(mock_command, "INFO replication");
-	will_return(mock_command, 0);
-	will_return(mock_command, "INFO server");
-	will_return(mock_command, 0);
-	will_return(mock_command, "INFO persistence");
-	will_return(mock_command, 0);
-	assert_int_equal(ds->drv->state_read(ds, &m), -ENOENT);
-	/* an error reply */
-	will_return(mock_connect, 0);
-	will_return(mock_command, "INFO replication");
-	will_return(mock_command, 0);
-	will_return(mock_command, "INFO server");
-	will_return(mock_command, -EACCES);
-	assert_int_equal(ds->drv->state_read(ds, &m), -EACCES);
-	/* a reply that is no bulk string */
-	g_info_server = NULL;
-	will_return(mock_connect, 0);
-	will_return(mock_command, "INFO replication");
-	will_return(mock_command, 0);
-	will_return(mock_command, "INFO server");
-	will_return(mock_command, 0);
-	assert_int_equal(ds->drv->state_read(ds, &m), -EPROTO);
-	/* a replica: a full resync replaces data without counting writes */
-	meta_release(&m);
-	meta_init(&m);
-	g_info_replication = "role:slave\r\nmaster_host:10.0.0.1\r\n";
-	will_return(mock_connect, 0);
-	will_return(mock_command, "INFO replication");
-	will_return(mock_command, 0);
-	assert_int_equal(ds->drv->state_read(ds, &m), -EOPNOTSUPP);
-	assert_int_equal((int)m.n, 0);
+	assert_int_equal(ds->drv->state_read(ds, &m), row->want_err);
+	assert_int_equal(m.n, row->want_n);
+	if (row->want_n == 4) {
+		assert_string_equal(meta_get(&m, "redis-run-id"),
+				    "4d1f0c6a2b3e9f8a7c6d5e4f3a2b1c0d9e8f7a6b");
+		assert_string_equal(meta_get(&m, "redis-dirty"),
+				    row->want_dirty);
+		assert_string_equal(meta_get(&m, "redis-last-save"),
+				    "1763700000");
+		assert_string_equal(meta_get(&m, "redis-saves"),
+				    row->want_saves);
+	}
 	meta_release(&m);
 }
 
@@ -824,6 +1167,11 @@ static void test_redis_backup_records_state(void **state)
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+/* a table row as its own test, named after the row */
+#define ROW(fn, row)                                                           \
+	{                                                                      \
+#row, fn, setup, teardown, (void *)&row                        \
+	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rdb_crc64_redis_vector),
 		cmocka_unit_test(test_rdb_check_accepts_valid_in_any_pieces),
@@ -838,18 +1186,38 @@ int main(void)
 		T(test_redis_conf_keys),
 		T(test_redis_conf_unknown_key_logs_line),
 		T(test_redis_conf_bad_values),
-		T(test_redis_stream_length_framing),
-		T(test_redis_stream_eof_mark_split),
-		T(test_redis_stream_bad_crc_fails_last_read),
-		T(test_redis_stream_early_end),
+		ROW(test_redis_sync_row, sync_length_framing),
+		ROW(test_redis_sync_row, sync_eof_mark_split),
+		ROW(test_redis_sync_row, sync_bad_crc_fails_last_read),
+		ROW(test_redis_sync_row, sync_eof_bad_crc),
+		ROW(test_redis_sync_row, sync_early_end),
+		ROW(test_redis_sync_row, sync_eof_early_end),
 		T(test_redis_stream_error_reply_and_old_server),
 		T(test_redis_stream_connect_refused),
+		ROW(test_redis_bgsave_row, bgsave_streams_file),
+		ROW(test_redis_bgsave_row, bgsave_streams_big_file),
+		ROW(test_redis_bgsave_row, bgsave_waits_out_lastsave_second),
+		ROW(test_redis_bgsave_row, bgsave_already_in_progress),
+		ROW(test_redis_bgsave_row, bgsave_times_out),
+		ROW(test_redis_bgsave_row, bgsave_misconf),
+		ROW(test_redis_bgsave_row, bgsave_unknown_command),
+		ROW(test_redis_bgsave_row, bgsave_lastsave_fails),
+		ROW(test_redis_bgsave_row, bgsave_failed_status),
+		ROW(test_redis_bgsave_row, bgsave_bad_crc),
+		ROW(test_redis_bgsave_row, bgsave_big_file_bad_crc),
+		ROW(test_redis_bgsave_row, bgsave_no_file),
 		T(test_redis_backup_commits_only_verified),
-		T(test_redis_state_read_markers),
-		T(test_redis_state_read_before_redis7),
-		T(test_redis_state_read_failures),
+		T(test_redis_state_keys),
+		ROW(test_redis_state_row, state_markers),
+		ROW(test_redis_state_row, state_before_redis7),
+		ROW(test_redis_state_row, state_refused),
+		ROW(test_redis_state_row, state_info_without_key),
+		ROW(test_redis_state_row, state_error_reply),
+		ROW(test_redis_state_row, state_not_a_bulk_string),
+		ROW(test_redis_state_row, state_replica),
 		T(test_redis_backup_records_state),
 	};
+#undef ROW
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
