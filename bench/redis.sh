@@ -398,9 +398,31 @@ if [ "$HAVE_FS" = 1 ]; then
 	umount_fs
 fi
 
-r=$(div "$T_REC" "$t_load")
-row "recover vs load (s)" "$T_REC" "$t_load" "$(xr "$T_REC" "$t_load")" \
-	"<= 1.2x" "$(meets "$r" '<=' 1.2)"
+# The load once more, after the recover, on the recovered RDB (the same
+# bytes): a load's time moves with what ran just before it (2.3 to 5 s
+# for this RDB on the reference machine), so the faster of the two is
+# the denominator, the one least in trovefs's favour.
+t_load2=-
+if [ -f "$RDIR/dump.rdb" ] && cp "$RDIR/dump.rdb" "$LDIR/dump.rdb"; then
+	sync
+	echo "load again:   redis-server on the recovered RDB, until PONG"
+	timeit t_load2 load_run || t_load2=-
+	load_log2=$(sed -n \
+		's/.*DB loaded from disk: \([0-9.]*\) seconds.*/\1/p' \
+		"$LDIR/redis.log" | tail -n 1)
+	bash "$RS" stop "$LDIR" > /dev/null
+	rm -f "$LDIR/dump.rdb"
+fi
+t_best=$t_load
+if is_num "$t_load2" &&
+	{ ! is_num "$t_load" || awk -v a="$t_load2" -v b="$t_load" \
+		'BEGIN { exit !(a < b) }'; }; then
+	t_best=$t_load2
+fi
+row "  load before / after recover" "$t_load" "$t_load2" "-" "-" "-"
+r=$(div "$T_REC" "$t_best")
+row "recover vs faster load (s)" "$T_REC" "$t_best" \
+	"$(xr "$T_REC" "$t_best")" "<= 1.2x" "$(meets "$r" '<=' 1.2)"
 kr=ok
 [ "$N_REC" = "$NKEYS" ] || kr=$N_REC
 [ "$n_load" = "$NKEYS" ] || failed "the load server holds $n_load keys"
@@ -416,7 +438,8 @@ print_rows
 echo
 echo "peer: dump = redis-cli --rdb - | gzip -1 | openssl enc (to a local file)"
 echo "      load = a fresh redis-server on the backup's RDB, start to PONG"
-echo "      (the server's log: loaded in ${load_log:--}s)"
+echo "      (the server's log: loaded in ${load_log:--}s, then" \
+	"${load_log2:--}s after the recover); the faster is the denominator"
 echo "ratio: dump: peer time / trovefs time; stored: trovefs / peer bytes"
 echo "       recover: trovefs time / load time"
 echo "MB/s: 10^6 bytes of RDB ($RDB_B, the server's SAVE) per second"
