@@ -134,6 +134,26 @@ int vfs_path_parse(const char *path, struct vpath *vp)
 	return 0;
 }
 
+int vfs_path_parse_file(const char *path, struct vpath *vp, int bad_top)
+{
+	int err = vfs_path_parse(path, vp);
+
+	if (err)
+		return err;
+	switch (vp->kind) {
+	case VP_ROOT:
+	case VP_TOP:
+	case VP_CONTAINER:
+		return -EISDIR;
+	case VP_BAD_TOP:
+		return bad_top;
+	case VP_PROV:
+	case VP_KEY:
+		break;
+	}
+	return 0;
+}
+
 int vfs_object_path(char *buf, size_t len, const char *container,
 		    const char *key)
 {
@@ -941,20 +961,11 @@ int vfs_unlink(struct vfs *v, const char *path)
 	unsigned doomed;
 	int err;
 
-	err = vfs_path_parse(path, &vp);
+	err = vfs_path_parse_file(path, &vp, -EROFS);
 	if (err)
 		return err;
-	switch (vp.kind) {
-	case VP_ROOT:
-	case VP_TOP:
-	case VP_CONTAINER:
-		return -EISDIR;
-	case VP_BAD_TOP:
-	case VP_PROV:
+	if (vp.kind == VP_PROV)
 		return -EROFS;
-	case VP_KEY:
-		break;
-	}
 
 	doomed = vfs_pending_doom(v, vp.container, vp.key);
 	err = store_del(v->st, vp.container, vp.key);

@@ -682,38 +682,27 @@ int vfs_open(struct vfs *v, const char *path, int flags,
 	struct vpath vp;
 	int err;
 
-	err = vfs_path_parse(path, &vp);
+	err = vfs_path_parse_file(path, &vp, -ENOENT);
 	if (err)
 		return err;
-	switch (vp.kind) {
-	case VP_ROOT:
-	case VP_TOP:
-	case VP_CONTAINER:
-		return -EISDIR;
-	case VP_BAD_TOP:
-		return -ENOENT;
-	case VP_PROV:
-		pr = &v->prov[vp.top];
-		if (!pr->ops || !pr->ops->open)
-			return (flags & O_ACCMODE) == O_RDONLY ? -ENOENT
-							       : -EROFS;
-		h = handle_new(v, VFS_H_PROVIDER, path);
-		if (!h)
-			return -ENOMEM;
-		h->pops = pr->ops;
-		h->p = pr->p;
-		err = pr->ops->open(pr->p, vp.rel, flags, &h->pfh);
-		if (err) {
-			handle_free(h);
-			return err;
-		}
-		handle_link(h);
-		*out = h;
-		return 0;
-	case VP_KEY:
-		break;
+	if (vp.kind == VP_KEY)
+		return open_key(v, path, vp.container, vp.key, flags, out);
+	pr = &v->prov[vp.top];
+	if (!pr->ops || !pr->ops->open)
+		return (flags & O_ACCMODE) == O_RDONLY ? -ENOENT : -EROFS;
+	h = handle_new(v, VFS_H_PROVIDER, path);
+	if (!h)
+		return -ENOMEM;
+	h->pops = pr->ops;
+	h->p = pr->p;
+	err = pr->ops->open(pr->p, vp.rel, flags, &h->pfh);
+	if (err) {
+		handle_free(h);
+		return err;
 	}
-	return open_key(v, path, vp.container, vp.key, flags, out);
+	handle_link(h);
+	*out = h;
+	return 0;
 }
 
 /* ---- read, write ---- */
@@ -1261,23 +1250,14 @@ int vfs_truncate(struct vfs *v, const char *path, off_t size,
 	}
 	if (!path)
 		return -ENOENT; /* unlinked while open */
-	err = vfs_path_parse(path, &vp);
+	err = vfs_path_parse_file(path, &vp, -EROFS);
 	if (err)
 		return err;
-	switch (vp.kind) {
-	case VP_ROOT:
-	case VP_TOP:
-	case VP_CONTAINER:
-		return -EISDIR;
-	case VP_BAD_TOP:
-		return -EROFS;
-	case VP_PROV:
+	if (vp.kind == VP_PROV) {
 		pr = &v->prov[vp.top];
 		if (!pr->ops || !pr->ops->truncate)
 			return -EROFS;
 		return pr->ops->truncate(pr->p, vp.rel, size);
-	case VP_KEY:
-		break;
 	}
 	p = pending_get(v, vp.container, vp.key);
 	if (p) {

@@ -167,6 +167,12 @@ struct vfs_handle {
 
 /* vfs.c */
 int vfs_path_parse(const char *path, struct vpath *vp);
+/*
+ * vfs_path_parse() for an operation on a file: the root, a top directory
+ * and a container are -EISDIR, an unknown top directory is @bad_top; 0
+ * leaves @vp a VP_PROV or a VP_KEY path.
+ */
+int vfs_path_parse_file(const char *path, struct vpath *vp, int bad_top);
 int vfs_object_path(char *buf, size_t len, const char *container,
 		    const char *key);
 void vfs_stat_fill(const struct vfs *v, struct stat *st, mode_t mode,
