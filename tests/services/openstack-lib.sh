@@ -56,8 +56,8 @@ alive() {
 live_pid() {
 	local f pid
 	f=$(pidfile "$1")
-	[ -s "$f" ] || return 1
-	pid=$(cat "$f")
+	# the file may vanish meanwhile: memcached removes its own on exit
+	pid=$(cat "$f" 2>/dev/null) || return 1
 	[[ $pid =~ ^[0-9]+$ ]] || return 1
 	alive "$pid" || return 1
 	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DIR/" ||
