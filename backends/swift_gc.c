@@ -189,14 +189,6 @@ static int read_manifest(struct refs *rf, const char *container,
 			 const char *key, unsigned depth)
 {
 	struct man_ctx mc = { .rf = rf, .depth = depth };
-	struct swift_call c = {
-		.method = "GET",
-		.container = container,
-		.key = key,
-		.query = "multipart-manifest=get",
-		.quiet = SWIFT_QUIET_404,
-	};
-	struct swift_http_req r;
 	struct buf resp;
 	size_t n = 0;
 	bool slo;
@@ -209,11 +201,7 @@ static int read_manifest(struct refs *rf, const char *container,
 		return -ELOOP;
 	}
 	buf_init(&resp, SWIFT_MANIFEST_MAX);
-	c.resp = &resp;
-	swift_http_req_init(&r);
-	err = swift_do(rf->sw, &c, &r);
-	slo = !err && swift_hdr_true(&r, "x-static-large-object");
-	swift_http_req_release(&r);
+	err = swift_get_manifest(rf->sw, container, key, &resp, &slo);
 	if (err == -ENOENT)
 		err = 0;
 	if (err || !slo)

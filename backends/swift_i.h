@@ -105,6 +105,10 @@ int swift_simple(struct swift_priv *sw, const char *method,
 bool swift_hdr_true(const struct swift_http_req *r, const char *name);
 
 /* HEAD of an object (404 not logged). */
+/* The stored manifest of container/key (swift_store.c); *@slo optional. */
+int swift_get_manifest(struct swift_priv *sw, const char *container,
+		       const char *key, struct buf *resp, bool *slo);
+
 /* Opens a reader of container/key (HEAD first: size); swift_reader.c. */
 int swift_reader_open(struct store *st, const char *container, const char *key,
 		      struct store_reader **out);

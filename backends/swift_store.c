@@ -524,6 +524,33 @@ static int sw_list_objects(struct store *st, const char *container,
 	return sw_list(swift_priv_of(st), container, prefix, delim, fn, arg);
 }
 
+/*
+ * GETs the manifest of container/key as stored ("multipart-manifest=get")
+ * into @resp. Returns 0, -ENOENT (quietly), or the request's -errno; *@slo
+ * (if not NULL) tells whether the object is an SLO at all.
+ */
+int swift_get_manifest(struct swift_priv *sw, const char *container,
+		       const char *key, struct buf *resp, bool *slo)
+{
+	struct swift_call c = {
+		.method = "GET",
+		.container = container,
+		.key = key,
+		.query = "multipart-manifest=get",
+		.resp = resp,
+		.quiet = SWIFT_QUIET_404,
+	};
+	struct swift_http_req r;
+	int err;
+
+	swift_http_req_init(&r);
+	err = swift_do(sw, &c, &r);
+	if (slo)
+		*slo = !err && swift_hdr_true(&r, "x-static-large-object");
+	swift_http_req_release(&r);
+	return err;
+}
+
 /* ---- head ---- */
 
 int swift_head_raw(struct swift_priv *sw, const char *container,
@@ -1071,20 +1098,7 @@ void swift_collect_old_segments(struct swift_priv *sw, const char *container,
 	buf_printf(&trove, "/%s/%s_", container, key);
 	if (own.err || trove.err)
 		goto out_release;
-	{
-		struct swift_call c = {
-			.method = "GET",
-			.container = container,
-			.key = key,
-			.query = "multipart-manifest=get",
-			.resp = &resp,
-			.quiet = SWIFT_QUIET_404,
-		};
-
-		swift_http_req_init(&r);
-		err = swift_do(sw, &c, &r);
-		swift_http_req_release(&r);
-	}
+	err = swift_get_manifest(sw, container, key, &resp, NULL);
 	if (err)
 		goto out_release;
 	o->own_prefix = own.data;

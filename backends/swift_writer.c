@@ -966,20 +966,9 @@ int swift_rename_trove_slo(struct swift_priv *sw, const char *sc,
 	buf_printf(&prefix, "/%s/%s_", sc, sk);
 	err = prefix.err;
 	if (!err) {
-		struct swift_call c = {
-			.method = "GET",
-			.container = sc,
-			.key = sk,
-			.query = "multipart-manifest=get",
-			.resp = &body,
-			.quiet = SWIFT_QUIET_404,
-		};
-		struct swift_http_req r;
 		size_t n = 0;
 
-		swift_http_req_init(&r);
-		err = swift_do(sw, &c, &r);
-		swift_http_req_release(&r);
+		err = swift_get_manifest(sw, sc, sk, &body, NULL);
 		if (!err)
 			err = swift_json_parse_manifest(body.data, body.len,
 							seg_list_entry, &l, &n);

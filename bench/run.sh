@@ -135,6 +135,20 @@ rm -f "$ENC"
 
 # ---- 1/2. trovefs: write, then read after a remount ----
 
+# mount_and_cp MOUNT_OPTS NAME VAR: mounts with MOUNT_OPTS and times a cp of
+# the (cached) input to containers/bench/NAME into VAR ("-" if it failed);
+# leaves the mount up
+mount_and_cp()
+{
+	mount_fs "$1" || return 1
+	[ -d "$MNT/containers/bench" ] || mkdir "$MNT/containers/bench"
+	cat "$IN" > /dev/null
+	timeit "$3" cp "$IN" "$MNT/containers/bench/$2" || {
+		failed "cp to trovefs (${1:-default})"
+		printf -v "$3" '%s' -
+	}
+}
+
 t_fw=-
 t_fr=-
 fs_b=-
@@ -151,13 +165,7 @@ fs_write_read()
 	t_fr=-
 	fs_b=-
 	read_ok=-
-	mount_fs "$1" || return 1
-	[ -d "$MNT/containers/bench" ] || mkdir "$MNT/containers/bench"
-	cat "$IN" > /dev/null
-	timeit t_fw cp "$IN" "$obj" || {
-		failed "cp to trovefs (${1:-default})"
-		t_fw=-
-	}
+	mount_and_cp "$1" "$2" t_fw || return 1
 	cpu_w=$(cpu_s)
 	umount_fs
 	fs_b=$(stored_size "$STORE/bench/$2")
@@ -351,13 +359,7 @@ trove_format_run()
 
 	t_tw=-
 	t_ok=-
-	mount_fs "format=trove" || return 1
-	[ -d "$MNT/containers/bench" ] || mkdir "$MNT/containers/bench"
-	cat "$IN" > /dev/null
-	timeit t_tw cp "$IN" "$MNT/containers/bench/t" || {
-		failed "cp to trovefs (format=trove)"
-		t_tw=-
-	}
+	mount_and_cp "format=trove" t t_tw || return 1
 	umount_fs
 	# openssl warns about the 1-iteration KDF on stderr: keep it aside
 	sha=$(openssl enc -d -aes-256-cbc -md sha256 -pass "file:$KEY" \

@@ -357,6 +357,12 @@ static int ds_resolve(struct ds_fs *f, const char *rel, struct ds **ds,
 	return n;
 }
 
+/* True if what ds_resolve() found (@n components, @file) is a directory. */
+static bool ds_is_dir(int n, enum dsf_file file)
+{
+	return n <= 1 || (n == 2 && file == DSF_F_CTL_DIR);
+}
+
 static int datastores_getattr(void *p, const char *rel, struct stat *st)
 {
 	struct ds_fs *f = p;
@@ -368,7 +374,7 @@ static int datastores_getattr(void *p, const char *rel, struct stat *st)
 
 	if (n < 0)
 		return n;
-	if (n <= 1 || (n == 2 && file == DSF_F_CTL_DIR))
+	if (ds_is_dir(n, file))
 		stat_node(f, st, S_IFDIR | 0555, 0);
 	else
 		stat_node(f, st, S_IFREG | (w ? 0200 : 0444), 0);
@@ -429,7 +435,7 @@ static int datastores_open(void *p, const char *rel, int flags, void **fh)
 
 	if (n < 0)
 		return n;
-	if (n <= 1 || (n == 2 && file == DSF_F_CTL_DIR))
+	if (ds_is_dir(n, file))
 		return -EISDIR;
 	/* control files are write-only, the others read-only */
 	if (want_write != w || (w && (flags & O_ACCMODE) == O_RDWR))
@@ -560,7 +566,7 @@ static int datastores_truncate(void *p, const char *rel, off_t size)
 
 	if (n < 0)
 		return n;
-	if (n <= 1 || (n == 2 && file == DSF_F_CTL_DIR))
+	if (ds_is_dir(n, file))
 		return -EISDIR;
 	if (!w)
 		return -EACCES;

@@ -4,7 +4,8 @@
  * namespace logic lives here: arguments in, result out.
  *
  * fi->fh carries the struct vfs_handle pointer from create/open to
- * release. The state is the struct trovefs_fuse given to fuse_main() as
+ * release, and for a directory its struct vfs_dirsnap from opendir to
+ * releasedir. The state is the struct trovefs_fuse given to fuse_main() as
  * private_data (read-only once mounted, so no locks here).
  */
 #include "fuse_ops.h"
