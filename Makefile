@@ -28,7 +28,7 @@ BUILD      ?= build
 SAN_FLAGS  :=
 endif
 
-PKGS       := fuse3 libcurl hiredis libmongoc-1.0 openssl zlib inih libisal
+PKGS       := fuse3 libcurl hiredis libmongoc-1.0 openssl zlib inih libisal liblz4
 WARN       := -Wall -Wextra -Wshadow -Wstrict-prototypes \
               -Wmissing-prototypes -Wwrite-strings -Wformat=2 -Wvla
 ifeq ($(WERROR),1)
@@ -113,7 +113,7 @@ bench: $(TROVEFS) $(TOOL_BINS)
 # Build and test dependencies from Debian's archive; idempotent.
 DEB_BUILD  := build-essential pkg-config libfuse3-dev libcurl4-openssl-dev \
               libhiredis-dev libmongoc-dev libbson-dev libssl-dev \
-              zlib1g-dev libinih-dev libisal-dev libcmocka-dev
+              zlib1g-dev libinih-dev libisal-dev liblz4-dev libcmocka-dev
 DEB_TEST   := fuse3 rsync attr openssl gzip curl xxd iproute2 bc clang-format
 deps:
 	sh tests/services/install-deps.sh $(DEB_BUILD) $(DEB_TEST)

@@ -420,6 +420,7 @@ int codec_store_new(const struct codec_conf *conf, struct store *inner,
 	c->frame_size =
 		conf->frame_size ? conf->frame_size : FRAME_SIZE_DEFAULT;
 	c->level = conf->compress_level;
+	c->lz4 = conf->lz4;
 	err = codec_init_keys(c, conf);
 	if (err)
 		goto out_free_codec;

@@ -46,6 +46,7 @@ struct codec_conf {
 	void *format_arg;
 	uint32_t frame_size; /* FRAME_SIZE_DEFAULT if 0 */
 	int compress_level;  /* 0 = off, 1..3 (ISA-L levels) */
+	bool lz4;	     /* tfs1 frames in LZ4 rather than deflate */
 	unsigned threads;    /* 0 = number of CPUs */
 };
 

@@ -106,7 +106,9 @@ static int tfs1_start(struct tfs1_writer *w)
 			  w->name);
 		return -EIO;
 	}
-	comp = c->level ? FRAME_COMP_DEFLATE : FRAME_COMP_NONE;
+	comp = !c->level ? FRAME_COMP_NONE
+	       : c->lz4	 ? FRAME_COMP_LZ4
+			 : FRAME_COMP_DEFLATE;
 	err = frame_ctx_init_new(&w->ctx, &c->key, comp, c->level,
 				 c->frame_size, salt);
 	if (err)

@@ -4,14 +4,17 @@
  *
  * Pure functions over caller buffers. Every function that seals or opens
  * uses only its arguments and per-call state (one EVP_CIPHER_CTX, one ISA-L
- * stream and level buffer, one inflate state), so a struct frame_ctx can be
- * shared read-only by any number of threads; there are no locks.
+ * stream and level buffer, one inflate state; LZ4's 16 KiB on the stack),
+ * so a struct frame_ctx can be shared read-only by any number of threads;
+ * there are no locks.
  *
  * Invariants:
  *   - a stored frame is at most frame_stored_bound() bytes: a frame is
  *     stored compressed only when that makes it strictly smaller; a frame
  *     whose three samples do not shrink is stored raw without deflating
  *     the rest (random or already compressed data costs no deflate);
+ *   - with LZ4 (compression 2) there is no probe: LZ4 itself skips fast
+ *     through data without matches;
  *   - no plaintext leaves frame_open() or frame_index_open() unless the
  *     GCM tag verified; on failure the output is wiped;
  *   - nonces never repeat under one object key: frame i uses
@@ -24,6 +27,7 @@
 #include <string.h>
 
 #include <isa-l.h>
+#include <lz4.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -183,8 +187,12 @@ int frame_ctx_init_new(struct frame_ctx *ctx, const struct frame_key *key,
 		return -EINVAL;
 	if (comp == FRAME_COMP_NONE) {
 		level = 0;
-	} else if (comp == FRAME_COMP_DEFLATE) {
-		/* ISA-L stops at level 3; level 0 means "off" here. */
+	} else if (comp == FRAME_COMP_DEFLATE || comp == FRAME_COMP_LZ4) {
+		/*
+		 * ISA-L stops at level 3; level 0 means "off" here. LZ4 has
+		 * one level (its default acceleration): the level is kept
+		 * only so that "off" reads the same for both.
+		 */
 		if (level < 1)
 			return -EINVAL;
 		if (level > ISAL_DEF_MAX_LEVEL)
@@ -225,8 +233,7 @@ int frame_ctx_init_from_header(struct frame_ctx *ctx,
 		return -EBADMSG;
 	if (memcmp(h, FRAME_MAGIC, 8) != 0 ||
 	    h[HDR_OFF_VERSION] != FRAME_VERSION ||
-	    (h[HDR_OFF_COMP] != FRAME_COMP_NONE &&
-	     h[HDR_OFF_COMP] != FRAME_COMP_DEFLATE) ||
+	    h[HDR_OFF_COMP] > FRAME_COMP_LZ4 ||
 	    h[HDR_OFF_AEAD] != FRAME_AEAD_AES256GCM || h[HDR_OFF_FLAGS] != 0 ||
 	    !all_zero(h + HDR_OFF_RESERVED,
 		      FRAME_HEADER_SIZE - HDR_OFF_RESERVED))
@@ -455,6 +462,58 @@ static int inflate_frame(struct inflate_state *st, const uint8_t *in,
 	return 0;
 }
 
+/*
+ * Decompresses the LZ4 block @in (@len bytes) into exactly @plen bytes of
+ * @out; anything else (corrupt block, other length) gives -EBADMSG.
+ */
+static int lz4_frame_decode(const uint8_t *in, size_t len, uint8_t *out,
+			    size_t plen)
+{
+	int n = LZ4_decompress_safe((const char *)in, (char *)out, (int)len,
+				    (int)plen);
+
+	return n >= 0 && (size_t)n == plen ? 0 : -EBADMSG;
+}
+
+/*
+ * Compresses @plen bytes of @plain with @ctx's algorithm into @out (room
+ * for @plen bytes). *@clen = compressed size when that is smaller than
+ * @plen, else 0: the frame is stored raw. Returns 0, -ENOMEM, -EINVAL.
+ */
+static int compress_frame(const struct frame_ctx *ctx, const void *plain,
+			  size_t plen, uint8_t *out, size_t *clen)
+{
+	int n;
+
+	*clen = 0;
+	if (plen == 0 || ctx->comp == FRAME_COMP_NONE)
+		return 0;
+	if (ctx->comp == FRAME_COMP_LZ4) {
+		/*
+		 * No probe: LZ4 skips ahead faster and faster in data
+		 * without matches, so incompressible input costs it little.
+		 * 0 = it does not fit in one byte less than the input.
+		 */
+		n = LZ4_compress_default(plain, (char *)out, (int)plen,
+					 (int)plen - 1);
+		*clen = n > 0 ? (size_t)n : 0;
+		return 0;
+	}
+	if (probe_incompressible(ctx->level, plain, plen))
+		return 0;
+	return deflate_frame(ctx->level, plain, plen, out, clen);
+}
+
+/* Decompresses one frame's data with @comp (inflate_frame() contract). */
+static int decompress_frame(enum frame_compression comp,
+			    struct inflate_state *st, const uint8_t *in,
+			    size_t len, uint8_t *out, size_t plen)
+{
+	if (comp == FRAME_COMP_LZ4)
+		return lz4_frame_decode(in, len, out, plen);
+	return inflate_frame(st, in, len, out, plen);
+}
+
 /* ---- frames ---- */
 
 /*
@@ -480,7 +539,7 @@ static int frame_hdr_parse(const struct frame_ctx *ctx, const uint8_t *h,
 		return -EBADMSG;
 	dlen = sl - FRAME_HDR_SIZE - FRAME_TAG_SIZE;
 	if (fl & FRAME_F_COMPRESSED) {
-		if (ctx->comp != FRAME_COMP_DEFLATE || dlen == 0 || dlen >= pl)
+		if (ctx->comp == FRAME_COMP_NONE || dlen == 0 || dlen >= pl)
 			return -EBADMSG;
 	} else if (dlen != pl) {
 		return -EBADMSG;
@@ -509,16 +568,13 @@ int frame_seal(const struct frame_ctx *ctx, uint64_t index, bool final,
 		return -EINVAL;
 
 	/* Compress straight into the output, then encrypt in place. */
-	if (ctx->comp == FRAME_COMP_DEFLATE && plen > 0 &&
-	    !probe_incompressible(ctx->level, plain, plen)) {
-		err = deflate_frame(ctx->level, plain, plen, data, &clen);
-		if (err)
-			return err;
-		if (clen > 0) {
-			flags |= FRAME_F_COMPRESSED;
-			src = data;
-			dlen = clen;
-		}
+	err = compress_frame(ctx, plain, plen, data, &clen);
+	if (err)
+		return err;
+	if (clen > 0) {
+		flags |= FRAME_F_COMPRESSED;
+		src = data;
+		dlen = clen;
 	}
 
 	put_be32(hdr, (uint32_t)plen);
@@ -590,7 +646,7 @@ int frame_open(const struct frame_ctx *ctx, uint64_t index, const void *in,
 	err = gcm_open(ctx->okey, nonce, ctx->header, FRAME_HEADER_SIZE, hdr,
 		       FRAME_HDR_SIZE, data, dlen, scratch, data + dlen);
 	if (!err) {
-		err = inflate_frame(st, scratch, dlen, plain, pl);
+		err = decompress_frame(ctx->comp, st, scratch, dlen, plain, pl);
 		if (err)
 			OPENSSL_cleanse(plain, pl);
 	}

@@ -43,6 +43,7 @@
 enum frame_compression {
 	FRAME_COMP_NONE = 0,
 	FRAME_COMP_DEFLATE = 1, /* raw deflate (RFC 1951) */
+	FRAME_COMP_LZ4 = 2,	/* one LZ4 block (lz4 block format) */
 };
 
 enum frame_aead {

@@ -212,6 +212,19 @@ static int set_format(struct conf *c, const char *v, const char **why)
 	return 0;
 }
 
+static int set_compression(struct conf *c, const char *v, const char **why)
+{
+	if (strcmp(v, "deflate") == 0) {
+		c->compression = CONF_COMP_DEFLATE;
+	} else if (strcmp(v, "lz4") == 0) {
+		c->compression = CONF_COMP_LZ4;
+	} else {
+		*why = "must be deflate or lz4";
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int set_frame_size(struct conf *c, const char *v, const char **why)
 {
 	uint64_t size;
@@ -303,6 +316,7 @@ static const struct key_desc trovefs_keys[] = {
 	{ "format", set_format },
 	{ "frame_size", set_frame_size },
 	{ "compress_level", set_compress_level },
+	{ "compression", set_compression },
 	{ "threads", set_threads },
 	{ "attr_timeout", set_attr_timeout },
 	{ "dir_cache_time", set_dir_cache_time },

@@ -33,6 +33,12 @@ enum conf_format {
 	CONF_FORMAT_TROVE = 1, /* gzip + openssl enc, as Trove wrote */
 };
 
+/* tfs1 frame compression (docs/FORMAT.md 2.3); Trove's is always gzip. */
+enum conf_compression {
+	CONF_COMP_DEFLATE = 0, /* ISA-L raw deflate: smaller */
+	CONF_COMP_LZ4 = 1,     /* LZ4 block: ~5x faster to read back */
+};
+
 struct conf_kv {
 	char *key;   /* owned */
 	char *value; /* owned */
@@ -65,12 +71,13 @@ struct conf {
 	enum conf_format format; /* format = tfs1 */
 	uint32_t frame_size;	 /* frame_size = 1M (power of 2, 4K..16M) */
 	int compress_level;	 /* compress_level = 1 (0 = off, 1..3) */
-	unsigned threads;	 /* threads = 0 (= number of CPUs) */
-	double attr_timeout;	 /* attr_timeout = 1.0 seconds (kernel cache) */
-	double dir_cache_time;	 /* dir_cache_time = 30 seconds: how long a
+	enum conf_compression compression; /* compression = deflate */
+	unsigned threads;		   /* threads = 0 (= number of CPUs) */
+	double attr_timeout;   /* attr_timeout = 1.0 seconds (kernel cache) */
+	double dir_cache_time; /* dir_cache_time = 30 seconds: how long a
 				 * listing's stats answer getattr (changes
 				 * made through this mount drop them) */
-	int log_level;		 /* log_level = info (err|warning|info|debug) */
+	int log_level;	       /* log_level = info (err|warning|info|debug) */
 
 	struct conf_container *containers; /* owned array */
 	size_t ncontainers;

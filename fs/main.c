@@ -79,6 +79,7 @@ static const struct fuse_opt tfs_opts[] = {
 	FUSE_OPT_KEY("format=", KEY_CONF),
 	FUSE_OPT_KEY("frame_size=", KEY_CONF),
 	FUSE_OPT_KEY("compress_level=", KEY_CONF),
+	FUSE_OPT_KEY("compression=", KEY_CONF),
 	FUSE_OPT_KEY("threads=", KEY_CONF),
 	FUSE_OPT_KEY("attr_timeout=", KEY_CONF),
 	FUSE_OPT_KEY("dir_cache_time=", KEY_CONF),
@@ -103,6 +104,7 @@ static void usage(FILE *f)
 		"    -o format=tfs1|trove   format of new objects (default tfs1)\n"
 		"    -o frame_size=SIZE     tfs1 frame size (default 1M)\n"
 		"    -o compress_level=N    0 = off, 1..3 (default 1)\n"
+		"    -o compression=ALG     tfs1 frames: deflate (default) or lz4\n"
 		"    -o threads=N           encoding threads (default: CPUs)\n"
 		"    -o attr_timeout=S      kernel attribute cache, seconds (default 1)\n"
 		"    -o dir_cache_time=S    listing stat cache, seconds (default 30)\n"

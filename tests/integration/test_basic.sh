@@ -130,4 +130,26 @@ no_container() { ! t_store_has_container c1; }
 t_check "nothing is left in the store" no_container
 
 t_check "unmount" t_umount
+
+# compression=lz4: frames in LZ4 (docs/FORMAT.md, compression 2); any
+# mount reads them, whatever its own compression setting
+t_check "mount with -o compression=lz4" t_mount -o compression=lz4
+C=$MNT/containers/lz
+t_check "mkdir of a container" mkdir "$C"
+t_check "cp of a compressible file" cp "$T/src/text" "$C/text"
+t_check "cp of a random file" cp "$T/src/rand" "$C/rand"
+t_eq "the header says LZ4" "$(t_store_get lz text | head -c 10 | tail -c 1 | od -An -tu1 | tr -d ' ')" "2"
+t_check "the stored object is compressed" \
+	test "$(t_store_size lz text)" -lt "$(stat -c %s "$T/src/text")"
+t_eq "read back equals the source (text)" "$(t_sha "$C/text")" "$(t_sha "$T/src/text")"
+t_eq "read back equals the source (random)" "$(t_sha "$C/rand")" "$(t_sha "$T/src/rand")"
+t_check "unmount" t_umount
+t_check "mount with the default compression" t_mount
+t_eq "an LZ4 object reads back there too" "$(t_sha "$C/text")" "$(t_sha "$T/src/text")"
+t_eq "tail of an LZ4 object (random access)" \
+	"$(tail -c 1000 "$C/text" | sha256sum)" "$(tail -c 1000 "$T/src/text" | sha256sum)"
+t_check "rm -r of the container" rm -r "$C"
+t_check "unmount" t_umount
+t_check_fails "an unknown compression does not mount" "must be deflate or lz4" \
+	"$TROVEFS" -f -o conf="$CONF",compression=zstd "$(t_source)" "$MNT"
 t_done

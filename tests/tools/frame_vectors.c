@@ -116,6 +116,8 @@ int main(void)
 		{ "2: \"hello\\n\"", FRAME_COMP_DEFLATE, 1, 4096, hello, 6 },
 		{ "3: 10000-byte pattern", FRAME_COMP_DEFLATE, 1, 4096, pattern,
 		  sizeof(pattern) },
+		{ "4: 10000-byte pattern, LZ4", FRAME_COMP_LZ4, 1, 4096,
+		  pattern, sizeof(pattern) },
 	};
 	struct frame_key key;
 	uint8_t salt[FRAME_SALT_SIZE];

@@ -155,6 +155,7 @@ static void test_conf_init_defaults(void **state)
 	assert_int_equal(cf.format, CONF_FORMAT_TFS1);
 	assert_int_equal(cf.frame_size, 1024 * 1024);
 	assert_int_equal(cf.compress_level, 1);
+	assert_int_equal(cf.compression, CONF_COMP_DEFLATE);
 	assert_int_equal(cf.threads, 0);
 	assert_true(cf.attr_timeout == 1.0);
 	assert_true(cf.dir_cache_time == 30.0);
@@ -224,6 +225,8 @@ static double field_of(const char *key)
 		return cf.frame_size;
 	if (strcmp(key, "compress_level") == 0)
 		return cf.compress_level;
+	if (strcmp(key, "compression") == 0)
+		return cf.compression;
 	if (strcmp(key, "threads") == 0)
 		return cf.threads;
 	if (strcmp(key, "attr_timeout") == 0)
@@ -247,6 +250,8 @@ static const struct good_value good_values[] = {
 	{ "compress_level", "0", 0 },
 	{ "compress_level", "1", 1 },
 	{ "compress_level", "3", 3 },
+	{ "compression", "lz4", CONF_COMP_LZ4 },
+	{ "compression", "deflate", CONF_COMP_DEFLATE },
 	{ "threads", "0", 0 },
 	{ "threads", "1", 1 },
 	{ "threads", "256", 256 },
@@ -318,6 +323,10 @@ static const struct bad_value bad_values[] = {
 	{ "compress_level", "1.5" },
 	{ "compress_level", "high" },
 	{ "compress_level", "" },
+	{ "compression", "zstd" },
+	{ "compression", "LZ4" },
+	{ "compression", "gzip" },
+	{ "compression", "" },
 	{ "threads", "257" },
 	{ "threads", "-1" },
 	{ "threads", "4x" },

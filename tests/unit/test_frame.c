@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <lz4.h>
+#include <lz4hc.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
@@ -83,6 +85,46 @@ static const char vec3_object[] =
 	"00";
 static const char vec3_check[] =
 	"f6334fe71874a2191ecb16d77ebffc05263dab1ec5cfe484b71ac32419f400d5";
+
+/* vector 4: the pattern of vector 3 in LZ4 frames (compression 2) */
+static const char vec4_object[] =
+	"54524f56454653010102010000001000d987ab2dce1d250e0001020304050607"
+	"08090a0b0c0d0e0f000000000000000000000000000000000000000000000000"
+	"00001000000001460200000098dc11a5bbb0437ce234a9e44175bcb641603845"
+	"e5000ef53a5e7b08a8c85fb51983f3af328153c1e6eeb81ac09464a2781b3c10"
+	"551b96e900429c53989409a10c64f8580260e42b77255a11f73ffc13cbf6458e"
+	"2050deae7c2549d197ec811c4d099f643c677c77a299b97b01934d76e0b5c191"
+	"cb369f67da7eb5a31260afc861b06e6c891ab51c943568da186a79e063ca1822"
+	"417c92283b61a612c8da61b81acbda72565077466318c69bcc99b25dd6a691af"
+	"3c4bc4493275539b39484286b663e6a2318f618df630a4eacd2826b34c3b345d"
+	"5e10dc427deaf5ce0805a8247bb6aeed630483f71f94bbfea9442362da1afaf8"
+	"2bc2fbb192326b3b0af5e5a938dc6249845819acf5cd17a0e4200719f0b6c53f"
+	"7bb6e4d30ca8e2069417bf66fa349cbb044c89a57c750363c055ac22461fdc67"
+	"c617a3c2a51d0000100000000140020000002b48748e52f24b3417ba1c25d754"
+	"e3e27e3e2251df587876895d44bdc3cdd3f1280c8d76d6da4f8a2814060f93f8"
+	"273de9123e8fc92d4d2d421b6d74c656969cdb23d1527b9ebd4134def89c108f"
+	"943b8da1b372a335e6a8716f042dd149e743ef232e0d48317b257f6b7231e309"
+	"62234c51fa577623188824bf01dc04595b649cab7ac48ef102b9bfdbcfedef79"
+	"0e64fade24fb45d7af1ba298f8f67791662e8b72fcbbdba95bbe5931db93b1d7"
+	"bb17362b33416d6f36883faa04aa723a16a73b3135744aa54efd0fe6c3512bca"
+	"580edd48ae4983fdb0bf7308c5e9888eff46e10082b0a6445c71f9d261242740"
+	"55d0c629ae3881bfb00b6f51b963b00543d00554715e292fe0cc777e17f47c2a"
+	"3b5be09e4d60765a4039f1e22aefe7a350c56ab457f10fb27750c7c937a1972b"
+	"d96b484d7003000007100000014e03000000c3133f6f3529a73b035e360cbde5"
+	"0eb1b892bf6ebcfa06133fcdf6ef87b35697c38c48ddd26e40ba0410e4b34adf"
+	"a2efffdf871717e65456584f31e12b77f80e2396ca7dfa33f969183348176e70"
+	"39e65f667906f1e9497298228256f70079735460ebbdafa66ce07b3f51d1b4ed"
+	"395b469b2085fca5458fc880a1882ac8c77d6d10cdf36acdac4059f56f01bdb1"
+	"f00b6749a1cba80a20ae83d2f05b558be621771a01e39ee011f730963a836599"
+	"95eaa0bf9306860633218a7e3466ea40428e97d6855ddc9c2850579861104865"
+	"ad7a9c7161bf97b65a8b53dd0edca164b25dbf4306f10ca89e10b2914b5655fd"
+	"ef0e90372956f7a6d84fad562cd3f4e84d70d062e74c4baafa83e1404b96c1da"
+	"9cf9c4c173dd298345647c2181b5b4360b8cce63954d7d98ededb57a43db08fe"
+	"d96575d139b2a4ffb70670627755f089841d05c9b07884158d2146e0b73c8963"
+	"43ac5e74ff8a4015f4f48ec7de682e45544653494e4445580000000000000003"
+	"00000000000027100000001c00000000";
+static const char vec4_check[] =
+	"329cfd06bcdebdd5244f977959dfecf9becc35181a2f9fc66f68258d399fc508";
 
 /* ---- helpers ---- */
 
@@ -446,16 +488,30 @@ static void test_vector_hello(void **state)
 		     (const uint8_t *)"hello\n", 6, true);
 }
 
-static void test_vector_pattern(void **state)
+/* A vector over the 10000-byte pattern (vectors 3 and 4). */
+static void check_pattern_vector(const char *hex, const char *check_hex,
+				 enum frame_compression comp, bool exact)
 {
 	uint8_t *p = malloc(VEC_PATTERN_LEN);
 
-	(void)state;
 	assert_non_null(p);
 	fill_pattern(p, VEC_PATTERN_LEN);
-	check_vector(vec3_object, vec3_check, FRAME_COMP_DEFLATE, p,
-		     VEC_PATTERN_LEN, VEC_DEFLATE_EXACT);
+	check_vector(hex, check_hex, comp, p, VEC_PATTERN_LEN, exact);
 	free(p);
+}
+
+static void test_vector_pattern(void **state)
+{
+	(void)state;
+	check_pattern_vector(vec3_object, vec3_check, FRAME_COMP_DEFLATE,
+			     VEC_DEFLATE_EXACT);
+}
+
+static void test_vector_pattern_lz4(void **state)
+{
+	(void)state;
+	/* LZ4_compress_default() output is the same on every platform */
+	check_pattern_vector(vec4_object, vec4_check, FRAME_COMP_LZ4, true);
 }
 
 /* ---- an independent reader, written from FORMAT.md alone ---- */
@@ -637,6 +693,8 @@ static void test_roundtrip_sizes(void **state)
 		for (level = 1; level <= 4; level++)
 			assert_roundtrip(&key, FRAME_COMP_DEFLATE, level,
 					 VEC_FS, data, sizes[i]);
+		assert_roundtrip(&key, FRAME_COMP_LZ4, 1, VEC_FS, data,
+				 sizes[i]);
 	}
 	free(data);
 }
@@ -657,10 +715,13 @@ static void test_roundtrip_large_frames(void **state)
 	assert_roundtrip(&key, FRAME_COMP_DEFLATE, 3, FRAME_SIZE_DEFAULT, data,
 			 len);
 	assert_roundtrip(&key, FRAME_COMP_NONE, 0, FRAME_SIZE_MIN, data, len);
+	assert_roundtrip(&key, FRAME_COMP_LZ4, 1, FRAME_SIZE_DEFAULT, data,
+			 len);
 	free(data);
 }
 
-static void test_roundtrip_random_is_raw(void **state)
+/* Random data in one frame with @comp: stored raw, bound reached. */
+static void assert_random_is_raw(enum frame_compression comp)
 {
 	struct frame_ctx ctx;
 	uint8_t *data;
@@ -670,8 +731,7 @@ static void test_roundtrip_random_is_raw(void **state)
 	size_t blen;
 	bool final;
 
-	(void)state;
-	data = one_frame_new(&ctx, FRAME_COMP_DEFLATE, true, &out, &back);
+	data = one_frame_new(&ctx, comp, true, &out, &back);
 	assert_int_equal(frame_seal(&ctx, 0, false, data, VEC_FS, out, &n), 0);
 	/* not compressible: stored raw, bound reached exactly */
 	assert_int_equal(out[8], 0);
@@ -682,6 +742,13 @@ static void test_roundtrip_random_is_raw(void **state)
 	assert_false(final);
 	assert_memory_equal(back, data, VEC_FS);
 	one_frame_free(&ctx, data, out, back);
+}
+
+static void test_roundtrip_random_is_raw(void **state)
+{
+	(void)state;
+	assert_random_is_raw(FRAME_COMP_DEFLATE);
+	assert_random_is_raw(FRAME_COMP_LZ4);
 }
 
 static void test_roundtrip_compressible_is_compressed(void **state)
@@ -695,6 +762,12 @@ static void test_roundtrip_compressible_is_compressed(void **state)
 	data = one_frame_new(&ctx, FRAME_COMP_DEFLATE, false, &out, NULL);
 	assert_int_equal(frame_seal(&ctx, 7, true, data, 100, out, &n), 0);
 	assert_int_equal(out[8], 3); /* final | compressed */
+	assert_true(n < FRAME_HDR_SIZE + 100 + FRAME_TAG_SIZE);
+	frame_ctx_release(&ctx);
+	ctx_new(&ctx, FRAME_COMP_LZ4);
+	assert_int_equal(ctx.header[9], FRAME_COMP_LZ4);
+	assert_int_equal(frame_seal(&ctx, 7, true, data, 100, out, &n), 0);
+	assert_int_equal(out[8], 3);
 	assert_true(n < FRAME_HDR_SIZE + 100 + FRAME_TAG_SIZE);
 	/* comp NONE never compresses */
 	frame_ctx_release(&ctx);
@@ -1130,7 +1203,7 @@ static void test_header_rejects(void **state)
 		{ 0, 'X' },		 /* magic */
 		{ 7, 0x02 },		 /* magic's version byte */
 		{ 8, 2 },		 /* version */
-		{ 8, 0 },     { 9, 2 },	 /* compression */
+		{ 8, 0 },     { 9, 3 },	 /* compression */
 		{ 10, 0 },		 /* aead */
 		{ 10, 2 },    { 11, 1 }, /* flags */
 		{ 12, 0x02 },		 /* frame size 32 MiB + 4 KiB */
@@ -1197,6 +1270,9 @@ static void test_init_new_rejects(void **state)
 	assert_int_equal(frame_ctx_init_new(&ctx, &key, FRAME_COMP_DEFLATE, 0,
 					    VEC_FS, salt),
 			 -EINVAL);
+	assert_int_equal(
+		frame_ctx_init_new(&ctx, &key, FRAME_COMP_LZ4, 0, VEC_FS, salt),
+		-EINVAL);
 	assert_int_equal(frame_ctx_init_new(&ctx, &key, FRAME_COMP_NONE, 0,
 					    VEC_FS, NULL),
 			 -EINVAL);
@@ -1377,62 +1453,130 @@ static size_t zdeflate(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
 	return zs.total_out;
 }
 
-static void test_open_bad_deflate(void **state)
+/* A frame forged from @z (authentic, flags final | compressed) fails. */
+static void assert_forged_fails(const struct frame_ctx *ctx, uint32_t plen,
+				const uint8_t *z, size_t zlen, uint8_t *out,
+				uint8_t *back)
 {
-	struct frame_ctx ctx;
-	uint8_t *data = malloc(VEC_FS);
-	uint8_t *out;
-	uint8_t *back = malloc(VEC_FS);
-	uint8_t z[VEC_FS];
-	size_t zlen;
-	size_t slen;
+	size_t slen = forge_frame(ctx, plen, 3, z, zlen, out);
 	size_t blen;
 	bool final;
+
+	assert_int_equal(frame_open(ctx, 0, out, slen, back, &blen, &final),
+			 -EBADMSG);
+}
+
+/* Nothing decoded is left in the first 2000 bytes of @back (0x55 before). */
+static void assert_nothing_left(const uint8_t *back)
+{
 	size_t i;
 
-	(void)state;
-	assert_non_null(data);
-	assert_non_null(back);
-	fill_pattern(data, VEC_FS);
-	ctx_new(&ctx, FRAME_COMP_DEFLATE);
-	out = malloc(frame_stored_bound(&ctx));
-	assert_non_null(out);
-
-	/* another deflate encoder's output is read fine */
-	zlen = zdeflate(data, 2000, z, sizeof(z));
-	slen = forge_frame(&ctx, 2000, 3, z, zlen, out);
-	assert_int_equal(frame_open(&ctx, 0, out, slen, back, &blen, &final),
-			 0);
-	assert_int_equal(blen, 2000);
-	assert_memory_equal(back, data, 2000);
-
-	/* authenticated, but the stream is longer than plain_len says */
-	slen = forge_frame(&ctx, 1999, 3, z, zlen, out);
-	memset(back, 0x55, VEC_FS);
-	assert_int_equal(frame_open(&ctx, 0, out, slen, back, &blen, &final),
-			 -EBADMSG);
-	/* or shorter */
-	slen = forge_frame(&ctx, 2001, 3, z, zlen, out);
-	assert_int_equal(frame_open(&ctx, 0, out, slen, back, &blen, &final),
-			 -EBADMSG);
-	/* trailing bytes after the end of the deflate stream */
-	z[zlen] = 0;
-	slen = forge_frame(&ctx, 2000, 3, z, zlen + 1, out);
-	assert_int_equal(frame_open(&ctx, 0, out, slen, back, &blen, &final),
-			 -EBADMSG);
-	/* not deflate at all (reserved block type 3) */
-	memset(z, 0xff, 100);
-	slen = forge_frame(&ctx, 2000, 3, z, 100, out);
-	assert_int_equal(frame_open(&ctx, 0, out, slen, back, &blen, &final),
-			 -EBADMSG);
-	/* nothing decoded is left in the output on failure */
 	for (i = 0; i < 2000; i++)
 		if (back[i] != 0 && back[i] != 0x55)
 			fail_msg("output byte %zu left after a failure", i);
-	free(out);
-	free(back);
-	free(data);
-	frame_ctx_release(&ctx);
+}
+
+/* The open-bad-data tests: a context, the plain pattern and buffers. */
+struct forge_fx {
+	struct frame_ctx ctx;
+	uint8_t *data; /* VEC_FS bytes of the pattern */
+	uint8_t *back; /* VEC_FS bytes of output */
+	uint8_t *out;  /* one stored frame */
+};
+
+static void forge_fx_new(struct forge_fx *fx, enum frame_compression comp)
+{
+	fx->data = malloc(VEC_FS);
+	fx->back = malloc(VEC_FS);
+	assert_non_null(fx->data);
+	assert_non_null(fx->back);
+	fill_pattern(fx->data, VEC_FS);
+	ctx_new(&fx->ctx, comp);
+	fx->out = malloc(frame_stored_bound(&fx->ctx));
+	assert_non_null(fx->out);
+}
+
+static void forge_fx_free(struct forge_fx *fx)
+{
+	free(fx->out);
+	free(fx->back);
+	free(fx->data);
+	frame_ctx_release(&fx->ctx);
+}
+
+/*
+ * A frame forged from @z, another encoder's output for the first 2000
+ * bytes of the pattern, opens to them; then @back is set to 0x55 so that
+ * assert_nothing_left() can tell what failures leave.
+ */
+static void assert_forged_opens(struct forge_fx *fx, const uint8_t *z,
+				size_t zlen)
+{
+	size_t slen = forge_frame(&fx->ctx, 2000, 3, z, zlen, fx->out);
+	size_t blen;
+	bool final;
+
+	assert_int_equal(
+		frame_open(&fx->ctx, 0, fx->out, slen, fx->back, &blen, &final),
+		0);
+	assert_int_equal(blen, 2000);
+	assert_memory_equal(fx->back, fx->data, 2000);
+	memset(fx->back, 0x55, VEC_FS);
+}
+
+static void test_open_bad_deflate(void **state)
+{
+	struct forge_fx fx;
+	uint8_t z[VEC_FS];
+	size_t zlen;
+
+	(void)state;
+	forge_fx_new(&fx, FRAME_COMP_DEFLATE);
+	/* another deflate encoder's output is read fine */
+	zlen = zdeflate(fx.data, 2000, z, sizeof(z));
+	assert_forged_opens(&fx, z, zlen);
+
+	/* authenticated, but the stream is longer than plain_len says */
+	assert_forged_fails(&fx.ctx, 1999, z, zlen, fx.out, fx.back);
+	/* or shorter */
+	assert_forged_fails(&fx.ctx, 2001, z, zlen, fx.out, fx.back);
+	/* trailing bytes after the end of the deflate stream */
+	z[zlen] = 0;
+	assert_forged_fails(&fx.ctx, 2000, z, zlen + 1, fx.out, fx.back);
+	/* not deflate at all (reserved block type 3) */
+	memset(z, 0xff, 100);
+	assert_forged_fails(&fx.ctx, 2000, z, 100, fx.out, fx.back);
+	assert_nothing_left(fx.back);
+	forge_fx_free(&fx);
+}
+
+static void test_open_bad_lz4(void **state)
+{
+	struct forge_fx fx;
+	uint8_t z[VEC_FS];
+	int zlen;
+
+	(void)state;
+	forge_fx_new(&fx, FRAME_COMP_LZ4);
+	/* another LZ4 encoder (high compression) is read fine */
+	zlen = LZ4_compress_HC((const char *)fx.data, (char *)z, 2000,
+			       sizeof(z), 9);
+	assert_true(zlen > 0);
+	assert_forged_opens(&fx, z, (size_t)zlen);
+
+	/* authenticated, but the block decodes to more than plain_len */
+	assert_forged_fails(&fx.ctx, 1999, z, (size_t)zlen, fx.out, fx.back);
+	/* or to less */
+	assert_forged_fails(&fx.ctx, 2001, z, (size_t)zlen, fx.out, fx.back);
+	/* cut short */
+	assert_forged_fails(&fx.ctx, 2000, z, (size_t)zlen - 1, fx.out,
+			    fx.back);
+	/* not LZ4: a match offset pointing before the output's start */
+	z[0] = 0x0f;
+	memset(z + 1, 0xff, 99);
+	assert_forged_fails(&fx.ctx, 2000, z, 100, fx.out, fx.back);
+	assert_nothing_left(fx.back);
+	forge_fx_free(&fx);
 }
 
 int main(void)
@@ -1444,6 +1588,7 @@ int main(void)
 		cmocka_unit_test(test_vector_empty),
 		cmocka_unit_test(test_vector_hello),
 		cmocka_unit_test(test_vector_pattern),
+		cmocka_unit_test(test_vector_pattern_lz4),
 		cmocka_unit_test(test_vector_independent_reader),
 		cmocka_unit_test(test_roundtrip_sizes),
 		cmocka_unit_test(test_roundtrip_large_frames),
@@ -1466,6 +1611,7 @@ int main(void)
 		cmocka_unit_test(test_index_seal_rejects),
 		cmocka_unit_test(test_peek_rejects_malformed),
 		cmocka_unit_test(test_open_bad_deflate),
+		cmocka_unit_test(test_open_bad_lz4),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
