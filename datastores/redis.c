@@ -54,6 +54,7 @@
 #include "redis_repl.h"
 
 #define REDIS_STREAM_BUF (1u << 20)
+#define REDIS_TRASH_WAIT_S 10.0 /* at exit, for old files being removed */
 
 static void real_sleep_ms(unsigned ms)
 {
@@ -93,9 +94,16 @@ const struct redis_addr *ds_redis_addr(const struct ds *ds)
 static void redis_fini(void *priv)
 {
 	struct redis_ds *r = priv;
+	int left;
 
 	if (!r)
 		return;
+	/* a recover's old files may still be going: let that end first */
+	left = redis_trash_wait(REDIS_TRASH_WAIT_S);
+	if (left)
+		log_warn(
+			"redis '%s': %d removal(s) of old recover files still running at exit; the next recover removes what they leave",
+			r->ds->name, left);
 	free(r->host);
 	free(r->unix_path);
 	free(r->user);

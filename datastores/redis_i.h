@@ -7,7 +7,8 @@
  *
  * struct redis_ds is read-only after redis_init() except ->ops (tests,
  * before any use); every connection is opened for one call and closed by
- * it. No locks: ds.c serialises backups and recovers.
+ * it. No locks: ds.c serialises backups and recovers (the background
+ * removal of a recover's old files has its own, in redis_recover.c).
  */
 #ifndef DATASTORES_REDIS_I_H
 #define DATASTORES_REDIS_I_H
@@ -106,5 +107,13 @@ int redis_stage_write(struct ds_stage *sg, const void *p, size_t len);
 int redis_stage_sync(struct ds_stage *sg);
 int redis_stage_apply(struct ds_stage *sg);
 void redis_stage_free(struct ds_stage *sg);
+
+/*
+ * Waits at most @timeout seconds for the background removals of old files
+ * that recovers started (redis_recover.c; any datastore) to end; returns
+ * how many still run. Thread-safe; redis.c's fini calls it so that the
+ * daemon normally exits with none running.
+ */
+int redis_trash_wait(double timeout);
 
 #endif /* DATASTORES_REDIS_I_H */

@@ -10,7 +10,11 @@
  * redis_stage_apply() stops the server, moves the old dump file (and AOF
  * dir) aside, renames the staged file in, starts the server with AOF off
  * so the RDB is what loads, turns AOF back on (Redis rewrites it), and
- * rolls back to the old files if any of that fails.
+ * rolls back to the old files if any of that fails. Once the server runs
+ * on the backup, the old dump file and AOF dir are renamed to trash names,
+ * .DBFILENAME.trovefs-trash.PID.SEQ in the data dir, and removed on a
+ * detached thread: unlinking a big dump file takes a while, and the
+ * recover need not wait for it.
  *
  * Invariants: the server is stopped only in redis_stage_apply(), after
  * ds.c verified and synced the whole staged file; until the rename the
@@ -18,13 +22,24 @@
  * the config file is changed only by a temp file, fsync and rename, and
  * put back before the recover returns. Started processes keep no
  * descriptor but 0-2 and none of our signal state (spawn_wait()).
- * No locks: ds.c runs one recover at a time per datastore, in one thread.
+ * Only old data the server no longer needs becomes trash, and only names
+ * of the trash pattern are removed without a recover's own knowledge:
+ * redis_stage_open() removes those a daemon left when it died (not this
+ * process's own while one of its removals runs). A crash leaves either
+ * the old name or the trash name, both harmless, so the trash rename
+ * needs no fsync of the dir.
+ *
+ * Locks: trash_lock protects the trash counters and is held for no I/O;
+ * removal threads touch nothing else of ours (their own copy of the path,
+ * libc, the log). Otherwise none: ds.c runs one recover at a time per
+ * datastore, in one thread.
  */
 #include "redis_i.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +47,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../conf/log.h"
@@ -61,8 +77,16 @@ struct redis_site {
 	struct buf aof_old;  /* dir/aofdir.trovefs-old */
 	char *conf_orig;     /* owned: the config file as it was */
 	size_t conf_orig_len;
-	bool had_rdb;	   /* dump file existed (moved to rdb_old) */
-	bool had_aof;	   /* AOF dir existed (moved to aof_old) */
+	/*
+	 * How far the swap got, for rollback(): a path is put back only
+	 * once its move aside completed, so a failure before (the server
+	 * would not stop, the move itself failed) never touches it.
+	 */
+	bool rdb_moved;	   /* dump file moved aside (or there was none) */
+	bool had_rdb;	   /* ... and it existed (now rdb_old) */
+	bool rdb_swapped;  /* the staged file was renamed to rdb */
+	bool aof_moved;	   /* AOF dir moved aside (or there was none) */
+	bool had_aof;	   /* ... and it existed (now aof_old) */
 	bool conf_changed; /* config file holds "appendonly no" */
 };
 
@@ -597,7 +621,10 @@ static int conf_put_back(struct redis_ds *r, struct redis_site *st)
 	return err;
 }
 
-/* Removes a flat directory (the AOF dir: base, incr, manifest). */
+/*
+ * Removes a flat directory (the AOF dir: base, incr, manifest). Entries
+ * that vanish meanwhile are fine: another daemon's sweep may race us.
+ */
 static int remove_dir_flat(const char *path)
 {
 	struct dirent *e;
@@ -610,11 +637,12 @@ static int remove_dir_flat(const char *path)
 	while ((e = readdir(d)) != NULL) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
-		if (unlinkat(dirfd(d), e->d_name, 0) < 0 && !err)
+		if (unlinkat(dirfd(d), e->d_name, 0) < 0 && errno != ENOENT &&
+		    !err)
 			err = -errno;
 	}
 	closedir(d);
-	if (!err && rmdir(path) < 0)
+	if (!err && rmdir(path) < 0 && errno != ENOENT)
 		err = -errno;
 	return err;
 }
@@ -639,8 +667,11 @@ static int move_aside(struct redis_ds *r, const char *from, const char *to,
 
 	*existed = false;
 	err = remove_path(to); /* a leftover of a crashed recover */
-	if (err)
+	if (err) {
+		log_error("redis '%s': cannot remove the leftover '%s': %s",
+			  r->ds->name, to, strerror(-err));
 		return err;
+	}
 	if (rename(from, to) < 0) {
 		if (errno == ENOENT)
 			return 0;
@@ -651,6 +682,198 @@ static int move_aside(struct redis_ds *r, const char *from, const char *to,
 	}
 	*existed = true;
 	return 0;
+}
+
+/* ---- old files: trash removed in the background ---- */
+
+#define TRASH_INFIX ".trovefs-trash." /* .DBFILENAME<infix>PID.SEQ */
+
+static pthread_mutex_t trash_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t trash_done = PTHREAD_COND_INITIALIZER;
+static unsigned long trash_seq; /* trash names this process made */
+static unsigned trash_running;	/* removal threads not done yet */
+
+static void trash_running_add(int n)
+{
+	pthread_mutex_lock(&trash_lock);
+	trash_running += n;
+	if (!trash_running)
+		pthread_cond_broadcast(&trash_done);
+	pthread_mutex_unlock(&trash_lock);
+}
+
+/* A removal thread: @arg is its own copy of the path, freed here. */
+static void *trash_thread(void *arg)
+{
+	char *path = arg;
+	int err;
+
+	err = remove_path(path);
+	if (err)
+		log_error("cannot remove '%s' (old data of a recover): %s",
+			  path, strerror(-err));
+	free(path);
+	trash_running_add(-1);
+	return NULL;
+}
+
+/*
+ * Removes @path on a detached thread. All signals are blocked in it, as
+ * they are meant for the FUSE loop. Returns 0 or -errno (not started).
+ */
+static int trash_start(const char *path)
+{
+	sigset_t all;
+	sigset_t old;
+	pthread_t t;
+	char *copy;
+	int err;
+
+	copy = strdup(path);
+	if (!copy)
+		return -ENOMEM;
+	trash_running_add(1);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&t, NULL, trash_thread, copy);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		trash_running_add(-1);
+		free(copy);
+		return -err;
+	}
+	pthread_detach(t);
+	return 0;
+}
+
+/*
+ * Removes @path, old data the restarted server no longer needs (absent is
+ * fine), without waiting: renames it to a trash name of this process in
+ * the data dir, which no recover uses, and removes that on a thread.
+ * Removes it here if the rename or the thread fails; one log line if the
+ * removal does.
+ */
+static void trash_old(struct redis_ds *r, const struct redis_site *st,
+		      const char *path)
+{
+	struct buf trash;
+	unsigned long seq;
+	int err;
+
+	pthread_mutex_lock(&trash_lock);
+	seq = trash_seq++;
+	pthread_mutex_unlock(&trash_lock);
+	buf_init(&trash, 2 * REDIS_PATH_MAX);
+	buf_printf(&trash, "%s/.%s" TRASH_INFIX "%ld.%lu", buf_str(&st->dir),
+		   buf_str(&st->dbfile), (long)getpid(), seq);
+	err = trash.err;
+	if (!err && rename(path, buf_str(&trash)) < 0)
+		err = -errno;
+	if (err == -ENOENT)
+		goto out_release; /* nothing to remove */
+	if (!err) {
+		path = buf_str(&trash);
+		if (trash_start(path) == 0)
+			goto out_release;
+	}
+	err = remove_path(path);
+	if (err)
+		log_error("redis '%s': cannot remove '%s': %s", r->ds->name,
+			  path, strerror(-err));
+out_release:
+	buf_release(&trash);
+}
+
+int redis_trash_wait(double timeout)
+{
+	struct timespec until;
+	unsigned left;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)timeout;
+	until.tv_nsec += (long)((timeout - (double)(time_t)timeout) * 1e9);
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&trash_lock);
+	while (trash_running &&
+	       pthread_cond_timedwait(&trash_done, &trash_lock, &until) == 0)
+		;
+	left = trash_running;
+	pthread_mutex_unlock(&trash_lock);
+	return (int)left;
+}
+
+/*
+ * The PID.SEQ part of @name if it is a trash name of @dbfile
+ * (.DBFILE.trovefs-trash.PID.SEQ, digits only), else NULL.
+ */
+static const char *trash_suffix(const char *name, const char *dbfile)
+{
+	static const char digits[] = "0123456789";
+	size_t n = strlen(dbfile);
+	const char *p;
+	size_t k;
+
+	if (name[0] != '.' || strncmp(name + 1, dbfile, n) != 0 ||
+	    strncmp(name + 1 + n, TRASH_INFIX, strlen(TRASH_INFIX)) != 0)
+		return NULL;
+	p = name + 1 + n + strlen(TRASH_INFIX);
+	k = strspn(p, digits);
+	if (!k || p[k] != '.')
+		return NULL;
+	k++;
+	if (!strspn(p + k, digits) || p[k + strspn(p + k, digits)])
+		return NULL;
+	return p;
+}
+
+/*
+ * Removes the trash of @st's dump file that a daemon left when it died
+ * before removing it, one log line each; nothing else. This process's own
+ * names are skipped while one of its removals runs: it may be on them.
+ */
+static void trash_sweep(struct redis_ds *r, const struct redis_site *st)
+{
+	struct dirent *e;
+	struct buf path;
+	const char *sfx;
+	char own[32];
+	size_t own_len;
+	bool busy;
+	DIR *d;
+	int err;
+
+	pthread_mutex_lock(&trash_lock);
+	busy = trash_running > 0;
+	pthread_mutex_unlock(&trash_lock);
+	err = snprintf(own, sizeof(own), "%ld.", (long)getpid());
+	if (err < 0 || (size_t)err >= sizeof(own))
+		return;
+	own_len = (size_t)err;
+	d = opendir(buf_str(&st->dir));
+	if (!d)
+		return; /* creating the staged file there will say why */
+	buf_init(&path, 2 * REDIS_PATH_MAX);
+	while ((e = readdir(d)) != NULL) {
+		sfx = trash_suffix(e->d_name, buf_str(&st->dbfile));
+		if (!sfx || (busy && strncmp(sfx, own, own_len) == 0))
+			continue;
+		buf_reset(&path);
+		if (buf_printf(&path, "%s/%s", buf_str(&st->dir), e->d_name))
+			continue;
+		err = remove_path(buf_str(&path));
+		if (err)
+			log_error("redis '%s': cannot remove '%s': %s",
+				  r->ds->name, buf_str(&path), strerror(-err));
+		else
+			log_notice(
+				"redis '%s': removed '%s', left by an earlier recover",
+				r->ds->name, buf_str(&path));
+	}
+	closedir(d);
+	buf_release(&path);
 }
 
 /*
@@ -722,9 +945,10 @@ static int aof_enable(struct redis_ds *r)
 
 /*
  * Brings the previous data back after a failed step: stop whatever runs,
- * put the old dump file, AOF dir and config file back, start.
+ * put the old dump file, AOF dir and config file back, start. Logs how
+ * it ended; the recover fails with the step's error either way.
  */
-static int rollback(struct redis_ds *r, struct redis_site *st)
+static void rollback(struct redis_ds *r, struct redis_site *st)
 {
 	int err;
 
@@ -733,16 +957,20 @@ static int rollback(struct redis_ds *r, struct redis_site *st)
 	if (err)
 		log_error("redis '%s': rollback: cannot stop the server: %s",
 			  r->ds->name, strerror(-err));
-	if (st->had_rdb) {
+	/* put back only what the swap moved (struct redis_site) */
+	if (st->rdb_moved && st->had_rdb) {
+		/* atomically over the staged file, if it got there */
 		if (rename(buf_str(&st->rdb_old), buf_str(&st->rdb)) < 0)
 			log_error(
 				"redis '%s': rollback: cannot rename '%s' back: %s",
 				r->ds->name, buf_str(&st->rdb_old),
 				strerror(errno));
-	} else {
+	} else if (st->rdb_swapped) {
+		/* there was no dump file: the backup's goes */
 		remove_path(buf_str(&st->rdb));
 	}
-	if (st->aof) {
+	if (st->aof && st->aof_moved) {
+		/* whatever the failed start made; the old one is aside */
 		remove_path(buf_str(&st->aof_path));
 		if (st->had_aof &&
 		    rename(buf_str(&st->aof_old), buf_str(&st->aof_path)) < 0)
@@ -766,7 +994,6 @@ static int rollback(struct redis_ds *r, struct redis_site *st)
 		log_warn(
 			"redis '%s': rolled back: the server runs on its previous data",
 			r->ds->name);
-	return err;
 }
 
 /* ---- the stage ops ---- */
@@ -815,6 +1042,7 @@ int redis_stage_open(struct ds *ds, const char *name, struct ds_stage **out)
 	err = site_probe(r, &sg->st);
 	if (err)
 		goto out_free;
+	trash_sweep(r, &sg->st);
 	if ((sg->st.aof || !r->start_command) && !sg->st.conf.len) {
 		log_error(
 			"redis '%s': the server's config file is unknown (started without one?): set config_file or start_command",
@@ -916,7 +1144,6 @@ int redis_stage_apply(struct ds_stage *sg)
 	struct redis_site *st = &sg->st;
 	struct ds *ds = r->ds;
 	int err;
-	int rerr;
 
 	ds_set_step(ds, "stopping the server");
 	err = server_stop(r);
@@ -926,16 +1153,21 @@ int redis_stage_apply(struct ds_stage *sg)
 	ds_set_step(ds, "replacing '%s'", buf_str(&st->rdb));
 	err = move_aside(r, buf_str(&st->rdb), buf_str(&st->rdb_old),
 			 &st->had_rdb);
-	if (!err && st->aof)
+	st->rdb_moved = !err;
+	if (!err && st->aof) {
 		err = move_aside(r, buf_str(&st->aof_path),
 				 buf_str(&st->aof_old), &st->had_aof);
+		st->aof_moved = !err;
+	}
 	if (!err && rename(buf_str(&st->rdb_new), buf_str(&st->rdb)) < 0) {
 		err = -errno;
 		log_error("redis '%s': cannot rename '%s': %s", ds->name,
 			  buf_str(&st->rdb_new), strerror(-err));
 	}
-	if (!err)
+	if (!err) {
 		sg->staged = false;
+		st->rdb_swapped = true;
+	}
 	if (!err)
 		err = fsync_dir(buf_str(&st->dir));
 	if (!err && st->aof)
@@ -957,21 +1189,22 @@ int redis_stage_apply(struct ds_stage *sg)
 		if (err)
 			return err;
 	}
+	/* the server no longer needs the old files: off the recover's time */
 	ds_set_step(ds, "cleaning up");
-	remove_path(buf_str(&st->rdb_old));
+	trash_old(r, st, buf_str(&st->rdb_old));
 	if (st->aof)
-		remove_path(buf_str(&st->aof_old));
+		trash_old(r, st, buf_str(&st->aof_old));
 	return 0;
 out_rollback:
 	if (sg->staged) {
 		unlink(buf_str(&st->rdb_new));
 		sg->staged = false;
 	}
-	rerr = rollback(r, st);
-	if (!rerr) {
-		remove_path(buf_str(&st->rdb_old));
-		if (st->aof && st->had_aof)
-			remove_path(buf_str(&st->aof_old));
-	}
+	/*
+	 * A rollback renames the old files back; one still under its old
+	 * name is one that could not be (logged), the only copy of its data
+	 * on disk: it stays.
+	 */
+	rollback(r, st);
 	return err;
 }
