@@ -56,9 +56,10 @@ struct codec {
 	const char *(*format_for)(void *arg, const char *container);
 	void *format_arg;
 	uint32_t frame_size;
-	int level;	       /* 0 = no compression, 1..3 */
-	bool lz4;	       /* tfs1 frames: LZ4 rather than deflate */
-	struct workpool *pool; /* owned */
+	int level; /* 0 = no compression, 1..3 */
+	bool lz4;  /* tfs1 frames: LZ4 rather than deflate */
+	bool (*lz4_for)(void *arg, const char *container); /* or NULL */
+	struct workpool *pool;				   /* owned */
 };
 
 /* Parses a format name; returns 0 or -EINVAL. */
@@ -81,7 +82,7 @@ int codec_commit_inner(struct store_writer *inner, int err,
  * from the inner store: aborted on failure; a reader: closed on failure).
  * @name is "container/key", copied. On success caller owns *@out.
  */
-int codec_tfs1_writer_new(struct codec *c, struct store_writer *inner,
+int codec_tfs1_writer_new(struct codec *c, struct store_writer *inner, bool lz4,
 			  const char *name, struct store_writer **out);
 int codec_trove_writer_new(struct codec *c, struct store_writer *inner,
 			   const char *name, struct store_writer **out);

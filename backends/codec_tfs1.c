@@ -66,6 +66,7 @@ struct tfs1_writer {
 	char name[CODEC_NAME_MAX];
 	struct frame_ctx ctx;
 	bool started; /* header written */
+	bool lz4;     /* frames in LZ4 rather than deflate */
 	size_t bound; /* frame_stored_bound() */
 	struct tfs1_wslot slots[CODEC_INFLIGHT_MAX];
 	unsigned oldest;   /* ring position of the oldest submitted */
@@ -107,7 +108,7 @@ static int tfs1_start(struct tfs1_writer *w)
 		return -EIO;
 	}
 	comp = !c->level ? FRAME_COMP_NONE
-	       : c->lz4	 ? FRAME_COMP_LZ4
+	       : w->lz4	 ? FRAME_COMP_LZ4
 			 : FRAME_COMP_DEFLATE;
 	err = frame_ctx_init_new(&w->ctx, &c->key, comp, c->level,
 				 c->frame_size, salt);
@@ -382,7 +383,7 @@ static const struct store_writer_ops tfs1_writer_ops = {
 	.abort = tfs1_abort,
 };
 
-int codec_tfs1_writer_new(struct codec *c, struct store_writer *inner,
+int codec_tfs1_writer_new(struct codec *c, struct store_writer *inner, bool lz4,
 			  const char *name, struct store_writer **out)
 {
 	struct tfs1_writer *w;
@@ -397,6 +398,7 @@ int codec_tfs1_writer_new(struct codec *c, struct store_writer *inner,
 		goto out_free_writer;
 	w->c = c;
 	w->inner = inner;
+	w->lz4 = lz4;
 	codec_name_copy(w->name, name);
 	w->base.ops = &tfs1_writer_ops;
 	w->base.priv = w;

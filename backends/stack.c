@@ -39,6 +39,11 @@ static const char *stack_format_for(void *arg, const char *container)
 	return format_name(conf_format_for(c, container));
 }
 
+static bool stack_lz4_for(void *arg, const char *container)
+{
+	return conf_compression_for(arg, container) == CONF_COMP_LZ4;
+}
+
 /*
  * The local store's root as an absolute path: the daemon chdir()s to "/"
  * when it goes to the background. Caller frees *@out.
@@ -111,6 +116,7 @@ static int wrap_codec(const struct conf *c, struct store *leaf,
 	cc.frame_size = c->frame_size;
 	cc.compress_level = c->compress_level;
 	cc.lz4 = c->compression == CONF_COMP_LZ4;
+	cc.lz4_for = stack_lz4_for;
 	cc.threads = c->threads;
 	err = codec_store_new(&cc, leaf, out);
 out_free_secrets:

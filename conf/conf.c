@@ -212,13 +212,20 @@ static int set_format(struct conf *c, const char *v, const char **why)
 	return 0;
 }
 
+static int parse_compression(const char *s, enum conf_compression *out)
+{
+	if (strcmp(s, "deflate") == 0)
+		*out = CONF_COMP_DEFLATE;
+	else if (strcmp(s, "lz4") == 0)
+		*out = CONF_COMP_LZ4;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 static int set_compression(struct conf *c, const char *v, const char **why)
 {
-	if (strcmp(v, "deflate") == 0) {
-		c->compression = CONF_COMP_DEFLATE;
-	} else if (strcmp(v, "lz4") == 0) {
-		c->compression = CONF_COMP_LZ4;
-	} else {
+	if (parse_compression(v, &c->compression)) {
 		*why = "must be deflate or lz4";
 		return -EINVAL;
 	}
@@ -407,6 +414,17 @@ enum conf_format conf_format_for(const struct conf *c, const char *container)
 	return c->format;
 }
 
+enum conf_compression conf_compression_for(const struct conf *c,
+					   const char *container)
+{
+	const struct conf_container *ct;
+
+	ct = container ? container_find(c, container) : NULL;
+	if (ct && ct->compression_set)
+		return ct->compression;
+	return c->compression;
+}
+
 const struct conf_section *conf_section_find(const struct conf *c,
 					     const char *type, const char *name)
 {
@@ -533,6 +551,8 @@ static int container_add(struct parse *p, const char *name, size_t len)
 	ct->name = copy;
 	ct->format = CONF_FORMAT_TFS1;
 	ct->format_set = false;
+	ct->compression = CONF_COMP_DEFLATE;
+	ct->compression_set = false;
 	p->kind = SECT_CONTAINER;
 	p->idx = c->ncontainers++;
 	return 0;
@@ -786,22 +806,28 @@ static int handle_trovefs(struct parse *p, const char *key, const char *value)
 static int handle_container(struct parse *p, const char *key, const char *value)
 {
 	struct conf_container *ct = &p->c->containers[p->idx];
+	bool is_format = strcmp(key, "format") == 0;
+	bool *set = is_format ? &ct->format_set : &ct->compression_set;
+	int err;
 
-	if (strcmp(key, "format") != 0) {
+	if (!is_format && strcmp(key, "compression") != 0) {
 		parse_fail(p, -EINVAL, "unknown key '%s' in [container:%s]",
 			   key, ct->name);
 		return -EINVAL;
 	}
-	if (ct->format_set) {
+	if (*set) {
 		parse_fail(p, -EINVAL, "duplicate key '%s'", key);
 		return -EINVAL;
 	}
-	if (parse_format(value, &ct->format)) {
-		parse_fail(p, -EINVAL,
-			   "invalid format '%s': must be tfs1 or trove", value);
+	err = is_format ? parse_format(value, &ct->format)
+			: parse_compression(value, &ct->compression);
+	if (err) {
+		parse_fail(p, -EINVAL, "invalid %s '%s': must be %s", key,
+			   value,
+			   is_format ? "tfs1 or trove" : "deflate or lz4");
 		return -EINVAL;
 	}
-	ct->format_set = true;
+	*set = true;
 	return 0;
 }
 

@@ -58,6 +58,8 @@ struct conf_container {
 	char *name; /* owned */
 	enum conf_format format;
 	bool format_set; /* false: no format key, conf.format applies */
+	enum conf_compression compression;
+	bool compression_set; /* false: conf.compression applies */
 };
 
 struct conf {
@@ -111,6 +113,9 @@ int conf_set(struct conf *c, const char *key, const char *value);
 
 /* The format for objects written into @container. */
 enum conf_format conf_format_for(const struct conf *c, const char *container);
+/* The compression of new tfs1 objects in @container (NULL: the default). */
+enum conf_compression conf_compression_for(const struct conf *c,
+					   const char *container);
 
 /* The first section of @type and @name, or NULL. Borrowed. */
 const struct conf_section *

@@ -131,6 +131,9 @@ t_check "nothing is left in the store" no_container
 
 t_check "unmount" t_umount
 
+# byte 9 of a stored tfs1 object: its compression (docs/FORMAT.md 2.3)
+header_comp() { t_store_get "$1" "$2" | head -c 10 | tail -c 1 | od -An -tu1 | tr -d ' '; }
+
 # compression=lz4: frames in LZ4 (docs/FORMAT.md, compression 2); any
 # mount reads them, whatever its own compression setting
 t_check "mount with -o compression=lz4" t_mount -o compression=lz4
@@ -138,7 +141,7 @@ C=$MNT/containers/lz
 t_check "mkdir of a container" mkdir "$C"
 t_check "cp of a compressible file" cp "$T/src/text" "$C/text"
 t_check "cp of a random file" cp "$T/src/rand" "$C/rand"
-t_eq "the header says LZ4" "$(t_store_get lz text | head -c 10 | tail -c 1 | od -An -tu1 | tr -d ' ')" "2"
+t_eq "the header says LZ4" "$(header_comp lz text)" "2"
 t_check "the stored object is compressed" \
 	test "$(t_store_size lz text)" -lt "$(stat -c %s "$T/src/text")"
 t_eq "read back equals the source (text)" "$(t_sha "$C/text")" "$(t_sha "$T/src/text")"
@@ -150,6 +153,19 @@ t_eq "tail of an LZ4 object (random access)" \
 	"$(tail -c 1000 "$C/text" | sha256sum)" "$(tail -c 1000 "$T/src/text" | sha256sum)"
 t_check "rm -r of the container" rm -r "$C"
 t_check "unmount" t_umount
+
+# per container: [container:NAME] compression = lz4, the rest deflate
+t_write_conf "$(printf '[container:lzc]\ncompression = lz4')"
+t_check "mount with [container:lzc] compression = lz4" t_mount
+t_check "mkdir of lzc and dfl" mkdir "$MNT/containers/lzc" "$MNT/containers/dfl"
+t_check "cp into both" sh -c "cp '$T/src/text' '$MNT/containers/lzc/t' && cp '$T/src/text' '$MNT/containers/dfl/t'"
+t_eq "lzc's object is LZ4" "$(header_comp lzc t)" "2"
+t_eq "dfl's object is deflate" "$(header_comp dfl t)" "1"
+t_eq "both read back" "$(t_sha "$MNT/containers/lzc/t") $(t_sha "$MNT/containers/dfl/t")" \
+	"$(t_sha "$T/src/text") $(t_sha "$T/src/text")"
+t_check "rm -r of both" rm -r "$MNT/containers/lzc" "$MNT/containers/dfl"
+t_check "unmount" t_umount
+t_write_conf ""
 t_check_fails "an unknown compression does not mount" "must be deflate or lz4" \
 	"$TROVEFS" -f -o conf="$CONF",compression=zstd "$(t_source)" "$MNT"
 t_done

@@ -489,6 +489,10 @@ static const struct bad_text bad_texts[] = {
 	  "t.conf:2: unknown key 'bogus' in [container:a]" },
 	{ "[container:a]\nformat = zip\n",
 	  "t.conf:2: invalid format 'zip': must be tfs1 or trove" },
+	{ "[container:a]\ncompression = zstd\n",
+	  "t.conf:2: invalid compression 'zstd': must be deflate or lz4" },
+	{ "[container:a]\ncompression = lz4\ncompression = lz4\n",
+	  "t.conf:3: duplicate key 'compression'" },
 	{ "[trovefs]\njust some words\n",
 	  "t.conf:2: expected 'key = value', '[section]' or a comment" },
 	{ "[trovefs]\nformat ; = trove\n", "t.conf:2: expected 'key = value'" },
@@ -730,6 +734,28 @@ static void test_conf_format_for(void **state)
 			 0);
 	assert_int_equal(conf_format_for(&cf, "new"), CONF_FORMAT_TFS1);
 	assert_int_equal(conf_format_for(&cf, "legacy"), CONF_FORMAT_TROVE);
+}
+
+static void test_conf_compression_for(void **state)
+{
+	static const char text[] = "[container:backups]\n"
+				   "compression = lz4\n"
+				   "[container:small]\n"
+				   "compression = deflate\n"
+				   "format = tfs1\n"
+				   "[container:plain]\n";
+
+	(void)state;
+	assert_int_equal(conf_load_string(&cf, text, "t.conf"), 0);
+	assert_int_equal(conf_compression_for(&cf, "backups"), CONF_COMP_LZ4);
+	assert_int_equal(conf_compression_for(&cf, "small"), CONF_COMP_DEFLATE);
+	assert_int_equal(conf_compression_for(&cf, "plain"), CONF_COMP_DEFLATE);
+	assert_int_equal(conf_compression_for(&cf, NULL), CONF_COMP_DEFLATE);
+	/* -o compression=lz4 changes the default, not a container's own */
+	assert_int_equal(conf_set(&cf, "compression", "lz4"), 0);
+	assert_int_equal(conf_compression_for(&cf, "plain"), CONF_COMP_LZ4);
+	assert_int_equal(conf_compression_for(&cf, "other"), CONF_COMP_LZ4);
+	assert_int_equal(conf_compression_for(&cf, "small"), CONF_COMP_DEFLATE);
 }
 
 /* ---- sizes ---- */
@@ -1162,6 +1188,7 @@ int main(void)
 		T(test_conf_long_section_name_kept_whole),
 		T(test_conf_duplicate_section_across_loads),
 		T(test_conf_format_for),
+		T(test_conf_compression_for),
 		T(test_conf_parse_size_good),
 		T(test_conf_parse_size_bad),
 		T(test_conf_read_secret_ok),
