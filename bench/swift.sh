@@ -188,6 +188,12 @@ sw_delete()
 		note "cannot delete '$1'"
 }
 
+# stored_len OBJ: the bytes Swift holds for OBJ (Content-Length of a HEAD)
+stored_len()
+{
+	sw -I "$1" | tr -d '\r' | sed -n 's/^[Cc]ontent-[Ll]ength: //p'
+}
+
 # write_conf SEGMENT PARALLEL: the config (empty: trovefs's defaults)
 write_conf()
 {
@@ -330,6 +336,9 @@ echo "trovefs:  the same cp with -o compress_level=0"
 fs_cp "$IN" x0 compress_level=0
 T_FW0=$t_cp
 sw_delete b/x0
+echo "trovefs:  the same cp with -o compression=lz4 (read back in 2.)"
+fs_cp "$IN" x4 compression=lz4
+T_FW4=$t_cp
 echo "random:   cp of $BENCH_SWIFT_SIZE of /dev/urandom, and curl -T of it"
 fs_cp "$RND" r
 T_FWR=$t_cp
@@ -422,38 +431,52 @@ rm -f "$RND"
 
 # ---- 2. read back: the mount (cold) against a GET of the stored object ----
 
-T_FR=-
-READ_OK=-
-X_B=-
-if [ "$HAVE_FS" = 1 ]; then
-	X_B=$(sw -I b/x | tr -d '\r' |
-		sed -n 's/^[Cc]ontent-[Ll]ength: //p') || X_B=-
+# read_cold NAME TVAR GETVAR CPUVAR: cat of MNT/containers/b/NAME on a
+# fresh mount with caches dropped, then a GET of the stored object; the
+# read must give the input back (READ_OK); deletes b/NAME
+read_cold()
+{
+	local name=$1
+	local sha
+
+	printf -v "$2" '%s' -
+	printf -v "$3" '%s' -
+	printf -v "$4" '%s' -
+	[ "$HAVE_FS" = 1 ] || return 0
 	mount_fs "conf=$CONF" || die "cannot mount trovefs"
 	drop_caches
-	echo "read:     cat MNT/containers/b/x (remounted, caches dropped)"
-	timeit T_FR cat "$MNT/containers/b/x" > /dev/null || {
-		failed "cat from trovefs"
-		T_FR=-
+	echo "read:     cat MNT/containers/b/$name (remounted, caches dropped)"
+	timeit "$2" cat "$MNT/containers/b/$name" > /dev/null || {
+		failed "cat of $name from trovefs"
+		printf -v "$2" '%s' -
 	}
-	CPU_FR=$(cpu_s)
-	sha=$(sha256sum < "$MNT/containers/b/x" | awk '{ print $1 }') || sha=
-	if [ "$sha" = "$IN_SHA" ]; then
-		READ_OK=ok
-	else
+	printf -v "$4" '%s' "$(cpu_s)"
+	sha=$(sha256sum < "$MNT/containers/b/$name" | awk '{ print $1 }') ||
+		sha=
+	if [ "$sha" != "$IN_SHA" ]; then
 		READ_OK=MISMATCH
-		failed "read-back of 'b/x' differs from the input"
+		failed "read-back of 'b/$name' differs from the input"
 	fi
 	umount_fs
 	drop_caches
-	echo "peer:     curl -o /dev/null of the stored object b/x ($X_B bytes)"
-	timeit T_GETX sw -o /dev/null b/x || {
-		failed "GET b/x"
-		T_GETX=-
+	echo "peer:     curl -o /dev/null of the stored object b/$name"
+	timeit "$3" sw -o /dev/null "b/$name" || {
+		failed "GET b/$name"
+		printf -v "$3" '%s' -
 	}
-	sw_delete b/x
-else
-	T_GETX=-
+	sw_delete "b/$name"
+}
+
+READ_OK=-
+X_B=-
+X4_B=-
+if [ "$HAVE_FS" = 1 ]; then
+	READ_OK=ok
+	X_B=$(stored_len b/x) || X_B=-
+	X4_B=$(stored_len b/x4) || X4_B=-
 fi
+read_cold x T_FR T_GETX CPU_FR
+read_cold x4 T_FR4 T_GETX4 CPU_FR4
 echo "peer:     curl -o /dev/null of the plain object b/raw"
 timeit T_GETRAW sw -o /dev/null b/raw || {
 	failed "GET b/raw"
@@ -713,6 +736,8 @@ if [ -n "$BENCH_SWIFT_ALT" ]; then
 	wrow "cp ${ALT_SEG}/${ALT_PAR} vs default" "$T_ALT" "$T_FW" ""
 fi
 wrow "read cold vs GET stored" "$T_FR" "$T_GETX" 0.8
+wrow "  compression=lz4: cp vs curl" "$T_FW4" "$T_RAW" ""
+wrow "  compression=lz4: read vs GET" "$T_FR4" "$T_GETX4" 0.8
 wrow "read cold vs GET plain" "$T_FR" "$T_GETRAW" ""
 wrow "pinned: cp $S vs raw curl -T" "$T_PW" "$T_PRAW" 1.0
 wrow "pinned: compress_level=0 vs curl" "$T_PW0" "$T_PRAW" 0.85
@@ -721,6 +746,8 @@ wrow "pinned: read cold vs GET stored" "$T_PR" "$T_PGET" 0.8
 row "read-back sha256" "$READ_OK" "-" "-" "ok" "$(is_ok "$READ_OK")"
 row "stored bytes (b/x)" "$X_B" "$SIZE_B" "$(div "$X_B" "$SIZE_B" 3)" \
 	"-" "-"
+row "  compression=lz4 (b/x4)" "$X4_B" "$SIZE_B" \
+	"$(div "$X4_B" "$SIZE_B" 3)" "-" "-"
 for v in BIG SMALL; do
 	b=BENCH_SWIFT_$v
 	h=HWM_$v
@@ -750,7 +777,7 @@ print_rows
 echo
 echo "ratio: peer time / trovefs time (higher is better for trovefs)"
 echo "MB/s: 10^6 bytes of input per second; '$S' rows are of $SIZE_B bytes"
-echo "daemon CPU: write ${CPU_FW:-}s, read ${CPU_FR:-}s"
+echo "daemon CPU: write ${CPU_FW:-}s, read ${CPU_FR:-}s (lz4: ${CPU_FR4:-}s)"
 echo "streamed: $BENCH_SWIFT_BIG in ${T_BIG}s ($MBS_BIG MB/s)," \
 	"$BENCH_SWIFT_SMALL in ${T_SMALL}s ($MBS_SMALL MB/s)"
 print_failed
