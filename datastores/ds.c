@@ -16,7 +16,10 @@
  * Threads: a recover with a staging driver runs its safety backup in a
  * second thread (safety_main), which touches only its own stream, writer
  * and struct safety_job, and ds state under ds->lock; the recover joins
- * it before going on.
+ * it before going on. Its verifying pass hands the staged pieces to the
+ * driver's stage_write() on a writer thread of ds_stage.c (the pipe's
+ * lock is its own), joined before stage_sync(); the store's reader and
+ * the verifier stay in the recover's thread.
  * Locks: ds->lock protects the state fields (see ds.h) and
  * safety_job.done; it is taken for short updates only, never across store
  * or driver calls.
@@ -29,8 +32,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../conf/log.h"
+#include "ds_stage.h"
 #include "redis.h"
 
 #define DS_COPY_BUF (1u << 20) /* bytes per read when copying */
@@ -727,20 +732,77 @@ int ds_backup(struct ds *ds, const char *suffix, char *name_out, size_t size)
 	return err;
 }
 
+/* One read of a backup by verify_locked(). */
+struct pass {
+	struct store_reader *r;
+	struct ds_verify *v;
+	struct ds_stage_pipe *pipe; /* staging; NULL when only verifying */
+	void *buf;		    /* DS_COPY_BUF bytes when only verifying */
+	uint64_t off;		    /* bytes read */
+	double t_read;		    /* seconds reading, decoding, checking */
+};
+
+/*
+ * Reads all of @ps->r into the verifier and, with a pipe, to staging.
+ * Returns 0 (not yet verify_final()'s verdict), -EBADMSG if the object
+ * ends short, a read error or the writer's.
+ */
+static int pass_read(struct ds *ds, struct pass *ps, const char *what)
+{
+	size_t got;
+	double t0;
+	int err;
+
+	for (;;) {
+		if (ps->pipe) {
+			err = ds_stage_pipe_buf(ps->pipe, &ps->buf);
+			if (err)
+				return err;
+		}
+		t0 = ds_stage_clock();
+		err = store_reader_read(ps->r, ps->off, ps->buf, DS_COPY_BUF,
+					&got);
+		if (err)
+			return err;
+		if (got == 0)
+			break;
+		ds->drv->verify_update(ps->v, ps->buf, got);
+		ps->t_read += ds_stage_clock() - t0;
+		if (ps->pipe) {
+			err = ds_stage_pipe_push(ps->pipe, got);
+			if (err)
+				return err;
+		}
+		ds_progress_add(ds, got, ps->r->size);
+		ps->off += got;
+	}
+	if (ps->off != ps->r->size) {
+		log_error("datastore '%s': '%s' ends at %llu of %llu bytes",
+			  ds->name, what, (unsigned long long)ps->off,
+			  (unsigned long long)ps->r->size);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 /*
  * Reads backup @name once, completely, through the store and the driver's
- * verifier; with @sg each piece is also staged, and staged data is synced
- * once the whole verified. 0 only if all of that succeeded.
+ * verifier; with @sg each piece is also staged through a pipe (the next
+ * piece is read while the last is written, ds_stage.c), and staged data
+ * is synced once the whole verified and written. 0 only if all of that
+ * succeeded. A staged pass logs where its time went (it runs before the
+ * server stops, so it is what a recover adds to the server's own restart).
  */
 static int verify_locked(struct ds *ds, const char *name, struct ds_stage *sg)
 {
 	char key[STORE_KEY_MAX + 1];
 	char what[STORE_CONTAINER_MAX + STORE_KEY_MAX + 2];
-	struct store_reader *r = NULL;
-	struct ds_verify *v = NULL;
-	uint64_t off = 0;
-	size_t got;
-	char *buf;
+	struct pass ps = { 0 };
+	double t_wait = 0;
+	double t_write = 0;
+	double t_sync;
+	double t0;
+	int werr;
 	int err;
 
 	err = ds_backup_key(ds, name, key, sizeof(key));
@@ -748,45 +810,48 @@ static int verify_locked(struct ds *ds, const char *name, struct ds_stage *sg)
 		return err;
 	if (snprintf(what, sizeof(what), "%s/%s", ds->container, key) < 0)
 		return -EINVAL;
-	buf = malloc(DS_COPY_BUF);
-	if (!buf)
-		return -ENOMEM;
-	err = store_reader_open(ds->st, ds->container, key, &r);
+	if (sg) {
+		err = ds_stage_pipe_new(ds->drv, sg, DS_COPY_BUF, &ps.pipe);
+		if (err)
+			return err;
+	} else {
+		ps.buf = malloc(DS_COPY_BUF);
+		if (!ps.buf)
+			return -ENOMEM;
+	}
+	err = store_reader_open(ds->st, ds->container, key, &ps.r);
 	if (err)
 		goto out_free;
-	err = ds->drv->verify_new(ds, &v);
+	err = ds->drv->verify_new(ds, &ps.v);
 	if (err)
 		goto out_close;
 	if (!sg)
 		ds_set_step(ds, "verifying '%s'", what);
-	for (;;) {
-		err = store_reader_read(r, off, buf, DS_COPY_BUF, &got);
-		if (err || got == 0)
-			break;
-		ds->drv->verify_update(v, buf, got);
-		if (sg) {
-			err = ds->drv->stage_write(sg, buf, got);
-			if (err)
-				break;
-		}
-		ds_progress_add(ds, got, r->size);
-		off += got;
-	}
-	if (!err && off != r->size) {
-		log_error("datastore '%s': '%s' ends at %llu of %llu bytes",
-			  ds->name, what, (unsigned long long)off,
-			  (unsigned long long)r->size);
-		err = -EBADMSG;
-	}
+	err = pass_read(ds, &ps, what);
 	if (!err)
-		err = ds->drv->verify_final(v, what);
-	if (!err && sg)
-		err = ds->drv->stage_sync(sg);
-	ds->drv->verify_free(v);
+		err = ds->drv->verify_final(ps.v, what);
+	ds->drv->verify_free(ps.v);
 out_close:
-	store_reader_close(r);
+	store_reader_close(ps.r);
 out_free:
-	free(buf);
+	if (!sg) {
+		free(ps.buf);
+		return err;
+	}
+	/* joins the writer; a failed read or check drops what is queued */
+	werr = ds_stage_pipe_finish(ps.pipe, err, &t_wait, &t_write);
+	if (!err)
+		err = werr;
+	if (err)
+		return err;
+	t0 = ds_stage_clock();
+	err = ds->drv->stage_sync(sg);
+	t_sync = ds_stage_clock() - t0;
+	if (!err)
+		log_info(
+			"datastore '%s': '%s' verified and staged, %llu bytes: read, decode and check %.2f s, waited for the writer %.2f s, write %.2f s, sync %.2f s",
+			ds->name, what, (unsigned long long)ps.off, ps.t_read,
+			t_wait, t_write, t_sync);
 	return err;
 }
 

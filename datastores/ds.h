@@ -120,7 +120,10 @@ struct ds_driver {
 	 *   stage_open: learns where the server's files are and creates an
 	 *     empty staging file beside them; touches nothing the server
 	 *     uses. On success the caller ends *@out with stage_free().
-	 *   stage_write: appends; 0, -ENOSPC, -EIO (logged).
+	 *   stage_write: appends; 0, -ENOSPC, -EIO (logged). Called on
+	 *     ds_stage.c's writer thread (signals blocked): one call at a
+	 *     time, in order; stage_sync/apply/free come after it joined,
+	 *     on the recover's thread.
 	 *   stage_sync: makes the staged data durable; 0, -errno (logged).
 	 *   stage_apply: as recover from here on (stop, swap, start; on
 	 *     failure back on the previous data). Reports its steps.

@@ -3,10 +3,14 @@
  * and its providers (datastores/ds_fs.c) with a fake driver over the mem
  * store: backup naming, commit only of verified streams, listing and
  * latest, resolving what a user writes, the recover sequence (safety
- * backup, full verification before the driver runs), status, and the
- * restore/ and datastores/ trees with their access rules.
+ * backup, full verification before the driver runs), the staged pass
+ * (pieces written in order on a writer thread, errors from either side,
+ * nothing synced unless all verified), status, and the restore/ and
+ * datastores/ trees with their access rules.
  */
+#include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +25,7 @@
 #include "../../conf/log.h"
 #include "../../datastores/ds.h"
 #include "../../datastores/ds_fs.h"
+#include "../../datastores/ds_stage.h"
 #include "row_assert.h"
 
 /* ---- a fake driver: the stream is g_data; verify wants byte 0 'G' ---- */
@@ -168,6 +173,77 @@ static int fake_state_read(struct ds *ds, struct meta *m)
 /* fake_driver plus fake_state_read(); filled in by setup(). */
 static struct ds_driver fake_state_driver;
 
+/* ---- the same driver with stage ops: stage_write() appends to g_staged ---- */
+
+static char *g_staged; /* every byte stage_write() took, in order */
+static size_t g_staged_len;
+static unsigned g_stage_writes;	  /* stage_write() calls */
+static unsigned g_stage_fail_at;  /* this call (from 1) fails; 0: none */
+static int g_stage_fail_err;	  /* with this */
+static unsigned g_stage_on_main;  /* calls in the test's own thread */
+static unsigned g_stage_unmasked; /* calls with SIGINT or SIGTERM open */
+static int g_stage_syncs;
+static int g_stage_applies;
+static pthread_t g_main_thread;
+
+struct ds_stage {
+	int unused;
+};
+
+static int fake_stage_open(struct ds *ds, const char *name,
+			   struct ds_stage **out)
+{
+	(void)ds;
+	(void)name;
+	*out = calloc(1, sizeof(**out));
+	return *out ? 0 : -ENOMEM;
+}
+
+static int fake_stage_write(struct ds_stage *sg, const void *p, size_t len)
+{
+	sigset_t mask;
+	char *grown;
+
+	(void)sg;
+	g_stage_writes++;
+	if (pthread_equal(pthread_self(), g_main_thread))
+		g_stage_on_main++;
+	pthread_sigmask(SIG_BLOCK, NULL, &mask);
+	if (!sigismember(&mask, SIGINT) || !sigismember(&mask, SIGTERM))
+		g_stage_unmasked++;
+	if (g_stage_writes == g_stage_fail_at)
+		return g_stage_fail_err;
+	grown = realloc(g_staged, g_staged_len + len);
+	if (!grown)
+		return -ENOMEM;
+	memcpy(grown + g_staged_len, p, len);
+	g_staged = grown;
+	g_staged_len += len;
+	return 0;
+}
+
+static int fake_stage_sync(struct ds_stage *sg)
+{
+	(void)sg;
+	g_stage_syncs++;
+	return 0;
+}
+
+static int fake_stage_apply(struct ds_stage *sg)
+{
+	(void)sg;
+	g_stage_applies++;
+	return 0;
+}
+
+static void fake_stage_free(struct ds_stage *sg)
+{
+	free(sg);
+}
+
+/* fake_driver with the stage ops instead of recover; set by setup(). */
+static struct ds_driver fake_stage_driver;
+
 /* ---- fixture ---- */
 
 struct fixture {
@@ -201,6 +277,24 @@ static int setup(void **state)
 	fake_state_driver.type = "fakestate";
 	fake_state_driver.state_read = fake_state_read;
 	fake_state_driver.state_keys = fake_state_keys;
+	g_staged = NULL;
+	g_staged_len = 0;
+	g_stage_writes = 0;
+	g_stage_fail_at = 0;
+	g_stage_fail_err = 0;
+	g_stage_on_main = 0;
+	g_stage_unmasked = 0;
+	g_stage_syncs = 0;
+	g_stage_applies = 0;
+	g_main_thread = pthread_self();
+	fake_stage_driver = fake_driver;
+	fake_stage_driver.type = "fakestage";
+	fake_stage_driver.recover = NULL;
+	fake_stage_driver.stage_open = fake_stage_open;
+	fake_stage_driver.stage_write = fake_stage_write;
+	fake_stage_driver.stage_sync = fake_stage_sync;
+	fake_stage_driver.stage_apply = fake_stage_apply;
+	fake_stage_driver.stage_free = fake_stage_free;
 	log_set_hook(quiet_hook);
 	assert_int_equal(mem_store_new(&f->st), 0);
 	assert_int_equal(ds_set_new_empty(f->st, &f->set), 0);
@@ -219,6 +313,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	log_set_hook(NULL);
+	free(g_staged);
 	ds_fs_free(f->fs);
 	ds_set_free(f->set);
 	store_destroy(f->st);
@@ -749,6 +844,129 @@ static void test_ds_recover_safety_by_backup_markers(void **state)
 	}
 }
 
+/* ---- the staged pass ---- */
+
+/* Pieces of a staged pass (1 MiB reads): more than the pipe's buffers. */
+#define STAGE_PIECES (DS_STAGE_BUFS + 4)
+#define STAGE_LEN ((size_t)(STAGE_PIECES - 1) * (1u << 20) + 1234)
+#define STAGE_NAME "2024-01-01T00:00:00Z"
+
+/*
+ * "stg", driven by fake_stage_driver, with backup STAGE_NAME: STAGE_LEN
+ * bytes that differ from piece to piece, starting with @first ('G'
+ * verifies). Returns the backup's bytes (the caller frees them).
+ */
+static char *stage_setup(struct fixture *f, char first, struct ds **ds)
+{
+	struct conf_section s = { 0 };
+	char *data = malloc(STAGE_LEN + 1);
+	size_t i;
+
+	assert_non_null(data);
+	for (i = 0; i < STAGE_LEN; i++)
+		data[i] = (char)('a' + (i * 7 + i / 4093) % 26);
+	data[0] = first;
+	data[STAGE_LEN] = '\0';
+	s.type = (char *)"fakestage";
+	s.name = (char *)"stg";
+	assert_int_equal(ds_set_add(f->set, &fake_stage_driver, &s), 0);
+	*ds = ds_set_find(f->set, "stg");
+	put_backup_to(f, *ds, STAGE_NAME, data, NULL, NULL);
+	return data;
+}
+
+/*
+ * After a failed staged recover of @data (freed here): what was staged is
+ * a prefix of it, in order, and it was neither synced nor applied.
+ */
+static void stage_failed(char *data)
+{
+	if (g_staged_len)
+		assert_memory_equal(g_staged, data, g_staged_len);
+	assert_int_equal(g_stage_syncs, 0);
+	assert_int_equal(g_stage_applies, 0);
+	free(data);
+}
+
+static void test_ds_recover_staged_bytes_in_order(void **state)
+{
+	struct fixture *f = *state;
+	struct ds *ds;
+	char *data = stage_setup(f, 'G', &ds);
+
+	assert_int_equal(ds_recover(ds, STAGE_NAME, strlen(STAGE_NAME)), 0);
+	assert_int_equal(g_stage_writes, STAGE_PIECES);
+	assert_int_equal(g_staged_len, STAGE_LEN);
+	assert_memory_equal(g_staged, data, STAGE_LEN);
+	/* written on the writer thread, which takes no signals */
+	assert_int_equal(g_stage_on_main, 0);
+	assert_int_equal(g_stage_unmasked, 0);
+	assert_int_equal(g_stage_syncs, 1);
+	assert_int_equal(g_stage_applies, 1);
+	free(data);
+}
+
+/*
+ * A recover whose @nth stage_write() fails with -ENOSPC: the pass fails
+ * with it, nothing is written after it and nothing synced; returns how
+ * many pieces were read.
+ */
+static unsigned stage_write_fails(struct fixture *f, unsigned nth)
+{
+	struct ds *ds;
+	char *data = stage_setup(f, 'G', &ds);
+	unsigned reads = mem_store_calls(f->st, MEM_OP_READ);
+
+	g_stage_fail_at = nth;
+	g_stage_fail_err = -ENOSPC;
+	assert_int_equal(ds_recover(ds, STAGE_NAME, strlen(STAGE_NAME)),
+			 -ENOSPC);
+	assert_int_equal(g_stage_writes, nth);
+	assert_int_equal(g_staged_len, (size_t)(nth - 1) << 20);
+	stage_failed(data);
+	return mem_store_calls(f->st, MEM_OP_READ) - reads;
+}
+
+static void test_ds_recover_staged_write_error_stops_reader(void **state)
+{
+	unsigned reads = stage_write_fails(*state, 3);
+
+	/* at most the pieces the ring held when the write failed */
+	assert_true(reads <= 3 + DS_STAGE_BUFS - 1);
+	assert_true(reads < STAGE_PIECES);
+}
+
+static void test_ds_recover_staged_last_write_error(void **state)
+{
+	/* all was read and verified: only the end of the pass sees it */
+	assert_int_equal(stage_write_fails(*state, STAGE_PIECES),
+			 STAGE_PIECES + 1);
+}
+
+static void test_ds_recover_staged_read_error(void **state)
+{
+	struct fixture *f = *state;
+	struct ds *ds;
+	char *data = stage_setup(f, 'G', &ds);
+
+	mem_store_fail(f->st, MEM_OP_READ, 3, -EIO);
+	assert_int_equal(ds_recover(ds, STAGE_NAME, strlen(STAGE_NAME)), -EIO);
+	/* the writer may drop queued pieces, never write past the error */
+	assert_true(g_stage_writes <= 2);
+	stage_failed(data);
+}
+
+static void test_ds_recover_staged_bad_backup_not_synced(void **state)
+{
+	struct fixture *f = *state;
+	struct ds *ds;
+	char *data = stage_setup(f, 'B', &ds);
+
+	assert_int_equal(ds_recover(ds, STAGE_NAME, strlen(STAGE_NAME)),
+			 -EBADMSG);
+	stage_failed(data);
+}
+
 /* ---- live stream ---- */
 
 static void test_ds_live_sequential_only(void **state)
@@ -920,6 +1138,11 @@ int main(void)
 		T(test_ds_recover_no_safety_backup_no_recover),
 		T(test_ds_recover_garbage),
 		T(test_ds_recover_driver_error_is_returned),
+		T(test_ds_recover_staged_bytes_in_order),
+		T(test_ds_recover_staged_write_error_stops_reader),
+		T(test_ds_recover_staged_last_write_error),
+		T(test_ds_recover_staged_read_error),
+		T(test_ds_recover_staged_bad_backup_not_synced),
 		T(test_ds_live_sequential_only),
 		cmocka_unit_test(test_ds_state_unchanged),
 		cmocka_unit_test(test_ds_state_unchanged_needs_keys),
