@@ -356,6 +356,46 @@ if [ -n "$BENCH_SWIFT_ALT" ]; then
 	sw_delete b/xalt
 	write_conf "$BENCH_SWIFT_SEGMENT" "$BENCH_SWIFT_PARALLEL"
 fi
+# read_cold NAME TVAR GETVAR CPUVAR: cat of MNT/containers/b/NAME on a
+# fresh mount with caches dropped, then a GET of the stored object; the
+# read must give the input back (READ_OK); deletes b/NAME
+read_cold()
+{
+	local name=$1
+	local sha
+
+	printf -v "$2" '%s' -
+	printf -v "$3" '%s' -
+	printf -v "$4" '%s' -
+	[ "$HAVE_FS" = 1 ] || return 0
+	mount_fs "conf=$CONF" || die "cannot mount trovefs"
+	drop_caches
+	echo "read:     cat MNT/containers/b/$name (remounted, caches dropped)"
+	timeit "$2" cat "$MNT/containers/b/$name" > /dev/null || {
+		failed "cat of $name from trovefs"
+		printf -v "$2" '%s' -
+	}
+	printf -v "$4" '%s' "$(cpu_s)"
+	sha=$(sha256sum < "$MNT/containers/b/$name" | awk '{ print $1 }') ||
+		sha=
+	if [ "$sha" != "$IN_SHA" ]; then
+		READ_OK=MISMATCH
+		failed "read-back of 'b/$name' differs from the input"
+	fi
+	umount_fs
+	drop_caches
+	echo "peer:     curl -o /dev/null of the stored object b/$name"
+	timeit "$3" sw -o /dev/null "b/$name" || {
+		failed "GET b/$name"
+		printf -v "$3" '%s' -
+	}
+	sw_delete "b/$name"
+}
+
+# every read_cold checks the bytes; one mismatch makes this MISMATCH
+READ_OK=-
+[ "$HAVE_FS" = 1 ] && READ_OK=ok
+
 # ---- 1b. the same with the server and the client on separate CPUs ----
 
 # On this machine Swift's Python servers and the client share the CPUs, so
@@ -394,6 +434,7 @@ pin_cpus()
 
 NCPU=$(nproc)
 T_PW=- T_PRAW=- T_PW0=- T_PWR=- T_PRAWR=- T_PR=- T_PGET=-
+T_PW4=- T_PR4=- T_PGET4=-
 if [ "${BENCH_SWIFT_PIN:-1}" = 1 ] && [ "$NCPU" -ge 2 ] &&
 	command -v taskset > /dev/null; then
 	PIN_SRV=$((NCPU - 1))
@@ -412,18 +453,10 @@ if [ "${BENCH_SWIFT_PIN:-1}" = 1 ] && [ "$NCPU" -ge 2 ] &&
 	sw_delete b/rp
 	peer T_PRAWR "$RND" raw_put "$RND" rawrp
 	sw_delete b/rawrp
-	if [ "$HAVE_FS" = 1 ]; then
-		mount_fs "conf=$CONF" || die "cannot mount trovefs"
-		drop_caches
-		timeit T_PR cat "$MNT/containers/b/xp" > /dev/null || {
-			failed "pinned cat from trovefs"
-			T_PR=-
-		}
-		umount_fs
-		drop_caches
-		timeit T_PGET sw -o /dev/null b/xp || T_PGET=-
-		sw_delete b/xp
-	fi
+	fs_cp "$IN" xp4 compression=lz4
+	T_PW4=$t_cp
+	read_cold xp T_PR T_PGET CPU_PR
+	read_cold xp4 T_PR4 T_PGET4 CPU_PR4
 	pin_cpus "0-$((NCPU - 1))" "0-$((NCPU - 1))"
 fi
 
@@ -431,47 +464,9 @@ rm -f "$RND"
 
 # ---- 2. read back: the mount (cold) against a GET of the stored object ----
 
-# read_cold NAME TVAR GETVAR CPUVAR: cat of MNT/containers/b/NAME on a
-# fresh mount with caches dropped, then a GET of the stored object; the
-# read must give the input back (READ_OK); deletes b/NAME
-read_cold()
-{
-	local name=$1
-	local sha
-
-	printf -v "$2" '%s' -
-	printf -v "$3" '%s' -
-	printf -v "$4" '%s' -
-	[ "$HAVE_FS" = 1 ] || return 0
-	mount_fs "conf=$CONF" || die "cannot mount trovefs"
-	drop_caches
-	echo "read:     cat MNT/containers/b/$name (remounted, caches dropped)"
-	timeit "$2" cat "$MNT/containers/b/$name" > /dev/null || {
-		failed "cat of $name from trovefs"
-		printf -v "$2" '%s' -
-	}
-	printf -v "$4" '%s' "$(cpu_s)"
-	sha=$(sha256sum < "$MNT/containers/b/$name" | awk '{ print $1 }') ||
-		sha=
-	if [ "$sha" != "$IN_SHA" ]; then
-		READ_OK=MISMATCH
-		failed "read-back of 'b/$name' differs from the input"
-	fi
-	umount_fs
-	drop_caches
-	echo "peer:     curl -o /dev/null of the stored object b/$name"
-	timeit "$3" sw -o /dev/null "b/$name" || {
-		failed "GET b/$name"
-		printf -v "$3" '%s' -
-	}
-	sw_delete "b/$name"
-}
-
-READ_OK=-
 X_B=-
 X4_B=-
 if [ "$HAVE_FS" = 1 ]; then
-	READ_OK=ok
 	X_B=$(stored_len b/x) || X_B=-
 	X4_B=$(stored_len b/x4) || X4_B=-
 fi
@@ -743,6 +738,8 @@ wrow "pinned: cp $S vs raw curl -T" "$T_PW" "$T_PRAW" 1.0
 wrow "pinned: compress_level=0 vs curl" "$T_PW0" "$T_PRAW" 0.85
 wrow "pinned: urandom cp vs curl -T" "$T_PWR" "$T_PRAWR" 0.85
 wrow "pinned: read cold vs GET stored" "$T_PR" "$T_PGET" 0.8
+wrow "  pinned, lz4: cp vs raw curl" "$T_PW4" "$T_PRAW" ""
+wrow "  pinned, lz4: read vs GET" "$T_PR4" "$T_PGET4" 0.8
 row "read-back sha256" "$READ_OK" "-" "-" "ok" "$(is_ok "$READ_OK")"
 row "stored bytes (b/x)" "$X_B" "$SIZE_B" "$(div "$X_B" "$SIZE_B" 3)" \
 	"-" "-"
