@@ -7,35 +7,14 @@
 # background and trash a dead daemon left removed, a failing start
 # command, a corrupt backup, AUTH, and bad input to every control file.
 # Data is compared with DEBUG DIGEST of a fresh redis-server loading the
-# RDB.
+# RDB. The store is local: (lib.sh's default); test_redis_swift.sh runs
+# backup, restore/ and recover on Swift. Helpers shared with it are in
+# redis_lib.sh.
+# shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 t_init
-RS="$T_ROOT/tests/services/redis.sh"
-command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 ||
-	bash "$RS" start "$T/probe" >/dev/null 2>&1 || true
-command -v redis-server >/dev/null 2>&1 || t_skip "redis-server not available"
-bash "$RS" stop "$T/probe" >/dev/null 2>&1 || true
-
-T_REDIS_DIRS=()
-redis_cleanup() {
-	local d
-	for d in "${T_REDIS_DIRS[@]:-}"; do
-		[ -n "$d" ] && bash "$RS" stop "$d" >/dev/null 2>&1
-	done
-	t_cleanup
-}
-trap redis_cleanup EXIT
-
-# start_redis VAR DIR [CONF_LINES...] - starts one, sets VAR to its port
-start_redis() {
-	local var=$1 dir=$2 out
-	shift 2
-	out=$(bash "$RS" start "$dir" auto "enable-debug-command yes" \
-		"repl-diskless-sync-delay 0" "$@") || return 1
-	T_REDIS_DIRS+=("$dir")
-	eval "$out"
-	printf -v "$var" '%s' "$REDIS_PORT"
-}
+# shellcheck source=tests/integration/redis_lib.sh
+. "$(dirname "$0")/redis_lib.sh"
 
 start_redis P1 "$T/r1" || { echo "not ok - cannot start redis"; exit 1; }
 start_redis P2 "$T/r2" || exit 1
@@ -43,22 +22,6 @@ start_redis P3 "$T/r3" "requirepass s3cret" || exit 1
 D1=$T/r1
 c1() { redis-cli -p "$P1" "$@"; }
 c2() { redis-cli -p "$P2" "$@"; }
-
-# digest of the data set in a live server
-digest() { redis-cli -p "$1" DEBUG DIGEST; }
-# digest_rdb FILE - loads FILE in a fresh server and prints its digest
-digest_rdb() {
-	local d port out
-	d=$(mktemp -d "$T/load.XXXXXX")
-	cp "$1" "$d/dump.rdb"
-	out=$(bash "$RS" start "$d" auto "enable-debug-command yes" \
-		"dbfilename dump.rdb") || { echo "load-failed"; return; }
-	eval "$out"
-	port=$REDIS_PORT
-	redis-cli -p "$port" DEBUG DIGEST
-	bash "$RS" stop "$d" >/dev/null 2>&1
-	rm -rf "$d"
-}
 
 # rdb_get FILE KEY - loads FILE in a fresh server and prints GET KEY
 rdb_get() {
@@ -76,21 +39,6 @@ rdb_get() {
 # npre - how many safety backups restore/r1 lists (NAME-pre-recover[-N])
 npre() { ls "$MNT/restore/r1" | grep -c -- '-pre-recover'; }
 
-fill() {
-	local p=$1 i
-	{
-		for i in $(seq 1 200); do echo "SET str:$i value-$i-$RANDOM"; done
-		echo "RPUSH list a b c d e f"
-		echo "SADD set x y z"
-		echo "ZADD zset 1 one 2 two 3.5 three"
-		echo "HSET hash f1 v1 f2 v2 f3 v3"
-		echo "XADD stream 1-1 k v"
-		echo "XADD stream 2-1 k2 v2"
-		echo "SET volatile v EX 100000"
-		echo "PEXPIRE str:1 90000000"
-		echo "SET big $(head -c 300000 /dev/zero | tr '\0' x)"
-	} | redis-cli -p "$p" >/dev/null
-}
 # term_stops DIR - SIGTERM to the server of DIR (its pid file) stops it.
 # A server recover started must not inherit the daemon's blocked or
 # ignored signals (libfuse blocks TERM). A zombie counts as stopped; 5 s
@@ -111,18 +59,6 @@ term_stops() {
 		sleep 0.1
 	done
 	kill -KILL "$pid" 2>/dev/null
-	return 1
-}
-# no_leftovers DIR - within 10 s DIR holds no name of a recover's (the
-# old files, their trash, the staged file): the old files are removed on
-# a background thread after the recover returned.
-no_leftovers() {
-	local i
-	for i in $(seq 1 100); do
-		ls -A "$1" | grep -q trovefs || return 0
-		sleep 0.1
-	done
-	ls -A "$1" | grep trovefs
 	return 1
 }
 
