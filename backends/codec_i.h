@@ -57,7 +57,6 @@ struct codec {
 	void *format_arg;
 	uint32_t frame_size;
 	int level; /* 0 = no compression, 1..3 */
-	bool lz4;  /* tfs1 frames: LZ4 rather than deflate */
 	bool (*lz4_for)(void *arg, const char *container); /* or NULL */
 	struct workpool *pool;				   /* owned */
 };

@@ -319,8 +319,7 @@ static int codec_writer_open(struct store *st, const char *container,
 	if (fmt == CODEC_FMT_TFS1)
 		return codec_tfs1_writer_new(
 			c, inner,
-			c->lz4_for ? c->lz4_for(c->format_arg, container)
-				   : c->lz4,
+			c->lz4_for && c->lz4_for(c->format_arg, container),
 			name, out);
 	return codec_trove_writer_new(c, inner, name, out);
 }
@@ -424,7 +423,6 @@ int codec_store_new(const struct codec_conf *conf, struct store *inner,
 	c->frame_size =
 		conf->frame_size ? conf->frame_size : FRAME_SIZE_DEFAULT;
 	c->level = conf->compress_level;
-	c->lz4 = conf->lz4;
 	c->lz4_for = conf->lz4_for;
 	err = codec_init_keys(c, conf);
 	if (err)

@@ -46,9 +46,8 @@ struct codec_conf {
 	void *format_arg;
 	uint32_t frame_size; /* FRAME_SIZE_DEFAULT if 0 */
 	int compress_level;  /* 0 = off, 1..3 (ISA-L levels) */
-	bool lz4;	     /* tfs1 frames in LZ4 rather than deflate */
-	/* Per-container choice of LZ4 (true) or deflate; NULL: @lz4 for
-	 * all. Borrowed, called with format_arg. */
+	/* Per-container: tfs1 frames in LZ4 (true) rather than deflate;
+	 * NULL: deflate everywhere. Borrowed, called with format_arg. */
 	bool (*lz4_for)(void *arg, const char *container);
 	unsigned threads; /* 0 = number of CPUs */
 };

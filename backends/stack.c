@@ -115,7 +115,6 @@ static int wrap_codec(const struct conf *c, struct store *leaf,
 	cc.format_arg = (void *)c;
 	cc.frame_size = c->frame_size;
 	cc.compress_level = c->compress_level;
-	cc.lz4 = c->compression == CONF_COMP_LZ4;
 	cc.lz4_for = stack_lz4_for;
 	cc.threads = c->threads;
 	err = codec_store_new(&cc, leaf, out);
