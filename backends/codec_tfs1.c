@@ -44,6 +44,12 @@
 
 /* Read-ahead frames kept at most, whatever the pool size. */
 #define TFS1_AHEAD_MAX 15
+/*
+ * Decoded frames kept beyond the read-ahead window, for reads that the
+ * FUSE threads deliver out of order (the kernel's read-ahead sends a few
+ * at once): a frame fetched early waits there for its read.
+ */
+#define TFS1_REORDER_SLOTS 3
 
 /* ---- writer ---- */
 
@@ -448,10 +454,11 @@ struct tfs1_reader {
 	uint64_t *offs;		  /* owned: stored offset per frame */
 	struct tfs1_rslot *slots; /* owned array of nslots */
 	unsigned nslots;
-	unsigned ahead;	   /* read-ahead frames */
-	uint64_t next_off; /* where a sequential read goes on */
-	uint64_t clock;	   /* LRU clock */
-	bool logged;	   /* a bad frame was logged */
+	unsigned ahead;	    /* read-ahead frames */
+	uint64_t next_off;  /* where a sequential read goes on */
+	uint64_t load_next; /* one past the frame the inner reader gave last */
+	uint64_t clock;	    /* LRU clock */
+	bool logged;	    /* a bad frame was logged */
 };
 
 static void tfs1_open_job(struct workpool_job *job)
@@ -480,7 +487,8 @@ static struct tfs1_rslot *tfs1_find(struct tfs1_reader *r, uint64_t frame)
 
 /*
  * A slot to reuse: an empty one, else the least recently used ready one
- * holding no frame in [@lo, @hi]. NULL if none.
+ * holding no frame in [@lo, @hi]. NULL if none. (A frame fetched ahead
+ * stays pending, so never a victim, until its read waits for it.)
  */
 static struct tfs1_rslot *tfs1_victim(struct tfs1_reader *r, uint64_t lo,
 				      uint64_t hi)
@@ -528,6 +536,8 @@ static int tfs1_load(struct tfs1_reader *r, struct tfs1_rslot *s,
 				     s->in_len);
 	if (err == -EBADMSG)
 		tfs1_reader_log_corrupt(r->name, "object ends early");
+	if (!err)
+		r->load_next = frame + 1;
 	return err;
 }
 
@@ -552,20 +562,23 @@ static int tfs1_check_frame(struct tfs1_reader *r, struct tfs1_rslot *s)
 	return err;
 }
 
-/* Queues frames @frame+1 .. @frame+ahead not yet cached. */
-static void tfs1_prefetch(struct tfs1_reader *r, uint64_t frame)
+/*
+ * Queues frames @lo .. @hi (inclusive, clamped to the object) not yet
+ * cached, in ascending order: the inner reader then sees one sequential
+ * stream (a Swift reader keeps its open GET).
+ */
+static void tfs1_queue(struct tfs1_reader *r, uint64_t lo, uint64_t hi)
 {
-	uint64_t hi = frame + r->ahead;
 	uint64_t f;
 
 	if (hi >= r->nframes)
 		hi = r->nframes - 1;
-	for (f = frame + 1; f <= hi; f++) {
+	for (f = lo; f <= hi; f++) {
 		struct tfs1_rslot *s;
 
 		if (tfs1_find(r, f))
 			continue;
-		s = tfs1_victim(r, frame, hi);
+		s = tfs1_victim(r, lo, hi);
 		if (!s)
 			return;
 		/* a failure here shows again when the frame is read */
@@ -577,6 +590,42 @@ static void tfs1_prefetch(struct tfs1_reader *r, uint64_t frame)
 		s->used = ++r->clock;
 		(void)workpool_submit(r->c->pool, &s->job);
 	}
+}
+
+/*
+ * Queues the frame being read and up to ahead frames after it, leaving
+ * out frames fetched before (the read reloads its own if it was evicted).
+ * A read that overtook the ones before it (concurrent kernel read-ahead)
+ * also queues the frames in between, first, for the reads still to come:
+ * the inner reader is asked for frames in ascending order.
+ */
+static void tfs1_prefetch(struct tfs1_reader *r, uint64_t frame)
+{
+	uint64_t lo = frame;
+	uint64_t hi = frame + r->ahead;
+
+	if (r->load_next > frame ||
+	    (r->load_next < frame && frame - r->load_next < r->nslots))
+		lo = r->load_next;
+	if (hi > lo + r->nslots - 1)
+		hi = lo + r->nslots - 1;
+	tfs1_queue(r, lo, hi);
+}
+
+/*
+ * Whether a read of @frame continues a sequential reader. The kernel's
+ * read-ahead sends several reads at once and the FUSE threads deliver
+ * them in any order, so a read a little past the last one (within the
+ * read-ahead window), or a few frames back (still cached), counts too.
+ */
+static bool tfs1_is_seq(const struct tfs1_reader *r, uint64_t off,
+			uint64_t frame)
+{
+	uint64_t last = r->next_off / r->fs;
+
+	if (off == r->next_off)
+		return true;
+	return frame + r->nslots >= last && frame <= r->load_next + r->ahead;
 }
 
 /* A slot to decode into when the cache has no free one: the oldest. */
@@ -631,7 +680,7 @@ static int tfs1_read(struct store_reader *sr, uint64_t off, void *dst,
 {
 	struct tfs1_reader *r = sr->priv;
 	uint64_t fs = r->fs;
-	bool seq = off == r->next_off;
+	bool seq = tfs1_is_seq(r, off, off / fs);
 	uint8_t *p = dst;
 	size_t done = 0;
 	int err;
@@ -840,7 +889,8 @@ int codec_tfs1_reader_new(struct codec *c, struct store_reader *inner,
 	if (ahead > TFS1_AHEAD_MAX)
 		ahead = TFS1_AHEAD_MAX;
 	r->ahead = ahead;
-	r->nslots = ahead + 1;
+	/* the window, and room for a few reads that arrive out of order */
+	r->nslots = ahead + 1 + TFS1_REORDER_SLOTS;
 	r->slots = calloc(r->nslots, sizeof(*r->slots));
 	if (!r->slots) {
 		err = -ENOMEM;

@@ -58,6 +58,7 @@ struct mem_store {
 	pthread_mutex_t lock;
 	struct ptrvec cs; /* struct mem_container *, sorted by name */
 	unsigned calls[MEM_OP_COUNT];
+	unsigned seeks; /* reads not where the reader's previous one ended */
 	unsigned fail_nth[MEM_OP_COUNT]; /* countdown; 0 = none */
 	int fail_err[MEM_OP_COUNT];
 };
@@ -66,6 +67,8 @@ struct mem_reader {
 	struct store_reader r; /* r.priv points back here */
 	struct mem_store *ms;  /* borrowed: outlived by the store */
 	struct mem_blob *blob; /* one reference */
+	uint64_t next;	       /* end of the previous read */
+	bool read_once;
 };
 
 struct mem_writer {
@@ -575,6 +578,9 @@ static int mem_read(struct store_reader *r, uint64_t off, void *dst, size_t len,
 	*got = 0;
 	mem_lock(ms);
 	err = mem_enter(ms, MEM_OP_READ);
+	if (mr->read_once && off != mr->next)
+		ms->seeks++;
+	mr->read_once = true;
 	/* the blob's size, not r->size: mem_store_poke() may truncate it */
 	if (!err && off < mr->blob->size) {
 		size_t n = mr->blob->size - (size_t)off;
@@ -584,6 +590,7 @@ static int mem_read(struct store_reader *r, uint64_t off, void *dst, size_t len,
 		memcpy(dst, mr->blob->data + off, n);
 		*got = n;
 	}
+	mr->next = off + *got;
 	mem_unlock(ms);
 	return err;
 }
@@ -1021,6 +1028,18 @@ unsigned mem_store_calls(struct store *st, enum mem_op op)
 	assert(op < MEM_OP_COUNT);
 	mem_lock(ms);
 	n = ms->calls[op];
+	mem_unlock(ms);
+	return n;
+}
+
+unsigned mem_store_seeks(struct store *st)
+{
+	struct mem_store *ms = mem_of(st);
+	unsigned n;
+
+	assert(st->ops == &mem_store_ops);
+	mem_lock(ms);
+	n = ms->seeks;
 	mem_unlock(ms);
 	return n;
 }

@@ -46,6 +46,12 @@ void mem_store_fail(struct store *st, enum mem_op op, unsigned nth, int err);
 unsigned mem_store_calls(struct store *st, enum mem_op op);
 
 /*
+ * How many reader reads so far started somewhere else than where the same
+ * reader's previous read ended (a Swift reader pays a new GET for each).
+ */
+unsigned mem_store_seeks(struct store *st);
+
+/*
  * Test helpers: raw access to stored bytes. mem_store_get() returns a
  * pointer into the store (borrowed, valid until the object changes) and
  * its size, or NULL. mem_store_poke() overwrites/truncates stored bytes:

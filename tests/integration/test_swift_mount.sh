@@ -57,6 +57,21 @@ t_check "its segments are in sw+segments ($nsegs)" test "$nsegs" -ge 5
 t_eq "segments are not listed in the container" "$(ls -A "$C")" big
 t_eq "the segments container is not listed" "$(ls "$MNT/containers" | grep -c segments)" 0
 
+# ---- a cold read with a large kernel read-ahead: the kernel sends several
+# reads at once and the FUSE threads deliver them out of order; the object
+# must still come in one streamed GET (open: header, index; first frame;
+# the stream), not one GET per reordered read
+t_data "$T/src/ra" $((24 * 1048576)) ra
+cp "$T/src/ra" "$C/ra"
+t_remount -o log_level=debug || exit 1
+echo 1024 > "/sys/class/bdi/$(mountpoint -d "$MNT")/read_ahead_kb"
+gets0=$(reqs "GET /v1/AUTH_test/sw/ra ")
+t_eq "a 24 MiB file read with 1 MiB read-ahead is byte-identical" \
+	"$(t_sha "$C/ra")" "$(t_sha "$T/src/ra")"
+gets=$(($(reqs "GET /v1/AUTH_test/sw/ra ") - gets0))
+t_check "in at most 5 GETs of the object ($gets)" test "$gets" -le 5
+rm "$C/ra" "$T/src/ra"
+
 # ---- rsync: temp file, then rename = one upload and a manifest copy
 mkdir -p "$T/src/rs"
 t_data "$T/src/rs/big2" $((4 * 1048576 + 99)) big2

@@ -414,6 +414,65 @@ static void test_codec_tfs1_random_reads_match(void **state)
 	free(d);
 }
 
+/*
+ * The kernel's read-ahead sends several reads at once and FUSE threads
+ * deliver them in any order: frames must still be fetched from the inner
+ * store in ascending order (each seek costs a Swift reader a new GET).
+ */
+static void test_codec_tfs1_reads_out_of_order_fetch_in_order(void **state)
+{
+	/*
+	 * 0, 2, 1, 4, 3, ... 47, 46 (pairs swapped); 50, 48, 49, 53, 51,
+	 * 52, ... 62, 60, 61 (a read overtaking two); 63, 65 .. 74, 64,
+	 * 75 .. 79 (a read ten frames late)
+	 */
+	static const unsigned three[3] = { 2, 0, 1 };
+	uint64_t order[80];
+	struct fx *f = *state;
+	size_t len = 80 * FS;
+	uint8_t *d = random_data(len);
+	uint8_t *buf = malloc(FS);
+	struct store_reader *r = NULL;
+	unsigned n = 0;
+	unsigned seeks;
+	uint64_t i;
+
+	assert_non_null(buf);
+	order[n++] = 0;
+	for (i = 1; i < 47; i += 2) {
+		order[n++] = i + 1;
+		order[n++] = i;
+	}
+	order[n++] = 47;
+	for (i = 48; i < 63; i++)
+		order[n++] = 48 + (i - 48) / 3 * 3 + three[(i - 48) % 3];
+	order[n++] = 63;
+	for (i = 65; i <= 74; i++)
+		order[n++] = i;
+	order[n++] = 64;
+	for (i = 75; i < 80; i++)
+		order[n++] = i;
+	assert_int_equal(n, 80);
+
+	assert_int_equal(put(f->st, "obj", NULL, d, len, 9999), 0);
+	assert_int_equal(store_reader_open(f->st, C, "obj", &r), 0);
+	/* opening reads the header, then the index at the end */
+	seeks = mem_store_seeks(f->mem);
+	for (i = 0; i < n; i++) {
+		size_t got = 0;
+
+		assert_int_equal(
+			store_reader_read(r, order[i] * FS, buf, FS, &got), 0);
+		assert_int_equal(got, FS);
+		assert_memory_equal(buf, d + order[i] * FS, FS);
+	}
+	/* one seek: from the index back to the first frame */
+	assert_int_equal(mem_store_seeks(f->mem) - seeks, 1);
+	store_reader_close(r);
+	free(buf);
+	free(d);
+}
+
 /* Closing a reader while read-ahead jobs run must be safe. */
 static void test_codec_tfs1_close_with_readahead_in_flight(void **state)
 {
@@ -1381,6 +1440,7 @@ int main(void)
 		T(test_codec_tfs1_round_trips_other_settings),
 		T(test_codec_tfs1_check_is_sha256_of_tags),
 		T(test_codec_tfs1_random_reads_match),
+		T(test_codec_tfs1_reads_out_of_order_fetch_in_order),
 		T(test_codec_tfs1_close_with_readahead_in_flight),
 		T(test_codec_tfs1_writer_streams_frames),
 		T(test_codec_trove_round_trips),
