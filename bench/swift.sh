@@ -356,9 +356,12 @@ if [ -n "$BENCH_SWIFT_ALT" ]; then
 	sw_delete b/xalt
 	write_conf "$BENCH_SWIFT_SEGMENT" "$BENCH_SWIFT_PARALLEL"
 fi
-# read_cold NAME TVAR GETVAR CPUVAR: cat of MNT/containers/b/NAME on a
-# fresh mount with caches dropped, then a GET of the stored object; the
-# read must give the input back (READ_OK); deletes b/NAME
+# read_cold NAME TVAR GETVAR CPUVAR [MD5VAR]: cat of MNT/containers/b/NAME
+# on a fresh mount with caches dropped, then a GET of the stored object,
+# and with MD5VAR that GET piped through md5sum (a consumer that spends
+# about what the daemon spends decoding, to show what any CPU spent on the
+# client costs a Swift that shares the CPUs); the read must give the input
+# back (READ_OK); deletes b/NAME
 read_cold()
 {
 	local name=$1
@@ -367,6 +370,7 @@ read_cold()
 	printf -v "$2" '%s' -
 	printf -v "$3" '%s' -
 	printf -v "$4" '%s' -
+	[ -z "${5:-}" ] || printf -v "$5" '%s' -
 	[ "$HAVE_FS" = 1 ] || return 0
 	mount_fs "conf=$CONF" || die "cannot mount trovefs"
 	drop_caches
@@ -389,7 +393,25 @@ read_cold()
 		failed "GET b/$name"
 		printf -v "$3" '%s' -
 	}
+	if [ -n "${5:-}" ]; then
+		drop_caches
+		echo "peer:     curl of the stored object b/$name | md5sum"
+		timeit "$5" pipe_md5 "b/$name" || {
+			failed "GET b/$name | md5sum"
+			printf -v "$5" '%s' -
+		}
+	fi
 	sw_delete "b/$name"
+}
+
+# pipe_md5 OBJ: GET of OBJ through md5sum
+pipe_md5()
+{
+	local rc
+
+	sw "$1" | md5sum > /dev/null
+	rc=${PIPESTATUS[0]}
+	[ "$rc" = 0 ]
 }
 
 # every read_cold checks the bytes; one mismatch makes this MISMATCH
@@ -471,7 +493,7 @@ if [ "$HAVE_FS" = 1 ]; then
 	X4_B=$(stored_len b/x4) || X4_B=-
 fi
 read_cold x T_FR T_GETX CPU_FR
-read_cold x4 T_FR4 T_GETX4 CPU_FR4
+read_cold x4 T_FR4 T_GETX4 CPU_FR4 T_GMD54
 echo "peer:     curl -o /dev/null of the plain object b/raw"
 timeit T_GETRAW sw -o /dev/null b/raw || {
 	failed "GET b/raw"
@@ -733,6 +755,7 @@ fi
 wrow "read cold vs GET stored" "$T_FR" "$T_GETX" 0.8
 wrow "  compression=lz4: cp vs curl" "$T_FW4" "$T_RAW" ""
 wrow "  compression=lz4: read vs GET" "$T_FR4" "$T_GETX4" 0.8
+wrow "  lz4: read vs GET | md5sum" "$T_FR4" "$T_GMD54" ""
 wrow "read cold vs GET plain" "$T_FR" "$T_GETRAW" ""
 wrow "pinned: cp $S vs raw curl -T" "$T_PW" "$T_PRAW" 1.0
 wrow "pinned: compress_level=0 vs curl" "$T_PW0" "$T_PRAW" 0.85
