@@ -9,6 +9,15 @@
  * SLO manifest once per stream instead of once per read (~8 ms each).
  * A read elsewhere closes the stream.
  *
+ * The kernel's read-ahead sends several reads at once and the FUSE
+ * threads deliver them in any order. A read a little ahead of the stream
+ * (at most SR_GAP_MAX) takes the bytes before it from the stream into a
+ * gap buffer, where the reads still to come find them; a read behind the
+ * stream that no gap holds is one ranged GET and leaves the stream open.
+ * Gaps hold SR_GAPS_MAX bytes at most (the oldest go first: their reads,
+ * if they ever come, are ranged GETs) and a gap is freed once every byte
+ * of it was read.
+ *
  * The stream never returns a wrong byte: its status (206 with a
  * Content-Range starting at OFF, or 200 from 0) is checked before the
  * first body byte is taken. Any failure (transport, status, stall, a body
@@ -39,6 +48,19 @@
 #define SR_SPILL_MAX (64u << 20)
 /* how long one wait for data may block before the stall check */
 #define SR_POLL_MS 500
+/* how far ahead of the stream a read may start and keep it */
+#define SR_GAP_MAX (4u << 20)
+/* bytes held for reads that were overtaken, at most */
+#define SR_GAPS_MAX (8u << 20)
+
+/* Stream bytes passed over for reads that have not come yet. */
+struct sw_gap {
+	uint64_t off;
+	size_t len;
+	size_t served; /* bytes read from it so far */
+	char *data;    /* owned */
+	struct sw_gap *next;
+};
 
 struct sw_stream {
 	CURLM *multi;		 /* owned; kept across streams (connections) */
@@ -69,6 +91,8 @@ struct sw_reader {
 	uint64_t next;	/* end of the previous read; UINT64_MAX none */
 	unsigned fails; /* stream failures in a row */
 	struct sw_stream st;
+	struct sw_gap *gaps; /* owned list, oldest first */
+	size_t gap_bytes;
 };
 
 static uint64_t sr_now_ms(void)
@@ -397,6 +421,73 @@ static int ranged_read(struct sw_reader *sr, uint64_t off, void *dst,
 	return err;
 }
 
+static void gap_free(struct sw_reader *sr, struct sw_gap **link)
+{
+	struct sw_gap *g = *link;
+
+	*link = g->next;
+	sr->gap_bytes -= g->len;
+	free(g->data);
+	free(g);
+}
+
+/* Serves [@off, @off + @len) from a gap that holds all of it. */
+static bool gap_serve(struct sw_reader *sr, uint64_t off, void *dst, size_t len)
+{
+	struct sw_gap **link;
+
+	for (link = &sr->gaps; *link; link = &(*link)->next) {
+		struct sw_gap *g = *link;
+
+		if (off < g->off || off + len > g->off + g->len)
+			continue;
+		memcpy(dst, g->data + (off - g->off), len);
+		g->served += len;
+		if (g->served >= g->len)
+			gap_free(sr, link);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Takes the stream's bytes up to @off (ahead of it by at most
+ * SR_GAP_MAX) into a new gap. Returns 0, or an error after which the
+ * stream must be closed.
+ */
+static int gap_fill(struct sw_reader *sr, uint64_t off)
+{
+	size_t len = (size_t)(off - sr->st.pos);
+	struct sw_gap *g;
+	struct sw_gap **tail;
+	size_t got = 0;
+	int err;
+
+	while (sr->gaps && sr->gap_bytes + len > SR_GAPS_MAX)
+		gap_free(sr, &sr->gaps);
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->data = malloc(len);
+	if (!g->data) {
+		free(g);
+		return -ENOMEM;
+	}
+	g->off = sr->st.pos;
+	g->len = len;
+	err = stream_read(sr, g->data, len, &got);
+	if (err) {
+		free(g->data);
+		free(g);
+		return err;
+	}
+	for (tail = &sr->gaps; *tail; tail = &(*tail)->next)
+		;
+	*tail = g;
+	sr->gap_bytes += len;
+	return 0;
+}
+
 static int sw_read(struct store_reader *rd, uint64_t off, void *dst, size_t len,
 		   size_t *got)
 {
@@ -410,6 +501,16 @@ static int sw_read(struct store_reader *rd, uint64_t off, void *dst, size_t len,
 		return 0;
 	if (len > rd->size - off)
 		len = (size_t)(rd->size - off);
+	if (gap_serve(sr, off, dst, len)) {
+		*got = len;
+		return 0;
+	}
+	if (sr->st.easy && off > sr->st.pos && off - sr->st.pos <= SR_GAP_MAX &&
+	    gap_fill(sr, off) != 0)
+		stream_close(&sr->st);
+	if (sr->st.easy && off < sr->st.pos && sr->st.pos - off <= SR_GAPS_MAX)
+		/* overtaken by the reads after it: the stream goes on */
+		return ranged_read(sr, off, dst, len, got);
 	if (sr->st.easy && off != sr->st.pos)
 		stream_close(&sr->st); /* a seek */
 	if (!sr->st.easy && off == sr->next && sr->fails < SR_STREAM_FAILS &&
@@ -445,6 +546,8 @@ static void sw_reader_close(struct store_reader *rd)
 	stream_close(&sr->st);
 	if (sr->st.multi)
 		curl_multi_cleanup(sr->st.multi);
+	while (sr->gaps)
+		gap_free(sr, &sr->gaps);
 	free(sr->st.spill);
 	free(sr->container);
 	free(sr->key);

@@ -57,10 +57,10 @@ t_check "its segments are in sw+segments ($nsegs)" test "$nsegs" -ge 5
 t_eq "segments are not listed in the container" "$(ls -A "$C")" big
 t_eq "the segments container is not listed" "$(ls "$MNT/containers" | grep -c segments)" 0
 
-# ---- a cold read with a large kernel read-ahead: the kernel sends several
-# reads at once and the FUSE threads deliver them out of order; the object
-# must still come in one streamed GET (open: header, index; first frame;
-# the stream), not one GET per reordered read
+# ---- cold reads while the kernel sends several reads at once, which the
+# FUSE threads deliver out of order: the object must still come in one
+# streamed GET (a trovefs object: header and index at open, the first
+# frame, the stream), not one GET per reordered read
 t_data "$T/src/ra" $((24 * 1048576)) ra
 cp "$T/src/ra" "$C/ra"
 t_remount -o log_level=debug || exit 1
@@ -71,6 +71,19 @@ t_eq "a 24 MiB file read with 1 MiB read-ahead is byte-identical" \
 gets=$(($(reqs "GET /v1/AUTH_test/sw/ra ") - gets0))
 t_check "in at most 5 GETs of the object ($gets)" test "$gets" -le 5
 rm "$C/ra" "$T/src/ra"
+# the same for an object another tool wrote, read as stored, with the
+# kernel's default read-ahead (reads of 128 KiB, several at once), twice
+t_data "$T/src/plain" $((64 * 1048576)) plain
+t_swift_curl -o /dev/null -T "$T/src/plain" sw/plain
+t_remount -o log_level=debug || exit 1
+gets0=$(reqs "GET /v1/AUTH_test/sw/plain ")
+t_check "a foreign 64 MiB object reads back identical" cmp "$C/plain" "$T/src/plain"
+echo 1 > /proc/sys/vm/drop_caches
+t_check "and again after drop_caches" cmp "$C/plain" "$T/src/plain"
+gets=$(($(reqs "GET /v1/AUTH_test/sw/plain ") - gets0))
+t_check "in at most 2 GETs each (a ranged one, then the stream: $gets)" \
+	test "$gets" -le 4
+rm "$C/plain" "$T/src/plain"
 
 # ---- rsync: temp file, then rename = one upload and a manifest copy
 mkdir -p "$T/src/rs"
