@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A growing array of pointers, kept sorted by its users. */
 struct ptrvec {
@@ -58,7 +59,9 @@ struct mem_store {
 	pthread_mutex_t lock;
 	struct ptrvec cs; /* struct mem_container *, sorted by name */
 	unsigned calls[MEM_OP_COUNT];
-	unsigned seeks; /* reads not where the reader's previous one ended */
+	unsigned seeks;	   /* reads not where the reader's previous one ended */
+	unsigned overlaps; /* reader calls while one ran on the same reader */
+	unsigned slow_read_us; /* each reader read sleeps this long first */
 	unsigned fail_nth[MEM_OP_COUNT]; /* countdown; 0 = none */
 	int fail_err[MEM_OP_COUNT];
 };
@@ -69,6 +72,7 @@ struct mem_reader {
 	struct mem_blob *blob; /* one reference */
 	uint64_t next;	       /* end of the previous read */
 	bool read_once;
+	unsigned active; /* calls running (atomic): one at a time allowed */
 };
 
 struct mem_writer {
@@ -573,9 +577,15 @@ static int mem_read(struct store_reader *r, uint64_t off, void *dst, size_t len,
 {
 	struct mem_reader *mr = r->priv;
 	struct mem_store *ms = mr->ms;
+	unsigned slow;
 	int err;
 
 	*got = 0;
+	if (__atomic_fetch_add(&mr->active, 1, __ATOMIC_ACQ_REL) > 0)
+		__atomic_fetch_add(&ms->overlaps, 1, __ATOMIC_RELAXED);
+	slow = __atomic_load_n(&ms->slow_read_us, __ATOMIC_RELAXED);
+	if (slow)
+		usleep(slow);
 	mem_lock(ms);
 	err = mem_enter(ms, MEM_OP_READ);
 	if (mr->read_once && off != mr->next)
@@ -592,6 +602,7 @@ static int mem_read(struct store_reader *r, uint64_t off, void *dst, size_t len,
 	}
 	mr->next = off + *got;
 	mem_unlock(ms);
+	__atomic_fetch_sub(&mr->active, 1, __ATOMIC_ACQ_REL);
 	return err;
 }
 
@@ -1030,6 +1041,18 @@ unsigned mem_store_calls(struct store *st, enum mem_op op)
 	n = ms->calls[op];
 	mem_unlock(ms);
 	return n;
+}
+
+void mem_store_slow_reads(struct store *st, unsigned usec)
+{
+	assert(st->ops == &mem_store_ops);
+	__atomic_store_n(&mem_of(st)->slow_read_us, usec, __ATOMIC_RELAXED);
+}
+
+unsigned mem_store_reader_overlaps(struct store *st)
+{
+	assert(st->ops == &mem_store_ops);
+	return __atomic_load_n(&mem_of(st)->overlaps, __ATOMIC_RELAXED);
 }
 
 unsigned mem_store_seeks(struct store *st)

@@ -52,6 +52,15 @@ unsigned mem_store_calls(struct store *st, enum mem_op op);
 unsigned mem_store_seeks(struct store *st);
 
 /*
+ * Reader calls may come one at a time only (store.h). The mem store
+ * counts the calls that started while another one ran on the same reader;
+ * mem_store_slow_reads() makes every read sleep @usec first (0: none), so
+ * that callers which break the rule are caught.
+ */
+void mem_store_slow_reads(struct store *st, unsigned usec);
+unsigned mem_store_reader_overlaps(struct store *st);
+
+/*
  * Test helpers: raw access to stored bytes. mem_store_get() returns a
  * pointer into the store (borrowed, valid until the object changes) and
  * its size, or NULL. mem_store_poke() overwrites/truncates stored bytes:

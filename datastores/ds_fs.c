@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -46,7 +47,13 @@ struct dsf_handle {
 	struct ds_live *live;	     /* DSF_LIVE, owned */
 	struct buf text;	     /* DSF_TEXT */
 	struct store_reader *reader; /* DSF_STORED, owned */
-	char file[64];		     /* DSF_CTL: the file name */
+	/*
+	 * DSF_STORED: a store reader takes one call at a time (store.h),
+	 * and FUSE threads read one handle at once (the kernel's
+	 * read-ahead sends several reads together).
+	 */
+	pthread_mutex_t read_lock;
+	char file[64]; /* DSF_CTL: the file name */
 };
 
 /* Up to three components of @rel; returns how many, or -ENOENT. */
@@ -247,6 +254,7 @@ static struct dsf_handle *handle_new(enum dsf_kind kind, struct ds *ds)
 	h->kind = kind;
 	h->ds = ds;
 	buf_init(&h->text, DSF_TEXT_MAX);
+	pthread_mutex_init(&h->read_lock, NULL);
 	return h;
 }
 
@@ -257,6 +265,7 @@ static void handle_free(struct dsf_handle *h)
 	ds_live_close(h->live);
 	store_reader_close(h->reader);
 	buf_release(&h->text);
+	pthread_mutex_destroy(&h->read_lock);
 	free(h);
 }
 
@@ -507,8 +516,10 @@ static ssize_t dsf_read(void *p, void *fh, char *buf, size_t size, off_t off)
 		memcpy(buf, h->text.data + off, n);
 		return (ssize_t)n;
 	case DSF_STORED:
+		pthread_mutex_lock(&h->read_lock);
 		err = store_reader_read(h->reader, (uint64_t)off, buf, size,
 					&got);
+		pthread_mutex_unlock(&h->read_lock);
 		return err ? err : (ssize_t)got;
 	default:
 		return -EBADF;

@@ -1121,6 +1121,76 @@ static void test_ds_fs_restore_unknown(void **state)
 	assert_true(S_ISDIR(st.st_mode));
 }
 
+/* One reader thread of test_ds_fs_restore_reads_one_call_at_a_time. */
+struct par_read {
+	const struct vfs_provider_ops *r;
+	struct ds_fs *fs;
+	void *fh;
+	unsigned first;
+	unsigned bad; /* reads that came back wrong */
+};
+
+static void *par_read_thread(void *arg)
+{
+	struct par_read *p = arg;
+	size_t len = strlen(g_data);
+	unsigned i;
+
+	for (i = 0; i < 40; i++) {
+		size_t off = (p->first + i) % len;
+		char buf[64];
+		ssize_t n =
+			p->r->read(p->fs, p->fh, buf, sizeof(buf), (off_t)off);
+
+		if (n != (ssize_t)(len - off) ||
+		    memcmp(buf, g_data + off, len - off) != 0)
+			p->bad++;
+	}
+	return NULL;
+}
+
+/*
+ * FUSE threads read one restore/ handle at once (the kernel's read-ahead
+ * sends several reads together); the store reader beneath takes one call
+ * at a time (store.h), so the provider must serialize them.
+ */
+static void test_ds_fs_restore_reads_one_call_at_a_time(void **state)
+{
+	struct fixture *f = *state;
+	const struct vfs_provider_ops *o = &ds_fs_datastores_ops;
+	const struct vfs_provider_ops *r = &ds_fs_restore_ops;
+	struct par_read p[4];
+	pthread_t t[4];
+	char link[DS_NAME_MAX];
+	char path[2 * DS_NAME_MAX];
+	void *fh;
+	unsigned i;
+
+	assert_int_equal(o->open(f->fs, "db/backup", O_WRONLY, &fh), 0);
+	assert_int_equal((int)o->write(f->fs, fh, "1\n", 2, 0), 2);
+	assert_int_equal(o->release(f->fs, fh), 0);
+	assert_int_equal(r->readlink(f->fs, "db/latest", link, sizeof(link)),
+			 0);
+	snprintf(path, sizeof(path), "db/%s/dump.bin", link);
+	assert_int_equal(r->open(f->fs, path, O_RDONLY, &fh), 0);
+
+	mem_store_slow_reads(f->st, 300);
+	for (i = 0; i < 4; i++) {
+		p[i] = (struct par_read){
+			.r = r, .fs = f->fs, .fh = fh, .first = i
+		};
+		assert_int_equal(
+			pthread_create(&t[i], NULL, par_read_thread, &p[i]), 0);
+	}
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+	mem_store_slow_reads(f->st, 0);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(p[i].bad, 0);
+	assert_int_equal(mem_store_reader_overlaps(f->st), 0);
+	assert_int_equal(r->release(f->fs, fh), 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1154,6 +1224,7 @@ int main(void)
 		T(test_ds_fs_backup_and_recover_by_write),
 		T(test_ds_fs_status_and_progress_text),
 		T(test_ds_fs_restore_unknown),
+		T(test_ds_fs_restore_reads_one_call_at_a_time),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
