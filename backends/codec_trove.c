@@ -9,9 +9,12 @@
  * Reader: the format has no index, so reads are sequential. The reader
  * keeps the plain position of its decoder: a read there decodes forward, a
  * forward seek decodes and discards, a backward seek restarts from the
- * start. Decoded bytes not yet read wait in a carry buffer; stored bytes
- * are fed to the decoder in small slices so one slice's output (and with
- * it the carry) stays small even for highly compressible data.
+ * start. Decoded bytes wait in a carry buffer, which also keeps the last
+ * TROVE_HISTORY bytes behind the newest read: the kernel's read-ahead
+ * sends several reads at once and FUSE threads deliver them in any order,
+ * and a read overtaken by the one after it must not restart the decoder.
+ * Stored bytes are fed to the decoder in small slices so one slice's
+ * output stays small even for highly compressible data.
  *
  * Invariant: the carry holds the plain bytes [pos - carry_len, pos), pos
  * being the number of plain bytes the decoder produced so far.
@@ -28,6 +31,8 @@
 
 #define TROVE_IN_BUF (64 * 1024) /* stored bytes read from inner */
 #define TROVE_SLICE 4096	 /* stored bytes fed per step */
+/* plain bytes kept behind the newest read, for reads that it overtook */
+#define TROVE_HISTORY (4u << 20)
 
 /* gzip level per compress_level: 0 (off) still has to be gzip. */
 static const int trove_gzip_level[] = { 1, 1, 6, 9 };
@@ -239,6 +244,31 @@ static int trove_step(struct trove_reader *r)
 	return 0;
 }
 
+/*
+ * Before decoding on towards @want (>= pos): keeps at most TROVE_HISTORY
+ * carried bytes behind @want, and has the sink keep what it decodes from
+ * there on. The carry's front is cut only once it holds twice the
+ * history, so cutting costs one move of the history per TROVE_HISTORY
+ * bytes decoded.
+ */
+static void trove_keep_history(struct trove_reader *r, uint64_t want)
+{
+	uint64_t keep = want > TROVE_HISTORY ? want - TROVE_HISTORY : 0;
+	uint64_t start = r->pos - r->carry_len;
+	size_t drop;
+
+	r->keep_from = keep;
+	if (keep >= r->pos) {
+		r->carry_len = 0; /* all of it too far behind */
+		return;
+	}
+	if (keep <= start || r->carry_len <= 2 * (size_t)TROVE_HISTORY)
+		return;
+	drop = (size_t)(keep - start);
+	memmove(r->carry, r->carry + drop, r->carry_len - drop);
+	r->carry_len -= drop;
+}
+
 /* Back to the start of the object: a new decoder. */
 static int trove_restart(struct trove_reader *r)
 {
@@ -276,6 +306,9 @@ static int trove_read(struct store_reader *sr, uint64_t off, void *dst,
 	if (len > r->base.size - off)
 		len = (size_t)(r->base.size - off);
 	if (off < r->pos - r->carry_len) {
+		log_debug("'%s': a read at %llu is behind what the Trove "
+			  "decoder keeps: decoding again from the start",
+			  r->name, (unsigned long long)off);
 		err = trove_restart(r);
 		if (err)
 			return err;
@@ -294,9 +327,7 @@ static int trove_read(struct store_reader *sr, uint64_t off, void *dst,
 			done += n;
 			continue;
 		}
-		/* everything carried is behind us now */
-		r->carry_len = 0;
-		r->keep_from = want;
+		trove_keep_history(r, want);
 		if (r->finished)
 			return trove_fail(r, -EBADMSG);
 		err = trove_step(r);

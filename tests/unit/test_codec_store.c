@@ -585,6 +585,50 @@ static void test_codec_trove_seeks_match(void **state)
 	free(t);
 }
 
+/*
+ * Trove's format has no index: a read behind the decoder restarts it from
+ * the start. Reads that the kernel's read-ahead sends at once arrive in
+ * any order; the ones overtaken (within the history kept) must not
+ * restart it. 12 MiB of random data (barely compressible, so the stored
+ * object is as big), read in 128 KiB pieces in swapped pairs, then once
+ * more 11 MiB back (beyond the history: one restart).
+ */
+static void test_codec_trove_reordered_reads_do_not_restart(void **state)
+{
+	struct fx *f = *state;
+	size_t piece = 128 << 10;
+	size_t len = 96 * piece;
+	uint8_t *d = random_data(len);
+	uint8_t *buf = malloc(piece);
+	struct store_reader *r = NULL;
+	unsigned seeks;
+	uint64_t i;
+	size_t got;
+
+	assert_non_null(buf);
+	assert_int_equal(put(f->st, "obj", "trove-sha256", d, len, 4096), 0);
+	assert_int_equal(store_reader_open(f->st, C, "obj", &r), 0);
+	seeks = mem_store_seeks(f->mem);
+	for (i = 0; i < 96; i++) {
+		uint64_t k = i % 2 ? i - 1 : (i + 1 < 96 ? i + 1 : i);
+
+		got = 0;
+		assert_int_equal(
+			store_reader_read(r, k * piece, buf, piece, &got), 0);
+		assert_int_equal(got, piece);
+		assert_memory_equal(buf, d + k * piece, piece);
+	}
+	assert_int_equal(mem_store_seeks(f->mem) - seeks, 0);
+	got = 0;
+	assert_int_equal(store_reader_read(r, 8 * piece, buf, piece, &got), 0);
+	assert_int_equal(got, piece);
+	assert_memory_equal(buf, d + 8 * piece, piece);
+	assert_int_equal(mem_store_seeks(f->mem) - seeks, 1);
+	store_reader_close(r);
+	free(buf);
+	free(d);
+}
+
 static const char *format_for(void *arg, const char *container)
 {
 	(void)arg;
@@ -1441,6 +1485,7 @@ int main(void)
 		T(test_codec_tfs1_check_is_sha256_of_tags),
 		T(test_codec_tfs1_random_reads_match),
 		T(test_codec_tfs1_reads_out_of_order_fetch_in_order),
+		T(test_codec_trove_reordered_reads_do_not_restart),
 		T(test_codec_tfs1_close_with_readahead_in_flight),
 		T(test_codec_tfs1_writer_streams_frames),
 		T(test_codec_trove_round_trips),
