@@ -1,9 +1,11 @@
 /*
  * test_codec_store.c - unit tests of the codec layer (backends/codec_*.c)
- * over the mem store: tfs1 and Trove-format round trips, random-access
- * reads, plain sizes in head and list, foreign objects, wrong keys, every
- * kind of corruption and truncation, and the inner store's failures.
- * Most tests use 4 KiB frames so that small objects have many frames.
+ * over the mem store: tfs1 and Trove-format round trips, plain sizes in
+ * head and list, foreign objects, wrong keys, every kind of corruption
+ * and truncation, and the inner store's failures. Read patterns (random,
+ * reordered, read-ahead) are in test_codec_reads.c; the fixture in
+ * codec_fixture.h. Most tests use 4 KiB frames so that small objects
+ * have many frames.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,167 +18,8 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 
-#include "../../backends/codec_store.h"
 #include "../../backends/frame.h"
-#include "../../backends/mem_store.h"
-#include "../../conf/log.h"
-
-#define FS 4096u
-#define SECRET "correct horse battery staple"
-#define C "c"
-
-/* ---- log capture ---- */
-
-#define LOGS_MAX 16
-static char g_logs[LOGS_MAX][1024];
-static int g_nlogs;
-
-static void log_hook(int level, const char *msg)
-{
-	(void)level;
-	if (g_nlogs < LOGS_MAX)
-		snprintf(g_logs[g_nlogs], sizeof(g_logs[0]), "%s", msg);
-	g_nlogs++;
-}
-
-static void logs_reset(void)
-{
-	g_nlogs = 0;
-}
-
-/* Exactly one line was logged and it contains @a and @b. */
-static void assert_one_log(const char *a, const char *b)
-{
-	assert_int_equal(g_nlogs, 1);
-	assert_non_null(strstr(g_logs[0], a));
-	if (b)
-		assert_non_null(strstr(g_logs[0], b));
-}
-
-/* ---- data ---- */
-
-static uint64_t g_rng = 88172645463325252ull;
-
-static uint64_t rnd(void)
-{
-	g_rng ^= g_rng << 13;
-	g_rng ^= g_rng >> 7;
-	g_rng ^= g_rng << 17;
-	return g_rng;
-}
-
-static uint8_t *random_data(size_t len)
-{
-	uint8_t *p = malloc(len ? len : 1);
-	size_t i;
-
-	assert_non_null(p);
-	for (i = 0; i < len; i++)
-		p[i] = (uint8_t)(rnd() >> 24);
-	return p;
-}
-
-static uint8_t *text_data(size_t len)
-{
-	uint8_t *p = malloc(len + 64);
-	size_t off = 0;
-	unsigned line = 0;
-
-	assert_non_null(p);
-	while (off < len) {
-		int n = snprintf((char *)p + off, 64,
-				 "line %08u: the quick brown fox jumps\n",
-				 line++);
-
-		assert_true(n > 0 && n < 64);
-		off += (size_t)n;
-	}
-	return p;
-}
-
-/* ---- stores ---- */
-
-struct fx {
-	struct store *mem; /* owned by st */
-	struct store *st;
-};
-
-static struct codec_conf default_conf(void)
-{
-	struct codec_conf conf = {
-		.secret = SECRET,
-		.secret_len = strlen(SECRET),
-		.default_format = "tfs1",
-		.frame_size = FS,
-		.compress_level = 1,
-		.threads = 2,
-	};
-
-	return conf;
-}
-
-static void fx_open(struct fx *f, const struct codec_conf *conf)
-{
-	assert_int_equal(mem_store_new(&f->mem), 0);
-	assert_int_equal(codec_store_new(conf, f->mem, &f->st), 0);
-	assert_int_equal(store_create_container(f->st, C), 0);
-}
-
-static int setup(void **state)
-{
-	struct codec_conf conf = default_conf();
-	struct fx *f = calloc(1, sizeof(*f));
-
-	if (!f)
-		return -1;
-	fx_open(f, &conf);
-	log_init("test_codec_store", false, LOG_CRIT);
-	log_set_hook(log_hook);
-	logs_reset();
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	store_destroy(f->st);
-	free(f);
-	log_set_hook(NULL);
-	return 0;
-}
-
-/* Writes @len bytes in @chunk-sized writes, with user meta mtime. */
-static int put(struct store *st, const char *key, const char *format,
-	       const uint8_t *data, size_t len, size_t chunk)
-{
-	struct store_wopts o = { .format = format };
-	struct store_writer *w = NULL;
-	struct meta m;
-	size_t off;
-	int err;
-
-	meta_init(&m);
-	assert_int_equal(meta_set(&m, "mtime", "1700000000.000000000"), 0);
-	err = store_writer_open(st, C, key, &o, &w);
-	if (err)
-		goto out_release;
-	for (off = 0; off < len; off += chunk) {
-		size_t n = len - off < chunk ? len - off : chunk;
-
-		err = store_writer_write(w, data + off, n);
-		if (err) {
-			store_writer_abort(w);
-			goto out_release;
-		}
-	}
-	assert_true(w->written == len);
-	err = store_writer_commit(w, &m);
-out_release:
-	meta_release(&m);
-	return err;
-}
+#include "codec_fixture.h"
 
 /* Reads the whole object sequentially in @chunk reads; must equal @data. */
 static void check_read_all(struct store *st, const char *key,
@@ -381,122 +224,6 @@ static void test_codec_tfs1_check_is_sha256_of_tags(void **state)
 	free(d);
 }
 
-static void test_codec_tfs1_random_reads_match(void **state)
-{
-	struct fx *f = *state;
-	size_t len = 50 * FS + 1234;
-	uint8_t *d = random_data(len);
-	uint8_t *buf = malloc(3 * FS + 10);
-	struct store_reader *r = NULL;
-	int i;
-
-	assert_non_null(buf);
-	assert_int_equal(put(f->st, "obj", NULL, d, len, 9999), 0);
-	assert_int_equal(store_reader_open(f->st, C, "obj", &r), 0);
-	for (i = 0; i < 400; i++) {
-		uint64_t off = rnd() % (len + 100);
-		size_t want = rnd() % (3 * FS + 10);
-		size_t expect;
-		size_t got = 99;
-
-		if (i % 3 == 0) /* many reads near frame boundaries */
-			off = (rnd() % 52) * FS - (rnd() % 3);
-		if (off > len + 50)
-			off = len;
-		expect = off >= len ? 0 : (len - off < want ? len - off : want);
-		assert_int_equal(store_reader_read(r, off, buf, want, &got), 0);
-		assert_true(got == expect);
-		if (got)
-			assert_memory_equal(buf, d + off, got);
-	}
-	store_reader_close(r);
-	free(buf);
-	free(d);
-}
-
-/*
- * The kernel's read-ahead sends several reads at once and FUSE threads
- * deliver them in any order: frames must still be fetched from the inner
- * store in ascending order (each seek costs a Swift reader a new GET).
- */
-static void test_codec_tfs1_reads_out_of_order_fetch_in_order(void **state)
-{
-	/*
-	 * 0, 2, 1, 4, 3, ... 47, 46 (pairs swapped); 50, 48, 49, 53, 51,
-	 * 52, ... 62, 60, 61 (a read overtaking two); 63, 65 .. 74, 64,
-	 * 75 .. 79 (a read ten frames late)
-	 */
-	static const unsigned three[3] = { 2, 0, 1 };
-	uint64_t order[80];
-	struct fx *f = *state;
-	size_t len = 80 * FS;
-	uint8_t *d = random_data(len);
-	uint8_t *buf = malloc(FS);
-	struct store_reader *r = NULL;
-	unsigned n = 0;
-	unsigned seeks;
-	uint64_t i;
-
-	assert_non_null(buf);
-	order[n++] = 0;
-	for (i = 1; i < 47; i += 2) {
-		order[n++] = i + 1;
-		order[n++] = i;
-	}
-	order[n++] = 47;
-	for (i = 48; i < 63; i++)
-		order[n++] = 48 + (i - 48) / 3 * 3 + three[(i - 48) % 3];
-	order[n++] = 63;
-	for (i = 65; i <= 74; i++)
-		order[n++] = i;
-	order[n++] = 64;
-	for (i = 75; i < 80; i++)
-		order[n++] = i;
-	assert_int_equal(n, 80);
-
-	assert_int_equal(put(f->st, "obj", NULL, d, len, 9999), 0);
-	assert_int_equal(store_reader_open(f->st, C, "obj", &r), 0);
-	/* opening reads the header, then the index at the end */
-	seeks = mem_store_seeks(f->mem);
-	for (i = 0; i < n; i++) {
-		size_t got = 0;
-
-		assert_int_equal(
-			store_reader_read(r, order[i] * FS, buf, FS, &got), 0);
-		assert_int_equal(got, FS);
-		assert_memory_equal(buf, d + order[i] * FS, FS);
-	}
-	/* one seek: from the index back to the first frame */
-	assert_int_equal(mem_store_seeks(f->mem) - seeks, 1);
-	store_reader_close(r);
-	free(buf);
-	free(d);
-}
-
-/* Closing a reader while read-ahead jobs run must be safe. */
-static void test_codec_tfs1_close_with_readahead_in_flight(void **state)
-{
-	struct fx *f = *state;
-	size_t len = 40 * FS;
-	uint8_t *t = text_data(len);
-	uint8_t buf[100];
-	int i;
-
-	assert_int_equal(put(f->st, "obj", NULL, t, len, len), 0);
-	for (i = 0; i < 20; i++) {
-		struct store_reader *r = NULL;
-		size_t got = 0;
-
-		assert_int_equal(store_reader_open(f->st, C, "obj", &r), 0);
-		assert_int_equal(
-			store_reader_read(r, 0, buf, sizeof(buf), &got), 0);
-		assert_int_equal(got, sizeof(buf));
-		assert_memory_equal(buf, t, got);
-		store_reader_close(r);
-	}
-	free(t);
-}
-
 /* Frames reach the inner store while writing, not all at commit. */
 static void test_codec_tfs1_writer_streams_frames(void **state)
 {
@@ -556,77 +283,6 @@ static void test_codec_trove_round_trips(void **state)
 		free(t);
 	}
 	assert_int_equal(g_nlogs, 0);
-}
-
-static void test_codec_trove_seeks_match(void **state)
-{
-	struct fx *f = *state;
-	size_t len = 300000;
-	uint8_t *t = text_data(len);
-	uint8_t buf[20000];
-	struct store_reader *r = NULL;
-	int i;
-
-	assert_int_equal(put(f->st, "obj", "trove-sha256", t, len, 4096), 0);
-	assert_int_equal(store_reader_open(f->st, C, "obj", &r), 0);
-	for (i = 0; i < 200; i++) {
-		uint64_t off = rnd() % (len + 10);
-		size_t want = rnd() % sizeof(buf);
-		size_t expect;
-		size_t got = 99;
-
-		expect = off >= len ? 0 : (len - off < want ? len - off : want);
-		assert_int_equal(store_reader_read(r, off, buf, want, &got), 0);
-		assert_true(got == expect);
-		if (got)
-			assert_memory_equal(buf, t + off, got);
-	}
-	store_reader_close(r);
-	free(t);
-}
-
-/*
- * Trove's format has no index: a read behind the decoder restarts it from
- * the start. Reads that the kernel's read-ahead sends at once arrive in
- * any order; the ones overtaken (within the history kept) must not
- * restart it. 12 MiB of random data (barely compressible, so the stored
- * object is as big), read in 128 KiB pieces in swapped pairs, then once
- * more 11 MiB back (beyond the history: one restart).
- */
-static void test_codec_trove_reordered_reads_do_not_restart(void **state)
-{
-	struct fx *f = *state;
-	size_t piece = 128 << 10;
-	size_t len = 96 * piece;
-	uint8_t *d = random_data(len);
-	uint8_t *buf = malloc(piece);
-	struct store_reader *r = NULL;
-	unsigned seeks;
-	uint64_t i;
-	size_t got;
-
-	assert_non_null(buf);
-	assert_int_equal(put(f->st, "obj", "trove-sha256", d, len, 4096), 0);
-	assert_int_equal(store_reader_open(f->st, C, "obj", &r), 0);
-	seeks = mem_store_seeks(f->mem);
-	for (i = 0; i < 96; i++) {
-		uint64_t k = i % 2 ? i - 1 : (i + 1 < 96 ? i + 1 : i);
-
-		got = 0;
-		assert_int_equal(
-			store_reader_read(r, k * piece, buf, piece, &got), 0);
-		assert_int_equal(got, piece);
-		assert_memory_equal(buf, d + k * piece, piece);
-	}
-	assert_int_equal(mem_store_seeks(f->mem) - seeks, 0);
-	got = 0;
-	assert_int_equal(store_reader_read(r, 8 * piece, buf, piece, &got), 0);
-	assert_int_equal(got, piece);
-	assert_memory_equal(buf, d + 8 * piece, piece);
-	assert_int_equal(mem_store_seeks(f->mem) - seeks, 1);
-	store_reader_close(r);
-	free(buf);
-	free(d);
 }
 
 static const char *format_for(void *arg, const char *container)
@@ -1483,13 +1139,8 @@ int main(void)
 		T(test_codec_tfs1_round_trips_5mib),
 		T(test_codec_tfs1_round_trips_other_settings),
 		T(test_codec_tfs1_check_is_sha256_of_tags),
-		T(test_codec_tfs1_random_reads_match),
-		T(test_codec_tfs1_reads_out_of_order_fetch_in_order),
-		T(test_codec_trove_reordered_reads_do_not_restart),
-		T(test_codec_tfs1_close_with_readahead_in_flight),
 		T(test_codec_tfs1_writer_streams_frames),
 		T(test_codec_trove_round_trips),
-		T(test_codec_trove_seeks_match),
 		T(test_codec_format_chosen_by_opts_container_default),
 		T(test_codec_list_and_head_show_plain_sizes),
 		T(test_codec_foreign_object_passes_through),
