@@ -58,8 +58,8 @@ struct sw_gap {
 	uint64_t off;
 	size_t len;
 	size_t served; /* bytes read from it so far */
-	char *data;    /* owned */
 	struct sw_gap *next;
+	char data[]; /* len bytes */
 };
 
 struct sw_stream {
@@ -427,7 +427,6 @@ static void gap_free(struct sw_reader *sr, struct sw_gap **link)
 
 	*link = g->next;
 	sr->gap_bytes -= g->len;
-	free(g->data);
 	free(g);
 }
 
@@ -465,19 +464,15 @@ static int gap_fill(struct sw_reader *sr, uint64_t off)
 
 	while (sr->gaps && sr->gap_bytes + len > SR_GAPS_MAX)
 		gap_free(sr, &sr->gaps);
-	g = calloc(1, sizeof(*g));
+	g = malloc(sizeof(*g) + len);
 	if (!g)
 		return -ENOMEM;
-	g->data = malloc(len);
-	if (!g->data) {
-		free(g);
-		return -ENOMEM;
-	}
 	g->off = sr->st.pos;
 	g->len = len;
+	g->served = 0;
+	g->next = NULL;
 	err = stream_read(sr, g->data, len, &got);
 	if (err) {
-		free(g->data);
 		free(g);
 		return err;
 	}
