@@ -570,6 +570,8 @@ static int absent_error(struct vfs *v, const char *c, const char *k)
 	return S_ISDIR(st.st_mode) ? -EISDIR : -ENOENT;
 }
 
+static int commit_empty_pending(struct vfs *v, const char *c, const char *k);
+
 /* Opens existing file @c/@k (or fails with -ENOENT, -EISDIR). */
 static int open_key(struct vfs *v, const char *path, const char *c,
 		    const char *k, int flags, struct vfs_handle **out)
@@ -613,10 +615,19 @@ static int open_key(struct vfs *v, const char *path, const char *c,
 
 	obj_info_init(&oi);
 	err = store_head(v->st, c, k, &oi);
+	if (vfs_is_absent(err) && pending_exists(v, c, k)) {
+		err = commit_empty_pending(v, c, k);
+		obj_info_release(&oi);
+		obj_info_init(&oi);
+		if (!err)
+			err = store_head(v->st, c, k, &oi);
+	}
 	if (vfs_is_absent(err))
 		err = absent_error(v, c, k);
-	if (err)
+	if (err) {
+		obj_info_release(&oi);
 		goto out_free;
+	}
 	mode = vfs_meta_get_mode(&oi.meta, v->conf.default_file_mode);
 	h->obj_size = oi.size;
 	obj_info_release(&oi);
@@ -802,6 +813,72 @@ static int writer_open(struct vfs_handle *h)
 	return err;
 }
 
+/*
+ * Appends @size bytes to a pending handle's new object, opening its
+ * writer on the first byte. Any failure is sticky: the commit must not
+ * store what a failed write left. h->lock held.
+ */
+static int append_locked(struct vfs_handle *h, const void *buf, size_t size)
+{
+	int err;
+
+	if (!h->w) {
+		err = writer_open(h);
+		if (err) {
+			h->err = err;
+			return err;
+		}
+	}
+	err = store_writer_write(h->w, buf, size);
+	if (err) {
+		h->err = err;
+		return err;
+	}
+	pthread_mutex_lock(&h->v->files_lock);
+	h->written += size;
+	pthread_mutex_unlock(&h->v->files_lock);
+	return 0;
+}
+
+/*
+ * Writes zeros up to @end: a write past the end or a truncate that
+ * extends leaves a hole, which reads back as zeros (what cp and rsync
+ * make of a sparse file's holes). h->lock held.
+ */
+static int zero_fill_locked(struct vfs_handle *h, uint64_t end)
+{
+	static const char zeros[64 << 10];
+	int err = 0;
+
+	while (!err && h->written < end) {
+		uint64_t n = end - h->written;
+
+		err = append_locked(h, zeros,
+				    n < sizeof(zeros) ? (size_t)n
+						      : sizeof(zeros));
+	}
+	return err;
+}
+
+/*
+ * Handle @h of an existing object becomes a new, empty file that replaces
+ * it (ftruncate(fd, 0), or the first write to an empty object). h->lock
+ * held.
+ */
+static void existing_to_pending(struct vfs_handle *h)
+{
+	struct vfs *v = h->v;
+
+	/* The name can change once pending: drop it from the cache before. */
+	drop_key(v, h->container, h->key);
+	pthread_mutex_lock(&v->files_lock);
+	h->ws = VFS_W_PENDING;
+	h->written = 0;
+	h->replaces = true;
+	clock_gettime(CLOCK_REALTIME, &h->mtime);
+	pthread_mutex_unlock(&v->files_lock);
+}
+
 ssize_t vfs_write(struct vfs_handle *h, const char *buf, size_t size, off_t off)
 {
 	char name[VFS_LOG_NAME_MAX];
@@ -820,6 +897,11 @@ ssize_t vfs_write(struct vfs_handle *h, const char *buf, size_t size, off_t off)
 		err = -EBADF;
 		goto out_unlock;
 	case VFS_W_EXISTING:
+		if (h->obj_size == 0) {
+			/* appending to an empty file (touch f; cmd >> f) */
+			existing_to_pending(h);
+			break;
+		}
 		if (!h->warned)
 			log_warn(
 				"writing into existing '%s' is not supported (only new or truncated files can be written)",
@@ -842,33 +924,22 @@ ssize_t vfs_write(struct vfs_handle *h, const char *buf, size_t size, off_t off)
 		err = h->err;
 		goto out_unlock;
 	}
-	if ((uint64_t)off != h->written) {
+	if ((uint64_t)off < h->written) {
 		log_warn(
-			"random write to '%s' at offset %lld is not supported (only sequential writes)",
-			handle_name(h, name, sizeof(name)), (long long)off);
+			"writing '%s' again at offset %lld (%llu bytes are written) is not supported (only sequential writes)",
+			handle_name(h, name, sizeof(name)), (long long)off,
+			(unsigned long long)h->written);
 		h->warned = true;
-		/* sticky: the commit must not store a file with a hole */
+		/* sticky: the commit must not store what this left */
 		h->err = -EOPNOTSUPP;
 		err = h->err;
 		goto out_unlock;
 	}
 	if (size == 0)
 		goto out_unlock;
-	if (!h->w) {
-		err = writer_open(h);
-		if (err) {
-			h->err = err;
-			goto out_unlock;
-		}
-	}
-	err = store_writer_write(h->w, buf, size);
-	if (err) {
-		h->err = err;
-		goto out_unlock;
-	}
-	pthread_mutex_lock(&h->v->files_lock);
-	h->written += size;
-	pthread_mutex_unlock(&h->v->files_lock);
+	err = zero_fill_locked(h, (uint64_t)off);
+	if (!err)
+		err = append_locked(h, buf, size);
 out_unlock:
 	pthread_mutex_unlock(&h->lock);
 	return err ? err : (ssize_t)size;
@@ -1129,12 +1200,20 @@ static int handle_truncate(struct vfs_handle *h, off_t size)
 	case VFS_W_PENDING:
 		if ((uint64_t)size == h->written)
 			break;
+		if ((uint64_t)size > h->written) {
+			err = h->err ? h->err : zero_fill_locked(h, size);
+			break;
+		}
 		if (size != 0) {
 			handle_name(h, name, sizeof(name));
 			log_warn(
-				"truncating '%s' to %lld bytes is not supported (only to 0 or its size)",
-				name, (long long)size);
-			err = -EOPNOTSUPP;
+				"truncating '%s' to %lld bytes (%llu are written) is not supported (only to 0, its size or beyond)",
+				name, (long long)size,
+				(unsigned long long)h->written);
+			h->warned = true;
+			/* sticky, as for a refused write: keep the old object */
+			h->err = -EOPNOTSUPP;
+			err = h->err;
 			break;
 		}
 		/* start over: what was written is discarded */
@@ -1156,18 +1235,7 @@ static int handle_truncate(struct vfs_handle *h, off_t size)
 			err = truncate_refused(h->container, h->key, size);
 			break;
 		}
-		/*
-		 * From now on a new, empty file that replaces the object.
-		 * The name can change once pending: drop it from the cache
-		 * before.
-		 */
-		drop_key(v, h->container, h->key);
-		pthread_mutex_lock(&v->files_lock);
-		h->ws = VFS_W_PENDING;
-		h->written = 0;
-		h->replaces = true;
-		clock_gettime(CLOCK_REALTIME, &h->mtime);
-		pthread_mutex_unlock(&v->files_lock);
+		existing_to_pending(h);
 		break;
 	case VFS_W_NONE:
 	case VFS_W_DONE:
@@ -1193,6 +1261,37 @@ static struct vfs_handle *pending_get(struct vfs *v, const char *c,
 	}
 	pthread_mutex_unlock(&v->files_lock);
 	return h;
+}
+
+/*
+ * "touch f; echo x > f": touch's close() has returned, but its release,
+ * which commits the empty file, may reach us after echo's open of f.
+ * Commits such a pending file with nothing written now, so that the open
+ * finds it in the store; its own release then has nothing left to do.
+ * 0 (committed, or nothing pending any more: the caller looks again),
+ * -EBUSY if another open file is writing it, or the commit's error.
+ */
+static int commit_empty_pending(struct vfs *v, const char *c, const char *k)
+{
+	struct vfs_handle *p = pending_get(v, c, k);
+	char name[VFS_LOG_NAME_MAX];
+	int err = 0;
+
+	if (!p)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	if (p->ws == VFS_W_PENDING) {
+		if (p->w || p->err) {
+			log_warn("'%s' is being written by another open file",
+				 handle_name(p, name, sizeof(name)));
+			err = -EBUSY;
+		} else {
+			err = commit_locked(p);
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	handle_put(p);
+	return err;
 }
 
 /* Rewrites closed object @c/@k as an empty one, keeping its metadata. */

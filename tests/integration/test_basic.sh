@@ -38,6 +38,17 @@ t_eq "dd reads a range in the middle" \
 t_check "touch creates an empty file" touch "$C/empty"
 t_eq "the empty file has size 0" "$(stat -c %s "$C/empty")" "0"
 t_eq "the empty file reads as empty" "$(wc -c < "$C/empty")" "0"
+# touch's release (the commit of the empty file) can come after the next
+# command's open: each pair below used to fail with ENOENT
+t_check "touch f; echo x > f; touch g; echo y >> g (20 times)" sh -c "
+	for i in \$(seq 20); do
+		touch '$C/tw'\$i && echo x > '$C/tw'\$i &&
+		touch '$C/ta'\$i && echo y >> '$C/ta'\$i || exit 1
+	done"
+t_eq "... each holds what was written" \
+	"$(cat "$C"/tw* "$C"/ta* | sort | uniq -c | awk '{printf "%s %s;", $1, $2}')" \
+	"20 x;20 y;"
+rm -f "$C"/tw* "$C"/ta*
 
 # metadata
 t_check "chmod 600" chmod 600 "$C/text"
@@ -77,6 +88,28 @@ t_check_fails "a write in the middle of a file" "Operation not supported" \
 t_check_fails "appending to an existing object" "Operation not supported" \
 	dd if=/dev/zero of="$C/text" bs=1 count=1 oflag=append conv=notrunc
 t_eq "a refused write leaves the file as it was" "$(cat "$C/text")" "hello"
+t_check_fails "writing below what was written" "Operation not supported" \
+	python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)
+os.write(fd, b"abcdef")
+os.pwrite(fd, b"x", 2)' "$C/text"
+t_eq "... leaves the file as it was" "$(cat "$C/text")" "hello"
+
+# sparse files: cp seeks over the holes and extends the tail with
+# ftruncate(); the holes are stored as zeros (over an existing file too)
+head -c 100000 "$T/src/rand" > "$T/src/sparse"
+dd if="$T/src/rand" of="$T/src/sparse" bs=50000 count=1 seek=60 \
+	conv=notrunc status=none
+truncate -s 5242880 "$T/src/sparse"
+t_check "cp --sparse=always of a sparse file" \
+	cp --sparse=always "$T/src/sparse" "$C/rand"
+t_eq "the holes read back as zeros" "$(t_sha "$C/rand")" "$(t_sha "$T/src/sparse")"
+t_eq "the sparse copy has the plain size" "$(stat -c %s "$C/rand")" 5242880
+cp "$T/src/text" "$C/sp2"
+t_check "cp of a file that is all hole, over a file" \
+	sh -c "truncate -s 3M '$T/src/hole' && cp --sparse=always '$T/src/hole' '$C/sp2'"
+t_eq "it reads back as zeros" "$(t_sha "$C/sp2")" "$(t_sha "$T/src/hole")"
+rm -f "$C/rand" "$C/sp2"
 t_check "dd with conv=fsync" dd if="$T/src/text" of="$C/synced" bs=64k conv=fsync status=none
 t_eq "the fsynced file" "$(t_sha "$C/synced")" "$(t_sha "$T/src/text")"
 

@@ -11,6 +11,23 @@
 
 /* ---- writing ---- */
 
+/* The stored content of @k is the string @want. */
+static void assert_stored(struct fx *f, const char *k, const char *want)
+{
+	char *back = content(f->st, k, NULL);
+
+	assert_string_equal(back, want);
+	free(back);
+}
+
+/* The stored mode of @k is @want (octal digits). */
+static void assert_stored_mode(struct fx *f, const char *k, const char *want)
+{
+	char buf[16];
+
+	assert_string_equal(meta_of(f->st, k, "mode", buf, sizeof(buf)), want);
+}
+
 static void test_write_read_roundtrip(void **state)
 {
 	struct fx *f = *state;
@@ -43,42 +60,85 @@ static void test_write_read_roundtrip(void **state)
 	free(data);
 }
 
-static void test_write_random_offset_refused(void **state)
+static void test_write_below_written_refused(void **state)
 {
 	struct fx *f = *state;
 	struct vfs_handle *h;
 	struct stat st;
 
-	assert_int_equal(vfs_create(f->v, P "r", 0644, O_WRONLY | O_CREAT, &h),
-			 0);
-	assert_int_equal(vfs_write(h, "abc", 3, 0), 3);
+	put(f->st, C, "r", "stored before", NULL, NULL);
+	assert_int_equal(vfs_open(f->v, P "r", O_WRONLY | O_TRUNC, &h), 0);
+	assert_int_equal(vfs_write(h, "abcdef", 6, 0), 6);
 	log_lines = 0;
-	assert_int_equal(vfs_write(h, "x", 1, 100), -EOPNOTSUPP);
+	assert_int_equal(vfs_write(h, "x", 1, 2), -EOPNOTSUPP);
 	assert_int_equal(log_lines, 1);
-	assert_non_null(
-		strstr(log_last,
-		       "random write to 'c/r' at offset 100 is not supported"));
-	/* the file must not be stored with a hole or cut short */
-	assert_int_equal(vfs_write(h, "d", 1, 3), -EOPNOTSUPP);
+	assert_non_null(strstr(
+		log_last,
+		"writing 'c/r' again at offset 2 (6 bytes are written) is not supported"));
+	/* sticky: neither cut short nor patched, the old object stays */
+	assert_int_equal(vfs_write(h, "g", 1, 6), -EOPNOTSUPP);
 	assert_int_equal(vfs_flush(h), -EOPNOTSUPP);
 	assert_int_equal(log_lines, 1);
 	assert_int_equal(vfs_release(h), 0);
-	assert_false(exists(f->st, C, "r"));
-	assert_int_equal(vfs_getattr(f->v, P "r", &st), -ENOENT);
+	assert_stored(f, "r", "stored before");
 
-	/* a first write that does not start at 0 */
+	/* a truncate below what was written (GNU cp never does this) */
 	assert_int_equal(vfs_create(f->v, P "s", 0644, O_WRONLY | O_CREAT, &h),
 			 0);
-	assert_int_equal(vfs_write(h, "x", 1, 4096), -EOPNOTSUPP);
+	assert_int_equal(vfs_write(h, "0123456789", 10, 0), 10);
+	assert_int_equal(vfs_truncate(f->v, P "s", 5, h), -EOPNOTSUPP);
+	assert_int_equal(vfs_write(h, "x", 1, 10), -EOPNOTSUPP);
 	assert_int_equal(vfs_release(h), -EOPNOTSUPP);
 	assert_false(exists(f->st, C, "s"));
+	assert_int_equal(vfs_getattr(f->v, P "s", &st), -ENOENT);
+}
+
+/*
+ * GNU cp and rsync --sparse seek over a sparse file's holes and extend
+ * its tail with ftruncate(): the holes are stored as zeros.
+ */
+static void test_write_holes_read_as_zeros(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *h;
+	size_t len = (200 << 10) + 7; /* a hole spanning several fills */
+	char *want = calloc(1, len);
+	char *back;
+	size_t n;
+
+	assert_non_null(want);
+	memcpy(want, "head", 4);
+	memcpy(want + 100000, "middle", 6);
+	put(f->st, C, "z", "stored before", NULL, NULL);
+	assert_int_equal(vfs_open(f->v, P "z", O_WRONLY | O_TRUNC, &h), 0);
+	assert_int_equal(vfs_write(h, "head", 4, 0), 4);
+	assert_int_equal(vfs_write(h, "middle", 6, 100000), 6);
+	assert_int_equal(vfs_truncate(f->v, P "z", (off_t)len, h), 0);
+	assert_int_equal(vfs_flush(h), 0);
+	assert_int_equal(vfs_release(h), 0);
+	back = content(f->st, "z", &n);
+	assert_int_equal(n, len);
+	assert_memory_equal(back, want, len);
+	free(back);
+
+	/* the first write need not start at 0 */
+	assert_int_equal(vfs_create(f->v, P "t", 0644, O_WRONLY | O_CREAT, &h),
+			 0);
+	assert_int_equal(vfs_write(h, "x", 1, 4096), 1);
+	assert_int_equal(vfs_release(h), 0);
+	back = content(f->st, "t", &n);
+	assert_int_equal(n, 4097);
+	memset(want, 0, 4097);
+	want[4096] = 'x';
+	assert_memory_equal(back, want, 4097);
+	free(back);
+	free(want);
 }
 
 static void test_write_existing_needs_truncate(void **state)
 {
 	struct fx *f = *state;
 	struct vfs_handle *h;
-	char *back;
 
 	put(f->st, C, "e", "original", NULL, "600");
 	assert_int_equal(vfs_open(f->v, P "e", O_WRONLY, &h), 0);
@@ -87,9 +147,7 @@ static void test_write_existing_needs_truncate(void **state)
 	assert_int_equal(log_lines, 1);
 	assert_int_equal(vfs_flush(h), 0);
 	assert_int_equal(vfs_release(h), 0);
-	back = content(f->st, "e", NULL);
-	assert_string_equal(back, "original");
-	free(back);
+	assert_stored(f, "e", "original");
 	assert_int_equal(mem_store_calls(f->mem, MEM_OP_WRITER_OPEN), 1);
 
 	/* ftruncate(fd, 0) first: then it is a new file */
@@ -99,15 +157,8 @@ static void test_write_existing_needs_truncate(void **state)
 	assert_int_equal(vfs_read(h, (char[4]){ 0 }, 3, 0), -EOPNOTSUPP);
 	assert_int_equal(vfs_flush(h), 0);
 	assert_int_equal(vfs_release(h), 0);
-	back = content(f->st, "e", NULL);
-	assert_string_equal(back, "new");
-	free(back);
-	{
-		char buf[16];
-
-		assert_string_equal(
-			meta_of(f->st, "e", "mode", buf, sizeof(buf)), "600");
-	}
+	assert_stored(f, "e", "new");
+	assert_stored_mode(f, "e", "600");
 
 	/* O_RDWR without truncation reads the object */
 	assert_int_equal(vfs_open(f->v, P "e", O_RDWR, &h), 0);
@@ -177,7 +228,6 @@ static void test_empty_files_and_deferred_flush(void **state)
 	struct fx *f = *state;
 	struct vfs_handle *h;
 	struct stat st;
-	char *back;
 
 	/* touch: create, close */
 	assert_int_equal(
@@ -201,9 +251,7 @@ static void test_empty_files_and_deferred_flush(void **state)
 	assert_int_equal(vfs_write(h, "x", 1, 3), -EOPNOTSUPP);
 	assert_int_equal(vfs_flush(h), 0);
 	assert_int_equal(vfs_release(h), 0);
-	back = content(f->st, "echo", NULL);
-	assert_string_equal(back, "hi\n");
-	free(back);
+	assert_stored(f, "echo", "hi\n");
 	assert_int_equal(mem_store_calls(f->mem, MEM_OP_COMMIT), 2);
 }
 
@@ -233,6 +281,56 @@ static void test_read_before_release_of_empty_file(void **state)
 	assert_int_equal(vfs_write(w, "x", 1, 0), 1);
 	assert_int_equal(vfs_open(f->v, P "busy", O_RDONLY, &r), -EBUSY);
 	assert_int_equal(vfs_release(w), 0);
+}
+
+/*
+ * touch f; echo x > f (or >> f): touch's release, which commits the empty
+ * file, may come after the shell's open of f. The open commits it first.
+ */
+static void test_write_before_release_of_empty_file(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *w;
+	struct vfs_handle *h;
+
+	assert_int_equal(
+		vfs_create(f->v, P "touched", 0600, O_WRONLY | O_CREAT, &w), 0);
+	assert_int_equal(vfs_flush(w), 0);
+	assert_int_equal(vfs_create(f->v, P "touched", 0644,
+				    O_WRONLY | O_CREAT | O_TRUNC, &h),
+			 0);
+	assert_true(exists(f->st, C, "touched"));
+	assert_int_equal(vfs_write(h, "x\n", 2, 0), 2);
+	assert_int_equal(vfs_flush(h), 0);
+	assert_int_equal(vfs_release(h), 0);
+	/* touch's release comes last: it must not store an empty file */
+	assert_int_equal(vfs_release(w), 0);
+	assert_stored(f, "touched", "x\n");
+	assert_stored_mode(f, "touched", "600");
+
+	/* appending: an empty file is written anew */
+	assert_int_equal(
+		vfs_create(f->v, P "app", 0644, O_WRONLY | O_CREAT, &w), 0);
+	assert_int_equal(vfs_flush(w), 0);
+	assert_int_equal(vfs_open(f->v, P "app", O_WRONLY | O_APPEND, &h), 0);
+	assert_int_equal(vfs_write(h, "y", 1, 0), 1);
+	assert_int_equal(vfs_flush(h), 0);
+	assert_int_equal(vfs_release(w), 0);
+	assert_int_equal(vfs_release(h), 0);
+	assert_stored(f, "app", "y");
+
+	/* a file another open file is writing: EBUSY, one log line */
+	assert_int_equal(
+		vfs_create(f->v, P "busy", 0644, O_WRONLY | O_CREAT, &w), 0);
+	assert_int_equal(vfs_write(w, "z", 1, 0), 1);
+	log_lines = 0;
+	assert_int_equal(vfs_open(f->v, P "busy", O_WRONLY | O_TRUNC, &h),
+			 -EBUSY);
+	assert_int_equal(log_lines, 1);
+	assert_non_null(strstr(
+		log_last, "'c/busy' is being written by another open file"));
+	assert_int_equal(vfs_release(w), 0);
+	assert_stored(f, "busy", "z");
 }
 
 static void test_open_errors(void **state)
@@ -354,7 +452,6 @@ static void test_rename_uncommitted_before_write(void **state)
 	struct fx *f = *state;
 	struct vfs_handle *h;
 	struct stat st;
-	char *back;
 
 	put(f->st, C, "d/", "", NULL, NULL);
 	put(f->st, C, "d/f", "old", NULL, NULL);
@@ -375,9 +472,7 @@ static void test_rename_uncommitted_before_write(void **state)
 	assert_int_equal(mem_store_calls(f->mem, MEM_OP_COMMIT), 3);
 	assert_int_equal(mem_store_calls(f->mem, MEM_OP_RENAME), 0);
 	assert_false(exists(f->st, C, "d/.f.XyZ"));
-	back = content(f->st, "d/f", NULL);
-	assert_string_equal(back, "new data");
-	free(back);
+	assert_stored(f, "d/f", "new data");
 }
 
 static void test_rename_uncommitted_counts(void **state)
@@ -404,7 +499,6 @@ static void test_rename_uncommitted_after_write(void **state)
 	struct fx *f = *state;
 	struct vfs_handle *h;
 	struct stat st;
-	char *back;
 
 	assert_int_equal(vfs_create(f->v, P "t", 0644, O_WRONLY | O_CREAT, &h),
 			 0);
@@ -421,9 +515,7 @@ static void test_rename_uncommitted_after_write(void **state)
 	assert_int_equal(mem_store_calls(f->mem, MEM_OP_RENAME), 1);
 	assert_false(exists(f->st, C, "t"));
 	assert_false(exists(f->st, C, "u"));
-	back = content(f->st, "v", NULL);
-	assert_string_equal(back, "abcdef");
-	free(back);
+	assert_stored(f, "v", "abcdef");
 }
 
 static void test_rename_file(void **state)
@@ -431,7 +523,6 @@ static void test_rename_file(void **state)
 	struct fx *f = *state;
 	struct stat st;
 	char buf[64];
-	char *back;
 
 	put(f->st, C, "a", "aaa", "1300000000.000000000", "604");
 	put(f->st, C, "b", "bbb", NULL, NULL);
@@ -452,9 +543,7 @@ static void test_rename_file(void **state)
 	assert_int_equal(vfs_getattr(f->v, P "b", &st), 0);
 	assert_int_equal(st.st_mtim.tv_sec, 1300000000);
 	assert_int_equal(st.st_mode & 07777, 0604);
-	back = content(f->st, "b", NULL);
-	assert_string_equal(back, "aaa");
-	free(back);
+	assert_stored(f, "b", "aaa");
 	assert_string_equal(meta_of(f->st, "b", "mode", buf, sizeof(buf)),
 			    "604");
 	assert_int_equal(vfs_rename(f->v, P "b", P "d/b", 0), 0);
@@ -464,9 +553,7 @@ static void test_rename_file(void **state)
 	mem_store_fail(f->mem, MEM_OP_RENAME, 1, -EXDEV);
 	assert_int_equal(vfs_rename(f->v, P "d/b", P "c2", 0), 0);
 	assert_false(exists(f->st, C, "d/b"));
-	back = content(f->st, "c2", NULL);
-	assert_string_equal(back, "aaa");
-	free(back);
+	assert_stored(f, "c2", "aaa");
 	assert_string_equal(meta_of(f->st, "c2", "mtime", buf, sizeof(buf)),
 			    "1300000000.000000000");
 
@@ -650,12 +737,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_write_read_roundtrip),
-		T(test_write_random_offset_refused),
+		T(test_write_below_written_refused),
+		T(test_write_holes_read_as_zeros),
 		T(test_write_existing_needs_truncate),
 		T(test_commit_failure_enospc),
 		T(test_write_failure_is_sticky),
 		T(test_empty_files_and_deferred_flush),
 		T(test_read_before_release_of_empty_file),
+		T(test_write_before_release_of_empty_file),
 		T(test_open_errors),
 		T(test_read_errors_pass_through),
 		T(test_concurrent_reads_one_handle),
