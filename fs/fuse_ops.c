@@ -199,6 +199,32 @@ static int tfs_chown(const char *path, uid_t uid, gid_t gid,
 	return 0;
 }
 
+/*
+ * Who closes: FUSE gives the calling thread's id, and a multithreaded
+ * program may open a file in one thread and close it in another, whose
+ * close() must still commit and report the outcome. The owner is the
+ * thread group (the process), read from /proc; the thread id if that
+ * cannot be read.
+ */
+static uint64_t caller_process(void)
+{
+	pid_t tid = fuse_get_context()->pid;
+	char path[40];
+	char line[128];
+	long tgid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)tid);
+	f = fopen(path, "re");
+	if (f) {
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "Tgid: %ld", &tgid) == 1)
+				break;
+		fclose(f);
+	}
+	return tgid > 0 ? (uint64_t)tgid : (uint64_t)tid;
+}
+
 static int tfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	struct vfs_handle *h;
@@ -207,7 +233,7 @@ static int tfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	err = vfs_create(tfs()->v, path, mode, fi->flags, &h);
 	if (err)
 		return err;
-	vfs_handle_set_owner(h, (uint64_t)fuse_get_context()->pid);
+	vfs_handle_set_owner(h, caller_process());
 	fi->fh = (uint64_t)(uintptr_t)h;
 	return 0;
 }
@@ -220,7 +246,7 @@ static int tfs_open(const char *path, struct fuse_file_info *fi)
 	err = vfs_open(tfs()->v, path, fi->flags, &h);
 	if (err)
 		return err;
-	vfs_handle_set_owner(h, (uint64_t)fuse_get_context()->pid);
+	vfs_handle_set_owner(h, caller_process());
 	/* a live dump has no size to show: reads must reach the provider */
 	fi->direct_io = vfs_handle_direct_io(h);
 	fi->fh = (uint64_t)(uintptr_t)h;
@@ -244,16 +270,17 @@ static int tfs_write(const char *path, const char *buf, size_t size, off_t off,
 /*
  * The kernel flushes on every close(), also of a descriptor a child
  * inherited: "(cat a; cat b) > f" flushes when the first cat exits, while
- * more is to come. Only the opener's close commits (so that its close()
- * reports the outcome); another process's close reports what went wrong
- * so far, and release commits if the opener never flushes.
+ * more is to come. Only the opening process's close commits (so that its
+ * close() reports the outcome), whichever of its threads closes; another
+ * process's close reports what went wrong so far, and release commits if
+ * the opener never flushes.
  */
 static int tfs_flush(const char *path, struct fuse_file_info *fi)
 {
 	struct vfs_handle *h = handle_of(fi);
 
 	(void)path;
-	if (vfs_handle_owner(h) != (uint64_t)fuse_get_context()->pid)
+	if (vfs_handle_owner(h) != caller_process())
 		return vfs_fsync(h, false);
 	return vfs_flush(h);
 }

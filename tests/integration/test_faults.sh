@@ -33,6 +33,35 @@ t_eq "earlier objects are intact (b)" "$(t_sha "$C/b")" "$(t_sha "$T/src/b")"
 t_check_fails "the interrupted object is absent" "No such file" stat "$C/interrupted"
 t_eq "no staging file is left behind" "$(find "$STORE/.trovefs/tmp" -type f | wc -l)" "0"
 
+# ---- close() in another thread than open()'s ----
+# FUSE names the calling thread; the commit belongs to the whole process
+t_allow "cannot store"
+t_check_fails "close() in another thread reports a failed commit" \
+	"Is a directory" python3 -c 'import os, sys, threading
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+os.write(fd, b"x" * 40000)
+os.makedirs(sys.argv[2] + "/in-the-way")  # the commit cannot land
+err = []
+def close():
+    try:
+        os.close(fd)
+    except OSError as e:
+        err.append(e)
+t = threading.Thread(target=close)
+t.start()
+t.join()
+if err:
+    raise err[0]' "$C/threaded" "$STORE/c/threaded"
+rm -r "$STORE/c/threaded"
+t_check "a file closed by another thread reads back at once" \
+	python3 -c 'import os, sys, threading
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+os.write(fd, b"y" * 40000)
+t = threading.Thread(target=os.close, args=(fd,))
+t.start()
+t.join()
+assert open(sys.argv[1], "rb").read() == b"y" * 40000' "$C/threaded2"
+
 # ---- corruption ----
 t_umount
 printf '\x55' | dd of="$STORE/c/victim" bs=1 seek=5000 conv=notrunc status=none
