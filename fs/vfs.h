@@ -171,7 +171,10 @@ int vfs_fsync(struct vfs_handle *h, bool datasync);
 /* Last close: commits if flush did not, drops the handle. */
 int vfs_release(struct vfs_handle *h);
 
-/* True if @h must be read with direct_io (see vfs_provider_ops). */
+/*
+ * True if @h must be read with direct_io: a provider's (see
+ * vfs_provider_ops), or a file opened while a new one replaces it.
+ */
 bool vfs_handle_direct_io(const struct vfs_handle *h);
 
 /* The handle's path (borrowed) - for logs. */

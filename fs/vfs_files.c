@@ -603,6 +603,14 @@ static int open_key(struct vfs *v, const char *path, const char *c,
 		} else if (vfs_is_absent(err) && pending_exists(v, c, k)) {
 			/* being written: its bytes are not in the store yet */
 			err = -EBUSY;
+		} else if (!err && pending_exists(v, c, k)) {
+			/*
+			 * Being replaced (cp new f while cat f): getattr shows
+			 * the new file's size so far, and the kernel would
+			 * cut the reads of the old object there, a silent
+			 * short read. Read it whole, whatever that size says.
+			 */
+			h->direct_io = true;
 		}
 		if (vfs_is_absent(err))
 			err = absent_error(v, c, k);
@@ -1126,6 +1134,8 @@ static int commit_locked(struct vfs_handle *h)
 
 bool vfs_handle_direct_io(const struct vfs_handle *h)
 {
+	if (h->kind == VFS_H_FILE)
+		return h->direct_io;
 	return h->kind == VFS_H_PROVIDER && h->pops->direct_io &&
 	       h->pops->direct_io(h->p, h->pfh);
 }

@@ -143,6 +143,7 @@ struct vfs_handle {
 	pthread_mutex_t lock;
 	bool can_read;
 	bool reads_empty; /* opened while its empty creation awaits release */
+	bool direct_io;	  /* opened while a new file replaces it */
 	struct store_reader *reader; /* owned; lazily for O_RDWR */
 	struct store_writer *w;	     /* owned; opened at the first write */
 	char *wcontainer;	     /* owned: where @w commits */

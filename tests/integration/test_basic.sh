@@ -73,6 +73,21 @@ t_check_fails "the old name is gone" "No such file" stat "$C/rand"
 t_check "mv of a directory tree" mv "$C/a" "$C/z"
 t_eq "the moved tree reads the same" "$(t_sha "$C/z/b/c/t2")" "$(t_sha "$T/src/text")"
 t_check_fails "the old tree is gone" "No such file" stat "$C/a"
+# a file being replaced reads whole until the new one is stored (the
+# kernel knows the new size so far: it cut the read there, a short read)
+cp "$T/src/rand" "$C/old"
+head -c 100000 "$T/src/text" > "$T/src/new"
+{ cat "$T/src/new"; sleep 2; } | cp /dev/stdin "$C/old" &
+cp_pid=$!
+for _ in $(seq 50); do
+	[ "$(stat -c %s "$C/old")" = 100000 ] && break
+	sleep 0.1
+done
+t_eq "cat of a file being replaced gives the old content whole" \
+	"$(t_sha "$C/old")" "$(t_sha "$T/src/rand")"
+wait "$cp_pid"
+t_eq "... and the new one once stored" "$(t_sha "$C/old")" "$(t_sha "$T/src/new")"
+rm "$C/old"
 t_check "mv over an existing file replaces it" sh -c "cp '$T/src/text' '$C/x1' && mv '$C/x1' '$C/empty'"
 t_eq "the replaced file has the new content" "$(t_sha "$C/empty")" "$(t_sha "$T/src/text")"
 

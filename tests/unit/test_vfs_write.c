@@ -333,6 +333,29 @@ static void test_write_before_release_of_empty_file(void **state)
 	assert_stored(f, "busy", "z");
 }
 
+/* cp new f while cat f: the old object reads whole, past the new size */
+static void test_read_while_replaced(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *w;
+	struct vfs_handle *r;
+	char buf[32] = "";
+
+	put(f->st, C, "f", "the old content", NULL, NULL);
+	assert_int_equal(vfs_open(f->v, P "f", O_RDONLY, &r), 0);
+	assert_false(vfs_handle_direct_io(r));
+	assert_int_equal(vfs_release(r), 0);
+	assert_int_equal(vfs_open(f->v, P "f", O_WRONLY | O_TRUNC, &w), 0);
+	assert_int_equal(vfs_write(w, "new", 3, 0), 3);
+	assert_int_equal(vfs_open(f->v, P "f", O_RDONLY, &r), 0);
+	assert_true(vfs_handle_direct_io(r));
+	assert_int_equal(vfs_read(r, buf, sizeof(buf), 0), 15);
+	assert_string_equal(buf, "the old content");
+	assert_int_equal(vfs_release(w), 0);
+	assert_int_equal(vfs_release(r), 0);
+	assert_stored(f, "f", "new");
+}
+
 static void test_open_errors(void **state)
 {
 	struct fx *f = *state;
@@ -745,6 +768,7 @@ int main(void)
 		T(test_empty_files_and_deferred_flush),
 		T(test_read_before_release_of_empty_file),
 		T(test_write_before_release_of_empty_file),
+		T(test_read_while_replaced),
 		T(test_open_errors),
 		T(test_read_errors_pass_through),
 		T(test_concurrent_reads_one_handle),
