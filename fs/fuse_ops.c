@@ -14,9 +14,14 @@
 #include <fuse.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "../conf/log.h"
 #include "vfs.h"
+
+/* include/linux/sched.h: the task is exiting */
+#define TFS_PF_EXITING 0x00000004ULL
 
 #define TFS_MAX_WRITE (1u << 20)
 
@@ -225,6 +230,51 @@ static uint64_t caller_process(void)
 	return tgid > 0 ? (uint64_t)tgid : (uint64_t)tid;
 }
 
+/*
+ * The signal killing the calling thread, or 0. A process killed mid-copy
+ * (Ctrl-C on cp, kill) closes its files on its way out: the kernel
+ * flushes them with the task already exiting (PF_EXITING in the flags,
+ * field 9 of /proc/TID/stat) and its exit code set (field 52: the signal
+ * in the low 7 bits). A normal close, or exit() with any status, is not
+ * a kill.
+ */
+static int caller_killed_by(void)
+{
+	pid_t tid = fuse_get_context()->pid;
+	unsigned long long flags = 0;
+	long long code = 0;
+	char path[40];
+	char buf[1024];
+	const char *p;
+	size_t n = 0;
+	FILE *f;
+	int field;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)tid);
+	f = fopen(path, "re");
+	if (f) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	/* the fields after the command name, which may hold anything */
+	p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	for (field = 2; *p && field < 52; p++) {
+		if (*p != ' ')
+			continue;
+		field++;
+		if (field == 9)
+			flags = strtoull(p + 1, NULL, 10);
+		else if (field == 52)
+			code = strtoll(p + 1, NULL, 10);
+	}
+	if (!(flags & TFS_PF_EXITING))
+		return 0;
+	return (int)(code & 0x7f);
+}
+
 static int tfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	struct vfs_handle *h;
@@ -268,6 +318,18 @@ static int tfs_write(const char *path, const char *buf, size_t size, off_t off,
 }
 
 /*
+ * A file was written and then not stored (a failed commit, a writer
+ * killed mid-way). The kernel still has the size the writes gave it and
+ * their pages, until attr_timeout: a read right after would see them, or
+ * the old file cut at that size. It is told to forget them.
+ */
+static void forget_written(const char *path)
+{
+	if (path)
+		fuse_invalidate_path(fuse_get_context()->fuse, path);
+}
+
+/*
  * The kernel flushes on every close(), also of a descriptor a child
  * inherited: "(cat a; cat b) > f" flushes when the first cat exits, while
  * more is to come. Only the opening process's close commits (so that its
@@ -278,11 +340,25 @@ static int tfs_write(const char *path, const char *buf, size_t size, off_t off,
 static int tfs_flush(const char *path, struct fuse_file_info *fi)
 {
 	struct vfs_handle *h = handle_of(fi);
+	char why[48];
+	int err;
+	int sig;
 
 	(void)path;
 	if (vfs_handle_owner(h) != caller_process())
 		return vfs_fsync(h, false);
-	return vfs_flush(h);
+	sig = caller_killed_by();
+	if (sig) {
+		snprintf(why, sizeof(why), "was killed by signal %d (%s)", sig,
+			 sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+		err = vfs_abandon(h, why);
+		forget_written(path);
+		return err;
+	}
+	err = vfs_flush(h);
+	if (err)
+		forget_written(path);
+	return err;
 }
 
 static int tfs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
@@ -293,8 +369,11 @@ static int tfs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 
 static int tfs_release(const char *path, struct fuse_file_info *fi)
 {
-	(void)path;
-	return vfs_release(handle_of(fi));
+	int err = vfs_release(handle_of(fi));
+
+	if (err)
+		forget_written(path);
+	return err;
 }
 
 static int tfs_statfs(const char *path, struct statvfs *st)

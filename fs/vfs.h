@@ -166,6 +166,12 @@ ssize_t vfs_write(struct vfs_handle *h, const char *buf, size_t size,
 
 /* close(): commits pending writes; returns their result. */
 int vfs_flush(struct vfs_handle *h);
+/*
+ * The writer is gone mid-way (killed by a signal, @why says how): a file
+ * being written is not stored, and what was under its name stays. Logs
+ * one line if there was something to drop. Returns 0.
+ */
+int vfs_abandon(struct vfs_handle *h, const char *why);
 /* Returns the pending error of a write in progress, if any. */
 int vfs_fsync(struct vfs_handle *h, bool datasync);
 /* Last close: commits if flush did not, drops the handle. */

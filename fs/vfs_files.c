@@ -1132,6 +1132,26 @@ static int commit_locked(struct vfs_handle *h)
 	return apply_late_attrs(h, gen);
 }
 
+int vfs_abandon(struct vfs_handle *h, const char *why)
+{
+	char name[VFS_LOG_NAME_MAX];
+
+	if (h->kind != VFS_H_FILE)
+		return 0;
+	pthread_mutex_lock(&h->lock);
+	if (h->ws == VFS_W_PENDING) {
+		log_warn(
+			"'%s' is not stored: its writer %s mid-way (%llu bytes written)%s",
+			handle_name(h, name, sizeof(name)), why,
+			(unsigned long long)h->written,
+			h->replaces ? "; the file under its name is unchanged"
+				    : "");
+		drop_pending(h);
+	}
+	pthread_mutex_unlock(&h->lock);
+	return 0;
+}
+
 bool vfs_handle_direct_io(const struct vfs_handle *h)
 {
 	if (h->kind == VFS_H_FILE)

@@ -33,6 +33,30 @@ t_eq "earlier objects are intact (b)" "$(t_sha "$C/b")" "$(t_sha "$T/src/b")"
 t_check_fails "the interrupted object is absent" "No such file" stat "$C/interrupted"
 t_eq "no staging file is left behind" "$(find "$STORE/.trovefs/tmp" -type f | wc -l)" "0"
 
+# ---- a cp killed mid-way over an existing file ----
+# its files are flushed as it dies: not a commit, the old file stays
+t_allow "is not stored: its writer was killed"
+mkfifo "$T/fifo"
+for sig in TERM KILL; do
+	cp "$T/src/a" "$C/kept-$sig"
+	cp "$T/fifo" "$C/kept-$sig" &
+	cp_pid=$!
+	exec 7> "$T/fifo"
+	head -c 700000 "$T/src/b" >&7
+	for _ in $(seq 50); do
+		[ "$(stat -c %s "$C/kept-$sig")" = 700000 ] && break
+		sleep 0.1
+	done
+	kill -"$sig" "$cp_pid"
+	wait "$cp_pid" 2>/dev/null
+	exec 7>&-
+	t_eq "cp killed by SIG$sig: the old file is unchanged" \
+		"$(t_sha "$C/kept-$sig")" "$(t_sha "$T/src/a")"
+done
+t_log_has "the kill is logged with the file's name" \
+	"c/kept-TERM' is not stored: its writer was killed by signal 15"
+t_log_has "... for SIGKILL too" "c/kept-KILL' is not stored: its writer was killed by signal 9"
+
 # ---- close() in another thread than open()'s ----
 # FUSE names the calling thread; the commit belongs to the whole process
 t_allow "cannot store"
