@@ -18,6 +18,7 @@
 #include "workpool.h"
 
 /* Metadata keys the codec owns (meta.h). */
+#define CODEC_META_PREFIX "trovefs-" /* the codec's own keys */
 #define CODEC_META_FORMAT "trovefs-format"
 #define CODEC_META_SIZE "trovefs-size"
 #define CODEC_META_CHECK "trovefs-check"

@@ -2,13 +2,14 @@
  * codec_store.c - the codec decorator: plain objects above, encoded ones
  * below (tfs1 in codec_tfs1.c, Trove format in codec_trove.c).
  *
- * This file holds the store ops: container ops, del, rename, set_meta and
- * statfs pass through; list and head turn the stored size of a trovefs
- * object into its plain size (metadata trovefs-size) and pass its
- * metadata up unchanged, trovefs-* keys included, so the vfs can send
- * them back through set_meta; reader_open and writer_open pick the format
- * and hand over to the per-format code. Objects without trovefs-format
- * are foreign and pass through as they are.
+ * This file holds the store ops: container ops, del, rename and statfs
+ * pass through; list and head turn the stored size of a trovefs object
+ * into its plain size (metadata trovefs-size) and pass its metadata up
+ * unchanged, trovefs-* keys included; set_meta replaces the other keys
+ * and keeps the trovefs-* ones the object has when it is called;
+ * reader_open and writer_open pick the format and hand over to the
+ * per-format code. Objects without trovefs-format are foreign and pass
+ * through as they are.
  *
  * Keys: only the derived tfs1 master key and a copy of the Trove
  * passphrase are kept, both wiped in destroy.
@@ -145,10 +146,36 @@ static int codec_rename(struct store *st, const char *src_container,
 			    dst_key);
 }
 
+/*
+ * @m with the trovefs-* keys of the object as it is now: the caller's
+ * come from an earlier head, and the object may have been replaced since
+ * (a stale trovefs-size would make the new object unreadable).
+ */
 static int codec_set_meta(struct store *st, const char *container,
 			  const char *key, const struct meta *m)
 {
-	return store_set_meta(st->inner, container, key, m);
+	struct obj_info oi;
+	struct meta out;
+	size_t i;
+	int err;
+
+	obj_info_init(&oi);
+	err = store_head(st->inner, container, key, &oi);
+	meta_init(&out);
+	for (i = 0; !err && i < m->n; i++)
+		if (strncmp(m->v[i].key, CODEC_META_PREFIX,
+			    strlen(CODEC_META_PREFIX)) != 0)
+			err = meta_set(&out, m->v[i].key, m->v[i].value);
+	for (i = 0; !err && i < oi.meta.n; i++)
+		if (strncmp(oi.meta.v[i].key, CODEC_META_PREFIX,
+			    strlen(CODEC_META_PREFIX)) == 0)
+			err = meta_set(&out, oi.meta.v[i].key,
+				       oi.meta.v[i].value);
+	if (!err)
+		err = store_set_meta(st->inner, container, key, &out);
+	meta_release(&out);
+	obj_info_release(&oi);
+	return err;
 }
 
 static int codec_statfs(struct store *st, struct store_statfs *out)

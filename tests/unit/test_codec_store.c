@@ -528,6 +528,27 @@ static void test_codec_other_ops_pass_through(void **state)
 	assert_true(oi.size == 10000);
 	obj_info_release(&oi);
 
+	/*
+	 * A chmod racing an overwrite: its head saw the old object. The
+	 * new object keeps its own trovefs-* keys and still reads.
+	 */
+	assert_int_equal(put(f->st, "race", NULL, t, 10000, 999), 0);
+	assert_int_equal(store_head(f->st, C, "race", &oi), 0);
+	meta_init(&m);
+	assert_int_equal(meta_copy(&m, &oi.meta), 0);
+	obj_info_release(&oi);
+	assert_int_equal(put(f->st, "race", NULL, t, 7000, 7000), 0);
+	assert_int_equal(meta_set(&m, "mode", "600"), 0);
+	assert_int_equal(store_set_meta(f->st, C, "race", &m), 0);
+	meta_release(&m);
+	assert_int_equal(store_head(f->st, C, "race", &oi), 0);
+	assert_meta_eq(&oi.meta, "mode", "600");
+	assert_meta_eq(&oi.meta, "trovefs-size", "7000");
+	assert_true(oi.size == 7000);
+	obj_info_release(&oi);
+	check_read_all(f->st, "race", t, 7000, 4000);
+	assert_int_equal(store_del(f->st, C, "race"), 0);
+
 	assert_int_equal(store_rename(f->st, C, "a", C, "b"), 0);
 	assert_int_equal(store_head(f->st, C, "a", &oi), -ENOENT);
 	check_read_all(f->st, "b", t, 10000, 4000);
