@@ -88,12 +88,18 @@ static int parse_port(const char *s, size_t len, int *port)
 	return 0;
 }
 
-/* "ip=127.0.0.1,port=7002,state=online,offset=42,lag=0" */
+/*
+ * "ip=127.0.0.1,port=7002,state=online,offset=42,lag=0". Port 0 is valid:
+ * a client that sent no REPLCONF listening-port, i.e. an RDB transfer
+ * (REPLCONF rdb-only + SYNC: trovefs's sync backups, redis-cli --rdb),
+ * which Redis lists among the replicas while it runs.
+ */
 static int parse_slave(const char *v, size_t len, struct redis_repl_replica *r)
 {
 	const char *end = v + len;
 	bool have_ip = false;
 	bool have_port = false;
+	long long n = 0;
 
 	memset(r, 0, sizeof(*r));
 	while (v < end) {
@@ -114,7 +120,10 @@ static int parse_slave(const char *v, size_t len, struct redis_repl_replica *r)
 			err = copy_field(r->host, sizeof(r->host), val, vlen);
 			have_ip = true;
 		} else if (klen == 4 && memcmp(v, "port", 4) == 0) {
-			err = parse_port(val, vlen, &r->port);
+			err = parse_ll(val, vlen, &n);
+			if (!err && (n < 0 || n > 65535))
+				err = -EPROTO;
+			r->port = (int)n;
 			have_port = true;
 		} else if (klen == 5 && memcmp(v, "state", 5) == 0) {
 			err = copy_field(r->state, sizeof(r->state), val, vlen);
@@ -154,6 +163,7 @@ static int parse_info_line(const char *k, size_t klen, const char *v,
 			   bool *have_role, long long *slave_off,
 			   bool *have_slave_off)
 {
+	struct redis_repl_replica r;
 	long long n;
 	int err = 0;
 
@@ -192,11 +202,12 @@ static int parse_info_line(const char *k, size_t klen, const char *v,
 		if (!err)
 			out->tcp_port = (int)n;
 	} else if (key_is_slave_n(k, klen)) {
+		err = parse_slave(v, vlen, &r);
+		if (err || r.port == 0)
+			return err; /* an RDB transfer, not a replica */
 		if (out->nreplicas == REDIS_REPL_MAX_REPLICAS)
 			return -E2BIG;
-		err = parse_slave(v, vlen, &out->replicas[out->nreplicas]);
-		if (!err)
-			out->nreplicas++;
+		out->replicas[out->nreplicas++] = r;
 	}
 	return err;
 }

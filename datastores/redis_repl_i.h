@@ -43,13 +43,16 @@ struct redis_repl_info {
 	char run_id[REDIS_REPL_ID_MAX]; /* INFO server only */
 	bool has_config_file; /* config_file: non-empty (INFO server) */
 	int tcp_port;	      /* INFO server; 0 if absent */
-	size_t nreplicas;     /* slaveN lines parsed */
+	size_t nreplicas;     /* slaveN lines of replicas (port > 0) */
 	struct redis_repl_replica replicas[REDIS_REPL_MAX_REPLICAS];
 };
 
 /*
  * Parses an INFO reply (any sections; "key:value" lines ending in "\r\n"
- * or "\n", "# Section" lines skipped) into @out. Returns 0; -EPROTO when
+ * or "\n", "# Section" lines skipped) into @out. slaveN lines with port=0
+ * are RDB transfers (REPLCONF rdb-only + SYNC: backups, redis-cli --rdb),
+ * not replicas: they are checked and left out of @out->replicas, so no
+ * caller counts, lists or repoints them. Returns 0; -EPROTO when
  * a "# Replication" section has no role line or a field this module reads
  * is malformed (one log line naming @who); -E2BIG beyond
  * REDIS_REPL_MAX_REPLICAS replicas. Without a role line (INFO server

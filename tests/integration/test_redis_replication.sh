@@ -166,6 +166,25 @@ t_check "candidates list both replicas with offset, io age and link" sh -c "
 	echo '$CANDS' | grep -q '^$H $P_c offset=[0-9]* master_last_io_seconds_ago=[0-9]* master_link_status=up\$'"
 t_check "candidates say which is chosen and why" sh -c \
 	"echo '$CANDS' | grep -qE '^chosen: $H ($P_b|$P_c) \\(largest offset [0-9]+'"
+# An RDB transfer (a sync backup, redis-cli --rdb) is listed in INFO as
+# slaveN:...,port=0,...: it must not break the files nor count as a
+# replica. The diskless delay keeps it listed long enough to look.
+rdb_stream_listed() {
+	rcli "$P_a" INFO replication | grep -q '^slave[0-9]*:.*,port=0,'
+}
+rcli "$P_a" CONFIG SET repl-diskless-sync-delay 5 >/dev/null
+redis-cli -h $H -p "$P_a" --rdb "$T/stream.rdb" >/dev/null 2>&1 &
+STREAM_PID=$!
+t_check "an RDB transfer from a is listed with port=0" \
+	wait_for 5 rdb_stream_listed
+t_eq "a's replicas during an RDB transfer: b and c only" \
+	"$(rd a replicas | cut -d' ' -f2 | sort | tr '\n' ' ')" \
+	"$(printf '%s\n' "$P_b" "$P_c" | sort | tr '\n' ' ')"
+t_check "b's candidates during an RDB transfer" sh -c \
+	"echo '$(rd b candidates)' | grep -q '^chosen: $H'"
+t_check "the RDB transfer was still running" rdb_stream_listed
+wait "$STREAM_PID"
+rcli "$P_a" CONFIG SET repl-diskless-sync-delay 0 >/dev/null
 t_check "replica_of was persisted in b's config" \
 	grep -q "^replicaof $H $P_a\$" "$T/redis/b/redis.conf"
 t_check "a replica refuses writes (read-only)" \

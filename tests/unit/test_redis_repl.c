@@ -43,6 +43,7 @@ struct fake_node {
 	bool paused;
 	const char *fail_cmd; /* a command (argv[0] argv[1]) that fails */
 	int rewrites;
+	bool rdb_stream; /* an RDB transfer (sync backup) runs from it */
 };
 
 struct redis_conn {
@@ -110,6 +111,12 @@ static void gen_info(struct fake_node *n, struct buf *b)
 			   "slave_repl_offset:%lld\r\n",
 			   n->master_port, n->link_up ? "up" : "down",
 			   n->last_io, n->offset, n->offset);
+	/* Redis 7.0 lists a REPLCONF rdb-only + SYNC client like this */
+	if (n->rdb_stream)
+		buf_printf(b,
+			   "slave%d:ip=127.0.0.1,port=0,state=wait_bgsave,"
+			   "offset=0,lag=0\r\n",
+			   k++);
 	for (i = 0; i < NNODES; i++) {
 		struct fake_node *r = &nodes[i];
 
@@ -379,7 +386,7 @@ static void test_parse_info_rejects_malformed(void **state)
 		-EPROTO);
 	assert_int_equal(
 		redis_repl_parse_info(
-			"x", "role:master\r\nslave0:ip=h,port=0\r\n", i),
+			"x", "role:master\r\nslave0:ip=h,port=-1\r\n", i),
 		-EPROTO);
 	assert_int_equal(
 		redis_repl_parse_info(
@@ -389,6 +396,29 @@ static void test_parse_info_rejects_malformed(void **state)
 				 "x", "role:slave\r\nmaster_port:99999\r\n", i),
 			 -EPROTO);
 	assert_int_equal(nerrors, 6);
+	free(i);
+}
+
+/* An RDB transfer (port 0) parses but is no replica. */
+static void test_parse_info_skips_rdb_transfer(void **state)
+{
+	struct redis_repl_info *i = calloc(1, sizeof(*i));
+
+	(void)state;
+	assert_int_equal(
+		redis_repl_parse_info(
+			"x",
+			"# Replication\r\nrole:master\r\nconnected_slaves:2\r\n"
+			"slave0:ip=127.0.0.1,port=0,state=wait_bgsave,"
+			"offset=0,lag=0\r\n"
+			"slave1:ip=127.0.0.1,port=7002,state=online,"
+			"offset=9,lag=0\r\n"
+			"master_repl_offset:9\r\n",
+			i),
+		0);
+	assert_int_equal(i->nreplicas, 1);
+	assert_int_equal(i->replicas[0].port, 7002);
+	assert_int_equal(nerrors, 0);
 	free(i);
 }
 
@@ -791,6 +821,30 @@ static void test_replica_of_target_down(void **state)
 	assert_string_equal(actions(), "");
 }
 
+/*
+ * A sync backup streaming from a node (port=0 in its INFO) changes no
+ * file: not listed, not a candidate, not a replica that would forbid
+ * replica_of.
+ */
+static void test_rdb_transfer_is_no_replica(void **state)
+{
+	int err;
+
+	(void)state;
+	nodes[0].rdb_stream = true;
+	nodes[3].rdb_stream = true;
+	assert_string_equal(rd(1, "replicas", &err),
+			    "127.0.0.1 7002 state=online offset=100 lag=0\n"
+			    "127.0.0.1 7003 state=online offset=100 lag=0\n");
+	assert_int_equal(err, 0);
+	assert_non_null(strstr(rd(1, "candidates", &err),
+			       "chosen: 127.0.0.1 7002 (largest offset 100"));
+	assert_int_equal(err, 0);
+	assert_int_equal(wr(3, "replica_of", "a"), 0);
+	assert_true(nodes[3].is_replica);
+	assert_int_equal(nerrors, 0);
+}
+
 /* ---- promote ---- */
 
 static void test_promote_switches_and_repoints(void **state)
@@ -938,6 +992,7 @@ int main(void)
 		T(test_parse_info_replica),
 		T(test_parse_info_server_section),
 		T(test_parse_info_rejects_malformed),
+		T(test_parse_info_skips_rdb_transfer),
 		T(test_parse_info_too_many_replicas),
 		T(test_parse_target_forms),
 		T(test_parse_target_rejects_garbage),
@@ -961,6 +1016,7 @@ int main(void)
 		T(test_replica_of_name_and_addr),
 		T(test_replica_of_without_config_file_warns),
 		T(test_replica_of_target_down),
+		T(test_rdb_transfer_is_no_replica),
 		T(test_promote_switches_and_repoints),
 		T(test_promote_timeout_changes_nothing),
 		T(test_promote_refuses_master),
