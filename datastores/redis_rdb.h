@@ -39,4 +39,34 @@ void rdb_check_update(struct rdb_check *c, const void *p, size_t len);
  */
 int rdb_check_final(const struct rdb_check *c, const char **why);
 
+/* ---- what the head of an RDB file says about its keys ---- */
+
+#define RDB_HEAD_MAX (64u << 10) /* bytes rdb_head_parse() needs at most */
+
+enum rdb_head_kind {
+	RDB_HEAD_UNKNOWN, /* cannot tell (see rdb_head_parse()) */
+	RDB_HEAD_EMPTY,	  /* no key at all */
+	RDB_HEAD_KEYS,	  /* at least one database holds keys */
+};
+
+struct rdb_head {
+	enum rdb_head_kind kind;
+	bool sized;	  /* KEYS with a RESIZEDB opcode: the fields below */
+	uint64_t db;	  /* KEYS: the first database that holds keys */
+	uint64_t keys;	  /* sized: its number of keys when saved */
+	uint64_t expires; /* sized: of them, keys with a TTL */
+};
+
+/*
+ * Reads the opcodes before the first key of an RDB file (@len bytes of
+ * its start; RDB_HEAD_MAX are always enough unless function libraries
+ * are very large): aux fields (0xFA) and function libraries (0xF5) are
+ * skipped; EOF (0xFF) means no key; SELECTDB (0xFE) means keys, as Redis
+ * writes it only for a database that holds some, and the RESIZEDB (0xFB)
+ * after it (Redis >= 3.2) gives that database's key and TTL counts. A
+ * module aux field, any other opcode, a bad magic or too few bytes give
+ * RDB_HEAD_UNKNOWN. Pure; never fails.
+ */
+void rdb_head_parse(const void *p, size_t len, struct rdb_head *out);
+
 #endif /* DATASTORES_REDIS_RDB_H */

@@ -9,8 +9,10 @@
  * (writeback started every REDIS_WRITEBACK bytes, fsync at the end);
  * redis_stage_apply() stops the server, moves the old dump file (and AOF
  * dir) aside, renames the staged file in, starts the server with AOF off
- * so the RDB is what loads, turns AOF back on (Redis rewrites it), and
- * rolls back to the old files if any of that fails. Once the server runs
+ * so the RDB is what loads, checks that it did (aof_enabled:0, at least
+ * the keys the RDB's head promises: check_loaded()), turns AOF back on
+ * (Redis rewrites it), and rolls back to the old files if any of that
+ * fails. Once the server runs
  * on the backup, the old dump file and AOF dir are renamed to trash names,
  * .DBFILENAME.trovefs-trash.PID.SEQ in the data dir, and removed on a
  * detached thread: unlinking a big dump file takes a while, and the
@@ -51,6 +53,7 @@
 #include <unistd.h>
 
 #include "../conf/log.h"
+#include "redis_rdb.h"
 
 /* stop and start of a recover: the server is down meanwhile */
 #define REDIS_UP_POLL_MS 20
@@ -544,23 +547,55 @@ out_release:
 	return err;
 }
 
+/*
+ * The value of the config line @p..@eol if it is "appendonly VALUE"
+ * (leading blanks and quotes around the value ignored), else NULL; the
+ * value ends at the first blank, quote or @eol.
+ */
+static const char *conf_aof_value(const char *p, const char *eol)
+{
+	while (p < eol && (*p == ' ' || *p == '\t'))
+		p++;
+	if (eol - p <= 10 || strncasecmp(p, "appendonly", 10) != 0 ||
+	    (p[10] != ' ' && p[10] != '\t'))
+		return NULL;
+	p += 10;
+	while (p < eol && (*p == ' ' || *p == '\t' || *p == '"' || *p == '\''))
+		p++;
+	return p;
+}
+
+/* True if the last appendonly line of config text @text says yes. */
+static bool conf_aof_is_on(const char *text)
+{
+	const char *p = text;
+	const char *eol;
+	const char *v;
+	bool on = false;
+
+	while (*p) {
+		eol = p + strcspn(p, "\n");
+		v = conf_aof_value(p, eol);
+		if (v)
+			on = eol - v >= 3 && strncasecmp(v, "yes", 3) == 0 &&
+			     (eol - v == 3 || strchr(" \t\r\"'", v[3]));
+		p = *eol ? eol + 1 : eol;
+	}
+	return on;
+}
+
 /* The config file with every "appendonly ..." line set to "no". */
 static int conf_aof_off(const char *orig, struct buf *out)
 {
 	const char *p = orig;
 	const char *eol;
-	const char *k;
 	bool found = false;
 
 	while (*p) {
 		eol = strchr(p, '\n');
 		if (!eol)
 			eol = p + strlen(p);
-		k = p;
-		while (k < eol && (*k == ' ' || *k == '\t'))
-			k++;
-		if (eol - k > 10 && strncasecmp(k, "appendonly", 10) == 0 &&
-		    (k[10] == ' ' || k[10] == '\t')) {
+		if (conf_aof_value(p, eol)) {
 			buf_puts(out, "appendonly no");
 			found = true;
 		} else {
@@ -996,6 +1031,97 @@ static void rollback(struct redis_ds *r, struct redis_site *st)
 			r->ds->name);
 }
 
+/* ---- after the start: did the server load the backup? ---- */
+
+/* Keys of database @db in INFO keyspace ("dbN:keys=K,..."; none: 0). */
+static int keyspace_keys(struct redis_ds *r, struct redis_conn *c, uint64_t db,
+			 unsigned long long *keys)
+{
+	char key[32];
+	struct buf v;
+	char *end;
+	int err;
+
+	*keys = 0;
+	if (snprintf(key, sizeof(key), "db%llu", (unsigned long long)db) >=
+	    (int)sizeof(key))
+		return -EINVAL;
+	buf_init(&v, 256);
+	err = redis_ds_info_get(r, c, "keyspace", key, &v);
+	if (err == -ENOENT) {
+		err = 0; /* an empty database is not listed */
+	} else if (!err) {
+		errno = 0;
+		if (strncmp(buf_str(&v), "keys=", 5) != 0)
+			err = -EPROTO;
+		else
+			*keys = strtoull(buf_str(&v) + 5, &end, 10);
+		if (!err && (errno || (*end && *end != ',')))
+			err = -EPROTO;
+		if (err)
+			log_error(
+				"redis '%s': INFO keyspace: cannot parse '%s'",
+				r->ds->name, buf_str(&v));
+	}
+	buf_release(&v);
+	return err;
+}
+
+/*
+ * Right after the start with AOF off: the server must have loaded the
+ * staged RDB. A start command or config file that turns appendonly on
+ * makes Redis load its AOF instead (or create an empty one when the AOF
+ * dir was moved aside) and ignore the RDB, yet PING answers all the same.
+ * So: INFO persistence aof_enabled:0, and, when the RDB's head tells
+ * (@h), at least as many keys in its first database as the backup holds
+ * there without a TTL (keys with one may have expired since; clients may
+ * write already, so there is no upper bound). Returns 0, or -EIO (one
+ * log line saying what the server holds instead), or -errno of INFO.
+ */
+static int check_loaded(struct redis_ds *r, const struct rdb_head *h)
+{
+	unsigned long long keys = 0;
+	unsigned long long want = 0;
+	struct redis_conn *c;
+	struct buf aof;
+	int err;
+
+	err = redis_ds_connect(r, &c);
+	if (err)
+		return err;
+	buf_init(&aof, 64);
+	err = redis_ds_info_get(r, c, "persistence", "aof_enabled", &aof);
+	if (err == -ENOENT) {
+		log_error("redis '%s': INFO persistence has no aof_enabled",
+			  r->ds->name);
+		err = -EPROTO;
+	}
+	if (err)
+		goto out_close;
+	if (strcmp(buf_str(&aof), "0") != 0) {
+		log_error(
+			"redis '%s': the server came up with AOF on (aof_enabled:%s), so it loaded its AOF and not the backup: the start command or the config file turns appendonly on",
+			r->ds->name, buf_str(&aof));
+		err = -EIO;
+		goto out_close;
+	}
+	if (h->kind != RDB_HEAD_KEYS || !h->sized)
+		goto out_close;
+	want = h->keys - h->expires;
+	err = keyspace_keys(r, c, h->db, &keys);
+	if (!err && keys < want) {
+		log_error(
+			"redis '%s': the server holds %llu keys in db%llu, the backup %llu (%llu without a TTL): it did not load the backup",
+			r->ds->name, keys, (unsigned long long)h->db,
+			(unsigned long long)h->keys, want);
+		err = -EIO;
+	}
+out_close:
+	buf_release(&aof);
+	r->ops->close(c);
+	return err;
+}
+
 /* ---- the stage ops ---- */
 
 /*
@@ -1005,10 +1131,11 @@ static void rollback(struct redis_ds *r, struct redis_site *st)
 struct ds_stage {
 	struct redis_ds *r;
 	struct redis_site st;
-	int fd;		  /* rdb_new while written, else -1 */
-	uint64_t written; /* bytes in rdb_new */
-	uint64_t flushed; /* of them, handed to writeback */
-	bool staged;	  /* rdb_new is ours and still there */
+	int fd;		      /* rdb_new while written, else -1 */
+	uint64_t written;     /* bytes in rdb_new */
+	uint64_t flushed;     /* of them, handed to writeback */
+	bool staged;	      /* rdb_new is ours and still there */
+	struct rdb_head head; /* of rdb_new, read by redis_stage_sync() */
 };
 
 void redis_stage_free(struct ds_stage *sg)
@@ -1021,6 +1148,31 @@ void redis_stage_free(struct ds_stage *sg)
 		unlink(buf_str(&sg->st.rdb_new));
 	site_release(&sg->st);
 	free(sg);
+}
+
+/*
+ * With AOF off at run time, the config file must not say appendonly yes:
+ * the restart would load the old AOF and not the backup, and nothing
+ * moves that AOF aside (only an AOF on at run time is). Refused before
+ * anything is touched (-EINVAL). A config file that cannot be read is
+ * not checked here; the check after the start catches it then.
+ */
+static int check_conf_aof_off(struct redis_ds *r, const struct redis_site *st)
+{
+	size_t len;
+	char *text;
+	bool on;
+
+	if (!st->conf.len || read_file(buf_str(&st->conf), &text, &len))
+		return 0;
+	on = conf_aof_is_on(text);
+	free(text);
+	if (!on)
+		return 0;
+	log_error(
+		"redis '%s': the server runs with AOF off but '%s' says appendonly yes: a restart would load the old AOF, not the backup; make them agree (CONFIG SET appendonly yes, or CONFIG REWRITE)",
+		r->ds->name, buf_str(&st->conf));
+	return -EINVAL;
 }
 
 /* Probes the server and creates rdb_new (owner and mode of dbfilename). */
@@ -1058,10 +1210,14 @@ int redis_stage_open(struct ds *ds, const char *name, struct ds_stage **out)
 				  buf_str(&sg->st.conf), strerror(-err));
 			goto out_free;
 		}
+	} else {
+		err = check_conf_aof_off(r, &sg->st);
+		if (err)
+			goto out_free;
 	}
 	path = buf_str(&sg->st.rdb_new);
 	unlink(path); /* a leftover of a crashed recover */
-	sg->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	sg->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (sg->fd < 0) {
 		err = -errno;
 		log_error("redis '%s': cannot create '%s': %s", ds->name, path,
@@ -1118,6 +1274,37 @@ int redis_stage_write(struct ds_stage *sg, const void *p, size_t len)
 	return 0;
 }
 
+/* What the head of the staged RDB says about its keys, into sg->head. */
+static int stage_read_head(struct ds_stage *sg)
+{
+	unsigned char *buf;
+	size_t got = 0;
+	ssize_t n;
+	int err = 0;
+
+	buf = malloc(RDB_HEAD_MAX);
+	if (!buf)
+		return -ENOMEM;
+	while (got < RDB_HEAD_MAX) {
+		n = pread(sg->fd, buf + got, RDB_HEAD_MAX - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			log_error("redis '%s': cannot read '%s': %s",
+				  sg->r->ds->name, buf_str(&sg->st.rdb_new),
+				  strerror(-err));
+			break;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	rdb_head_parse(buf, got, &sg->head);
+	free(buf);
+	return err;
+}
+
 int redis_stage_sync(struct ds_stage *sg)
 {
 	const char *path = buf_str(&sg->st.rdb_new);
@@ -1128,6 +1315,8 @@ int redis_stage_sync(struct ds_stage *sg)
 		log_error("redis '%s': cannot fsync '%s': %s", sg->r->ds->name,
 			  path, strerror(-err));
 	}
+	if (!err)
+		err = stage_read_head(sg);
 	if (close(sg->fd) < 0 && !err) {
 		err = -errno;
 		log_error("redis '%s': cannot write '%s': %s", sg->r->ds->name,
@@ -1177,6 +1366,10 @@ int redis_stage_apply(struct ds_stage *sg)
 	/* 2. start on the backup, with AOF off so the RDB is what loads */
 	ds_set_step(ds, "starting the server");
 	err = server_start(r, st);
+	if (err)
+		goto out_rollback;
+	ds_set_step(ds, "checking that the server loaded the backup");
+	err = check_loaded(r, &sg->head);
 	if (err)
 		goto out_rollback;
 	/* 3. AOF back on: Redis rewrites a fresh multi-part AOF dir */

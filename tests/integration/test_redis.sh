@@ -19,7 +19,9 @@ t_init
 start_redis P1 "$T/r1" || { echo "not ok - cannot start redis"; exit 1; }
 start_redis P2 "$T/r2" || exit 1
 start_redis P3 "$T/r3" "requirepass s3cret" || exit 1
+start_redis P4 "$T/r4" || exit 1
 D1=$T/r1
+D4=$T/r4
 c1() { redis-cli -p "$P1" "$@"; }
 c2() { redis-cli -p "$P2" "$@"; }
 
@@ -77,6 +79,21 @@ EOF
 chmod 755 "$T/start-r1.sh"
 (umask 077 && echo s3cret > "$T/pw" && echo wrong > "$T/badpw")
 
+# r4 runs the way Docker's image starts Redis: appendonly yes on the
+# command line (its config file says nothing). With such a start command
+# the restarted server loads no RDB: a recover must fail and roll back.
+cat > "$T/start-r4.sh" <<EOF
+#!/bin/sh
+exec redis-server "$D4/redis.conf" --appendonly yes
+EOF
+chmod 755 "$T/start-r4.sh"
+bash "$RS" stop "$D4" >/dev/null 2>&1
+"$T/start-r4.sh" || exit 1
+for i in $(seq 1 100); do
+	redis-cli -p "$P4" PING 2>/dev/null | grep -q PONG && break
+	sleep 0.1
+done
+
 t_write_conf "
 [redis:r1]
 port = $P1
@@ -94,16 +111,21 @@ password_file = $T/pw
 [redis:bad]
 port = $P3
 password_file = $T/badpw
+[redis:r4]
+port = $P4
+config_file = $D4/redis.conf
+start_command = $T/start-r4.sh
+start_timeout = 30
 "
 t_mount || exit 1
 DS=$MNT/datastores
 
 t_eq "datastores/ lists the datastores" "$(ls "$DS" | tr '\n' ' ')" \
-	"auth bad r1 r2 "
+	"auth bad r1 r2 r4 "
 t_eq "a datastore's files" "$(ls "$DS/r1" | tr '\n' ' ')" \
 	"backup dump.rdb progress recover replication status "
 t_eq "restore/ lists the datastores" "$(ls "$MNT/restore" | tr '\n' ' ')" \
-	"auth bad r1 r2 "
+	"auth bad r1 r2 r4 "
 t_eq "no backups yet" "$(ls "$MNT/restore/r1" | wc -l)" "0"
 
 # ---- live dump, sync mode
@@ -280,6 +302,43 @@ t_check_fails "AUTH with a wrong password" "Permission denied" \
 	cat "$DS/bad/dump.rdb"
 t_log_has "the log names the datastore" "redis 'bad'.*(WRONGPASS|invalid)"
 t_allow "redis 'bad'"
+
+# ---- the restarted server must have loaded the backup
+fill "$P4"
+t_check "backup of r4" bash -c "echo 1 > '$DS/r4/backup'"
+B5=$(sed -n 's/^last_backup: //p' "$DS/r4/status")
+redis-cli -p "$P4" SET after-r4-backup 1 >/dev/null
+want4=$(digest "$P4")
+t_check_fails "recover whose start command turns AOF on" "Input/output error" \
+	bash -c "echo '$B5' > '$DS/r4/recover'"
+t_log_has "the log says why" \
+	"redis 'r4': the server came up with AOF on \\(aof_enabled:1\\)"
+t_eq "r4 serves its previous data again" "$(digest "$P4")" "$want4"
+t_check "r4's status reports the failure" \
+	grep -q "^last_result: error: Input/output error (EIO)" "$DS/r4/status"
+t_check "no leftovers in r4's data dir" no_leftovers "$D4"
+t_allow "redis 'r4'|datastore 'r4'"
+
+# AOF off at run time but appendonly yes in the config file: a restart
+# would load the old AOF, so the recover is refused before any stop
+c2 CONFIG SET appendonly yes >/dev/null
+for i in $(seq 1 100); do
+	[ "$(c2 INFO persistence | tr -d '\r' | sed -n 's/^aof_rewrite_in_progress://p')" = 0 ] && break
+	sleep 0.1
+done
+c2 CONFIG REWRITE >/dev/null
+c2 CONFIG SET appendonly no >/dev/null
+pid_before=$(c2 INFO server | tr -d '\r' | sed -n 's/^process_id://p')
+t_check "backup of r2 (to recover from)" bash -c "echo 1 > '$DS/r2/backup'"
+t_check_fails "recover with AOF off but appendonly yes in the config file" \
+	"Invalid argument" bash -c "echo latest > '$DS/r2/recover'"
+t_log_has "the log says the config file disagrees" \
+	"redis 'r2': the server runs with AOF off but '$T/r2/redis.conf' says appendonly yes"
+t_eq "r2 was not stopped" \
+	"$(c2 INFO server | tr -d '\r' | sed -n 's/^process_id://p')" "$pid_before"
+c2 CONFIG REWRITE >/dev/null
+t_check "r2's config file no longer says appendonly yes" \
+	sh -c "! grep -q '^appendonly yes' '$T/r2/redis.conf'"
 
 # ---- recover through the default start (redis-server CONF --daemonize
 # yes, no shell in between that would reset the signal mask)

@@ -41,12 +41,15 @@
 static int g_nlogs;
 static int g_nnotice; /* of them, notice or worse: not progress steps */
 static char g_last_log[1024];
+static char g_first_error[1024]; /* the first error line, or "" */
 
 static inline void log_hook(int level, const char *msg)
 {
 	g_nlogs++;
 	if (level <= LOG_NOTICE)
 		g_nnotice++;
+	if (level <= LOG_ERR && !g_first_error[0])
+		snprintf(g_first_error, sizeof(g_first_error), "%s", msg);
 	snprintf(g_last_log, sizeof(g_last_log), "%s", msg);
 }
 
@@ -111,6 +114,7 @@ static inline int setup(void **state)
 	assert_int_equal(ds_set_new_empty(f->st, &f->set), 0);
 	g_nlogs = 0;
 	g_nnotice = 0;
+	g_first_error[0] = '\0';
 	log_set_hook(log_hook);
 	*state = f;
 	return 0;
@@ -196,6 +200,7 @@ static inline void mock_close(struct redis_conn *c)
 static const char *g_info_server;
 static const char *g_info_persistence;
 static const char *g_info_replication;
+static const char *g_info_keyspace;
 /* CONFIG GET dir's answer; dbfilename is always dump.rdb, appendonly no */
 static const char *g_conf_dir;
 /* the error reply text of a command that fails; last_error() shows it */
@@ -258,6 +263,8 @@ static inline int mock_command(struct redis_conn *c, struct redis_reply *reply,
 		reply_string(reply, g_info_persistence);
 	} else if (strcmp(got, "INFO replication") == 0 && g_info_replication) {
 		reply_string(reply, g_info_replication);
+	} else if (strcmp(got, "INFO keyspace") == 0 && g_info_keyspace) {
+		reply_string(reply, g_info_keyspace);
 	} else if (strcmp(got, "CONFIG GET dir") == 0) {
 		reply_config(reply, "dir", g_conf_dir);
 	} else if (strcmp(got, "CONFIG GET dbfilename") == 0) {
@@ -352,6 +359,7 @@ static inline struct ds *mocked_ds_kv(struct fixture *f, const char *const *kv,
 	g_info_server = NULL;
 	g_info_persistence = NULL;
 	g_info_replication = NULL;
+	g_info_keyspace = NULL;
 	g_conf_dir = NULL;
 	g_error_text = NULL;
 	g_last_error = "";

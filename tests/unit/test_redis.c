@@ -12,6 +12,7 @@
  * by one function, each row its own cmocka test (its fixture's ->row).
  */
 #include "redis_fixture.h"
+#include "row_assert.h"
 
 /* ---- pure functions ---- */
 
@@ -178,6 +179,77 @@ static void test_redis_info_get(void **state)
 	assert_int_equal(redis_info_get(info, "process", &b), -ENOENT);
 	assert_int_equal(redis_info_get(info, "nope", &b), -ENOENT);
 	buf_release(&b);
+}
+
+/* ---- the head of an RDB: what a recovered server must hold ---- */
+
+struct head_row {
+	const char *bytes; /* after "REDIS0010" */
+	size_t len;
+	enum rdb_head_kind kind;
+	bool sized;
+	uint64_t db;
+	uint64_t keys;
+	uint64_t expires;
+};
+
+#define HEAD(s) s, sizeof(s) - 1
+/* aux "redis-ver" = "7.0.15", aux "ctime" = int32, aux "x" = LZF */
+#define AUX                                                                    \
+	"\xfa\x09redis-ver\x06"                                                \
+	"7.0.15"                                                               \
+	"\xfa\x05"                                                             \
+	"ctime\xc2\x01\x02\x03\x04"                                            \
+	"\xfa\x01x\xc3\x03\x0a"                                                \
+	"abc"
+
+static const struct head_row head_rows[] = {
+	/* a dump of an empty server */
+	{ HEAD(AUX "\xff"), RDB_HEAD_EMPTY, false, 0, 0, 0 },
+	/* db 3: 300 keys (14-bit length), 7 with a TTL */
+	{ HEAD(AUX "\xfe\x03\xfb\x41\x2c\x07\x00\x01k\x01v"), RDB_HEAD_KEYS,
+	  true, 3, 300, 7 },
+	/* a function library first; a 32-bit key count */
+	{ HEAD("\xf5\x05mylib\xfe\x00\xfb\x80\x00\x01\x00\x00\x00"),
+	  RDB_HEAD_KEYS, true, 0, 65536, 0 },
+	/* before Redis 3.2: no RESIZEDB */
+	{ HEAD("\xfe\x00\x00\x01k\x01v\xff"), RDB_HEAD_KEYS, false, 0, 0, 0 },
+	/* more keys with a TTL than keys: not believed */
+	{ HEAD("\xfe\x00\xfb\x01\x02"), RDB_HEAD_KEYS, false, 0, 0, 0 },
+	/* a module aux field: cannot tell */
+	{ HEAD(AUX "\xf7\x01\x02"), RDB_HEAD_UNKNOWN, false, 0, 0, 0 },
+	/* cut short inside an aux string, and after SELECTDB */
+	{ HEAD("\xfa\x09redis"), RDB_HEAD_UNKNOWN, false, 0, 0, 0 },
+	{ HEAD("\xfe"), RDB_HEAD_UNKNOWN, false, 0, 0, 0 },
+	{ HEAD(""), RDB_HEAD_UNKNOWN, false, 0, 0, 0 },
+};
+
+static void test_rdb_head_parse(void **state)
+{
+	unsigned char buf[256];
+	struct rdb_head h;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(head_rows) / sizeof(head_rows[0]); i++) {
+		const struct head_row *r = &head_rows[i];
+
+		memcpy(buf, "REDIS0010", 9);
+		memcpy(buf + 9, r->bytes, r->len);
+		rdb_head_parse(buf, 9 + r->len, &h);
+		assert_row_int_equal(i, h.kind, r->kind);
+		assert_row_int_equal(i, h.sized, r->sized);
+		assert_row_int_equal(i, h.db, r->db);
+		assert_row_int_equal(i, h.keys, r->keys);
+		assert_row_int_equal(i, h.expires, r->expires);
+	}
+	/* no magic */
+	memcpy(buf, "RUDIS0010\xff", 10);
+	rdb_head_parse(buf, 10, &h);
+	assert_int_equal(h.kind, RDB_HEAD_UNKNOWN);
+	/* what make_rdb() writes holds no key */
+	rdb_head_parse(buf, make_rdb(buf, 50), &h);
+	assert_int_equal(h.kind, RDB_HEAD_EMPTY);
 }
 
 /* ---- config ---- */
@@ -828,6 +900,7 @@ int main(void)
 		cmocka_unit_test(test_redis_ctx_errno_mapping),
 		cmocka_unit_test(test_redis_sync_header_parse),
 		cmocka_unit_test(test_redis_info_get),
+		cmocka_unit_test(test_rdb_head_parse),
 		T(test_redis_conf_defaults),
 		T(test_redis_conf_keys),
 		T(test_redis_conf_unknown_key_logs_line),

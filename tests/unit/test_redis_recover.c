@@ -60,15 +60,24 @@ static struct ds *recover_ds(struct fixture *f)
 	return mocked_ds_kv(f, kv, 3);
 }
 
-/* What redis_stage_open() asks the server: AOF, config file, pid. */
-static void expect_probe(void)
+/*
+ * What redis_stage_open() asks the server: AOF, config file (unless
+ * configured), pid.
+ */
+static void expect_probe_conf(bool config_file_set)
 {
 	g_info_server = INFO_SERVER; /* no config_file, no process_id */
 	will_return(mock_connect, 0);
 	expect_cmd("CONFIG GET appendonly", 0);
 	expect_cmd("CONFIG GET appenddirname", 0);
+	if (!config_file_set)
+		expect_cmd("INFO server", 0);
 	expect_cmd("INFO server", 0);
-	expect_cmd("INFO server", 0);
+}
+
+static void expect_probe(void)
+{
+	expect_probe_conf(false);
 }
 
 /* trash a dead daemon left goes at the next recover, and nothing else */
@@ -127,18 +136,45 @@ static void assert_file_is(const char *dir, const char *name, const char *want)
 	assert_string_equal(got, want);
 }
 
-/* Stages backup "b1" holding @backup over a server holding "the old data". */
-static struct ds_stage *stage_over_old_dump(struct fixture *f, struct ds *ds,
-					    const char *backup)
+/*
+ * Stages backup "b1", @len bytes at @backup, over a server holding "the
+ * old data".
+ */
+static struct ds_stage *stage_bytes(struct fixture *f, struct ds *ds,
+				    const void *backup, size_t len)
 {
 	struct ds_stage *sg = NULL;
 
 	put_file(f->dir, "dump.rdb", "the old data");
 	expect_probe();
 	assert_int_equal(ds->drv->stage_open(ds, "b1", &sg), 0);
-	assert_int_equal(ds->drv->stage_write(sg, backup, strlen(backup)), 0);
+	assert_int_equal(ds->drv->stage_write(sg, backup, len), 0);
 	assert_int_equal(ds->drv->stage_sync(sg), 0);
 	return sg;
+}
+
+static struct ds_stage *stage_over_old_dump(struct fixture *f, struct ds *ds,
+					    const char *backup)
+{
+	return stage_bytes(f, ds, backup, strlen(backup));
+}
+
+/*
+ * The check after the start: INFO persistence says aof_enabled:@aof;
+ * INFO keyspace answers @keyspace unless it is NULL (not asked).
+ */
+static void expect_loaded(const char *aof, const char *keyspace)
+{
+	static char persistence[64];
+
+	snprintf(persistence, sizeof(persistence),
+		 "# Persistence\r\naof_enabled:%s\r\n", aof);
+	g_info_persistence = persistence;
+	g_info_keyspace = keyspace;
+	will_return(mock_connect, 0);
+	expect_cmd("INFO persistence", 0);
+	if (keyspace)
+		expect_cmd("INFO keyspace", 0);
 }
 
 /* the old dump file is out of the way at once, and gone soon after */
@@ -153,6 +189,7 @@ static void test_redis_stage_apply_removes_old_dump_in_background(void **state)
 	will_return(mock_connect, -ECONNREFUSED); /* already stopped */
 	will_return(mock_connect, 0);		  /* up after "true" */
 	expect_cmd("PING", 0);
+	expect_loaded("0", NULL); /* not an RDB: no key count */
 	assert_int_equal(ds->drv->stage_apply(sg), 0);
 	ds->drv->stage_free(sg);
 	assert_false(has_entry(f->dir, "dump.rdb.trovefs-old"));
@@ -194,12 +231,128 @@ static void test_redis_stage_apply_failed_move_keeps_dump(void **state)
 	assert_int_equal(rmdir(path), 0);
 }
 
+/* ---- did the restarted server load the backup? ---- */
+
+/* An RDB whose db 0 holds 3 keys, 1 of them with a TTL. */
+static const char RDB_3_KEYS[] = "REDIS0010\xfa\x05"
+				 "ctime\xc0\x01"
+				 "\xfe\x00\xfb\x03\x01"
+				 "\x00\x01k\x01v\xff\0\0\0\0\0\0\0\0";
+
+struct loaded_row {
+	const char *aof_enabled; /* after the start */
+	const char *keyspace;	 /* INFO keyspace; NULL: not asked */
+	int want_err;
+	const char *want_log; /* in the first error line */
+};
+
+/* 3 keys, 1 with a TTL (it may have expired): 2 must be there */
+static const struct loaded_row loaded_backup = {
+	.aof_enabled = "0",
+	.keyspace = "# Keyspace\r\ndb0:keys=2,expires=0,avg_ttl=0\r\n",
+};
+/* a start command or config file turned AOF on: Redis loaded an AOF */
+static const struct loaded_row loaded_aof_instead = {
+	.aof_enabled = "1",
+	.want_err = -EIO,
+	.want_log = "came up with AOF on (aof_enabled:1)",
+};
+/* an empty AOF made by the start: no database listed at all */
+static const struct loaded_row loaded_nothing = {
+	.aof_enabled = "0",
+	.keyspace = "# Keyspace\r\n",
+	.want_err = -EIO,
+	.want_log = "holds 0 keys in db0, the backup 3 (2 without a TTL)",
+};
+static const struct loaded_row loaded_too_few = {
+	.aof_enabled = "0",
+	.keyspace = "# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n",
+	.want_err = -EIO,
+	.want_log = "holds 1 keys in db0",
+};
+
+/*
+ * A recover succeeds only if the restarted server loaded the backup;
+ * otherwise it rolls back to the old dump file with one error line.
+ */
+static void test_redis_stage_apply_checks_loaded_row(void **state)
+{
+	struct fixture *f = *state;
+	const struct loaded_row *row = f->row;
+	struct ds *ds = recover_ds(f);
+	struct ds_stage *sg;
+
+	sg = stage_bytes(f, ds, RDB_3_KEYS, sizeof(RDB_3_KEYS) - 1);
+	will_return(mock_connect, -ECONNREFUSED); /* already stopped */
+	will_return(mock_connect, 0);		  /* up after "true" */
+	expect_cmd("PING", 0);
+	expect_loaded(row->aof_enabled, row->keyspace);
+	if (row->want_err) {
+		/* rollback: stopped, the old file back, started */
+		will_return(mock_connect, -ECONNREFUSED);
+		will_return(mock_connect, 0);
+		expect_cmd("PING", 0);
+	}
+	assert_int_equal(ds->drv->stage_apply(sg), row->want_err);
+	ds->drv->stage_free(sg);
+	assert_int_equal(redis_trash_wait(10), 0);
+	assert_false(has_entry(f->dir, "dump.rdb.trovefs-old"));
+	assert_false(has_entry(f->dir, ".dump.rdb.trovefs-new"));
+	if (row->want_err) {
+		assert_file_is(f->dir, "dump.rdb", "the old data");
+		assert_non_null(strstr(g_first_error, row->want_log));
+		assert_non_null(strstr(g_first_error, "redis 'm'"));
+	} else {
+		assert_int_equal(count_entries(f->dir), 1);
+		assert_string_equal(g_first_error, "");
+	}
+}
+
+/*
+ * AOF off at run time but "appendonly yes" in the config file: a restart
+ * would load the old AOF, so the recover is refused before anything is
+ * touched; a later "appendonly no" line is the one that counts.
+ */
+static void test_redis_stage_open_refuses_aof_in_config(void **state)
+{
+	struct fixture *f = *state;
+	char conf[128];
+	const char *kv[8] = { "data_dir",      f->dir,
+			      "dbfilename",    "dump.rdb",
+			      "start_command", "true",
+			      "config_file",   conf };
+	struct ds_stage *sg = NULL;
+	struct ds *ds;
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_redis.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(conf, sizeof(conf), "%s/redis.conf", f->dir);
+	ds = mocked_ds_kv(f, kv, 4);
+	put_file(f->dir, "redis.conf", "port 1\n  appendonly \"yes\"\n");
+	expect_probe_conf(true);
+	assert_int_equal(ds->drv->stage_open(ds, "b1", &sg), -EINVAL);
+	assert_null(sg);
+	assert_int_equal(g_nnotice, 1);
+	assert_non_null(strstr(g_first_error, "says appendonly yes"));
+	assert_false(has_entry(f->dir, ".dump.rdb.trovefs-new"));
+	put_file(f->dir, "redis.conf", "appendonly yes\nappendonly no\n");
+	expect_probe_conf(true);
+	assert_int_equal(ds->drv->stage_open(ds, "b1", &sg), 0);
+	ds->drv->stage_free(sg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_redis_stage_open_sweeps_leftover_trash),
 		T(test_redis_stage_apply_removes_old_dump_in_background),
 		T(test_redis_stage_apply_failed_move_keeps_dump),
+		ROW(test_redis_stage_apply_checks_loaded_row, loaded_backup),
+		ROW(test_redis_stage_apply_checks_loaded_row,
+		    loaded_aof_instead),
+		ROW(test_redis_stage_apply_checks_loaded_row, loaded_nothing),
+		ROW(test_redis_stage_apply_checks_loaded_row, loaded_too_few),
+		T(test_redis_stage_open_refuses_aof_in_config),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
