@@ -582,6 +582,17 @@ static int pick_name(struct ds *ds, const char *suffix, char *out, size_t size)
 	return -EEXIST;
 }
 
+/* A backup without markers (@err of reading them): still good, see below. */
+static void markers_lost(struct ds *ds, struct meta *m, int err)
+{
+	if (err != -EOPNOTSUPP)
+		log_warn(
+			"datastore '%s': cannot read the server's state markers, the backup will not record them: %s",
+			ds->name, strerror(-err));
+	meta_release(m);
+	meta_init(m);
+}
+
 /*
  * Streams the live server into @key; the caller holds the op. @quiet:
  * another thread owns the step and the progress (recover's safety backup
@@ -594,6 +605,7 @@ static int backup_copy(struct ds *ds, const char *key, bool quiet)
 	struct meta m;
 	char mtime[48];
 	struct timespec now;
+	bool marked;
 	size_t got;
 	char *buf;
 	int err;
@@ -612,13 +624,17 @@ static int backup_copy(struct ds *ds, const char *key, bool quiet)
 	 * just never stands in for a safety backup.
 	 */
 	err = state_read(ds, &m);
-	if (err && err != -EOPNOTSUPP)
-		log_warn(
-			"datastore '%s': cannot read the server's state markers, the backup will not record them: %s",
-			ds->name, strerror(-err));
+	if (err)
+		markers_lost(ds, &m, err);
+	marked = !err;
 	err = ds->drv->stream_open(ds, &s);
 	if (err)
 		goto out_free;
+	if (marked && ds->drv->stream_state) {
+		err = ds->drv->stream_state(s, &m);
+		if (err)
+			markers_lost(ds, &m, err);
+	}
 	err = store_writer_open(ds->st, ds->container, key, NULL, &w);
 	if (err) {
 		log_error("datastore '%s': cannot write '%s/%s': %s", ds->name,

@@ -90,6 +90,15 @@ struct ds_driver {
 			   size_t *got);
 	uint64_t (*stream_size)(struct ds_stream *s);
 	void (*stream_close)(struct ds_stream *s); /* accepts NULL */
+	/*
+	 * Updates state markers (see state_read) that only settle once the
+	 * stream has started (Redis: the first SYNC in a while gives the
+	 * server a new replication id). Called by a backup right after
+	 * stream_open with the markers state_read gave; must not touch the
+	 * stream's own connection. 0 or -errno (then the backup records no
+	 * markers). Optional.
+	 */
+	int (*stream_state)(struct ds_stream *s, struct meta *m);
 
 	/*
 	 * Verifier of a whole backup fed in order: final returns 0 or
@@ -143,8 +152,9 @@ struct ds_driver {
 	 * dirty counter, last save time, save count). state_read fills @m
 	 * (empty on entry) with every key of state_keys, reading the
 	 * server without changing it; 0 or -errno (then @m is ignored).
-	 * ds.c calls it before each backup's stream_open and stores the
-	 * markers in the backup's metadata, and at recover, to skip the
+	 * ds.c calls it before each backup's stream_open (then
+	 * stream_state, if set) and stores the markers in the backup's
+	 * metadata, and at recover, to skip the
 	 * safety backup if they match the newest backup that has them
 	 * (ds_state_unchanged()). Optional (both or neither).
 	 */

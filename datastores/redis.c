@@ -26,10 +26,12 @@
  * every write until a save), rdb_last_save_time (changes with a save) and
  * rdb_saves (Redis 7: counts saves, so two saves within the second
  * rdb_last_save_time resolves are told apart; "none" before 7), the last
- * three from one reply. bgsave mode's own BGSAVE changes them, so
- * its backups never stand in for a safety backup; sync mode's diskless
- * SYNC leaves them alone. A replica has none (-EOPNOTSUPP): a full resync
- * replaces its data without counting writes.
+ * three from one reply, and INFO replication master_replid (a full resync
+ * replaces all data yet changes none of the others; for sync-mode backups
+ * read again once the SYNC runs, redis_stream_state()). bgsave mode's own
+ * BGSAVE changes them, so its backups never stand in for a safety backup;
+ * sync mode's diskless SYNC leaves them alone. A replica has none
+ * (-EOPNOTSUPP): a full resync replaces its data without counting writes.
  *
  * Invariants: every connection is opened for one call or one stream and
  * closed by it (a redisContext is never shared); struct redis_ds is
@@ -363,7 +365,8 @@ int redis_ds_poll(struct redis_ds *r, unsigned interval_ms, double timeout,
 /* ---- state markers ---- */
 
 static const char *const redis_state_keys[] = {
-	"redis-run-id", "redis-dirty", "redis-last-save", "redis-saves", NULL,
+	"redis-run-id", "redis-dirty",	"redis-last-save",
+	"redis-saves",	"redis-replid", NULL,
 };
 
 /*
@@ -415,6 +418,39 @@ static int state_section(struct redis_ds *r, struct redis_conn *c,
 	return err;
 }
 
+/*
+ * INFO replication: -EOPNOTSUPP unless a master (a replica's full resync
+ * replaces its data without counting writes), then master_replid into
+ * @m's "redis-replid": a full resync as a replica and the detach after
+ * it each give a new one.
+ */
+static int state_replication(struct redis_ds *r, struct redis_conn *c,
+			     struct meta *m)
+{
+	static const char *const replication[] = { "master_replid", NULL };
+	const char *argv[2] = { "INFO", "replication" };
+	struct redis_reply rep;
+	struct buf role;
+	int err;
+
+	err = redis_ds_cmd(r, c, &rep, 2, argv);
+	if (err)
+		return err;
+	buf_init(&role, 64);
+	if (rep.type != REDIS_R_STRING)
+		err = -EPROTO;
+	if (!err)
+		err = redis_info_get(rep.str, "role", &role);
+	if (!err && strcmp(buf_str(&role), "master") != 0)
+		err = -EOPNOTSUPP;
+	if (!err)
+		err = state_put(r, rep.str, replication[0], m,
+				redis_state_keys[4]);
+	buf_release(&role);
+	redis_reply_release(&rep);
+	return err;
+}
+
 static int redis_state_read(struct ds *ds, struct meta *m)
 {
 	static const char *const server[] = { "run_id", NULL };
@@ -426,16 +462,12 @@ static int redis_state_read(struct ds *ds, struct meta *m)
 	};
 	struct redis_ds *r = redis_ds_of(ds);
 	struct redis_conn *c;
-	struct buf role;
 	int err;
 
 	err = redis_ds_connect(r, &c);
 	if (err)
 		return err;
-	buf_init(&role, 64);
-	err = redis_ds_info_get(r, c, "replication", "role", &role);
-	if (!err && strcmp(buf_str(&role), "master") != 0)
-		err = -EOPNOTSUPP;
+	err = state_replication(r, c, m);
 	/* run_id is fixed for the process: a separate reply is fine */
 	if (!err)
 		err = state_section(r, c, "server", server, redis_state_keys,
@@ -443,7 +475,6 @@ static int redis_state_read(struct ds *ds, struct meta *m)
 	if (!err)
 		err = state_section(r, c, "persistence", persistence,
 				    redis_state_keys + 1, m);
-	buf_release(&role);
 	r->ops->close(c);
 	return err;
 }
@@ -844,6 +875,31 @@ static uint64_t redis_stream_size(struct ds_stream *s)
 	return s->size;
 }
 
+/*
+ * Sync mode: master_replid once more, now that the SYNC runs. The first
+ * SYNC after a start, or after repl-backlog-ttl without replicas, creates
+ * the replication backlog and with it a new replication id: read before
+ * the SYNC, a backup's id would never equal the live one. Read after, it
+ * is still sound: making the server a replica, the only way to replace
+ * its data by a resync, drops every replica link, this stream's too, so
+ * the backup fails. bgsave mode keeps the value read before (its own
+ * BGSAVE changes rdb_last_save_time: its markers never match anyway).
+ */
+static int redis_stream_state(struct ds_stream *s, struct meta *m)
+{
+	struct redis_conn *c;
+	int err;
+
+	if (!s->conn)
+		return 0;
+	err = redis_ds_connect(s->r, &c);
+	if (err)
+		return err;
+	err = state_replication(s->r, c, m);
+	s->r->ops->close(c);
+	return err;
+}
+
 /* ---- verify ---- */
 
 struct ds_verify {
@@ -965,6 +1021,7 @@ const struct ds_driver ds_redis_driver = {
 	.stream_open = redis_stream_open,
 	.stream_read = redis_stream_read,
 	.stream_size = redis_stream_size,
+	.stream_state = redis_stream_state,
 	.stream_close = stream_close,
 	.verify_new = redis_verify_new,
 	.verify_update = redis_verify_update,

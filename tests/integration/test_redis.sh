@@ -265,6 +265,13 @@ t_check_fails "random access to the live dump" "Invalid argument" \
 t_allow "read sequentially only|cannot recover: no backup"
 
 # ---- the safety backup is skipped only when a backup holds the data
+# A fresh process has no replication backlog: the backup's SYNC creates
+# one, and with it a new master_replid, which the backup must record.
+bash "$RS" stop "$D1" >/dev/null 2>&1
+t_check "restart r1 (no replication backlog)" \
+	sh -c "bash '$RS' start '$D1' >/dev/null"
+t_eq "r1 has no replication backlog" \
+	"$(c1 INFO replication | tr -d '\r' | sed -n 's/^repl_backlog_active://p')" "0"
 t_check "backup of r1 (no write after it)" bash -c "echo 1 > '$DS/r1/backup'"
 B3=$(ls "$MNT/restore/r1" | grep -v -e latest -e pre-recover | tail -1)
 obj3=$STORE/database_backups/r1/$B3/dump.rdb
@@ -295,6 +302,28 @@ t_check "cp of that safety backup" cp "$MNT/restore/r1/$S4/dump.rdb" "$T/s4.rdb"
 t_eq "the safety backup holds the write" "$(rdb_get "$T/s4.rdb" written-after-backup)" "yes"
 t_eq "the server holds the backup's data" "$(c1 GET written-after-backup)" ""
 t_eq "the data is the backup's" "$(digest "$P1")" "$want_cur"
+
+# A full resync replaces all data yet leaves run_id, the dirty counter
+# and the save time and count alone: master_replid must tell.
+t_check "backup of r1 (before a resync)" bash -c "echo 1 > '$DS/r1/backup'"
+B6=$(sed -n 's/^last_backup: //p' "$DS/r1/status")
+synced() {
+	c1 INFO replication | tr -d '\r' | grep -q '^master_link_status:up' &&
+		c1 INFO replication | tr -d '\r' | grep -q '^master_sync_in_progress:0'
+}
+c1 REPLICAOF 127.0.0.1 "$P2" >/dev/null
+for i in $(seq 1 100); do synced && break; sleep 0.1; done
+t_check "r1 synced from r2" synced
+c1 REPLICAOF NO ONE >/dev/null
+want_r2=$(digest "$P2")
+t_eq "r1 holds r2's data" "$(digest "$P1")" "$want_r2"
+n0=$(npre)
+t_check "recover after a full resync" bash -c "echo '$B6' > '$DS/r1/recover'"
+t_eq "a safety backup was taken after the resync" "$(npre)" "$((n0 + 1))"
+S6=$(sed -n "s/.*recovered from '$B6' (safety backup '\(.*\)')$/\1/p" "$LOG")
+t_check "cp of that safety backup" cp "$MNT/restore/r1/$S6/dump.rdb" "$T/s6.rdb"
+t_eq "the safety backup holds r2's data" "$(digest_rdb "$T/s6.rdb")" "$want_r2"
+t_eq "r1 holds the backup's data" "$(digest "$P1")" "$want_cur"
 
 # ---- AUTH
 t_check "AUTH with the right password" cp "$DS/auth/dump.rdb" "$T/auth.rdb"

@@ -200,6 +200,7 @@ static inline void mock_close(struct redis_conn *c)
 static const char *g_info_server;
 static const char *g_info_persistence;
 static const char *g_info_replication;
+static const char *g_info_replication2; /* from the 2nd INFO replication */
 static const char *g_info_keyspace;
 /* CONFIG GET dir's answer; dbfilename is always dump.rdb, appendonly no */
 static const char *g_conf_dir;
@@ -263,6 +264,8 @@ static inline int mock_command(struct redis_conn *c, struct redis_reply *reply,
 		reply_string(reply, g_info_persistence);
 	} else if (strcmp(got, "INFO replication") == 0 && g_info_replication) {
 		reply_string(reply, g_info_replication);
+		if (g_info_replication2)
+			g_info_replication = g_info_replication2;
 	} else if (strcmp(got, "INFO keyspace") == 0 && g_info_keyspace) {
 		reply_string(reply, g_info_keyspace);
 	} else if (strcmp(got, "CONFIG GET dir") == 0) {
@@ -359,6 +362,7 @@ static inline struct ds *mocked_ds_kv(struct fixture *f, const char *const *kv,
 	g_info_server = NULL;
 	g_info_persistence = NULL;
 	g_info_replication = NULL;
+	g_info_replication2 = NULL;
 	g_info_keyspace = NULL;
 	g_conf_dir = NULL;
 	g_error_text = NULL;
@@ -382,7 +386,10 @@ static const char INFO_PERSISTENCE[] =
 	"# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:42\r\n"
 	"rdb_bgsave_in_progress:0\r\nrdb_last_save_time:1763700000\r\n"
 	"rdb_last_bgsave_status:ok\r\nrdb_saves:3\r\n";
-static const char INFO_MASTER[] = "# Replication\r\nrole:master\r\n";
+#define REPLID_A "08f0bac8df132fe14d64ac4e0dfe1b9d499ff37c"
+#define REPLID_B "429131c711921bd991e207203e258a38ad17ffd7"
+static const char INFO_MASTER[] =
+	"# Replication\r\nrole:master\r\nmaster_replid:" REPLID_A "\r\n";
 
 /* The state markers read before a backup's stream starts. */
 static inline void expect_state(void)
@@ -394,6 +401,13 @@ static inline void expect_state(void)
 	expect_cmd("INFO replication", 0);
 	expect_cmd("INFO server", 0);
 	expect_cmd("INFO persistence", 0);
+}
+
+/* After the SYNC started, master_replid once more (sync mode). */
+static inline void expect_stream_state(void)
+{
+	will_return(mock_connect, 0);
+	expect_cmd("INFO replication", 0);
 }
 
 static inline void expect_handshake(void)

@@ -736,6 +736,7 @@ static void test_redis_backup_commits_only_verified(void **state)
 	/* a good one */
 	expect_state();
 	expect_handshake();
+	expect_stream_state();
 	will_return(mock_read_line, hdr);
 	will_return(mock_read_raw, rdb);
 	will_return(mock_read_raw, n);
@@ -746,6 +747,7 @@ static void test_redis_backup_commits_only_verified(void **state)
 	rdb[12] ^= 1;
 	expect_state();
 	expect_handshake();
+	expect_stream_state();
 	will_return(mock_read_line, hdr);
 	will_return(mock_read_raw, rdb);
 	will_return(mock_read_raw, n);
@@ -762,7 +764,7 @@ static void test_redis_state_keys(void **state)
 	assert_non_null(ds->drv->state_read);
 	for (i = 0; ds->drv->state_keys[i]; i++)
 		assert_true(meta_key_is_valid(ds->drv->state_keys[i]));
-	assert_int_equal((int)i, 4);
+	assert_int_equal((int)i, 5);
 }
 
 struct state_row {
@@ -774,7 +776,7 @@ struct state_row {
 	int last_err;	/* the last one's result */
 	int want_err;
 	size_t want_n;		/* markers recorded */
-	const char *want_dirty; /* with want_n 4 */
+	const char *want_dirty; /* with want_n 5 */
 	const char *want_saves;
 };
 
@@ -783,7 +785,7 @@ static const struct state_row state_markers = {
 	.server = INFO_SERVER,
 	.persistence = INFO_PERSISTENCE,
 	.ncmds = 3,
-	.want_n = 4,
+	.want_n = 5,
 	.want_dirty = "42",
 	.want_saves = "3",
 };
@@ -794,7 +796,7 @@ static const struct state_row state_before_redis7 = {
 	.persistence = "rdb_changes_since_last_save:0\r\n"
 		       "rdb_last_save_time:1763700000\r\n",
 	.ncmds = 3,
-	.want_n = 4,
+	.want_n = 5,
 	.want_dirty = "0",
 	.want_saves = "none",
 };
@@ -803,23 +805,31 @@ static const struct state_row state_refused = {
 	.want_err = -ECONNREFUSED,
 };
 static const struct state_row state_info_without_key = {
-	.replication = "role:master\r\n",
+	.replication = INFO_MASTER,
 	.server = INFO_SERVER,
 	.persistence = "# Persistence\r\nloading:0\r\n",
 	.ncmds = 3,
 	.want_err = -ENOENT,
-	.want_n = 1,
+	.want_n = 2,
+};
+/* a master without master_replid (before Redis 4): no markers */
+static const struct state_row state_no_replid = {
+	.replication = "role:master\r\n",
+	.ncmds = 1,
+	.want_err = -ENOENT,
 };
 static const struct state_row state_error_reply = {
 	.replication = INFO_MASTER,
 	.ncmds = 2,
 	.last_err = -EACCES,
 	.want_err = -EACCES,
+	.want_n = 1,
 };
 static const struct state_row state_not_a_bulk_string = {
 	.replication = INFO_MASTER,
 	.ncmds = 2,
 	.want_err = -EPROTO,
+	.want_n = 1,
 };
 /* a replica: a full resync replaces data without counting writes */
 static const struct state_row state_replica = {
@@ -847,7 +857,8 @@ static void test_redis_state_row(void **state)
 	meta_init(&m);
 	assert_int_equal(ds->drv->state_read(ds, &m), row->want_err);
 	assert_int_equal(m.n, row->want_n);
-	if (row->want_n == 4) {
+	if (row->want_n == 5) {
+		assert_string_equal(meta_get(&m, "redis-replid"), REPLID_A);
 		assert_string_equal(meta_get(&m, "redis-run-id"),
 				    "4d1f0c6a2b3e9f8a7c6d5e4f3a2b1c0d9e8f7a6b");
 		assert_string_equal(meta_get(&m, "redis-dirty"),
@@ -873,7 +884,10 @@ static void test_redis_backup_records_state(void **state)
 
 	snprintf(hdr, sizeof(hdr), "$%zu", n);
 	expect_state();
+	/* the SYNC created the replication backlog: a new replication id */
+	g_info_replication2 = "role:master\r\nmaster_replid:" REPLID_B "\r\n";
 	expect_handshake();
+	expect_stream_state();
 	will_return(mock_read_line, hdr);
 	will_return(mock_read_raw, rdb);
 	will_return(mock_read_raw, n);
@@ -881,6 +895,7 @@ static void test_redis_backup_records_state(void **state)
 	assert_int_equal(ds_backup_key(ds, name, key, sizeof(key)), 0);
 	obj_info_init(&oi);
 	assert_int_equal(store_head(f->st, "database_backups", key, &oi), 0);
+	assert_string_equal(meta_get(&oi.meta, "redis-replid"), REPLID_B);
 	assert_string_equal(meta_get(&oi.meta, "redis-dirty"), "42");
 	assert_string_equal(meta_get(&oi.meta, "redis-last-save"),
 			    "1763700000");
@@ -931,6 +946,7 @@ int main(void)
 		ROW(test_redis_state_row, state_before_redis7),
 		ROW(test_redis_state_row, state_refused),
 		ROW(test_redis_state_row, state_info_without_key),
+		ROW(test_redis_state_row, state_no_replid),
 		ROW(test_redis_state_row, state_error_reply),
 		ROW(test_redis_state_row, state_not_a_bulk_string),
 		ROW(test_redis_state_row, state_replica),
