@@ -304,17 +304,60 @@ int ds_backup_key(const struct ds *ds, const char *name, char *out, size_t size)
 
 /* ---- listing ---- */
 
+/* Compares digit runs @a and @b (lengths @na, @nb) as numbers. */
+static int digits_cmp(const char *a, size_t na, const char *b, size_t nb)
+{
+	while (na > 1 && *a == '0') {
+		a++;
+		na--;
+	}
+	while (nb > 1 && *b == '0') {
+		b++;
+		nb--;
+	}
+	if (na != nb)
+		return na < nb ? -1 : 1;
+	return memcmp(a, b, na);
+}
+
+int ds_backup_name_cmp(const char *a, const char *b)
+{
+	size_t na;
+	size_t nb;
+	int c;
+
+	while (*a && *b) {
+		if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+			na = strspn(a, "0123456789");
+			nb = strspn(b, "0123456789");
+			c = digits_cmp(a, na, b, nb);
+			if (c)
+				return c;
+			a += na;
+			b += nb;
+			continue;
+		}
+		if (*a != *b)
+			return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+		a++;
+		b++;
+	}
+	return *a ? 1 : (*b ? -1 : 0);
+}
+
+/* The backup names of one listing, to be sorted before they are used. */
 struct list_ctx {
-	struct ds *ds;
 	size_t plen;
-	ds_backup_fn *fn;
-	void *arg;
+	char **v; /* owned array of owned names */
+	size_t n;
+	size_t cap;
 };
 
 static int list_one(void *arg, const struct obj_info *oi)
 {
 	struct list_ctx *x = arg;
 	char name[DS_NAME_MAX];
+	char **v;
 	size_t len;
 
 	if (!oi->is_subdir)
@@ -326,22 +369,49 @@ static int list_one(void *arg, const struct obj_info *oi)
 	name[len - x->plen - 1] = '\0';
 	if (!ds_backup_name_is_valid(name))
 		return 0;
-	return x->fn(x->arg, name);
+	if (x->n == x->cap) {
+		x->cap = x->cap ? 2 * x->cap : 64;
+		v = reallocarray(x->v, x->cap, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		x->v = v;
+	}
+	x->v[x->n] = strdup(name);
+	if (!x->v[x->n])
+		return -ENOMEM;
+	x->n++;
+	return 0;
 }
 
+static int name_ptr_cmp(const void *a, const void *b)
+{
+	return ds_backup_name_cmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * The store lists "PREFIX<name>/" in key order, where the '/' counts:
+ * '-' (0x2d) sorts before it, so "...Z-1/" and "...Z-pre-recover/" came
+ * before "...Z/" and "latest" was the older backup of a second. The
+ * names are collected and sorted by ds_backup_name_cmp() instead.
+ */
 int ds_backup_list(struct ds *ds, ds_backup_fn *fn, void *arg)
 {
-	struct list_ctx x = {
-		.ds = ds,
-		.plen = strlen(ds->prefix),
-		.fn = fn,
-		.arg = arg,
-	};
+	struct list_ctx x = { .plen = strlen(ds->prefix) };
+	size_t i;
 	int err;
 
 	err = store_list(ds->st, ds->container, ds->prefix, '/', list_one, &x);
 	if (err == -ENOENT)
-		return 0; /* no container yet: no backups */
+		err = 0; /* no container yet: no backups */
+	if (!err && x.n)
+		qsort(x.v, x.n, sizeof(*x.v), name_ptr_cmp);
+	for (i = 0; !err && i < x.n; i++)
+		err = fn(arg, x.v[i]);
+	if (err > 0)
+		err = 0; /* @fn stopped the listing */
+	for (i = 0; i < x.n; i++)
+		free(x.v[i]);
+	free(x.v);
 	return err;
 }
 

@@ -244,14 +244,27 @@ int ds_backup_key(const struct ds *ds, const char *name, char *out,
 
 /* ---- backups ---- */
 
-/* Called per backup name in ascending order; nonzero stops. */
+/*
+ * The order of backup names: <0, 0, >0 as strcmp(), but runs of digits
+ * compare as numbers, so within one second "T" < "T-1" < "T-2" < "T-10"
+ * < "T-pre-recover" < "T-pre-recover-1" (the time part has fixed width:
+ * across seconds this is time order).
+ */
+int ds_backup_name_cmp(const char *a, const char *b);
+
+/* Called per backup name in ascending order; nonzero stops (a -errno is
+ * returned by ds_backup_list(), a positive value gives 0). */
 typedef int ds_backup_fn(void *arg, const char *name);
 
-/* Lists @ds's backups in ascending (time) order. 0 (also when the
- * container does not exist yet), -errno of the store or of @fn. */
+/*
+ * Lists @ds's backups in ascending ds_backup_name_cmp() order (names are
+ * collected and sorted first). 0 (also when the container does not exist
+ * yet), -ENOMEM, -errno of the store or of @fn.
+ */
 int ds_backup_list(struct ds *ds, ds_backup_fn *fn, void *arg);
 
-/* The newest backup's name into @out: 0, -ENOENT (none). */
+/* The greatest backup name (ds_backup_list() order) into @out: 0,
+ * -ENOENT (none). */
 int ds_backup_latest(struct ds *ds, char *out, size_t size);
 
 /*

@@ -445,6 +445,84 @@ static void test_ds_backup_same_second_gets_new_name(void **state)
 	assert_string_not_equal(a, b);
 }
 
+/* the second backup of a second is the latest (its name sorts after) */
+static void test_ds_backup_same_second_latest_is_newest(void **state)
+{
+	struct fixture *f = *state;
+	char a[DS_NAME_MAX];
+	char b[DS_NAME_MAX];
+	char latest[DS_NAME_MAX];
+
+	assert_int_equal(ds_backup(f->ds, "", a, sizeof(a)), 0);
+	assert_int_equal(ds_backup(f->ds, "", b, sizeof(b)), 0);
+	assert_int_equal(ds_backup_latest(f->ds, latest, sizeof(latest)), 0);
+	assert_string_equal(latest, b);
+}
+
+static int collect_name(void *arg, const char *name)
+{
+	struct buf *b = arg;
+
+	return buf_printf(b, "%s ", name);
+}
+
+/*
+ * The store lists "NAME/" keys, and '-' sorts before '/': the names must
+ * be ordered without it, and "-10" after "-9".
+ */
+static void test_ds_backup_list_order_within_a_second(void **state)
+{
+	static const char *const names[] = {
+		"2024-01-01T00:00:01Z",
+		"2024-01-01T00:00:00Z-pre-recover",
+		"2024-01-01T00:00:00Z-10",
+		"2024-01-01T00:00:00Z",
+		"2024-01-01T00:00:00Z-pre-recover-1",
+		"2024-01-01T00:00:00Z-1",
+		"2024-01-01T00:00:00Z-9",
+	};
+	struct fixture *f = *state;
+	char out[DS_NAME_MAX];
+	struct buf b;
+	size_t i;
+
+	for (i = 0; i < 2; i++)
+		put_backup(f, names[i == 0 ? 3 : 5], "GOOD");
+	assert_int_equal(ds_backup_latest(f->ds, out, sizeof(out)), 0);
+	assert_string_equal(out, "2024-01-01T00:00:00Z-1");
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (i != 3 && i != 5)
+			put_backup(f, names[i], "GOOD");
+	buf_init(&b, 4096);
+	assert_int_equal(ds_backup_list(f->ds, collect_name, &b), 0);
+	assert_string_equal(buf_str(&b),
+			    "2024-01-01T00:00:00Z 2024-01-01T00:00:00Z-1 "
+			    "2024-01-01T00:00:00Z-9 2024-01-01T00:00:00Z-10 "
+			    "2024-01-01T00:00:00Z-pre-recover "
+			    "2024-01-01T00:00:00Z-pre-recover-1 "
+			    "2024-01-01T00:00:01Z ");
+	buf_release(&b);
+	assert_int_equal(ds_backup_latest(f->ds, out, sizeof(out)), 0);
+	assert_string_equal(out, "2024-01-01T00:00:01Z");
+}
+
+static void test_ds_backup_name_cmp(void **state)
+{
+	(void)state;
+	assert_true(ds_backup_name_cmp("2024-01-01T00:00:00Z",
+				       "2024-01-01T00:00:00Z-1") < 0);
+	assert_true(ds_backup_name_cmp("2024-01-01T00:00:00Z-2",
+				       "2024-01-01T00:00:00Z-10") < 0);
+	assert_true(ds_backup_name_cmp("2024-01-01T00:00:00Z-pre-recover",
+				       "2024-01-01T00:00:00Z-99") > 0);
+	assert_true(ds_backup_name_cmp("2024-01-01T00:00:00Z-pre-recover-9",
+				       "2024-01-01T00:00:01Z") < 0);
+	assert_true(ds_backup_name_cmp("2023-12-31T23:59:59Z-5",
+				       "2024-01-01T00:00:00Z") < 0);
+	assert_int_equal(ds_backup_name_cmp("a-01", "a-1"), 0);
+	assert_int_equal(ds_backup_name_cmp("x", "x"), 0);
+}
+
 static void test_ds_backup_store_failure(void **state)
 {
 	struct fixture *f = *state;
@@ -1201,6 +1279,9 @@ int main(void)
 		T(test_ds_backup_commits_stream),
 		T(test_ds_backup_failed_stream_leaves_nothing),
 		T(test_ds_backup_same_second_gets_new_name),
+		T(test_ds_backup_same_second_latest_is_newest),
+		T(test_ds_backup_list_order_within_a_second),
+		cmocka_unit_test(test_ds_backup_name_cmp),
 		T(test_ds_backup_store_failure),
 		T(test_ds_latest_and_resolve),
 		T(test_ds_recover_takes_safety_backup_then_driver),
