@@ -13,6 +13,7 @@
 #ifndef DATASTORES_REDIS_CLIENT_H
 #define DATASTORES_REDIS_CLIENT_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -65,6 +66,17 @@ int redis_connect(const struct redis_addr *addr, struct redis_conn **out);
 
 /* Closes and frees; accepts NULL. */
 void redis_close(struct redis_conn *c);
+
+/*
+ * True if @err (of redis_connect()) means nothing serves at the address:
+ * -ECONNREFUSED (also a unix socket file that is gone), -EHOSTUNREACH,
+ * -ENOENT. Not -ETIMEDOUT: a stalled or unreachable-for-now server is not
+ * known to be gone; nor -EACCES or an error reply: something answered.
+ */
+static inline bool redis_err_no_server(int err)
+{
+	return err == -ECONNREFUSED || err == -EHOSTUNREACH || err == -ENOENT;
+}
 
 /*
  * Runs one command given as argv (binary-safe: @lens may be NULL for C

@@ -281,7 +281,27 @@ out_free:
 
 /* ---- eject ---- */
 
-/* The source of the set @env->self belongs to, which must not answer. */
+/*
+ * 0 if @err, of connecting to the source @src, says it is gone (nothing
+ * serves there); else -EBUSY with one log line: a source that refuses
+ * AUTH, times out or answers LOADING/BUSY is alive, or may be again (a
+ * master loading a big RDB answers LOADING, then serves writes), and a
+ * replica promoted beside it would make two masters.
+ */
+static int source_gone(const struct redis_repl_env *env,
+		       const struct redis_repl_node *src, int err,
+		       const char *what)
+{
+	if (redis_err_no_server(err))
+		return 0;
+	log_error(
+		"redis '%s': eject: source '%s' is not known to be gone: %s %s (%s); not ejecting",
+		env->self->name, src->label, what, strerror(-err),
+		strerrorname_np(-err) ? strerrorname_np(-err) : "?");
+	return -EBUSY;
+}
+
+/* The source of the set @env->self belongs to, which must be gone. */
 static int dead_source(const struct redis_repl_env *env,
 		       struct redis_repl_info *info,
 		       struct redis_repl_node *src)
@@ -291,11 +311,13 @@ static int dead_source(const struct redis_repl_env *env,
 	int err;
 
 	err = redis_connect(env->self, &conn);
-	if (err) {
+	if (redis_err_no_server(err)) {
 		/* Written on the dead source's own file. */
 		redis_repl_node_of(env->self, src);
 		return 0;
 	}
+	if (err)
+		return err; /* alive or unknown: not the dead source */
 	err = redis_repl_info_of(conn, me, "replication", info);
 	redis_close(conn);
 	if (err)
@@ -309,7 +331,7 @@ static int dead_source(const struct redis_repl_env *env,
 	redis_repl_node_at(env, info->master_host, info->master_port, src);
 	err = redis_repl_connect(env, src, &conn);
 	if (err)
-		return 0;
+		return source_gone(env, src, err, "connecting:");
 	err = redis_repl_run(conn, "PING", NULL);
 	redis_close(conn);
 	if (!err) {
@@ -318,7 +340,8 @@ static int dead_source(const struct redis_repl_env *env,
 			me, src->label);
 		return -EBUSY;
 	}
-	return 0;
+	/* it answered, if with an error (LOADING, BUSY...): alive */
+	return source_gone(env, src, err, "PING:");
 }
 
 /* -EPROTO unless every reachable candidate follows the same history. */

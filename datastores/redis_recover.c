@@ -293,10 +293,10 @@ static int conn_open_quiet(struct redis_ds *r, struct redis_conn **out)
 	return r->ops->connect(&a, out);
 }
 
+/* Down for a stop: nothing serves, or it closed on us while stopping. */
 static bool err_is_down(int err)
 {
-	return err == -ECONNREFUSED || err == -ECONNRESET ||
-	       err == -EHOSTUNREACH || err == -ENOENT;
+	return redis_err_no_server(err) || err == -ECONNRESET;
 }
 
 /*

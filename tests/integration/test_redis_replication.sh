@@ -258,6 +258,17 @@ t_check_fails "eject while the source lives" "Device or resource busy" \
 	wr c eject 1
 t_check_fails "eject on the live source's own file" "Device or resource busy" \
 	wr b eject 1
+# A stalled source (SIGSTOP: the kernel accepts, nothing answers) is not a
+# dead one: promoting a replica would make two masters once it goes on.
+STOPPED_PID=$(cat "$T/redis/b/redis.pid")
+kill -STOP "$STOPPED_PID"
+t_check_fails "eject while the source is stalled" "Device or resource busy" \
+	wr c eject 1
+kill -CONT "$STOPPED_PID"
+STOPPED_PID=""
+t_eq "after the refused eject c still follows b" "$(rd c source)" "$H $P_b"
+t_eq "after the refused eject b is still the master" "$(rd b role)" "master"
+t_allow "not known to be gone"
 
 # ---- eject: kill -9 the source ----
 # LOW would win a tie on address; freeze it while 32 MB go through B so

@@ -44,6 +44,8 @@ struct fake_node {
 	const char *fail_cmd; /* a command (argv[0] argv[1]) that fails */
 	int rewrites;
 	bool rdb_stream; /* an RDB transfer (sync backup) runs from it */
+	int connect_err; /* connecting fails so (AUTH refused, timeout) */
+	int ping_err;	 /* PING fails so (LOADING: -EAGAIN) */
 };
 
 struct redis_conn {
@@ -73,6 +75,10 @@ int redis_connect(const struct redis_addr *addr, struct redis_conn **out)
 	if (!n || n->down) {
 		log_error("redis '%s': cannot connect: refused", addr->name);
 		return -ECONNREFUSED;
+	}
+	if (n->connect_err) {
+		log_error("redis '%s': cannot connect: injected", addr->name);
+		return n->connect_err;
 	}
 	*out = calloc(1, sizeof(**out));
 	assert_non_null(*out);
@@ -151,6 +157,10 @@ int redis_command(struct redis_conn *c, struct redis_reply *reply, int argc,
 	if (n->fail_cmd && strcmp(cmd, n->fail_cmd) == 0) {
 		log_error("redis '%d': %s: ERR injected", n->port, argv[0]);
 		return -EIO;
+	}
+	if (n->ping_err && strcmp(argv[0], "PING") == 0) {
+		log_error("redis '%d': PING: injected", n->port);
+		return n->ping_err;
 	}
 	reply->type = REDIS_R_STATUS;
 	if (strcmp(argv[0], "INFO") == 0) {
@@ -934,6 +944,65 @@ static void test_eject_source_alive(void **state)
 	assert_string_equal(actions(), "");
 }
 
+/*
+ * Only a source that is gone (refused, unreachable) is ejected: one that
+ * answers LOADING or BUSY, refuses AUTH or times out is alive, or will be
+ * again, and a promoted replica would make two masters.
+ */
+static void test_eject_source_alive_but_erroring(void **state)
+{
+	static const struct {
+		int connect_err;
+		int ping_err;
+	} alive[] = {
+		{ 0, -EAGAIN },	    /* LOADING a big RDB after a restart */
+		{ 0, -EBUSY },	    /* BUSY running a script */
+		{ 0, -ETIMEDOUT },  /* stalled */
+		{ -EACCES, 0 },	    /* WRONGPASS */
+		{ -ETIMEDOUT, 0 },  /* no answer to connect or AUTH */
+		{ -ECONNRESET, 0 }, /* closed on us */
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(alive) / sizeof(alive[0]); i++) {
+		nodes[0].connect_err = alive[i].connect_err;
+		nodes[0].ping_err = alive[i].ping_err;
+		nerrors = 0;
+		assert_int_equal(wr(1, "eject", "1"), -EBUSY);
+		assert_true(nerrors >= 1);
+		assert_string_equal(actions(), "");
+		assert_true(nodes[1].is_replica);
+		assert_true(nodes[2].is_replica);
+	}
+}
+
+/* unreachable counts as gone, like refused */
+static void test_eject_source_unreachable(void **state)
+{
+	(void)state;
+	nodes[0].connect_err = -EHOSTUNREACH;
+	nodes[1].offset = 120;
+	assert_int_equal(wr(2, "eject", "1"), 0);
+	assert_false(nodes[1].is_replica);
+	assert_int_equal(nodes[2].master_port, 7002);
+}
+
+/*
+ * eject written on a node that cannot be reached for another reason
+ * than being gone (here: its password is refused) is an error, not a
+ * dead source to replace.
+ */
+static void test_eject_self_not_gone(void **state)
+{
+	(void)state;
+	nodes[0].connect_err = -EACCES;
+	assert_int_equal(wr(0, "eject", "1"), -EACCES);
+	assert_string_equal(actions(), "");
+	assert_true(nodes[1].is_replica);
+	assert_true(nodes[2].is_replica);
+}
+
 static void test_eject_promotes_most_current(void **state)
 {
 	(void)state;
@@ -1024,6 +1093,9 @@ int main(void)
 		T(test_promote_old_source_stays_fenced),
 		T(test_promote_fence_refused),
 		T(test_eject_source_alive),
+		T(test_eject_source_alive_but_erroring),
+		T(test_eject_source_unreachable),
+		T(test_eject_self_not_gone),
 		T(test_eject_promotes_most_current),
 		T(test_eject_on_dead_source_file),
 		T(test_eject_no_replica),
