@@ -526,6 +526,13 @@ static ssize_t dsf_read(void *p, void *fh, char *buf, size_t size, off_t off)
 	}
 }
 
+/*
+ * A control file takes one write per open, at offset 0, and acts on it
+ * before returning. A write elsewhere is a second one on the same open
+ * file ("(echo a; echo b) > backup" would take two backups) or a rest of
+ * what an earlier write began (a name written in pieces would recover the
+ * backup its first piece names): -EINVAL, one log line, nothing done.
+ */
 static ssize_t dsf_write(void *p, void *fh, const char *buf, size_t size,
 			 off_t off)
 {
@@ -533,7 +540,17 @@ static ssize_t dsf_write(void *p, void *fh, const char *buf, size_t size,
 	int err;
 
 	(void)p;
-	(void)off;
+	if (off != 0 && (h->kind == DSF_BACKUP || h->kind == DSF_RECOVER ||
+			 h->kind == DSF_CTL)) {
+		log_error(
+			"datastore '%s': %s: a write at offset %lld refused: write the whole request at once, one write per open",
+			h->ds->name,
+			h->kind == DSF_BACKUP	 ? "backup"
+			: h->kind == DSF_RECOVER ? "recover"
+						 : h->file,
+			(long long)off);
+		return -EINVAL;
+	}
 	switch (h->kind) {
 	case DSF_BACKUP:
 		err = ds_backup(h->ds, "", NULL, 0);

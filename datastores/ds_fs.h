@@ -16,8 +16,10 @@
  *   datastores/NAME/replication/  the driver's control files (Redis)
  *
  * A write to a control file performs the action before write(2) returns
- * and returns its errno; close() returns 0. Opening a read-only file for
- * writing, or a control file for reading, is -EACCES. Thread-safe.
+ * and returns its errno; close() returns 0. Only a write at offset 0 acts
+ * (one per open: a second write, or the rest of a split one, is -EINVAL).
+ * Opening a read-only file for writing, or a control file for reading,
+ * is -EACCES. Thread-safe.
  */
 #ifndef DATASTORES_DS_FS_H
 #define DATASTORES_DS_FS_H

@@ -250,6 +250,10 @@ t_check_fails "a path as backup name" "No such file" \
 	bash -c "echo ../../etc > '$DS/r1/recover'"
 t_check_fails "empty recover" "Invalid argument" \
 	bash -c "printf '\n' > '$DS/r1/recover'"
+nb0=$(ls "$MNT/restore/r1" | wc -l)
+t_check_fails "a second write on one open backup file" "Invalid argument" \
+	bash -c "(echo a; echo b) > '$DS/r1/backup'"
+t_eq "the two writes took one backup" "$(ls "$MNT/restore/r1" | wc -l)" "$((nb0 + 1))"
 t_check_fails "write to status" "Permission denied" bash -c "echo x > '$DS/r1/status'"
 t_check_fails "write to progress" "Permission denied" bash -c "echo x > '$DS/r1/progress'"
 t_check_fails "write to dump.rdb" "Permission denied" bash -c "echo x > '$DS/r1/dump.rdb'"
@@ -262,7 +266,7 @@ t_check_fails "new files in datastores/" "Read-only file system" touch "$DS/r1/n
 t_check_fails "mkdir in restore/" "Read-only file system" mkdir "$MNT/restore/r1/x"
 t_check_fails "random access to the live dump" "Invalid argument" \
 	dd if="$DS/r1/dump.rdb" of=/dev/null bs=4096 skip=10 count=1
-t_allow "read sequentially only|cannot recover: no backup"
+t_allow "read sequentially only|cannot recover: no backup|refused: write the whole request at once"
 
 # ---- the safety backup is skipped only when a backup holds the data
 # A fresh process has no replication backlog: the backup's SYNC creates

@@ -253,10 +253,13 @@ struct fixture {
 	struct ds_fs *fs;
 };
 
+static int g_nerrors; /* error lines logged */
+
 static void quiet_hook(int level, const char *msg)
 {
-	(void)level;
 	(void)msg;
+	if (level <= LOG_ERR)
+		g_nerrors++;
 }
 
 static int setup(void **state)
@@ -1155,6 +1158,41 @@ static void test_ds_fs_backup_and_recover_by_write(void **state)
 	assert_int_equal(g_recovers, 1);
 }
 
+static int count_backups(void *arg, const char *name)
+{
+	(void)name;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/*
+ * One action per open: a write at another offset than 0 (a second write
+ * on the same open file, or the rest of a name written in pieces) is
+ * refused with one log line, and nothing runs again.
+ */
+static void test_ds_fs_control_write_at_offset_refused(void **state)
+{
+	struct fixture *f = *state;
+	const struct vfs_provider_ops *o = &ds_fs_datastores_ops;
+	int nbackups = 0;
+	void *fh;
+
+	assert_int_equal(o->open(f->fs, "db/backup", O_WRONLY, &fh), 0);
+	assert_int_equal((int)o->write(f->fs, fh, "a\n", 2, 0), 2);
+	g_nerrors = 0;
+	assert_int_equal((int)o->write(f->fs, fh, "b\n", 2, 2), -EINVAL);
+	assert_int_equal(g_nerrors, 1);
+	assert_int_equal(o->release(f->fs, fh), 0);
+	assert_int_equal(ds_backup_list(f->ds, count_backups, &nbackups), 0);
+	assert_int_equal(nbackups, 1);
+
+	assert_int_equal(o->open(f->fs, "db/recover", O_WRONLY, &fh), 0);
+	assert_int_equal((int)o->write(f->fs, fh, "latest\n", 7, 0), 7);
+	assert_int_equal((int)o->write(f->fs, fh, "latest\n", 7, 7), -EINVAL);
+	assert_int_equal(o->release(f->fs, fh), 0);
+	assert_int_equal(g_recovers, 1);
+}
+
 static void test_ds_fs_status_and_progress_text(void **state)
 {
 	struct fixture *f = *state;
@@ -1303,6 +1341,7 @@ int main(void)
 		T(test_ds_fs_datastores_tree),
 		T(test_ds_fs_access_rules),
 		T(test_ds_fs_backup_and_recover_by_write),
+		T(test_ds_fs_control_write_at_offset_refused),
 		T(test_ds_fs_status_and_progress_text),
 		T(test_ds_fs_restore_unknown),
 		T(test_ds_fs_restore_reads_one_call_at_a_time),
