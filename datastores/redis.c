@@ -69,6 +69,14 @@ static void real_sleep_ms(unsigned ms)
 		;
 }
 
+static uint64_t real_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 const struct redis_client_ops redis_client_real = {
 	.connect = redis_connect,
 	.close = redis_close,
@@ -79,6 +87,7 @@ const struct redis_client_ops redis_client_real = {
 	.set_quiet = redis_set_quiet,
 	.last_error = redis_last_error,
 	.sleep_ms = real_sleep_ms,
+	.clock_ms = real_clock_ms,
 };
 
 void ds_redis_set_client_ops(struct ds *ds, const struct redis_client_ops *ops)
@@ -339,19 +348,27 @@ int redis_ds_poll(struct redis_ds *r, unsigned interval_ms, double timeout,
 		  const char *what, const int *why, redis_poll_fn *fn,
 		  void *arg)
 {
-	unsigned limit = (unsigned)(timeout * 1000);
-	unsigned waited = 0;
+	uint64_t limit = timeout > 0 ? (uint64_t)(timeout * 1000) : 0;
+	uint64_t start = r->ops->clock_ms();
+	uint64_t elapsed;
 	bool done = false;
 	int err;
 
+	/*
+	 * Time is measured, not summed from the pauses: one look may take up
+	 * to the connect and command timeout (a server that does not answer),
+	 * and counting only the pauses made start_timeout many times longer.
+	 */
 	for (;;) {
 		err = fn(r, arg, &done);
 		if (err || done)
 			return err;
-		if (waited >= limit)
+		elapsed = r->ops->clock_ms() - start;
+		if (elapsed >= limit)
 			break;
-		r->ops->sleep_ms(interval_ms);
-		waited += interval_ms;
+		r->ops->sleep_ms(limit - elapsed < interval_ms
+					 ? (unsigned)(limit - elapsed)
+					 : interval_ms);
 	}
 	if (why && *why)
 		log_error("redis '%s': %s within %.0f s: %s", r->ds->name, what,

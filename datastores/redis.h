@@ -48,9 +48,11 @@ struct redis_client_ops {
 	void (*set_quiet)(struct redis_conn *c, bool quiet);
 	const char *(*last_error)(const struct redis_conn *c);
 	void (*sleep_ms)(unsigned ms); /* polling pauses */
+	/* CLOCK_MONOTONIC in ms: the deadlines of polls (redis_ds_poll()) */
+	uint64_t (*clock_ms)(void);
 };
 
-/* The real client (redis_client.h) and nanosleep. */
+/* The real client (redis_client.h), nanosleep and clock_gettime. */
 extern const struct redis_client_ops redis_client_real;
 
 extern const struct ds_driver ds_redis_driver;

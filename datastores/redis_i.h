@@ -88,8 +88,9 @@ typedef int redis_poll_fn(struct redis_ds *r, void *arg, bool *done);
 
 /*
  * Calls @fn(@r, @arg) until it sets done or fails, pausing @interval_ms
- * between calls through r->ops->sleep_ms, @timeout seconds of pauses at
- * most. On timeout logs "redis 'NAME': @what within T s" (followed by
+ * between calls through r->ops->sleep_ms, until @timeout seconds have
+ * passed on r->ops->clock_ms (looks included; the last look may end up to
+ * one look's duration after that). On timeout logs "redis 'NAME': @what within T s" (followed by
  * strerror(-*@why) if @why is not NULL and *@why is non-zero: the reason
  * @fn keeps of its last look) and returns -ETIMEDOUT. Returns 0 or the
  * -errno @fn returned.

@@ -216,8 +216,8 @@ static int fsync_dir(const char *dir)
 static int spawn_wait(struct redis_ds *r, const char *const argv[],
 		      double timeout, const char *what)
 {
-	unsigned waited = 0;
-	unsigned limit = (unsigned)(timeout * 1000);
+	uint64_t limit = timeout > 0 ? (uint64_t)(timeout * 1000) : 0;
+	uint64_t start;
 	struct sigaction dfl;
 	sigset_t none;
 	int status;
@@ -251,13 +251,15 @@ static int spawn_wait(struct redis_ds *r, const char *const argv[],
 		_exit(127);
 	}
 	close(devnull);
+	/* real time and real pauses even under test ops: the child runs */
+	start = redis_client_real.clock_ms();
 	for (;;) {
 		w = waitpid(pid, &status, WNOHANG);
 		if (w == pid)
 			break;
 		if (w < 0 && errno != EINTR)
 			return -errno;
-		if (waited >= limit) {
+		if (redis_client_real.clock_ms() - start >= limit) {
 			kill(-pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			log_error(
@@ -265,9 +267,7 @@ static int spawn_wait(struct redis_ds *r, const char *const argv[],
 				r->ds->name, what, timeout);
 			return -ETIMEDOUT;
 		}
-		/* a real pause even under test ops: the child runs */
 		redis_client_real.sleep_ms(REDIS_SPAWN_POLL_MS);
-		waited += REDIS_SPAWN_POLL_MS;
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;

@@ -5,7 +5,8 @@
  * datastore set, a table row, a temp dir), add_redis(), and the mocked
  * struct redis_client_ops: commands are expected in order with
  * expect_cmd(), INFO and CONFIG GET answer from the g_* globals, pauses
- * add up in g_slept_ms.
+ * add up in g_slept_ms; the clock (g_clock_ms) moves with the pauses and
+ * g_cmd_cost_ms per command.
  *
  * Included by exactly one .c per test binary (the Makefile links each
  * tests/unit/test_*.c alone with libtrovefs.a), so everything here is
@@ -209,6 +210,9 @@ static const char *g_error_text;
 static const char *g_last_error;
 /* the pauses the driver asked for, in ms */
 static unsigned g_slept_ms;
+/* the mocked monotonic clock: pauses and each command advance it */
+static uint64_t g_clock_ms;
+static unsigned g_cmd_cost_ms; /* what one command takes, in ms */
 
 static inline void reply_string(struct redis_reply *r, const char *s)
 {
@@ -251,6 +255,7 @@ static inline int mock_command(struct redis_conn *c, struct redis_reply *reply,
 	}
 	assert_string_equal(got, want);
 	memset(reply, 0, sizeof(*reply));
+	g_clock_ms += g_cmd_cost_ms;
 	err = mock_type(int);
 	g_last_error = err && g_error_text ? g_error_text : "";
 	if (err)
@@ -339,6 +344,12 @@ static inline const char *mock_last_error(const struct redis_conn *c)
 static inline void mock_sleep_ms(unsigned ms)
 {
 	g_slept_ms += ms;
+	g_clock_ms += ms;
+}
+
+static inline uint64_t mock_clock_ms(void)
+{
+	return g_clock_ms;
 }
 
 static const struct redis_client_ops mock_ops = {
@@ -351,6 +362,7 @@ static const struct redis_client_ops mock_ops = {
 	.set_quiet = mock_set_quiet,
 	.last_error = mock_last_error,
 	.sleep_ms = mock_sleep_ms,
+	.clock_ms = mock_clock_ms,
 };
 
 /* Datastore "m" with @n config pairs @kv, on the mocked ops. */
@@ -368,6 +380,8 @@ static inline struct ds *mocked_ds_kv(struct fixture *f, const char *const *kv,
 	g_error_text = NULL;
 	g_last_error = "";
 	g_slept_ms = 0;
+	g_clock_ms = 1000000; /* any start */
+	g_cmd_cost_ms = 0;
 	assert_int_equal(add_redis(f, "m", kv, n), 0);
 	ds = ds_set_find(f->set, "m");
 	ds_redis_set_client_ops(ds, &mock_ops);

@@ -498,6 +498,7 @@ static void test_redis_stream_connect_refused(void **state)
 
 struct bgsave_row {
 	size_t payload;		  /* RDB data bytes */
+	unsigned cmd_cost_ms;	  /* what each command takes */
 	bool same_second;	  /* LASTSAVE says now: wait 1 s first */
 	const char *bgsave_error; /* BGSAVE's error reply, or NULL: +OK */
 	unsigned unchanged;	  /* LASTSAVE looks before it changes */
@@ -548,6 +549,19 @@ static const struct bgsave_row bgsave_times_out = {
 	.status = "ok",
 	.want_open = -ETIMEDOUT,
 	.want_slept_ms = 1000,
+	.want_log = "BGSAVE did not finish within 1 s",
+};
+/*
+ * Each look takes 400 ms (a slow server): the bound is time, not the sum
+ * of the pauses - looks at 0, 500, 1000 ms, then -ETIMEDOUT.
+ */
+static const struct bgsave_row bgsave_slow_looks_time_out = {
+	.payload = 50,
+	.cmd_cost_ms = 400,
+	.unchanged = 3,
+	.status = "ok",
+	.want_open = -ETIMEDOUT,
+	.want_slept_ms = 2 * 100,
 	.want_log = "BGSAVE did not finish within 1 s",
 };
 static const struct bgsave_row bgsave_misconf = {
@@ -690,6 +704,7 @@ static void test_redis_bgsave_row(void **state)
 	/* in the past, or this very second (time() <= LASTSAVE) */
 	t0 = row->same_second ? (long long)time(NULL) + 3600 : 1763700000;
 	expect_bgsave(row, t0);
+	g_cmd_cost_ms = row->cmd_cost_ms;
 
 	err = ds->drv->stream_open(ds, &s);
 	assert_int_equal(err, row->want_open);
@@ -717,6 +732,86 @@ static void test_redis_bgsave_row(void **state)
 	}
 	free(out);
 	free(rdb);
+}
+
+/* ---- the bounded poll ---- */
+
+struct poll_row {
+	unsigned look_ms; /* what one look takes */
+	unsigned done_at; /* the look that finds it done; 0: never */
+	int fail_at_err;  /* with done_at: fail so instead */
+	int want_err;
+	unsigned want_looks;
+	unsigned want_slept_ms;
+};
+
+/* interval 20 ms, timeout 1 s: looks at 0, 20, ..., 1000 ms */
+static const struct poll_row poll_times_out = {
+	.want_err = -ETIMEDOUT,
+	.want_looks = 51,
+	.want_slept_ms = 1000,
+};
+/* a look that waits out a 10 s connect timeout: one look, not 51 */
+static const struct poll_row poll_slow_look_once = {
+	.look_ms = 10000,
+	.want_err = -ETIMEDOUT,
+	.want_looks = 1,
+};
+/* 180 ms looks: at 0, 200, ..., 800 ms; the 5th ends at 980: one 20 ms
+ * pause more, the 6th ends at 1180 */
+static const struct poll_row poll_looks_count = {
+	.look_ms = 180,
+	.want_err = -ETIMEDOUT,
+	.want_looks = 6,
+	.want_slept_ms = 5 * 20,
+};
+static const struct poll_row poll_done = {
+	.done_at = 3,
+	.want_looks = 3,
+	.want_slept_ms = 2 * 20,
+};
+static const struct poll_row poll_error_stops = {
+	.done_at = 2,
+	.fail_at_err = -EACCES,
+	.want_err = -EACCES,
+	.want_looks = 2,
+	.want_slept_ms = 20,
+};
+
+struct poll_state {
+	const struct poll_row *row;
+	unsigned looks;
+};
+
+static int poll_look(struct redis_ds *r, void *arg, bool *done)
+{
+	struct poll_state *ps = arg;
+
+	(void)r;
+	ps->looks++;
+	g_clock_ms += ps->row->look_ms;
+	if (ps->row->done_at && ps->looks == ps->row->done_at) {
+		if (ps->row->fail_at_err)
+			return ps->row->fail_at_err;
+		*done = true;
+	}
+	return 0;
+}
+
+static void test_redis_poll_row(void **state)
+{
+	struct fixture *f = *state;
+	struct poll_state ps = { .row = f->row };
+	struct ds *ds = mocked_ds(f);
+
+	assert_int_equal(redis_ds_poll(redis_ds_of(ds), 20, 1.0, "it did not",
+				       NULL, poll_look, &ps),
+			 ps.row->want_err);
+	assert_int_equal(ps.looks, ps.row->want_looks);
+	assert_int_equal(g_slept_ms, ps.row->want_slept_ms);
+	if (ps.row->want_err == -ETIMEDOUT)
+		assert_non_null(
+			strstr(g_last_log, "'m': it did not within 1 s"));
 }
 
 /* ---- backups and state markers ---- */
@@ -933,6 +1028,7 @@ int main(void)
 		ROW(test_redis_bgsave_row, bgsave_waits_out_lastsave_second),
 		ROW(test_redis_bgsave_row, bgsave_already_in_progress),
 		ROW(test_redis_bgsave_row, bgsave_times_out),
+		ROW(test_redis_bgsave_row, bgsave_slow_looks_time_out),
 		ROW(test_redis_bgsave_row, bgsave_misconf),
 		ROW(test_redis_bgsave_row, bgsave_unknown_command),
 		ROW(test_redis_bgsave_row, bgsave_lastsave_fails),
@@ -940,6 +1036,11 @@ int main(void)
 		ROW(test_redis_bgsave_row, bgsave_bad_crc),
 		ROW(test_redis_bgsave_row, bgsave_big_file_bad_crc),
 		ROW(test_redis_bgsave_row, bgsave_no_file),
+		ROW(test_redis_poll_row, poll_times_out),
+		ROW(test_redis_poll_row, poll_slow_look_once),
+		ROW(test_redis_poll_row, poll_looks_count),
+		ROW(test_redis_poll_row, poll_done),
+		ROW(test_redis_poll_row, poll_error_stops),
 		T(test_redis_backup_commits_only_verified),
 		T(test_redis_state_keys),
 		ROW(test_redis_state_row, state_markers),
