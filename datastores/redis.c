@@ -7,8 +7,10 @@
  *           "$EOF:<mark>" framing; the payload is streamed as it arrives.
  *           With the server's repl-diskless-sync yes (Redis 7 default)
  *           nothing is written to the server's disk.
- *   bgsave  LASTSAVE, BGSAVE SCHEDULE ("already in progress" accepted),
- *           poll LASTSAVE until it changes (save_timeout), check
+ *   bgsave  LASTSAVE, BGSAVE SCHEDULE (on "already in progress" wait
+ *           for that save to end: if LASTSAVE did not change, as after a
+ *           diskless replica sync, BGSAVE again, 3 tries), poll LASTSAVE
+ *           until it changes (save_timeout for all of it), check
  *           rdb_last_bgsave_status, then stream CONFIG GET dir/dbfilename
  *           (the file is opened once: a later save renames a new file in
  *           and leaves our descriptor on the old one).
@@ -56,6 +58,7 @@
 #include "redis_repl.h"
 
 #define REDIS_STREAM_BUF (1u << 20)
+#define REDIS_BGSAVE_TRIES 3	/* BGSAVEs met by another save running */
 #define REDIS_TRASH_WAIT_S 10.0 /* at exit, for old files being removed */
 
 static void real_sleep_ms(unsigned ms)
@@ -653,14 +656,88 @@ static int bgsave_done(struct redis_ds *r, void *arg, bool *done)
 	return err;
 }
 
+/* The save running on p->conn is over: rdb_bgsave_in_progress:0. */
+static int bgsave_idle(struct redis_ds *r, void *arg, bool *done)
+{
+	struct bgsave_poll *p = arg;
+	struct buf v;
+	int err;
+
+	buf_init(&v, 64);
+	err = redis_ds_info_get(r, p->conn, "persistence",
+				"rdb_bgsave_in_progress", &v);
+	if (!err)
+		*done = strcmp(buf_str(&v), "0") == 0;
+	buf_release(&v);
+	return err;
+}
+
+/* Seconds of save_timeout left since @start (r->ops->clock_ms). */
+static double bgsave_left(struct redis_ds *r, uint64_t start)
+{
+	double used = (double)(r->ops->clock_ms() - start) / 1000;
+
+	return used < r->save_timeout ? r->save_timeout - used : 0;
+}
+
+/*
+ * BGSAVE SCHEDULE until a save that ends after LASTSAVE @t0 is under way
+ * or over. "already in progress" may be a save to disk, whose end changes
+ * LASTSAVE (that save is then used), or a diskless replication fork,
+ * whose end does not (a save to a socket updates neither LASTSAVE nor
+ * rdb_saves): waiting for LASTSAVE to change then waited out
+ * save_timeout. So the running save is waited out
+ * (rdb_bgsave_in_progress:0), and if LASTSAVE did not change, BGSAVE is
+ * sent again, REDIS_BGSAVE_TRIES times at most (then -EBUSY). Bounded by
+ * save_timeout from @start.
+ */
+static int bgsave_start(struct redis_ds *r, struct redis_conn *c, long long t0,
+			uint64_t start)
+{
+	const char *bgsave[2] = { "BGSAVE", "SCHEDULE" };
+	struct bgsave_poll p = { .conn = c, .t0 = t0 };
+	struct redis_reply rep;
+	unsigned tries;
+	long long t;
+	int err;
+
+	for (tries = 1;; tries++) {
+		r->ops->set_quiet(c, true);
+		err = redis_ds_cmd(r, c, &rep, 2, bgsave);
+		redis_reply_release(&rep);
+		r->ops->set_quiet(c, false);
+		if (!err)
+			return 0;
+		if (!strstr(r->ops->last_error(c), "already in progress")) {
+			log_error("redis '%s': BGSAVE: %s", r->ds->name,
+				  r->ops->last_error(c));
+			return err;
+		}
+		err = redis_ds_poll(r, REDIS_POLL_MS, bgsave_left(r, start),
+				    "the running background save did not end",
+				    NULL, bgsave_idle, &p);
+		if (!err)
+			err = cmd_int(r, c, "LASTSAVE", &t);
+		if (err || t != t0)
+			return err; /* a save to disk ended: it will do */
+		if (tries == REDIS_BGSAVE_TRIES)
+			break;
+	}
+	log_error(
+		"redis '%s': BGSAVE: a background save that writes no dump file (a diskless replica sync?) was running at each of %u tries",
+		r->ds->name, tries);
+	return -EBUSY;
+}
+
 /* Waits for a save to end after @t0 and checks that it succeeded. */
-static int bgsave_wait(struct redis_ds *r, struct redis_conn *c, long long t0)
+static int bgsave_wait(struct redis_ds *r, struct redis_conn *c, long long t0,
+		       uint64_t start)
 {
 	struct bgsave_poll p = { .conn = c, .t0 = t0 };
 	struct buf st;
 	int err;
 
-	err = redis_ds_poll(r, REDIS_POLL_MS, r->save_timeout,
+	err = redis_ds_poll(r, REDIS_POLL_MS, bgsave_left(r, start),
 			    "BGSAVE did not finish", NULL, bgsave_done, &p);
 	if (err)
 		return err;
@@ -681,9 +758,8 @@ static int bgsave_wait(struct redis_ds *r, struct redis_conn *c, long long t0)
 
 static int bgsave_open(struct redis_ds *r, struct ds_stream *s)
 {
-	const char *bgsave[2] = { "BGSAVE", "SCHEDULE" };
 	struct redis_conn *c;
-	struct redis_reply rep;
+	uint64_t start;
 	struct buf dir;
 	struct buf file;
 	struct buf path;
@@ -704,18 +780,10 @@ static int bgsave_open(struct redis_ds *r, struct ds_stream *s)
 	 * not change it */
 	if ((long long)time(NULL) <= t0)
 		r->ops->sleep_ms(1000);
-	r->ops->set_quiet(c, true);
-	err = redis_ds_cmd(r, c, &rep, 2, bgsave);
-	redis_reply_release(&rep);
-	r->ops->set_quiet(c, false);
-	if (err && strstr(r->ops->last_error(c), "already in progress")) {
-		err = 0;
-	} else if (err) {
-		log_error("redis '%s': BGSAVE: %s", r->ds->name,
-			  r->ops->last_error(c));
-		goto out_close;
-	}
-	err = bgsave_wait(r, c, t0);
+	start = r->ops->clock_ms();
+	err = bgsave_start(r, c, t0, start);
+	if (!err)
+		err = bgsave_wait(r, c, t0, start);
 	if (err)
 		goto out_close;
 	err = redis_ds_config_get(r, c, "dir", &dir);

@@ -10,7 +10,7 @@
  *   password_file = FILE (first line; mode 0600) | user = ACL user
  *   mode = sync | bgsave                 (default sync)
  *   timeout = 10          seconds: connect, each command, each stall
- *   save_timeout = 600    bgsave: seconds to wait for LASTSAVE to change
+ *   save_timeout = 600    bgsave: seconds from BGSAVE until LASTSAVE changed
  *   start_timeout = 120   recover: seconds to wait for stop/start/load
  *   data_dir, dbfilename  recover: where the server's RDB lives
  *                         (default: CONFIG GET dir / dbfilename)

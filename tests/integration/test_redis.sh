@@ -105,6 +105,7 @@ start_timeout = 30
 host = 127.0.0.1
 port = $P2
 mode = bgsave
+save_timeout = 20
 [redis:auth]
 port = $P3
 password_file = $T/pw
@@ -143,6 +144,25 @@ want2=$(digest "$P2")
 t_check "cp of the live dump.rdb (bgsave)" cp "$DS/r2/dump.rdb" "$T/live2.rdb"
 t_eq "the bgsave RDB loads with the same digest" "$(digest_rdb "$T/live2.rdb")" "$want2"
 t_check "bgsave mode wrote the server's dump.rdb" test -s "$T/r2/dump.rdb"
+
+# A diskless replica sync (here redis-cli --rdb, read slowly) runs in a
+# fork that makes BGSAVE answer "already in progress" and that ends
+# without changing LASTSAVE: the backup must wait for it, then BGSAVE.
+for i in 1 2 3 4; do
+	head -c 3000000 /dev/urandom | base64 -w0 | c2 -x SET "big$i" >/dev/null
+done
+(redis-cli -p "$P2" --rdb - 2>/dev/null | { sleep 4; cat >/dev/null; }) &
+SLOW_PID=$!
+for i in $(seq 1 50); do
+	c2 INFO persistence | grep -q '^rdb_bgsave_in_progress:1' && break
+	sleep 0.1
+done
+t_check "a diskless sync runs on r2" \
+	sh -c "redis-cli -p $P2 INFO persistence | grep -q '^rdb_bgsave_in_progress:1'"
+t_check "bgsave-mode backup while a diskless sync runs" \
+	bash -c "echo 1 > '$DS/r2/backup'"
+wait "$SLOW_PID"
+c2 DEL big1 big2 big3 big4 >/dev/null
 
 # ---- backup, restore/
 t_check "echo 1 > backup" bash -c "echo 1 > '$DS/r1/backup'"

@@ -200,6 +200,10 @@ static inline void mock_close(struct redis_conn *c)
 /* The bulk reply of an INFO command (NULL: a status reply). */
 static const char *g_info_server;
 static const char *g_info_persistence;
+/* INFO persistence replies served first, in order (then the above) */
+static const char *g_persistence_q[16];
+static unsigned g_persistence_qh; /* next to serve */
+static unsigned g_persistence_qt; /* next free */
 static const char *g_info_replication;
 static const char *g_info_replication2; /* from the 2nd INFO replication */
 static const char *g_info_keyspace;
@@ -265,6 +269,9 @@ static inline int mock_command(struct redis_conn *c, struct redis_reply *reply,
 		reply->integer = mock_type(long long);
 	} else if (strcmp(got, "INFO server") == 0 && g_info_server) {
 		reply_string(reply, g_info_server);
+	} else if (strcmp(got, "INFO persistence") == 0 &&
+		   g_persistence_qh < g_persistence_qt) {
+		reply_string(reply, g_persistence_q[g_persistence_qh++]);
 	} else if (strcmp(got, "INFO persistence") == 0 && g_info_persistence) {
 		reply_string(reply, g_info_persistence);
 	} else if (strcmp(got, "INFO replication") == 0 && g_info_replication) {
@@ -294,6 +301,13 @@ static inline void expect_cmd(const char *cmd, int err)
 {
 	will_return(mock_command, cmd);
 	will_return(mock_command, err);
+}
+
+/* Queues @text as the reply to the next INFO persistence not yet served. */
+static inline void queue_persistence(const char *text)
+{
+	assert_true(g_persistence_qt < 16);
+	g_persistence_q[g_persistence_qt++] = text;
 }
 
 static inline int mock_send(struct redis_conn *c, int argc, const char **argv,
@@ -376,6 +390,8 @@ static inline struct ds *mocked_ds_kv(struct fixture *f, const char *const *kv,
 	g_info_replication = NULL;
 	g_info_replication2 = NULL;
 	g_info_keyspace = NULL;
+	g_persistence_qh = 0;
+	g_persistence_qt = 0;
 	g_conf_dir = NULL;
 	g_error_text = NULL;
 	g_last_error = "";

@@ -500,7 +500,10 @@ struct bgsave_row {
 	size_t payload;		  /* RDB data bytes */
 	unsigned cmd_cost_ms;	  /* what each command takes */
 	bool same_second;	  /* LASTSAVE says now: wait 1 s first */
-	const char *bgsave_error; /* BGSAVE's error reply, or NULL: +OK */
+	unsigned in_progress;	  /* BGSAVEs met by "already in progress" */
+	unsigned busy_looks;	  /* each time: looks while that save runs */
+	bool disk_save;		  /* it wrote the dump: LASTSAVE changed */
+	const char *bgsave_error; /* then BGSAVE's error, or NULL: +OK */
 	unsigned unchanged;	  /* LASTSAVE looks before it changes */
 	const char *poll_error;	  /* then this error reply, or NULL */
 	bool changes;		  /* then it changes (else: timeout) */
@@ -534,13 +537,35 @@ static const struct bgsave_row bgsave_waits_out_lastsave_second = {
 	.status = "ok",
 	.want_slept_ms = 1000,
 };
+/* someone else's BGSAVE runs: once it ended, its dump file is used */
 static const struct bgsave_row bgsave_already_in_progress = {
 	.payload = 50,
-	.bgsave_error = "ERR Background save already in progress",
-	.unchanged = 1,
+	.in_progress = 1,
+	.busy_looks = 1,
+	.disk_save = true,
 	.changes = true,
 	.status = "ok",
 	.want_slept_ms = 100,
+};
+/*
+ * A diskless replica sync runs: it ends without changing LASTSAVE, so
+ * BGSAVE is sent again (old code polled LASTSAVE until save_timeout).
+ */
+static const struct bgsave_row bgsave_diskless_sync_running = {
+	.payload = 50,
+	.in_progress = 1,
+	.busy_looks = 2,
+	.unchanged = 1,
+	.changes = true,
+	.status = "ok",
+	.want_slept_ms = 3 * 100,
+};
+/* one after the other: given up after 3 tries */
+static const struct bgsave_row bgsave_diskless_sync_each_try = {
+	.payload = 50,
+	.in_progress = 3,
+	.want_open = -EBUSY,
+	.want_log = "was running at each of 3 tries",
 };
 /* save_timeout = 1: looks at 0, 100, ..., 1000 ms, then -ETIMEDOUT */
 static const struct bgsave_row bgsave_times_out = {
@@ -552,16 +577,17 @@ static const struct bgsave_row bgsave_times_out = {
 	.want_log = "BGSAVE did not finish within 1 s",
 };
 /*
- * Each look takes 400 ms (a slow server): the bound is time, not the sum
- * of the pauses - looks at 0, 500, 1000 ms, then -ETIMEDOUT.
+ * Each command takes 400 ms (a slow server): the bound is time, not the
+ * sum of the pauses - BGSAVE ends at 400 ms, the looks at 800 and
+ * 1300 ms, then -ETIMEDOUT (old code: 11 looks).
  */
 static const struct bgsave_row bgsave_slow_looks_time_out = {
 	.payload = 50,
 	.cmd_cost_ms = 400,
-	.unchanged = 3,
+	.unchanged = 2,
 	.status = "ok",
 	.want_open = -ETIMEDOUT,
-	.want_slept_ms = 2 * 100,
+	.want_slept_ms = 100,
 	.want_log = "BGSAVE did not finish within 1 s",
 };
 static const struct bgsave_row bgsave_misconf = {
@@ -635,15 +661,38 @@ static void expect_bgsave(const struct bgsave_row *row, long long t0)
 {
 	int err;
 	unsigned i;
+	unsigned k;
 
 	will_return(mock_connect, 0);
 	expect_cmd("LASTSAVE", 0);
 	will_return(mock_command, t0);
-	g_error_text = row->bgsave_error;
-	err = row->bgsave_error ? redis_error_errno(row->bgsave_error) : 0;
-	expect_cmd("BGSAVE SCHEDULE", err);
-	if (err && !strstr(row->bgsave_error, "already in progress"))
-		return;
+	for (i = 0; i < row->in_progress; i++) {
+		g_error_text = "ERR Background save already in progress";
+		expect_cmd("BGSAVE SCHEDULE", -EIO);
+		for (k = 0; k <= row->busy_looks; k++) {
+			queue_persistence(
+				k < row->busy_looks
+					? "rdb_bgsave_in_progress:1\r\n"
+					: "rdb_bgsave_in_progress:0\r\n");
+			expect_cmd("INFO persistence", 0);
+		}
+		expect_cmd("LASTSAVE", 0);
+		will_return(mock_command, row->disk_save ? t0 + 1 : t0);
+		if (row->disk_save)
+			break;
+	}
+	if (row->in_progress == 3 && !row->disk_save)
+		return; /* -EBUSY */
+	if (!row->disk_save) {
+		/* the text last_error() shows for every failed command */
+		if (row->bgsave_error)
+			g_error_text = row->bgsave_error;
+		err = row->bgsave_error ? redis_error_errno(row->bgsave_error)
+					: 0;
+		expect_cmd("BGSAVE SCHEDULE", err);
+		if (err)
+			return;
+	}
 	for (i = 0; i < row->unchanged; i++) {
 		expect_cmd("LASTSAVE", 0);
 		will_return(mock_command, t0);
@@ -657,7 +706,7 @@ static void expect_bgsave(const struct bgsave_row *row, long long t0)
 		return;
 	expect_cmd("LASTSAVE", 0);
 	will_return(mock_command, t0 + 1);
-	expect_cmd("INFO persistence", 0);
+	expect_cmd("INFO persistence", 0); /* rdb_last_bgsave_status */
 	if (strcmp(row->status, "ok") != 0)
 		return;
 	expect_cmd("CONFIG GET dir", 0);
@@ -1027,6 +1076,8 @@ int main(void)
 		ROW(test_redis_bgsave_row, bgsave_streams_big_file),
 		ROW(test_redis_bgsave_row, bgsave_waits_out_lastsave_second),
 		ROW(test_redis_bgsave_row, bgsave_already_in_progress),
+		ROW(test_redis_bgsave_row, bgsave_diskless_sync_running),
+		ROW(test_redis_bgsave_row, bgsave_diskless_sync_each_try),
 		ROW(test_redis_bgsave_row, bgsave_times_out),
 		ROW(test_redis_bgsave_row, bgsave_slow_looks_time_out),
 		ROW(test_redis_bgsave_row, bgsave_misconf),
