@@ -983,15 +983,51 @@ static int aof_enable(struct redis_ds *r)
  * put the old dump file, AOF dir and config file back, start. Logs how
  * it ended; the recover fails with the step's error either way.
  */
+/*
+ * The rollback's stop failed (@err): the server may still run, so nothing
+ * is moved under it and no second server is started. The old files stay
+ * under their .trovefs-old names; the config file goes back (read only at
+ * a start, and the way back by hand starts the server). One error line
+ * and the status step say where the previous data is.
+ */
+static void rollback_stuck(struct redis_ds *r, struct redis_site *st, int err)
+{
+	struct buf where;
+
+	conf_put_back(r, st);
+	if (!st->rdb_moved && !st->aof_moved) {
+		log_error(
+			"redis '%s': rollback: cannot stop the server: %s; nothing had been moved: it runs on its previous data",
+			r->ds->name, strerror(-err));
+		return;
+	}
+	buf_init(&where, 4 * REDIS_PATH_MAX);
+	if (st->rdb_moved && st->had_rdb)
+		buf_printf(&where, " '%s'", buf_str(&st->rdb_old));
+	if (st->aof_moved && st->had_aof)
+		buf_printf(&where, " '%s'", buf_str(&st->aof_old));
+	if (!where.len)
+		buf_puts(&where, " none: there was no dump file or AOF dir");
+	log_error(
+		"redis '%s': rollback: cannot stop the server: %s; nothing moved back and no second server started: the previous data is in%s - stop the server, rename that back (without '.trovefs-old') and start it",
+		r->ds->name, strerror(-err), buf_str(&where));
+	ds_set_step(
+		r->ds,
+		"rollback failed: the server would not stop; previous data in%s",
+		buf_str(&where));
+	buf_release(&where);
+}
+
 static void rollback(struct redis_ds *r, struct redis_site *st)
 {
 	int err;
 
 	ds_set_step(r->ds, "rolling back to the previous data");
 	err = server_stop(r);
-	if (err)
-		log_error("redis '%s': rollback: cannot stop the server: %s",
-			  r->ds->name, strerror(-err));
+	if (err) {
+		rollback_stuck(r, st, err);
+		return;
+	}
 	/* put back only what the swap moved (struct redis_site) */
 	if (st->rdb_moved && st->had_rdb) {
 		/* atomically over the staged file, if it got there */

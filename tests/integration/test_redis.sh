@@ -87,6 +87,18 @@ cat > "$T/start-r4.sh" <<EOF
 exec redis-server "$D4/redis.conf" --appendonly yes
 EOF
 chmod 755 "$T/start-r4.sh"
+# r4's stop command: the calls after the Nth fail while
+# $T/stop-r4-fail-after holds N (the count is in $T/stop-r4-n)
+cat > "$T/stop-r4.sh" <<EOF
+#!/bin/sh
+n=\$(( \$(cat "$T/stop-r4-n" 2>/dev/null || echo 0) + 1 ))
+echo \$n > "$T/stop-r4-n"
+if [ -e "$T/stop-r4-fail-after" ] && [ \$n -gt "\$(cat "$T/stop-r4-fail-after")" ]; then
+	exit 1
+fi
+exec kill -TERM "\$(cat "$D4/redis.pid")"
+EOF
+chmod 755 "$T/stop-r4.sh"
 bash "$RS" stop "$D4" >/dev/null 2>&1
 "$T/start-r4.sh" || exit 1
 for i in $(seq 1 100); do
@@ -116,6 +128,7 @@ password_file = $T/badpw
 port = $P4
 config_file = $D4/redis.conf
 start_command = $T/start-r4.sh
+stop_command = $T/stop-r4.sh
 start_timeout = 30
 "
 t_mount || exit 1
@@ -371,6 +384,29 @@ t_check "r4's status reports the failure" \
 	grep -q "^last_result: error: Input/output error (EIO)" "$DS/r4/status"
 t_check "no leftovers in r4's data dir" no_leftovers "$D4"
 t_allow "redis 'r4'|datastore 'r4'"
+
+# A rollback that cannot stop the server (its stop command fails the
+# second time) moves nothing under it and starts no second server.
+rm -f "$T/stop-r4-n"
+echo 1 > "$T/stop-r4-fail-after"
+t_check_fails "recover whose rollback cannot stop r4" "Input/output error" \
+	bash -c "echo '$B5' > '$DS/r4/recover'"
+t_check "r4's old AOF dir is left aside" test -d "$D4/appendonlydir.trovefs-old"
+t_log_has "the log says where the previous data is" \
+	"redis 'r4': rollback: cannot stop the server: .* '$D4/appendonlydir.trovefs-old'"
+t_check "r4's status says the rollback failed" \
+	grep -q "^last_result: error: .* during: rollback failed" "$DS/r4/status"
+# the way back by hand, as the log says
+rm -f "$T/stop-r4-fail-after"
+bash "$RS" stop "$D4" >/dev/null 2>&1
+rm -rf "$D4/appendonlydir"
+mv "$D4/appendonlydir.trovefs-old" "$D4/appendonlydir"
+"$T/start-r4.sh"
+for i in $(seq 1 100); do
+	redis-cli -p "$P4" PING 2>/dev/null | grep -q PONG && break
+	sleep 0.1
+done
+t_eq "by hand, r4 serves its previous data" "$(digest "$P4")" "$want4"
 
 # AOF off at run time but appendonly yes in the config file: a restart
 # would load the old AOF, so the recover is refused before any stop

@@ -42,7 +42,8 @@
 static int g_nlogs;
 static int g_nnotice; /* of them, notice or worse: not progress steps */
 static char g_last_log[1024];
-static char g_first_error[1024]; /* the first error line, or "" */
+static char g_first_error[1024];     /* the first error line, or "" */
+static char g_last_error_line[1024]; /* the last error line, or "" */
 
 static inline void log_hook(int level, const char *msg)
 {
@@ -51,6 +52,9 @@ static inline void log_hook(int level, const char *msg)
 		g_nnotice++;
 	if (level <= LOG_ERR && !g_first_error[0])
 		snprintf(g_first_error, sizeof(g_first_error), "%s", msg);
+	if (level <= LOG_ERR)
+		snprintf(g_last_error_line, sizeof(g_last_error_line), "%s",
+			 msg);
 	snprintf(g_last_log, sizeof(g_last_log), "%s", msg);
 }
 
@@ -116,6 +120,7 @@ static inline int setup(void **state)
 	g_nlogs = 0;
 	g_nnotice = 0;
 	g_first_error[0] = '\0';
+	g_last_error_line[0] = '\0';
 	log_set_hook(log_hook);
 	*state = f;
 	return 0;
@@ -270,7 +275,8 @@ static inline int mock_command(struct redis_conn *c, struct redis_reply *reply,
 	} else if (strcmp(got, "INFO server") == 0 && g_info_server) {
 		reply_string(reply, g_info_server);
 	} else if (strcmp(got, "INFO persistence") == 0 &&
-		   g_persistence_qh < g_persistence_qt) {
+		   g_persistence_qh < g_persistence_qt &&
+		   g_persistence_q[g_persistence_qh]) {
 		reply_string(reply, g_persistence_q[g_persistence_qh++]);
 	} else if (strcmp(got, "INFO persistence") == 0 && g_info_persistence) {
 		reply_string(reply, g_info_persistence);

@@ -341,6 +341,43 @@ static void test_redis_stage_open_refuses_aof_in_config(void **state)
 	ds->drv->stage_free(sg);
 }
 
+/*
+ * The rollback cannot stop the server (its stop command fails): nothing
+ * may be moved under a server that may still run, and no second one is
+ * started; the old dump file stays aside, and the log and status say so.
+ */
+static void test_redis_rollback_cannot_stop_leaves_old_files(void **state)
+{
+	struct fixture *f = *state;
+	const char *kv[8] = { "data_dir",     f->dir,	       "dbfilename",
+			      "dump.rdb",     "start_command", "true",
+			      "stop_command", "false" };
+	struct ds_stage *sg;
+	struct ds *ds;
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_redis.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	ds = mocked_ds_kv(f, kv, 4);
+	sg = stage_bytes(f, ds, RDB_3_KEYS, sizeof(RDB_3_KEYS) - 1);
+	will_return(mock_connect, -ECONNREFUSED); /* already stopped */
+	will_return(mock_connect, 0);		  /* up after "true" */
+	expect_cmd("PING", 0);
+	expect_loaded("1", NULL);     /* the wrong data: roll back */
+	will_return(mock_connect, 0); /* it runs: stop it ("false") */
+	expect_cmd("INFO server", 0);
+	assert_int_equal(ds->drv->stage_apply(sg), -EIO);
+	ds->drv->stage_free(sg);
+	/* no second start: no connect for a PING is queued */
+	assert_file_is(f->dir, "dump.rdb.trovefs-old", "the old data");
+	assert_true(has_entry(f->dir, "dump.rdb"));
+	assert_non_null(strstr(g_last_error_line,
+			       "'m': rollback: cannot stop the server"));
+	assert_non_null(strstr(g_last_error_line, "dump.rdb.trovefs-old'"));
+	/* what status shows after "during:" */
+	assert_non_null(
+		strstr(ds->step, "rollback failed: the server would not stop"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -353,6 +390,7 @@ int main(void)
 		ROW(test_redis_stage_apply_checks_loaded_row, loaded_nothing),
 		ROW(test_redis_stage_apply_checks_loaded_row, loaded_too_few),
 		T(test_redis_stage_open_refuses_aof_in_config),
+		T(test_redis_rollback_cannot_stop_leaves_old_files),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
