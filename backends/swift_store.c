@@ -630,8 +630,8 @@ static int sw_head(struct store *st, const char *container, const char *key,
 
 /* ---- metadata headers ---- */
 
-/* Appends X-Object-Meta-* and Content-Type for @m to *@h. */
-int swift_meta_headers(const struct meta *m, struct curl_slist **h)
+/* Appends an X-Object-Meta-* line per key of @m to *@h. */
+static int meta_lines(const struct meta *m, struct curl_slist **h)
 {
 	struct buf b;
 	size_t i;
@@ -653,24 +653,39 @@ int swift_meta_headers(const struct meta *m, struct curl_slist **h)
 		else
 			*h = n;
 	}
-	if (!err) {
-		struct meta empty;
-		struct curl_slist *n;
+	buf_release(&b);
+	return err;
+}
 
-		meta_init(&empty);
-		buf_reset(&b);
-		buf_puts(&b, "Content-Type: ");
-		err = swift_ctype_from_meta(m ? m : &empty, &b);
-		if (!err) {
-			n = curl_slist_append(*h, b.data);
-			if (!n)
-				err = -ENOMEM;
-			else
-				*h = n;
-		}
+/* Appends the Content-Type that carries @m (may be NULL) to *@h. */
+static int ctype_line(const struct meta *m, struct curl_slist **h)
+{
+	struct meta empty;
+	struct curl_slist *n;
+	struct buf b;
+	int err;
+
+	meta_init(&empty);
+	buf_init(&b, 8192);
+	buf_puts(&b, "Content-Type: ");
+	err = swift_ctype_from_meta(m ? m : &empty, &b);
+	if (!err) {
+		n = curl_slist_append(*h, b.data);
+		if (!n)
+			err = -ENOMEM;
+		else
+			*h = n;
 	}
 	buf_release(&b);
 	return err;
+}
+
+/* Appends X-Object-Meta-* and Content-Type for @m to *@h. */
+int swift_meta_headers(const struct meta *m, struct curl_slist **h)
+{
+	int err = meta_lines(m, h);
+
+	return err ? err : ctype_line(m, h);
 }
 
 int swift_add_header(struct curl_slist **h, const char *fmt, ...)
@@ -1232,16 +1247,123 @@ out_release:
 	return err;
 }
 
+/*
+ * Headers a Swift POST replaces besides X-Object-Meta-* and Content-Type:
+ * the object server's default allowed_headers. X-Static-Large-Object is
+ * left out: the SLO middleware refuses it in a POST, and a POST keeps the
+ * SLO flag anyway (it is system metadata).
+ */
+static const char *const post_replaced[] = {
+	"content-disposition",
+	"content-encoding",
+	"x-delete-at",
+	"x-object-manifest",
+	"cache-control",
+	"content-language",
+	"expires",
+	"x-robots-tag",
+};
+
+/* What carry_hdr() needs: the object's metadata as head() showed it. */
+struct carry_ctx {
+	const struct meta *shown; /* what head() made of the headers */
+	const struct meta *m;	  /* the new metadata */
+	bool foreign;		  /* not a trovefs Content-Type: keep it */
+	struct curl_slist **h;
+	const char *bad; /* the header that could not be carried */
+};
+
+static bool is_trovefs_ctype(const char *v)
+{
+	size_t n = strlen(SWIFT_CTYPE);
+
+	return strncasecmp(v, SWIFT_CTYPE, n) == 0 &&
+	       (v[n] == '\0' || v[n] == ';' || v[n] == ' ');
+}
+
+/*
+ * Adds to the POST the response header @name of the HEAD that the POST
+ * would otherwise drop: system headers (a DLO's X-Object-Manifest, a
+ * foreign Content-Type...) and the X-Object-Meta-* that struct meta
+ * cannot hold (foreign keys, long or non-ASCII values), which the caller
+ * never saw; the keys it saw are in @m or were removed on purpose.
+ */
+static int carry_hdr(void *arg, const char *name, const char *value)
+{
+	struct carry_ctx *cc = arg;
+	const char *meta = NULL;
+	bool carry = false;
+	size_t i;
+	int err;
+
+	if (strncmp(name, "x-object-meta-", 14) == 0)
+		meta = name + 14;
+	if (meta)
+		carry = !meta_get(cc->shown, meta) && !meta_get(cc->m, meta);
+	else if (strcmp(name, "content-type") == 0)
+		carry = cc->foreign;
+	for (i = 0; !meta && !carry &&
+		    i < sizeof(post_replaced) / sizeof(post_replaced[0]);
+	     i++)
+		carry = strcmp(name, post_replaced[i]) == 0;
+	if (!carry)
+		return 0;
+	err = swift_add_header(cc->h, "%s: %s", name, value);
+	if (err == -ENAMETOOLONG) {
+		cc->bad = name;
+		err = -EOPNOTSUPP;
+	}
+	return err;
+}
+
+/*
+ * A Swift POST replaces all of an object's user metadata and the system
+ * headers above; touch or chmod must not turn a DLO into an empty object
+ * or drop another tool's Content-Type, X-Delete-At or metadata. So the
+ * POST repeats what the HEAD shows, and is refused (-EOPNOTSUPP) when
+ * some of it cannot be repeated.
+ */
 static int sw_set_meta(struct store *st, const char *container, const char *key,
 		       const struct meta *m)
 {
+	struct swift_priv *sw = swift_priv_of(st);
 	struct curl_slist *h = NULL;
 	struct swift_http_req r;
+	struct obj_info shown;
+	char ctype[256] = "";
+	struct carry_ctx cc = { .m = m, .h = &h };
 	int err;
 
 	if (!store_container_is_valid(container) || !store_key_is_valid(key))
 		return -EINVAL;
-	err = swift_meta_headers(m, &h);
+	obj_info_init(&shown);
+	swift_http_req_init(&r);
+	err = swift_head_raw(sw, container, key, &r);
+	if (err)
+		goto out_release;
+	if (r.hdrs.err) {
+		log_error(
+			"cannot set the metadata of '%s/%s': its headers pass %u bytes, some would be lost",
+			container, key, SWIFT_HDRS_MAX);
+		err = -EOPNOTSUPP;
+		goto out_release;
+	}
+	err = swift_info_from_head(&r, key, &shown);
+	if (err)
+		goto out_release;
+	cc.shown = &shown.meta;
+	cc.foreign =
+		swift_http_header(&r, "content-type", ctype, sizeof(ctype)) &&
+		!is_trovefs_ctype(ctype);
+	err = meta_lines(m, &h);
+	if (!err && !cc.foreign)
+		err = ctype_line(m, &h);
+	if (!err)
+		err = swift_http_headers_each(&r, "", carry_hdr, &cc);
+	if (err == -EOPNOTSUPP)
+		log_error(
+			"cannot set the metadata of '%s/%s': its header '%s' is too long to keep",
+			container, key, cc.bad);
 	if (!err) {
 		struct swift_call c = {
 			.method = "POST",
@@ -1251,10 +1373,13 @@ static int sw_set_meta(struct store *st, const char *container, const char *key,
 			.quiet = SWIFT_QUIET_404,
 		};
 
-		swift_http_req_init(&r);
-		err = swift_do(swift_priv_of(st), &c, &r);
 		swift_http_req_release(&r);
+		swift_http_req_init(&r);
+		err = swift_do(sw, &c, &r);
 	}
+out_release:
+	swift_http_req_release(&r);
+	obj_info_release(&shown);
 	curl_slist_free_all(h);
 	return err;
 }

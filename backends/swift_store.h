@@ -7,6 +7,10 @@
  *     Content-Type: application/x-trovefs; mtime=...; mode=644; ...
  * Listing entries of objects trovefs did not write (or whose metadata did
  * not fit) have meta_partial set; head() always returns everything.
+ * set_meta() is a POST that repeats what a POST would drop and @m does
+ * not say (a DLO's X-Object-Manifest, a foreign Content-Type,
+ * Content-Encoding, X-Delete-At, X-Object-Meta-* that struct meta cannot
+ * hold); -EOPNOTSUPP if it cannot.
  *
  * Large objects: a writer buffers up to segment_size bytes; an object that
  * fits is one PUT (ETag-checked). A larger one becomes a Static Large
