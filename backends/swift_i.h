@@ -126,8 +126,15 @@ int swift_add_header(struct curl_slist **h, const char *fmt, ...)
 /* "<container>+segments" into @b. */
 int swift_seg_container_name(const char *container, struct buf *b);
 
-/* Deletes one segment given as "/c/o"; already gone counts as done. */
-int swift_delete_path(struct swift_priv *sw, const char *path, bool sub_slo);
+/*
+ * Splits "/container/object" into @c and @k, borrowed from @b (which the
+ * caller initialised and releases). Returns 0, -EINVAL or @b's error.
+ */
+int swift_split_path(const char *path, struct buf *b, const char **c,
+		     const char **k);
+
+/* Deletes one object given as "/c/o"; already gone counts as done. */
+int swift_delete_path(struct swift_priv *sw, const char *path);
 
 /*
  * Deletes the @n plain objects @paths ("/c/o", not encoded) in order:
@@ -225,29 +232,42 @@ typedef int swift_piece_fn(void *arg, size_t off, size_t len, bool cut);
 int swift_put_cut(size_t len, size_t max_pieces, swift_piece_fn *put,
 		  void *arg);
 
-/* The segments of an SLO manifest we may delete when it is replaced. */
-struct swift_old_segs {
-	char **paths; /* owned */
-	bool *sub;    /* paths[i] is a sub-manifest */
-	size_t n;
-	size_t cap;
-	const char *own_prefix;	  /* "/<c>+segments/" */
-	const char *trove_prefix; /* "/<c>/<key>_" */
-	int err;
+/* ---- the parts of an SLO (swift_segs.c) ---- */
+
+/* Every part of an SLO, found by reading its manifests recursively. */
+struct swift_slo_parts {
+	struct swift_seg *leaves; /* owned: the segments, in manifest order */
+	size_t nleaves;
+	struct swift_seg *subs; /* owned: sub-manifests, each listed before
+				 * the parts it names */
+	size_t nsubs;
+	size_t cap_leaves;
+	size_t cap_subs;
 };
 
 /*
- * If @key is an SLO whose segments trovefs made, collects them into @o.
- * Best effort: on any failure @o is empty (segments leak, nothing is lost).
+ * Reads the manifests of @container/@key down to the leaves into @p.
+ * Returns 0 (an object that is absent or not an SLO has no parts) or
+ * -errno, logged (a manifest missing or unreadable); on failure @p is
+ * empty. The caller releases @p with swift_slo_parts_release().
  */
-void swift_collect_old_segments(struct swift_priv *sw, const char *container,
-				const char *key, struct swift_old_segs *o);
+int swift_slo_parts_get(struct swift_priv *sw, const char *container,
+			const char *key, struct swift_slo_parts *p);
+void swift_slo_parts_release(struct swift_slo_parts *p);
 
-/* Deletes the segments of @o not listed in @keep (@n_keep entries). */
-void swift_delete_old_segments(struct swift_priv *sw, struct swift_old_segs *o,
-			       const struct swift_seg *keep, size_t n_keep);
-
-void swift_old_segs_release(struct swift_old_segs *o);
+/*
+ * Deletes, with plain DELETEs (bulk where offered), the parts of @old,
+ * what @container/@key was before it was replaced or renamed, that
+ * trovefs made for it ("/<container>+segments/..." or
+ * "/<container>/<key>_...") and that no part of the @nkeep objects @keep
+ * (what may still use them: the new object, a rename's source) names.
+ * Sub-manifests go first. Best effort: what is left is logged once.
+ * Never give it an @old or @keep that could not be read completely.
+ */
+void swift_delete_replaced(struct swift_priv *sw, const char *container,
+			   const char *key, const struct swift_slo_parts *old,
+			   const struct swift_slo_parts *const *keep,
+			   size_t nkeep);
 
 /* Fills @oi from a HEAD response (size, X-Timestamp, X-Object-Meta-*). */
 int swift_info_from_head(const struct swift_http_req *r, const char *key,

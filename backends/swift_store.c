@@ -709,9 +709,8 @@ int swift_add_header(struct curl_slist **h, const char *fmt, ...)
 
 /* ---- segments ---- */
 
-/* Parses "/container/object" into its parts (borrowed into @buf). */
-static int split_path(const char *path, struct buf *b, const char **c,
-		      const char **k)
+int swift_split_path(const char *path, struct buf *b, const char **c,
+		     const char **k)
 {
 	char *slash;
 
@@ -729,8 +728,8 @@ static int split_path(const char *path, struct buf *b, const char **c,
 	return 0;
 }
 
-/* Deletes one segment given as "/c/o" (404 = already gone). */
-int swift_delete_path(struct swift_priv *sw, const char *path, bool sub_slo)
+/* Deletes one object given as "/c/o" (404 = already gone). */
+int swift_delete_path(struct swift_priv *sw, const char *path)
 {
 	struct buf b;
 	const char *c = NULL;
@@ -738,11 +737,10 @@ int swift_delete_path(struct swift_priv *sw, const char *path, bool sub_slo)
 	int err;
 
 	buf_init(&b, SWIFT_URL_MAX);
-	err = split_path(path, &b, &c, &k);
+	err = swift_split_path(path, &b, &c, &k);
 	if (!err) {
-		err = swift_simple(sw, "DELETE", c, k,
-				   sub_slo ? "multipart-manifest=delete" : NULL,
-				   SWIFT_QUIET_404, NULL);
+		err = swift_simple(sw, "DELETE", c, k, NULL, SWIFT_QUIET_404,
+				   NULL);
 		if (err == -ENOENT)
 			err = 0;
 	}
@@ -1031,7 +1029,7 @@ int swift_delete_paths(struct swift_priv *sw, char *const *paths, size_t n,
 		if (i > 0 && n - i > 1 && bulk > 1)
 			err = bulk_delete(sw, paths + i, n - i, bulk, &taken);
 		else
-			err = swift_delete_path(sw, paths[i], false);
+			err = swift_delete_path(sw, paths[i]);
 		if (err)
 			break;
 		i += taken;
@@ -1039,125 +1037,6 @@ int swift_delete_paths(struct swift_priv *sw, char *const *paths, size_t n,
 			*done = i;
 	}
 	return err;
-}
-
-static int old_seg_entry(void *arg, const struct swift_json_entry *e)
-{
-	struct swift_old_segs *o = arg;
-
-	if (strncmp(e->name, o->own_prefix, strlen(o->own_prefix)) != 0 &&
-	    strncmp(e->name, o->trove_prefix, strlen(o->trove_prefix)) != 0)
-		return 0; /* not ours: another tool's data */
-	if (o->n == o->cap) {
-		size_t cap = o->cap ? o->cap * 2 : 16;
-		char **p = reallocarray(o->paths, cap, sizeof(*p));
-		bool *s;
-
-		if (!p)
-			goto out_nomem;
-		o->paths = p;
-		s = reallocarray(o->sub, cap, sizeof(*s));
-		if (!s)
-			goto out_nomem;
-		o->sub = s;
-		o->cap = cap;
-	}
-	o->paths[o->n] = strdup(e->name);
-	if (!o->paths[o->n])
-		goto out_nomem;
-	o->sub[o->n++] = e->is_subdir;
-	return 0;
-out_nomem:
-	o->err = -ENOMEM;
-	return 1;
-}
-
-void swift_old_segs_release(struct swift_old_segs *o)
-{
-	size_t i;
-
-	for (i = 0; i < o->n; i++)
-		free(o->paths[i]);
-	free(o->paths);
-	free(o->sub);
-	memset(o, 0, sizeof(*o));
-}
-
-/*
- * If @key is an SLO whose segments trovefs made, collects them into @o so
- * they can be deleted once a new object replaced it. Best effort: any
- * failure leaves @o empty (the segments are then leaked, not lost).
- */
-void swift_collect_old_segments(struct swift_priv *sw, const char *container,
-				const char *key, struct swift_old_segs *o)
-{
-	struct swift_http_req r;
-	struct buf own;
-	struct buf trove;
-	struct buf resp;
-	size_t n;
-	int err;
-
-	memset(o, 0, sizeof(*o));
-	swift_http_req_init(&r);
-	err = swift_head_raw(sw, container, key, &r);
-	if (err || !swift_hdr_true(&r, "x-static-large-object")) {
-		swift_http_req_release(&r);
-		return;
-	}
-	swift_http_req_release(&r);
-	buf_init(&own, SWIFT_URL_MAX);
-	buf_init(&trove, SWIFT_URL_MAX);
-	buf_init(&resp, SWIFT_MANIFEST_MAX);
-	buf_printf(&own, "/%s%s/", container, SWIFT_SEG_SUFFIX);
-	buf_printf(&trove, "/%s/%s_", container, key);
-	if (own.err || trove.err)
-		goto out_release;
-	err = swift_get_manifest(sw, container, key, &resp, NULL);
-	if (err)
-		goto out_release;
-	o->own_prefix = own.data;
-	o->trove_prefix = trove.data;
-	err = swift_json_parse_manifest(resp.data, resp.len, old_seg_entry, o,
-					&n);
-	if (err || o->err)
-		swift_old_segs_release(o);
-out_release:
-	o->own_prefix = NULL;
-	o->trove_prefix = NULL;
-	buf_release(&own);
-	buf_release(&trove);
-	buf_release(&resp);
-}
-
-/* Deletes the old segments not listed in @keep (n_keep entries). */
-void swift_delete_old_segments(struct swift_priv *sw, struct swift_old_segs *o,
-			       const struct swift_seg *keep, size_t n_keep)
-{
-	char **plain;
-	size_t nplain = 0;
-	size_t i;
-	size_t j;
-
-	if (o->n == 0)
-		return;
-	/* plain segments in one go (bulk delete); sub-manifests alone */
-	plain = calloc(o->n, sizeof(*plain));
-	for (i = 0; i < o->n; i++) {
-		bool kept = false;
-
-		for (j = 0; j < n_keep && !kept; j++)
-			kept = strcmp(o->paths[i], keep[j].path) == 0;
-		if (kept)
-			continue;
-		if (o->sub[i] || !plain)
-			swift_delete_path(sw, o->paths[i], o->sub[i]);
-		else
-			plain[nplain++] = o->paths[i]; /* borrowed */
-	}
-	if (nplain > 0)
-		swift_delete_paths(sw, plain, nplain, NULL);
-	free(plain);
 }
 
 /* ---- del, rename, set_meta, statfs ---- */
@@ -1180,12 +1059,43 @@ static int sw_del(struct store *st, const char *container, const char *key)
 			    SWIFT_QUIET_404, NULL);
 }
 
+/*
+ * After a rename onto @dc/@dk, deletes the parts @old of what was there,
+ * unless the source or the destination (as they are now) still names
+ * them; if either cannot be read, nothing is deleted.
+ */
+static void rename_cleanup(struct swift_priv *sw, const char *sc,
+			   const char *sk, const char *dc, const char *dk,
+			   const struct swift_slo_parts *old)
+{
+	struct swift_slo_parts src;
+	struct swift_slo_parts dst;
+	const struct swift_slo_parts *keep[2] = { &src, &dst };
+
+	if (old->nleaves + old->nsubs == 0)
+		return;
+	if (swift_slo_parts_get(sw, sc, sk, &src))
+		goto out_leak;
+	if (swift_slo_parts_get(sw, dc, dk, &dst)) {
+		swift_slo_parts_release(&src);
+		goto out_leak;
+	}
+	swift_delete_replaced(sw, dc, dk, old, keep, 2);
+	swift_slo_parts_release(&src);
+	swift_slo_parts_release(&dst);
+	return;
+out_leak:
+	log_warn(
+		"segments of the object '%s/%s' replaced by a rename left behind",
+		dc, dk);
+}
+
 static int sw_rename(struct store *st, const char *sc, const char *sk,
 		     const char *dc, const char *dk)
 {
 	struct swift_priv *sw = swift_priv_of(st);
+	struct swift_slo_parts old;
 	struct swift_http_req r;
-	struct swift_old_segs old;
 	bool manifest;
 	bool slo;
 	int err;
@@ -1201,7 +1111,11 @@ static int sw_rename(struct store *st, const char *sc, const char *sk,
 		swift_http_req_release(&r);
 		return err;
 	}
-	swift_collect_old_segments(sw, dc, dk, &old);
+	/* what dk holds now; unreadable: its parts are left, not guessed */
+	if (swift_slo_parts_get(sw, dc, dk, &old))
+		log_warn(
+			"segments of the object '%s/%s' replaced by a rename will be left behind",
+			dc, dk);
 	if (slo) {
 		err = swift_rename_trove_slo(sw, sc, sk, dc, dk, &r);
 		if (err <= 0) {
@@ -1214,36 +1128,14 @@ static int sw_rename(struct store *st, const char *sc, const char *sk,
 	err = swift_server_copy(sw, sc, sk, dc, dk,
 				manifest ? "multipart-manifest=get" : NULL);
 	if (err)
-		goto out_release;
+		goto out_old;
 	/* the source manifest only: its segments now belong to dk */
 	err = swift_simple(sw, "DELETE", sc, sk, NULL, SWIFT_QUIET_404, NULL);
 	if (err == -ENOENT)
 		err = 0;
 out_old:
-	if (!err) {
-		/* the segments of the old dk, unless dk now uses them */
-		struct swift_old_segs now;
-
-		swift_collect_old_segments(sw, dc, dk, &now);
-		{
-			size_t i;
-			size_t j;
-
-			for (i = 0; i < old.n; i++) {
-				bool kept = false;
-
-				for (j = 0; j < now.n && !kept; j++)
-					kept = !strcmp(old.paths[i],
-						       now.paths[j]);
-				if (!kept)
-					swift_delete_path(sw, old.paths[i],
-							  old.sub[i]);
-			}
-		}
-		swift_old_segs_release(&now);
-	}
-out_release:
-	swift_old_segs_release(&old);
+	rename_cleanup(sw, sc, sk, dc, dk, &old);
+	swift_slo_parts_release(&old);
 	return err;
 }
 

@@ -688,7 +688,9 @@ static int sw_commit(struct store_writer *wr, const struct meta *m)
 {
 	struct sw_writer *w = wr->priv;
 	struct swift_priv *sw = w->sw;
-	struct swift_old_segs old;
+	struct swift_slo_parts old;
+	struct swift_slo_parts mine;
+	const struct swift_slo_parts *keep = &mine;
 	struct swift_seg *segs = NULL;
 	struct swift_seg *top = NULL;
 	size_t nsegs = 0;
@@ -706,8 +708,11 @@ static int sw_commit(struct store_writer *wr, const struct meta *m)
 		err = w->err;
 	if (err)
 		goto out_delete;
-	/* what the object we replace leaves behind (SLO segments) */
-	swift_collect_old_segments(sw, w->container, w->key, &old);
+	/* the parts of the object we replace, deleted once it is replaced */
+	if (swift_slo_parts_get(sw, w->container, w->key, &old))
+		log_warn(
+			"segments of the object '%s/%s' replaced will be left behind",
+			w->container, w->key);
 	if (w->nseg == 0) {
 		err = hex_md5(w->md5, etag);
 		if (!err)
@@ -716,7 +721,8 @@ static int sw_commit(struct store_writer *wr, const struct meta *m)
 		if (err != -EFBIG) {
 			if (err)
 				goto out_delete;
-			swift_delete_old_segments(sw, &old, NULL, 0);
+			swift_delete_replaced(sw, w->container, w->key, &old,
+					      NULL, 0);
 			goto out_free;
 		}
 		/* too large for one PUT here (413): an SLO of smaller parts */
@@ -748,13 +754,19 @@ static int sw_commit(struct store_writer *wr, const struct meta *m)
 			w->container, w->key);
 	if (err)
 		goto out_delete;
-	swift_delete_old_segments(sw, &old, segs, nsegs);
+	/* all the new object names: in Trove's layout, sub-manifest names
+	 * may be the old ones' */
+	mine.leaves = segs;
+	mine.nleaves = nsegs;
+	mine.subs = w->subs;
+	mine.nsubs = w->nsub;
+	swift_delete_replaced(sw, w->container, w->key, &old, &keep, 1);
 	goto out_free;
 out_delete:
 	delete_uploaded(w);
 out_free:
 	free(segs);
-	swift_old_segs_release(&old);
+	swift_slo_parts_release(&old);
 	buf_release(&body);
 	writer_free(w);
 	return err;
@@ -1037,7 +1049,7 @@ int swift_rename_trove_slo(struct swift_priv *sw, const char *sc,
 	if (err) {
 		/* the copies made so far; the source is untouched */
 		for (i = 0; i < done; i++)
-			swift_delete_path(sw, nv[i].path, false);
+			swift_delete_path(sw, nv[i].path);
 		goto out_release;
 	}
 	swift_simple(sw, "DELETE", sc, sk, NULL, SWIFT_QUIET_404, NULL);
@@ -1049,7 +1061,7 @@ int swift_rename_trove_slo(struct swift_priv *sw, const char *sc,
 		for (j = 0; j < l.n && !reused; j++)
 			reused = strcmp(l.v[i].path, nv[j].path) == 0;
 		if (!reused)
-			swift_delete_path(sw, l.v[i].path, false);
+			swift_delete_path(sw, l.v[i].path);
 	}
 out_release:
 	for (i = 0; nv && i < l.n; i++)

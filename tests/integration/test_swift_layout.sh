@@ -1,0 +1,84 @@
+#!/bin/bash
+# test_swift_layout.sh - objects in Trove's segment layout (format=trove:
+# "<key>_%08d" segments and "<key>_m<level>-%08d" sub-manifests in the
+# object's own container) replaced, renamed and overwritten unsuccessfully
+# on a Swift whose SLO manifests take 10 entries, with 1 MiB segments, so
+# 25 MiB is a nested manifest. After each step the object reads back and
+# the container holds exactly the parts its manifests name: nothing of
+# the object replaced is left, nothing of the live one is gone. Swift is
+# Debian's, started by tests/services/swift.sh; exit 77 if it cannot run.
+. "$(dirname "$0")/lib.sh"
+export TROVEFS_TEST_SOURCE=swift
+export SWIFT_SLO_MAX_SEGMENTS=10
+t_init
+t_mount -o format=trove || exit 1
+C=$MNT/containers/tl
+mkdir "$C" || exit 1
+t_data "$T/src/a25" $((25 * 1048576 + 3)) aaa
+t_data "$T/src/b25" $((25 * 1048576 + 5)) bbb
+t_data "$T/src/c5" $((5 * 1048576 + 1)) ccc
+
+# slo_parts K - the names of every part of the SLO tl/K, read from its
+# manifests recursively, sorted (parts of tl only)
+slo_parts() {
+	t_swift_curl -o /dev/null tl
+	SU=$SWIFT_STORAGE_URL TOK=$T_SWIFT_TOKEN /usr/bin/python3 - "tl/$1" 2>/dev/null <<'PY'
+import json, os, sys, urllib.parse, urllib.request
+
+def get(path):
+    url = "%s/%s?multipart-manifest=get" % (os.environ["SU"],
+                                            urllib.parse.quote(path))
+    req = urllib.request.Request(url, headers={"X-Auth-Token": os.environ["TOK"]})
+    return json.load(urllib.request.urlopen(req))
+
+out = []
+def walk(path):
+    for e in get(path):
+        name = e["name"].lstrip("/")
+        out.append(name.split("/", 1)[1])
+        if e.get("sub_slo"):
+            walk(name)
+
+walk(sys.argv[1])
+print("\n".join(sorted(out)))
+PY
+}
+# names K - what tl holds under "K_" (the parts of K in Trove's layout)
+names() {
+	t_swift_curl "tl?prefix=$1_"
+}
+# status K - the HTTP status of a GET of tl/K
+status() {
+	t_swift_curl -o /dev/null -w '%{http_code}' "tl/$1"
+}
+# reads K SRC - K reads back as SRC through the mount, with a cold cache
+reads() {
+	sync
+	echo 3 > /proc/sys/vm/drop_caches
+	t_eq "$1 reads back" "$(t_sha "$C/$1" 2>&1)" "$(t_sha "$2")"
+	t_eq "$1 is whole in Swift (GET)" "$(status "$1")" 200
+}
+# parts_only K - tl holds exactly the parts K's manifests name
+parts_only() {
+	local want
+	want=$(slo_parts "$1")
+	t_check "$1 is an SLO with parts" test -n "$want"
+	t_eq "tl holds exactly the parts of $1" "$(names "$1")" "$want"
+}
+
+# ---- replacing an object: the new one stays whole, the old one goes
+t_check "cp of 25 MiB (a nested manifest)" cp "$T/src/a25" "$C/obj"
+reads obj "$T/src/a25"
+parts_only obj
+t_check "cp of another 25 MiB over it" cp "$T/src/b25" "$C/obj"
+reads obj "$T/src/b25"
+parts_only obj
+t_check "cp of 5 MiB (a flat manifest) over it" cp "$T/src/c5" "$C/obj"
+reads obj "$T/src/c5"
+parts_only obj
+t_check "cp of 25 MiB over the flat one" cp "$T/src/a25" "$C/obj"
+reads obj "$T/src/a25"
+parts_only obj
+
+t_check "unmount" t_umount
+t_done
