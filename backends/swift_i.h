@@ -269,6 +269,27 @@ void swift_delete_replaced(struct swift_priv *sw, const char *container,
 			   const struct swift_slo_parts *const *keep,
 			   size_t nkeep);
 
+/* The highest number of a Trove-layout name: Trove's names end in 8 digits. */
+#define SWIFT_TROVE_NUM_MAX 99999999u
+
+/*
+ * The number at the end of a Trove-layout name after its "<key>_":
+ * @suffix "<digits>" (a segment) or "m<level>-<digits>" (a sub-manifest)
+ * into *@num. False if @suffix is neither (or the number overflows).
+ */
+bool swift_trove_number(const char *suffix, uint64_t *num);
+
+/*
+ * The first number a new object @container/@key may give its segments and
+ * sub-manifests in Trove's layout: one above the highest of any name
+ * "<key>_<number>" or "<key>_m<level>-<number>" that the container lists
+ * or the object's current manifests name (a listing may lag), 0 if none.
+ * So it never writes over a part of the object it replaces. Returns 0 or
+ * -errno (logged), -ENOENT if the container is missing.
+ */
+int swift_trove_first_number(struct swift_priv *sw, const char *container,
+			     const char *key, uint64_t *first);
+
 /* Fills @oi from a HEAD response (size, X-Timestamp, X-Object-Meta-*). */
 int swift_info_from_head(const struct swift_http_req *r, const char *key,
 			 struct obj_info *oi);

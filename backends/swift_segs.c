@@ -263,3 +263,90 @@ void swift_delete_replaced(struct swift_priv *sw, const char *container,
 	buf_release(&own);
 	buf_release(&trove);
 }
+/* ---- numbers of Trove-layout names ---- */
+
+bool swift_trove_number(const char *suffix, uint64_t *num)
+{
+	const char *p = suffix;
+	uint64_t v = 0;
+
+	if (*p == 'm') {
+		/* "m<level>-<number>": a sub-manifest */
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+		if (p == suffix + 1 || *p != '-')
+			return false;
+		p++;
+	}
+	if (*p < '0' || *p > '9')
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p)
+		return false;
+	*num = v;
+	return true;
+}
+
+struct next_ctx {
+	const char *prefix; /* "<key>_" or "/<c>/<key>_" */
+	size_t plen;
+	uint64_t next;
+};
+
+static void next_see(struct next_ctx *nc, const char *name)
+{
+	uint64_t num;
+
+	if (strncmp(name, nc->prefix, nc->plen) == 0 &&
+	    swift_trove_number(name + nc->plen, &num) && num >= nc->next)
+		nc->next = num + 1;
+}
+
+static int next_entry(void *arg, const struct swift_json_entry *e)
+{
+	if (!e->is_subdir)
+		next_see(arg, e->name);
+	return 0;
+}
+
+int swift_trove_first_number(struct swift_priv *sw, const char *container,
+			     const char *key, uint64_t *first)
+{
+	struct swift_slo_parts cur;
+	struct next_ctx nc = { 0 };
+	struct buf prefix;
+	size_t i;
+	int err;
+
+	buf_init(&prefix, SWIFT_URL_MAX);
+	buf_printf(&prefix, "%s_", key);
+	err = prefix.err;
+	nc.prefix = prefix.data;
+	nc.plen = prefix.len;
+	if (!err)
+		err = swift_list_pages(sw, container, prefix.data, '\0',
+				       next_entry, &nc);
+	/* a listing may lag behind: the manifest names what is in use */
+	if (!err)
+		err = swift_slo_parts_get(sw, container, key, &cur);
+	if (err)
+		goto out_release;
+	buf_reset(&prefix);
+	buf_printf(&prefix, "/%s/%s_", container, key);
+	nc.prefix = prefix.data;
+	nc.plen = prefix.len;
+	for (i = 0; !prefix.err && i < cur.nleaves; i++)
+		next_see(&nc, cur.leaves[i].path);
+	for (i = 0; !prefix.err && i < cur.nsubs; i++)
+		next_see(&nc, cur.subs[i].path);
+	err = prefix.err;
+	swift_slo_parts_release(&cur);
+	*first = nc.next;
+out_release:
+	buf_release(&prefix);
+	return err;
+}

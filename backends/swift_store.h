@@ -25,9 +25,10 @@
  *                                  container is hidden from listings)
  * or, with segments = trove (Trove's layout, for format=trove interop),
  *     "<container>" / "<key>_<%08d>"
- * The Trove layout is not atomic when it replaces an existing object of
- * the same name (the old manifest points at the segments being rewritten),
- * and the segments show in listings; it exists only for Trove interop.
+ * numbered above every number in use under that name (swift_segs.c), so
+ * an object being replaced stays whole until the new manifest commits.
+ * Its segments show in listings unless their SLO is listed with them; it
+ * exists only for Trove interop.
  * A killed writer leaves segments behind in "+segments"; they are never
  * listed, and a later gc can find them (no manifest refers to their uuid).
  *

@@ -20,8 +20,9 @@
  * per writer. Slot i uploads "group" i, one or more pieces (more only
  * after a 413), in manifest order. Segment object names are numbered by
  * w->next_name, taken with an atomic add by whoever uploads a piece: names
- * are unique, and every name below next_name may exist on the server, so
- * a failed or aborted writer deletes exactly those (and its
+ * are unique, and every name from first_name to below next_name may exist
+ * on the server, so a failed or aborted writer deletes exactly those (and
+ * its
  * sub-manifests) before commit or abort returns - or, if a DELETE fails
  * (Swift down), stops there and leaves the rest to `trovefs gc`: close()
  * must not wait a retry budget per segment.
@@ -85,7 +86,10 @@ struct sw_writer {
 	size_t nseg;		 /* groups started */
 	struct sw_group *groups; /* done: groups[i] for i < nseg */
 	size_t groups_cap;
-	size_t next_name; /* segment names taken (atomic) */
+	size_t first_name; /* segment numbers start here (Trove's layout:
+			    * above the object's current ones) */
+	size_t next_name;  /* segment names taken (atomic) */
+	bool numbered;	   /* first_name is known */
 	struct sw_slot slots[SWIFT_MAX_PARALLEL];
 	size_t nsub;		/* sub-manifests written */
 	struct swift_seg *subs; /* their entries, to delete on failure */
@@ -147,6 +151,13 @@ static void learn_limit(struct swift_priv *sw, uint64_t len)
 /* Object name of segment number @i in seg_container. */
 static int seg_name(const struct sw_writer *w, size_t i, struct buf *b)
 {
+	if (w->trove && i > SWIFT_TROVE_NUM_MAX) {
+		/* a 9th digit would no longer be a name Trove or listings know */
+		log_error(
+			"cannot upload '%s/%s': no segment number left after %u; remove it and copy again",
+			w->container, w->key, SWIFT_TROVE_NUM_MAX);
+		return -EFBIG;
+	}
 	buf_reset(b);
 	buf_printf(b, "%s%08zu", w->seg_prefix, i);
 	return b->err;
@@ -370,18 +381,40 @@ static void slot_join(struct sw_writer *w, struct sw_slot *s)
 	slot_record(w, s);
 }
 
+/*
+ * In Trove's layout the segments share the container with the object they
+ * replace, so they are numbered above every number in use (see
+ * swift_segs.c): the old object stays whole until the manifest commits,
+ * and a failure deletes only this writer's names.
+ */
+static int ensure_numbering(struct sw_writer *w)
+{
+	uint64_t first = 0;
+	int err;
+
+	if (w->numbered || !w->trove)
+		return 0;
+	err = swift_trove_first_number(w->sw, w->container, w->key, &first);
+	if (err)
+		return err;
+	w->first_name = (size_t)first;
+	w->next_name = (size_t)first;
+	w->numbered = true;
+	return 0;
+}
+
 static int ensure_seg_container(struct sw_writer *w)
 {
 	long status = 0;
 	int err;
 
 	if (w->seg_container_ok)
-		return 0;
+		return ensure_numbering(w);
 	err = swift_simple(w->sw, "PUT", w->seg_container, NULL, NULL, 0,
 			   &status);
 	if (!err)
 		w->seg_container_ok = true;
-	return err;
+	return err ? err : ensure_numbering(w);
 }
 
 /*
@@ -504,7 +537,8 @@ static void join_all(struct sw_writer *w)
  */
 static void delete_uploaded(struct sw_writer *w)
 {
-	size_t n = __atomic_load_n(&w->next_name, __ATOMIC_RELAXED);
+	size_t first = w->first_name;
+	size_t n = __atomic_load_n(&w->next_name, __ATOMIC_RELAXED) - first;
 	size_t total = w->nsub + n;
 	size_t done = 0;
 	char **paths;
@@ -524,7 +558,7 @@ static void delete_uploaded(struct sw_writer *w)
 	for (i = 0; i < n && !err; i++) {
 		buf_init(&p, SWIFT_URL_MAX);
 		buf_printf(&p, "/%s/%s%08zu", w->seg_container, w->seg_prefix,
-			   i);
+			   first + i);
 		err = p.err;
 		paths[w->nsub + i] = buf_steal(&p);
 		if (!err && !paths[w->nsub + i])
@@ -641,7 +675,7 @@ static int nest_manifests(struct sw_writer *w, struct swift_seg *segs, size_t n,
 			buf_reset(&body);
 			buf_reset(&name);
 			buf_printf(&name, "%sm%zu-%08zu", w->seg_prefix, level,
-				   g);
+				   w->first_name + g);
 			err = name.err ? name.err
 				       : swift_json_manifest(segs + off, cnt,
 							     &body);

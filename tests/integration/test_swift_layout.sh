@@ -70,15 +70,45 @@ parts_only() {
 t_check "cp of 25 MiB (a nested manifest)" cp "$T/src/a25" "$C/obj"
 reads obj "$T/src/a25"
 parts_only obj
+before=$(names obj)
 t_check "cp of another 25 MiB over it" cp "$T/src/b25" "$C/obj"
 reads obj "$T/src/b25"
 parts_only obj
+t_eq "the new parts reuse no name of the old ones" \
+	"$(comm -12 <(printf '%s\n' "$before") <(names obj))" ""
 t_check "cp of 5 MiB (a flat manifest) over it" cp "$T/src/c5" "$C/obj"
 reads obj "$T/src/c5"
 parts_only obj
 t_check "cp of 25 MiB over the flat one" cp "$T/src/a25" "$C/obj"
 reads obj "$T/src/a25"
 parts_only obj
+
+# ---- an overwrite that fails (a backward seek: EOPNOTSUPP) after 3 MiB
+# went up leaves the object it would have replaced as it was
+t_allow "random write to 'tl/old-.*' at offset 0 is not supported"
+for src in c5 a25; do
+	t_check "cp of $src to old-$src" cp "$T/src/$src" "$C/old-$src"
+	/usr/bin/python3 - "$C/old-$src" > "$T/py.out" 2>&1 <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)
+os.write(fd, os.urandom(3 * 1048576 + 100))
+os.lseek(fd, 0, os.SEEK_SET)
+try:
+    os.write(fd, b"x")
+    print("write ok")
+except OSError as e:
+    print("write:", os.strerror(e.errno))
+try:
+    os.close(fd)
+    print("close ok")
+except OSError as e:
+    print("close:", os.strerror(e.errno))
+PY
+	t_eq "the overwrite of old-$src fails" "$(tr '\n' ' ' < "$T/py.out")" \
+		"write: Operation not supported close: Operation not supported "
+	reads "old-$src" "$T/src/$src"
+	parts_only "old-$src"
+done
 
 t_check "unmount" t_umount
 t_done

@@ -1,8 +1,9 @@
 /*
  * test_swift_writer.c - the pure parts of the Swift store's writer and
  * listings (backends/swift_i.h): the rule hiding Trove's segment names in
- * listings, the cutting of a segment Swift answers 413, /info and the
- * bulk-delete request and response. No network: canned input only.
+ * listings and the numbers of those names, the cutting of a segment
+ * Swift answers 413, /info and the bulk-delete request and response. No
+ * network: canned input only.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -51,6 +52,31 @@ static void test_trove_seg_base_names(void **state)
 	assert_int_equal(swift_trove_seg_base("k_m-00000000"), 0);
 	assert_int_equal(swift_trove_seg_base("k_x0-00000000"), 0);
 	assert_int_equal(swift_trove_seg_base("k_0000000a"), 0);
+}
+
+static void test_trove_number_forms(void **state)
+{
+	uint64_t n = 7;
+
+	(void)state;
+	assert_true(swift_trove_number("00000012", &n));
+	assert_int_equal(n, 12);
+	assert_true(swift_trove_number("m0-00000003", &n));
+	assert_int_equal(n, 3);
+	assert_true(swift_trove_number("m12-00001000", &n));
+	assert_int_equal(n, 1000);
+	assert_true(swift_trove_number("123456789", &n));
+	assert_int_equal(n, 123456789);
+	n = 7;
+	assert_false(swift_trove_number("", &n));
+	assert_false(swift_trove_number("m-00000000", &n));
+	assert_false(swift_trove_number("m0-", &n));
+	assert_false(swift_trove_number("m000000000", &n));
+	assert_false(swift_trove_number("x0-00000000", &n));
+	assert_false(swift_trove_number("0000000a", &n));
+	assert_false(swift_trove_number("2_00000000", &n));
+	assert_false(swift_trove_number("99999999999999999999999", &n));
+	assert_int_equal(n, 7);
 }
 
 static void test_hide_segments_after_their_slo(void **state)
@@ -364,6 +390,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_trove_seg_base_names),
+		cmocka_unit_test(test_trove_number_forms),
 		cmocka_unit_test(test_hide_segments_after_their_slo),
 		cmocka_unit_test(test_hide_segments_without_slo_shown),
 		cmocka_unit_test(test_hide_other_bases_shown),
