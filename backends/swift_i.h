@@ -255,6 +255,9 @@ int swift_slo_parts_get(struct swift_priv *sw, const char *container,
 			const char *key, struct swift_slo_parts *p);
 void swift_slo_parts_release(struct swift_slo_parts *p);
 
+/* Frees the paths of the @n entries @v (NULL paths allowed), then @v. */
+void swift_segs_free(struct swift_seg *v, size_t n);
+
 /*
  * Deletes, with plain DELETEs (bulk where offered), the parts of @old,
  * what @container/@key was before it was replaced or renamed, that
@@ -295,14 +298,17 @@ int swift_info_from_head(const struct swift_http_req *r, const char *key,
 			 struct obj_info *oi);
 
 /*
- * Renames an SLO whose segments are "/<sc>/<sk>_<suffix>" (Trove's
- * layout, swift_writer.c) so that they become "/<dc>/<dk>_<suffix>": a
- * server-side copy per segment, the new manifest with the metadata of
- * @head (the source's HEAD), then the old manifest and segments go. Trove
- * finds a backup's segments by name, and listings hide them only next to
- * their manifest. Returns 1 if the object is not in that layout (the
- * caller copies the manifest alone), else 0 or -errno (the source is then
- * left as it was).
+ * Renames an SLO whose parts are all "/<sc>/<sk>_<number>" (Trove's
+ * layout, nested or not) so that they become "/<dc>/<dk>_<number>": a
+ * server-side copy per leaf, numbered above what @dc/@dk holds, the
+ * sub-manifests made again, the new manifest with the metadata of @head
+ * (the source's HEAD); then the source manifest goes, and only then its
+ * parts. Trove finds a backup's segments through its manifest, and
+ * listings hide them only next to it. Returns 1 if the object is not in
+ * that layout (the caller copies the manifest alone), else 0 or -errno:
+ * then the source is as it was and nothing is left under @dk's new
+ * numbers (what @dc/@dk held before may be gone). The caller deletes the
+ * parts of what @dc/@dk held (swift_segs.c).
  */
 int swift_rename_trove_slo(struct swift_priv *sw, const char *sc,
 			   const char *sk, const char *dc, const char *dk,
@@ -324,12 +330,47 @@ int swift_list_pages(struct swift_priv *sw, const char *container,
 		     void *arg);
 
 /*
- * Server-side copy of @sc/@sk to @dc/@dk (swift_writer.c): a PUT with
+ * Server-side copy of @sc/@sk to @dc/@dk (swift_segs.c): a PUT with
  * X-Copy-From and @query ("multipart-manifest=get" copies a manifest as a
  * manifest; NULL copies it as its data). Returns 0 or -errno.
  */
 int swift_server_copy(struct swift_priv *sw, const char *sc, const char *sk,
 		      const char *dc, const char *dk, const char *query);
+
+/*
+ * PUTs @len bytes of @data at @container/@key with @query (NULL: none),
+ * checked against @etag (md5 hex; NULL or "": unchecked), with the
+ * metadata headers of @m if @with_meta (else a plain Content-Type). A 413
+ * is returned as -EFBIG without a log line (the caller cuts smaller);
+ * other failures are logged. Returns 0 or -errno (swift_writer.c).
+ */
+int swift_put_checked(struct swift_priv *sw, const char *container,
+		      const char *key, const char *query, const void *data,
+		      size_t len, const char *etag, const struct meta *m,
+		      bool with_meta);
+
+/* Sub-manifests made to nest a manifest (swift_nest_manifests()). */
+struct swift_nest {
+	const char *container;	/* where they go (borrowed) */
+	const char *prefix;	/* names "<prefix>m<level>-%08zu" (borrowed) */
+	size_t first;		/* the number of each level's first one */
+	struct swift_seg *subs; /* owned: those PUT so far, in order */
+	size_t nsub;
+	size_t cap;
+};
+
+/*
+ * Folds the @n entries @segs into sub-manifests of at most slo_max
+ * entries, level by level, until one manifest can hold them: *@top and
+ * *@ntop are the entries of that manifest (borrowed from @segs or
+ * @ns->subs, valid until @ns changes). What was PUT is in @ns->subs
+ * also on failure (to delete). Returns 0 or -errno (swift_writer.c).
+ */
+int swift_nest_manifests(struct swift_priv *sw, struct swift_nest *ns,
+			 struct swift_seg *segs, size_t n,
+			 struct swift_seg **top, size_t *ntop);
+/* Frees @ns->subs (the objects stay). */
+void swift_nest_release(struct swift_nest *ns);
 
 /* The store's writer_open (swift_writer.c). */
 int swift_writer_open(struct store *st, const char *container, const char *key,

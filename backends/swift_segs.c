@@ -1,8 +1,9 @@
 /*
  * swift_segs.c - the parts of the "swift:" store's SLOs (contract in
  * swift_i.h): reading a manifest down to its leaves, deleting what an
- * object that was replaced or renamed leaves behind, and the numbers of
- * segment names in Trove's layout.
+ * object that was replaced or renamed leaves behind, the numbers of
+ * segment names in Trove's layout, and the rename of an SLO in that
+ * layout (its segments follow the name).
  *
  * A manifest may name sub-manifests (trovefs nests past Swift's
  * max_manifest_segments), so every part of an SLO is found by reading
@@ -157,16 +158,19 @@ int swift_slo_parts_get(struct swift_priv *sw, const char *container,
 	return err;
 }
 
-void swift_slo_parts_release(struct swift_slo_parts *p)
+void swift_segs_free(struct swift_seg *v, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < p->nleaves; i++)
-		free(p->leaves[i].path);
-	for (i = 0; i < p->nsubs; i++)
-		free(p->subs[i].path);
-	free(p->leaves);
-	free(p->subs);
+	for (i = 0; v && i < n; i++)
+		free(v[i].path);
+	free(v);
+}
+
+void swift_slo_parts_release(struct swift_slo_parts *p)
+{
+	swift_segs_free(p->leaves, p->nleaves);
+	swift_segs_free(p->subs, p->nsubs);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -347,6 +351,255 @@ int swift_trove_first_number(struct swift_priv *sw, const char *container,
 	swift_slo_parts_release(&cur);
 	*first = nc.next;
 out_release:
+	buf_release(&prefix);
+	return err;
+}
+
+/* ---- rename ---- */
+
+int swift_server_copy(struct swift_priv *sw, const char *sc, const char *sk,
+		      const char *dc, const char *dk, const char *query)
+{
+	struct curl_slist *h = NULL;
+	struct swift_http_req r;
+	struct buf src;
+	int err;
+
+	buf_init(&src, SWIFT_URL_MAX);
+	buf_puts(&src, "X-Copy-From: /");
+	swift_url_encode(&src, sc, false);
+	buf_puts(&src, "/");
+	swift_url_encode(&src, sk, true);
+	if (src.err) {
+		buf_release(&src);
+		return -ENAMETOOLONG;
+	}
+	h = curl_slist_append(NULL, src.data);
+	buf_release(&src);
+	if (!h)
+		return -ENOMEM;
+	{
+		struct swift_call c = {
+			.method = "PUT",
+			.container = dc,
+			.key = dk,
+			.query = query,
+			.headers = h,
+			.has_body = true,
+			.body = "",
+		};
+
+		swift_http_req_init(&r);
+		err = swift_do(sw, &c, &r);
+		swift_http_req_release(&r);
+	}
+	curl_slist_free_all(h);
+	return err;
+}
+
+/* True if every part of @p is "<prefix><number>" (Trove's layout). */
+static bool trove_named(const struct swift_slo_parts *p, const char *prefix)
+{
+	size_t plen = strlen(prefix);
+	uint64_t num;
+	size_t i;
+
+	if (p->nleaves == 0)
+		return false;
+	for (i = 0; i < p->nleaves; i++)
+		if (strncmp(p->leaves[i].path, prefix, plen) != 0 ||
+		    !swift_trove_number(p->leaves[i].path + plen, &num))
+			return false;
+	for (i = 0; i < p->nsubs; i++)
+		if (strncmp(p->subs[i].path, prefix, plen) != 0 ||
+		    !swift_trove_number(p->subs[i].path + plen, &num))
+			return false;
+	return true;
+}
+
+/*
+ * Server-side copies of the @n leaves @from as @dc/@dk_<first + i> into
+ * @to (paths owned by @to). *@done gets how many exist.
+ */
+static int copy_leaves(struct swift_priv *sw, const struct swift_seg *from,
+		       size_t n, const char *dc, const char *dk, size_t first,
+		       struct swift_seg *to, size_t *done)
+{
+	struct buf b;
+	size_t i;
+	int err = 0;
+
+	*done = 0;
+	buf_init(&b, SWIFT_URL_MAX);
+	for (i = 0; i < n && !err; i++) {
+		const char *c = NULL;
+		const char *k = NULL;
+
+		buf_reset(&b);
+		if (buf_printf(&b, "/%s/%s_%08zu", dc, dk, first + i)) {
+			err = -ENAMETOOLONG;
+			break;
+		}
+		to[i].path = strdup(b.data);
+		if (!to[i].path) {
+			err = -ENOMEM;
+			break;
+		}
+		memcpy(to[i].etag, from[i].etag, sizeof(to[i].etag));
+		to[i].size = from[i].size;
+		err = swift_split_path(from[i].path, &b, &c, &k);
+		if (!err)
+			err = swift_server_copy(sw, c, k, dc,
+						to[i].path + strlen(dc) + 2,
+						NULL);
+		if (!err)
+			(*done)++;
+	}
+	buf_release(&b);
+	return err;
+}
+
+/* Deletes @subs (sub-manifests first) and the first @n of @leaves. */
+static void delete_made(struct swift_priv *sw, const struct swift_nest *ns,
+			const struct swift_seg *leaves, size_t n,
+			const char *dc, const char *dk)
+{
+	size_t total = ns->nsub + n;
+	size_t done = 0;
+	char **paths;
+	size_t i;
+	int err = -ENOMEM;
+
+	if (total == 0)
+		return;
+	paths = calloc(total, sizeof(*paths));
+	if (paths) {
+		for (i = 0; i < ns->nsub; i++)
+			paths[i] = ns->subs[i].path; /* borrowed */
+		for (i = 0; i < n; i++)
+			paths[ns->nsub + i] = leaves[i].path;
+		err = swift_delete_paths(sw, paths, total, &done);
+		free(paths);
+	}
+	if (err)
+		log_warn(
+			"%zu segments of '%s/%s' left behind: delete '%s/%s_*' that no manifest names by hand",
+			total - done, dc, dk, dc, dk);
+}
+
+/*
+ * Puts the manifest of the @n leaves @nv at @dc/@dk (nested as needed,
+ * sub-manifests in @ns) with the metadata of @head.
+ */
+static int put_renamed(struct swift_priv *sw, const char *dc, const char *dk,
+		       struct swift_seg *nv, size_t n, struct swift_nest *ns,
+		       const struct swift_http_req *head)
+{
+	struct swift_seg *top = NULL;
+	struct obj_info oi;
+	struct buf body;
+	size_t ntop = 0;
+	int err;
+
+	obj_info_init(&oi);
+	buf_init(&body, SWIFT_MANIFEST_MAX);
+	if (n > 1)
+		swift_info_load(sw, sw->budget_ms);
+	err = swift_nest_manifests(sw, ns, nv, n, &top, &ntop);
+	if (!err)
+		err = swift_json_manifest(top, ntop, &body);
+	if (!err)
+		err = swift_info_from_head(head, dk, &oi);
+	if (!err)
+		err = swift_put_checked(sw, dc, dk, "multipart-manifest=put",
+					body.data, body.len, NULL, &oi.meta,
+					true);
+	obj_info_release(&oi);
+	buf_release(&body);
+	return err;
+}
+
+/*
+ * Trove finds a backup's segments through its manifest, and listings hide
+ * "<x>_%08d" only next to an SLO "<x>": so the segments follow the name.
+ * Each leaf is copied server-side, numbered above what @dc/@dk holds (it
+ * stays whole until the new manifest replaces it), the sub-manifests are
+ * made again under the new name, and only once the source manifest is
+ * gone do its parts go. The caller deletes the old @dk's parts.
+ */
+int swift_rename_trove_slo(struct swift_priv *sw, const char *sc,
+			   const char *sk, const char *dc, const char *dk,
+			   const struct swift_http_req *head)
+{
+	struct swift_slo_parts src;
+	struct swift_slo_parts made = { 0 };
+	const struct swift_slo_parts *keep = &made;
+	struct swift_nest ns = { .container = dc };
+	struct swift_seg *nv = NULL;
+	struct buf prefix;
+	uint64_t first = 0;
+	size_t done = 0;
+	int err;
+
+	err = swift_slo_parts_get(sw, sc, sk, &src);
+	if (err)
+		return err;
+	buf_init(&prefix, SWIFT_URL_MAX);
+	buf_printf(&prefix, "/%s/%s_", sc, sk);
+	err = prefix.err;
+	if (!err && !trove_named(&src, prefix.data))
+		err = 1; /* not (all) Trove-named: the manifest is copied */
+	buf_reset(&prefix);
+	buf_printf(&prefix, "%s_", dk);
+	ns.prefix = prefix.data;
+	if (!err)
+		err = prefix.err;
+	if (!err)
+		err = swift_trove_first_number(sw, dc, dk, &first);
+	if (!err && first + src.nleaves - 1 > SWIFT_TROVE_NUM_MAX) {
+		log_error(
+			"cannot rename '%s/%s' to '%s/%s': no segment number left after %u; remove '%s/%s' first",
+			sc, sk, dc, dk, SWIFT_TROVE_NUM_MAX, dc, dk);
+		err = -EFBIG;
+	}
+	if (err)
+		goto out_release;
+	ns.first = (size_t)first;
+	nv = calloc(src.nleaves, sizeof(*nv));
+	err = nv ? 0 : -ENOMEM;
+	if (!err)
+		err = copy_leaves(sw, src.leaves, src.nleaves, dc, dk,
+				  (size_t)first, nv, &done);
+	if (!err)
+		err = put_renamed(sw, dc, dk, nv, src.nleaves, &ns, head);
+	if (err)
+		goto out_undo;
+	err = swift_simple(sw, "DELETE", sc, sk, NULL, SWIFT_QUIET_404, NULL);
+	if (err && err != -ENOENT) {
+		/* the source stays as it was; so the copy must go */
+		int undo = swift_simple(sw, "DELETE", dc, dk, NULL,
+					SWIFT_QUIET_404, NULL);
+
+		if (undo == 0 || undo == -ENOENT)
+			goto out_undo;
+		log_error(
+			"rename of '%s/%s' to '%s/%s' failed half way: both exist now",
+			sc, sk, dc, dk);
+		goto out_release;
+	}
+	err = 0;
+	made.leaves = nv;
+	made.nleaves = src.nleaves;
+	made.subs = ns.subs;
+	made.nsubs = ns.nsub;
+	swift_delete_replaced(sw, sc, sk, &src, &keep, 1);
+	goto out_release;
+out_undo:
+	delete_made(sw, &ns, nv, done, dc, dk);
+out_release:
+	swift_segs_free(nv, src.nleaves);
+	swift_nest_release(&ns);
+	swift_slo_parts_release(&src);
 	buf_release(&prefix);
 	return err;
 }

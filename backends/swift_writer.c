@@ -30,9 +30,6 @@
  * Manifests hold at most swift_priv.slo_max entries (Swift's /info,
  * loaded at the first SLO commit); beyond that they nest.
  *
- * Also here: the rename of an SLO in Trove's layout, which copies its
- * segments to the new name so the layout stays what Trove expects.
- *
  * Locks: none. Slots share with the writer thread only their own struct,
  * read back after pthread_join(), and the atomic name counter.
  */
@@ -91,10 +88,9 @@ struct sw_writer {
 	size_t next_name;  /* segment names taken (atomic) */
 	bool numbered;	   /* first_name is known */
 	struct sw_slot slots[SWIFT_MAX_PARALLEL];
-	size_t nsub;		/* sub-manifests written */
-	struct swift_seg *subs; /* their entries, to delete on failure */
-	size_t subs_cap;
-	int err; /* sticky */
+	struct swift_nest nest; /* sub-manifests written, to delete on
+				 * failure */
+	int err;		/* sticky */
 };
 
 static void md5_hex(const unsigned char *md, char out[33])
@@ -163,14 +159,10 @@ static int seg_name(const struct sw_writer *w, size_t i, struct buf *b)
 	return b->err;
 }
 
-/*
- * PUTs @len bytes at @container/@key, checked against @etag. A 413 is
- * returned as -EFBIG without a log line (the caller cuts smaller).
- */
-static int put_checked(struct swift_priv *sw, const char *container,
-		       const char *key, const char *query, const void *data,
-		       size_t len, const char *etag, const struct meta *m,
-		       bool with_meta)
+int swift_put_checked(struct swift_priv *sw, const char *container,
+		      const char *key, const char *query, const void *data,
+		      size_t len, const char *etag, const struct meta *m,
+		      bool with_meta)
 {
 	struct curl_slist *h = NULL;
 	struct swift_call c = {
@@ -248,11 +240,7 @@ static int group_add(struct sw_writer *w, struct sw_group *g, size_t num,
 
 static void group_release(struct sw_group *g)
 {
-	size_t i;
-
-	for (i = 0; i < g->n; i++)
-		free(g->pieces[i].path);
-	free(g->pieces);
+	swift_segs_free(g->pieces, g->n);
 	g->pieces = NULL;
 	g->n = 0;
 }
@@ -322,8 +310,8 @@ static int put_piece(void *arg, size_t off, size_t len, bool cut)
 	buf_init(&name, STORE_KEY_MAX + 64);
 	err = seg_name(w, num, &name);
 	if (!err)
-		err = put_checked(w->sw, w->seg_container, name.data, NULL,
-				  data, len, etag, NULL, false);
+		err = swift_put_checked(w->sw, w->seg_container, name.data,
+					NULL, data, len, etag, NULL, false);
 	buf_release(&name);
 	if (!err) {
 		if (cut)
@@ -399,6 +387,7 @@ static int ensure_numbering(struct sw_writer *w)
 		return err;
 	w->first_name = (size_t)first;
 	w->next_name = (size_t)first;
+	w->nest.first = (size_t)first;
 	w->numbered = true;
 	return 0;
 }
@@ -539,7 +528,8 @@ static void delete_uploaded(struct sw_writer *w)
 {
 	size_t first = w->first_name;
 	size_t n = __atomic_load_n(&w->next_name, __ATOMIC_RELAXED) - first;
-	size_t total = w->nsub + n;
+	size_t nsub = w->nest.nsub;
+	size_t total = nsub + n;
 	size_t done = 0;
 	char **paths;
 	struct buf p;
@@ -553,21 +543,21 @@ static void delete_uploaded(struct sw_writer *w)
 		err = -ENOMEM;
 		goto out_log;
 	}
-	for (i = 0; i < w->nsub; i++)
-		paths[i] = w->subs[i].path; /* borrowed */
+	for (i = 0; i < nsub; i++)
+		paths[i] = w->nest.subs[i].path; /* borrowed */
 	for (i = 0; i < n && !err; i++) {
 		buf_init(&p, SWIFT_URL_MAX);
 		buf_printf(&p, "/%s/%s%08zu", w->seg_container, w->seg_prefix,
 			   first + i);
 		err = p.err;
-		paths[w->nsub + i] = buf_steal(&p);
-		if (!err && !paths[w->nsub + i])
+		paths[nsub + i] = buf_steal(&p);
+		if (!err && !paths[nsub + i])
 			err = -ENOMEM;
 	}
 	if (!err)
 		err = swift_delete_paths(w->sw, paths, total, &done);
 	for (i = 0; i < n; i++)
-		free(paths[w->nsub + i]);
+		free(paths[nsub + i]);
 	free(paths);
 out_log:
 	if (!err)
@@ -592,9 +582,7 @@ static void writer_free(struct sw_writer *w)
 	}
 	for (i = 0; i < w->nseg && w->groups; i++)
 		group_release(&w->groups[i]);
-	for (i = 0; i < w->nsub; i++)
-		free(w->subs[i].path);
-	free(w->subs);
+	swift_nest_release(&w->nest);
 	free(w->groups);
 	free(w->cur);
 	EVP_MD_CTX_free(w->md5);
@@ -630,92 +618,103 @@ static int flatten(struct sw_writer *w, struct swift_seg **out, size_t *n)
 	return 0;
 }
 
-/*
- * Folds @n entries into sub-manifests of at most slo_max until one
- * manifest can hold them: *@top and *@ntop are the entries of the final
- * manifest (borrowed from w->segs or w->subs).
- */
-static int nest_manifests(struct sw_writer *w, struct swift_seg *segs, size_t n,
-			  struct swift_seg **top, size_t *ntop)
+/* PUTs sub-manifest @name of the @cnt entries @segs; fills in *@sub. */
+static int put_sub(struct swift_priv *sw, const struct swift_nest *ns,
+		   const char *name, const struct swift_seg *segs, size_t cnt,
+		   struct swift_seg *sub)
 {
-	size_t max = __atomic_load_n(&w->sw->slo_max, __ATOMIC_RELAXED);
-	size_t level = 0;
 	struct buf body;
+	size_t i;
+	int err;
+
+	memset(sub, 0, sizeof(*sub));
+	buf_init(&body, SWIFT_MANIFEST_MAX);
+	err = swift_json_manifest(segs, cnt, &body);
+	if (!err)
+		err = swift_slo_etag(segs, cnt, sub->etag);
+	for (i = 0; i < cnt; i++)
+		sub->size += segs[i].size;
+	if (!err)
+		err = swift_put_checked(sw, ns->container, name,
+					"multipart-manifest=put", body.data,
+					body.len, NULL, NULL, false);
+	buf_reset(&body);
+	if (!err && buf_printf(&body, "/%s/%s", ns->container, name))
+		err = body.err;
+	if (!err)
+		sub->path = buf_steal(&body);
+	buf_release(&body);
+	return err;
+}
+
+int swift_nest_manifests(struct swift_priv *sw, struct swift_nest *ns,
+			 struct swift_seg *segs, size_t n,
+			 struct swift_seg **top, size_t *ntop)
+{
+	size_t max = __atomic_load_n(&sw->slo_max, __ATOMIC_RELAXED);
+	size_t level = 0;
+	size_t from = 0; /* segs is ns->subs + from after the first level */
 	struct buf name;
 	int err = 0;
 
 	if (max < 2)
 		max = 2; /* a manifest of one entry would never shrink n */
-	buf_init(&body, SWIFT_MANIFEST_MAX);
 	buf_init(&name, STORE_KEY_MAX + 64);
 	while (n > max) {
 		size_t groups = (n + max - 1) / max;
-		size_t first = w->nsub;
+		size_t first = ns->nsub;
 		size_t g;
 
-		if (w->nsub + groups > w->subs_cap) {
-			size_t cap = w->nsub + groups;
+		if (ns->nsub + groups > ns->cap) {
+			size_t cap = ns->nsub + groups;
 			struct swift_seg *p =
-				reallocarray(w->subs, cap, sizeof(*p));
+				reallocarray(ns->subs, cap, sizeof(*p));
 
 			if (!p) {
 				err = -ENOMEM;
 				break;
 			}
-			w->subs = p;
-			w->subs_cap = cap;
+			ns->subs = p;
+			ns->cap = cap;
 		}
+		/* the array may have moved */
+		if (level > 0)
+			segs = ns->subs + from;
 		for (g = 0; g < groups && !err; g++) {
 			size_t off = g * max;
 			size_t cnt = n - off < max ? n - off : max;
-			struct swift_seg *sub = &w->subs[w->nsub];
-			size_t i;
 
-			memset(sub, 0, sizeof(*sub));
-			buf_reset(&body);
 			buf_reset(&name);
-			buf_printf(&name, "%sm%zu-%08zu", w->seg_prefix, level,
-				   w->first_name + g);
-			err = name.err ? name.err
-				       : swift_json_manifest(segs + off, cnt,
-							     &body);
+			buf_printf(&name, "%sm%zu-%08zu", ns->prefix, level,
+				   ns->first + g);
+			err = name.err;
 			if (!err)
-				err = swift_slo_etag(segs + off, cnt,
-						     sub->etag);
-			if (err)
-				break;
-			sub->size = 0;
-			for (i = 0; i < cnt; i++)
-				sub->size += segs[off + i].size;
-			err = put_checked(w->sw, w->seg_container, name.data,
-					  "multipart-manifest=put", body.data,
-					  body.len, NULL, NULL, false);
-			if (err)
-				break;
-			buf_reset(&body);
-			buf_printf(&body, "/%s/%s", w->seg_container,
-				   name.data);
-			if (body.err) {
-				err = body.err;
-				break;
-			}
-			sub->path = buf_steal(&body);
-			buf_init(&body, SWIFT_MANIFEST_MAX);
-			w->nsub++;
+				err = put_sub(sw, ns, name.data, segs + off,
+					      cnt, &ns->subs[ns->nsub]);
+			if (!err)
+				ns->nsub++;
 		}
 		if (err)
 			break;
-		segs = w->subs + first;
+		from = first;
+		segs = ns->subs + from;
 		n = groups;
 		level++;
 	}
-	buf_release(&body);
 	buf_release(&name);
 	if (!err) {
 		*top = segs;
 		*ntop = n;
 	}
 	return err;
+}
+
+void swift_nest_release(struct swift_nest *ns)
+{
+	swift_segs_free(ns->subs, ns->nsub);
+	ns->subs = NULL;
+	ns->nsub = 0;
+	ns->cap = 0;
 }
 
 static int sw_commit(struct store_writer *wr, const struct meta *m)
@@ -750,8 +749,9 @@ static int sw_commit(struct store_writer *wr, const struct meta *m)
 	if (w->nseg == 0) {
 		err = hex_md5(w->md5, etag);
 		if (!err)
-			err = put_checked(sw, w->container, w->key, NULL,
-					  w->cur, w->cur_len, etag, m, true);
+			err = swift_put_checked(sw, w->container, w->key, NULL,
+						w->cur, w->cur_len, etag, m,
+						true);
 		if (err != -EFBIG) {
 			if (err)
 				goto out_delete;
@@ -775,13 +775,14 @@ static int sw_commit(struct store_writer *wr, const struct meta *m)
 	if (!err && nsegs > 1)
 		swift_info_load(sw, sw->budget_ms);
 	if (!err)
-		err = nest_manifests(w, segs, nsegs, &top, &ntop);
+		err = swift_nest_manifests(sw, &w->nest, segs, nsegs, &top,
+					   &ntop);
 	if (!err)
 		err = swift_json_manifest(top, ntop, &body);
 	if (!err)
-		err = put_checked(sw, w->container, w->key,
-				  "multipart-manifest=put", body.data, body.len,
-				  NULL, m, true);
+		err = swift_put_checked(sw, w->container, w->key,
+					"multipart-manifest=put", body.data,
+					body.len, NULL, m, true);
 	if (err == -EFBIG)
 		log_error(
 			"swift PUT '%s/%s': Swift refuses the manifest (HTTP 413)",
@@ -792,8 +793,8 @@ static int sw_commit(struct store_writer *wr, const struct meta *m)
 	 * may be the old ones' */
 	mine.leaves = segs;
 	mine.nleaves = nsegs;
-	mine.subs = w->subs;
-	mine.nsubs = w->nsub;
+	mine.subs = w->nest.subs;
+	mine.nsubs = w->nest.nsub;
 	swift_delete_replaced(sw, w->container, w->key, &old, &keep, 1);
 	goto out_free;
 out_delete:
@@ -895,216 +896,13 @@ int swift_writer_open(struct store *st, const char *container, const char *key,
 		err = -ENOMEM;
 		goto out_free;
 	}
+	w->nest.container = w->seg_container;
+	w->nest.prefix = w->seg_prefix;
 	w->base.ops = &sw_writer_ops;
 	w->base.priv = w;
 	*out = &w->base;
 	return 0;
 out_free:
 	writer_free(w);
-	return err;
-}
-
-/* ---- rename of an SLO in Trove's layout ---- */
-
-/* The segments of a manifest, when all are plain segments. */
-struct seg_list {
-	struct swift_seg *v; /* owned */
-	size_t n;
-	bool sub; /* a sub-manifest was listed */
-	int err;
-};
-
-static int seg_list_entry(void *arg, const struct swift_json_entry *e)
-{
-	struct seg_list *l = arg;
-	struct swift_seg *p;
-
-	if (e->is_subdir) {
-		l->sub = true;
-		return 1;
-	}
-	p = reallocarray(l->v, l->n + 1, sizeof(*p));
-	if (!p)
-		goto out_nomem;
-	l->v = p;
-	memset(&p[l->n], 0, sizeof(*p));
-	p[l->n].path = strdup(e->name);
-	if (!p[l->n].path)
-		goto out_nomem;
-	if (e->hash && strlen(e->hash) == 32)
-		memcpy(p[l->n].etag, e->hash, 33);
-	p[l->n].size = e->bytes;
-	l->n++;
-	return 0;
-out_nomem:
-	l->err = -ENOMEM;
-	return 1;
-}
-
-static void seg_list_release(struct seg_list *l)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i].path);
-	free(l->v);
-	memset(l, 0, sizeof(*l));
-}
-
-int swift_server_copy(struct swift_priv *sw, const char *sc, const char *sk,
-		      const char *dc, const char *dk, const char *query)
-{
-	struct curl_slist *h = NULL;
-	struct swift_http_req r;
-	struct buf src;
-	int err;
-
-	buf_init(&src, SWIFT_URL_MAX);
-	buf_puts(&src, "X-Copy-From: /");
-	swift_url_encode(&src, sc, false);
-	buf_puts(&src, "/");
-	swift_url_encode(&src, sk, true);
-	if (src.err) {
-		buf_release(&src);
-		return -ENAMETOOLONG;
-	}
-	h = curl_slist_append(NULL, src.data);
-	buf_release(&src);
-	if (!h)
-		return -ENOMEM;
-	{
-		struct swift_call c = {
-			.method = "PUT",
-			.container = dc,
-			.key = dk,
-			.query = query,
-			.headers = h,
-			.has_body = true,
-			.body = "",
-		};
-
-		swift_http_req_init(&r);
-		err = swift_do(sw, &c, &r);
-		swift_http_req_release(&r);
-	}
-	curl_slist_free_all(h);
-	return err;
-}
-
-int swift_rename_trove_slo(struct swift_priv *sw, const char *sc,
-			   const char *sk, const char *dc, const char *dk,
-			   const struct swift_http_req *head)
-{
-	struct seg_list l = { 0 };
-	struct swift_seg *nv = NULL;
-	struct curl_slist *h = NULL;
-	struct obj_info oi;
-	struct buf prefix;
-	struct buf body;
-	size_t plen;
-	size_t done = 0;
-	size_t i;
-	int err;
-
-	obj_info_init(&oi);
-	buf_init(&prefix, SWIFT_URL_MAX);
-	buf_init(&body, SWIFT_MANIFEST_MAX);
-	buf_printf(&prefix, "/%s/%s_", sc, sk);
-	err = prefix.err;
-	if (!err) {
-		size_t n = 0;
-
-		err = swift_get_manifest(sw, sc, sk, &body, NULL);
-		if (!err)
-			err = swift_json_parse_manifest(body.data, body.len,
-							seg_list_entry, &l, &n);
-		if (l.err)
-			err = l.err;
-		else if (err == 1)
-			err = 0; /* stopped at a sub-manifest */
-	}
-	if (err)
-		goto out_release;
-	plen = prefix.len;
-	err = l.sub || l.n == 0 ? 1 : 0;
-	for (i = 0; i < l.n && !err; i++)
-		if (strncmp(l.v[i].path, prefix.data, plen) != 0)
-			err = 1; /* not (all) Trove-named: copy as is */
-	if (err)
-		goto out_release;
-	nv = calloc(l.n, sizeof(*nv));
-	if (!nv) {
-		err = -ENOMEM;
-		goto out_release;
-	}
-	for (i = 0; i < l.n && !err; i++) {
-		struct buf p;
-
-		buf_init(&p, SWIFT_URL_MAX);
-		buf_printf(&p, "/%s/%s_%s", dc, dk, l.v[i].path + plen);
-		if (p.err) {
-			err = p.err == -ENOMEM ? -ENOMEM : -ENAMETOOLONG;
-			buf_release(&p);
-			break;
-		}
-		nv[i].path = buf_steal(&p);
-		memcpy(nv[i].etag, l.v[i].etag, sizeof(nv[i].etag));
-		nv[i].size = l.v[i].size;
-		err = swift_server_copy(sw, sc, l.v[i].path + strlen(sc) + 2,
-					dc, nv[i].path + strlen(dc) + 2, NULL);
-		if (!err)
-			done++;
-	}
-	if (!err)
-		err = swift_info_from_head(head, dk, &oi);
-	if (!err)
-		err = swift_meta_headers(&oi.meta, &h);
-	if (!err) {
-		struct swift_call c = {
-			.method = "PUT",
-			.container = dc,
-			.key = dk,
-			.query = "multipart-manifest=put",
-			.headers = h,
-			.has_body = true,
-		};
-		struct swift_http_req r;
-
-		buf_reset(&body);
-		err = swift_json_manifest(nv, l.n, &body);
-		c.body = body.data;
-		c.body_len = body.len;
-		if (!err) {
-			swift_http_req_init(&r);
-			err = swift_do(sw, &c, &r);
-			swift_http_req_release(&r);
-		}
-	}
-	if (err) {
-		/* the copies made so far; the source is untouched */
-		for (i = 0; i < done; i++)
-			swift_delete_path(sw, nv[i].path);
-		goto out_release;
-	}
-	swift_simple(sw, "DELETE", sc, sk, NULL, SWIFT_QUIET_404, NULL);
-	for (i = 0; i < l.n; i++) {
-		bool reused = false;
-		size_t j;
-
-		/* renamed onto a name sharing segment names: keep those */
-		for (j = 0; j < l.n && !reused; j++)
-			reused = strcmp(l.v[i].path, nv[j].path) == 0;
-		if (!reused)
-			swift_delete_path(sw, l.v[i].path);
-	}
-out_release:
-	for (i = 0; nv && i < l.n; i++)
-		free(nv[i].path);
-	free(nv);
-	curl_slist_free_all(h);
-	obj_info_release(&oi);
-	seg_list_release(&l);
-	buf_release(&prefix);
-	buf_release(&body);
 	return err;
 }

@@ -83,6 +83,31 @@ t_check "cp of 25 MiB over the flat one" cp "$T/src/a25" "$C/obj"
 reads obj "$T/src/a25"
 parts_only obj
 
+# ---- renames: the segments follow the name, nested manifests included,
+# and an object renamed onto stays whole until it is replaced
+t_check "cp of 25 MiB to n1" cp "$T/src/a25" "$C/n1"
+t_check "mv n1 n2 (nested)" mv "$C/n1" "$C/n2"
+reads n2 "$T/src/a25"
+parts_only n2
+t_eq "no part of n1 is left" "$(names n1)" ""
+t_check "cp of 25 MiB to d" cp "$T/src/b25" "$C/d"
+t_check "cp of 5 MiB to s" cp "$T/src/c5" "$C/s"
+t_check "mv s d (flat onto nested)" mv "$C/s" "$C/d"
+reads d "$T/src/c5"
+parts_only d
+t_eq "no part of s is left" "$(names s)" ""
+t_check "mv n2 d (nested onto flat)" mv "$C/n2" "$C/d"
+reads d "$T/src/a25"
+parts_only d
+t_eq "no part of n2 is left" "$(names n2)" ""
+t_check "cp of 25 MiB to e" cp "$T/src/b25" "$C/e"
+t_check "mv d e (nested onto nested)" mv "$C/d" "$C/e"
+reads e "$T/src/a25"
+parts_only e
+t_eq "ls shows the objects only" "$(ls "$C" | tr '\n' ' ')" "e obj "
+t_eq "tl holds nothing else" \
+	"$(t_swift_curl tl | grep -vE '^(e|obj)(_|$)')" ""
+
 # ---- an overwrite that fails (a backward seek: EOPNOTSUPP) after 3 MiB
 # went up leaves the object it would have replaced as it was
 t_allow "random write to 'tl/old-.*' at offset 0 is not supported"
