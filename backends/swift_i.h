@@ -314,6 +314,16 @@ int swift_rename_trove_slo(struct swift_priv *sw, const char *sc,
 			   const char *sk, const char *dc, const char *dk,
 			   const struct swift_http_req *head);
 
+/*
+ * Undoes a rename whose copy @dc/@dk was made but whose source @sc/@sk
+ * could not be deleted: a plain DELETE of the copy (the source's parts
+ * stay), so that no two objects are left where one was (@shared: naming
+ * the same segments, so that rm of either would delete the other's
+ * data). Returns 0 (the copy is gone) or -errno, logged with what is left.
+ */
+int swift_rename_undo(struct swift_priv *sw, const char *sc, const char *sk,
+		      const char *dc, const char *dk, bool shared);
+
 /* True if @name ends in SWIFT_SEG_SUFFIX (a container of segments). */
 bool swift_is_seg_container(const char *name);
 

@@ -397,6 +397,25 @@ int swift_server_copy(struct swift_priv *sw, const char *sc, const char *sk,
 	return err;
 }
 
+int swift_rename_undo(struct swift_priv *sw, const char *sc, const char *sk,
+		      const char *dc, const char *dk, bool shared)
+{
+	int err;
+
+	err = swift_simple(sw, "DELETE", dc, dk, NULL, SWIFT_QUIET_404, NULL);
+	if (err == -ENOENT)
+		err = 0;
+	if (err && shared)
+		log_error(
+			"rename of '%s/%s' to '%s/%s' failed half way: both name the same segments, and rm of either deletes the other's data",
+			sc, sk, dc, dk);
+	else if (err)
+		log_error(
+			"rename of '%s/%s' to '%s/%s' failed half way: both exist",
+			sc, sk, dc, dk);
+	return err;
+}
+
 /* True if every part of @p is "<prefix><number>" (Trove's layout). */
 static bool trove_named(const struct swift_slo_parts *p, const char *prefix)
 {
@@ -577,14 +596,8 @@ int swift_rename_trove_slo(struct swift_priv *sw, const char *sc,
 	err = swift_simple(sw, "DELETE", sc, sk, NULL, SWIFT_QUIET_404, NULL);
 	if (err && err != -ENOENT) {
 		/* the source stays as it was; so the copy must go */
-		int undo = swift_simple(sw, "DELETE", dc, dk, NULL,
-					SWIFT_QUIET_404, NULL);
-
-		if (undo == 0 || undo == -ENOENT)
+		if (!swift_rename_undo(sw, sc, sk, dc, dk, false))
 			goto out_undo;
-		log_error(
-			"rename of '%s/%s' to '%s/%s' failed half way: both exist now",
-			sc, sk, dc, dk);
 		goto out_release;
 	}
 	err = 0;

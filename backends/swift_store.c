@@ -1133,6 +1133,9 @@ static int sw_rename(struct store *st, const char *sc, const char *sk,
 	err = swift_simple(sw, "DELETE", sc, sk, NULL, SWIFT_QUIET_404, NULL);
 	if (err == -ENOENT)
 		err = 0;
+	/* two manifests naming the same segments: the copy must go */
+	if (err)
+		swift_rename_undo(sw, sc, sk, dc, dk, manifest);
 out_old:
 	rename_cleanup(sw, sc, sk, dc, dk, &old);
 	swift_slo_parts_release(&old);

@@ -5,7 +5,8 @@
 # stalls, cuts bodies short and resets connections; Swift's proxy is
 # stopped mid-copy, memcached is restarted (tokens lost), a container is
 # deleted behind the mount's back, a daemon is killed mid-copy and
-# `trovefs gc` cleans up after it. First through tests/tools/swift_tool
+# `trovefs gc` cleans up after it; renames fail half way in both segment
+# layouts. First through tests/tools/swift_tool
 # (no FUSE), then through a real mount. Every check verifies the server
 # side with curl straight to Swift. Exit 77 if Swift cannot run here.
 . "$(dirname "$0")/lib.sh"
@@ -356,6 +357,54 @@ t_eq "gc: live objects read back identical" "$(t_sha "$C/big")" "$BIGSHA"
 t_eq "gc: ... the moved one too" "$(t_sha "$MNT/containers/$O/moved")" "$BIGSHA"
 t_eq "gc: ... and the one from before" "$(t_sha "$C/after-mc")" "$BIGSHA"
 t_check "unmount" t_umount
+
+# ---- a rename that fails half way leaves the source as it was and no
+# second object: a source DELETE refused (403) after the copy was made
+# undoes the copy (two manifests naming the same segments would each
+# delete the other's data on rm), in both layouts; a refused manifest PUT
+# leaves an object renamed onto (Trove's layout) whole
+t_allow "rename of '.*' failed"
+R=r$RANDOM
+# head_code C/K - the HTTP status of a HEAD straight to Swift
+head_code() { t_swift_curl -o /dev/null -w '%{http_code}' -I "$1"; }
+# manifest_entries C/K - the entries of an SLO's manifest
+manifest_entries() {
+	t_swift_curl "$1?multipart-manifest=get" | grep -o '"name"' | grep -c . || true
+}
+for fmt in hidden trove; do
+	opts=""
+	[ $fmt = trove ] && opts="-o format=trove"
+	# shellcheck disable=SC2086
+	t_mount $opts || exit 1
+	mkdir -p "$MNT/containers/$R"
+	D=$MNT/containers/$R
+	t_check "$fmt: cp to src" cp "$T/big" "$D/src-$fmt"
+	t_check "$fmt: cp to dst" cp "$T/huge" "$D/dst-$fmt"
+	plan '[{"method":"DELETE","path":"/'$R'/src-'$fmt'$","count":0,"status":403}]'
+	t_check_fails "$fmt: mv fails when the source cannot be deleted" \
+		"Permission denied" mv "$D/src-$fmt" "$D/new-$fmt"
+	plan '[]'
+	t_eq "$fmt: ... the source reads back" "$(t_sha "$D/src-$fmt")" "$BIGSHA"
+	t_eq "$fmt: ... no copy is left" "$(head_code "$R/new-$fmt")" 404
+	t_eq "$fmt: ... nor its segments" \
+		"$(t_swift_curl "$R?prefix=new-$fmt" | grep -c . || true)" 0
+	# the manifest PUT (Trove's layout) or the manifest copy (hidden)
+	plan '[{"method":"PUT","path":"/'$R'/dst-'$fmt'(\\?|$)","count":0,"status":403}]'
+	t_check_fails "$fmt: mv onto dst fails when its manifest is refused" \
+		"Permission denied" mv "$D/src-$fmt" "$D/dst-$fmt"
+	plan '[]'
+	t_eq "$fmt: ... the source reads back" "$(t_sha "$D/src-$fmt")" "$BIGSHA"
+	t_eq "$fmt: ... dst reads back as before" "$(t_sha "$D/dst-$fmt")" \
+		"$(t_sha "$T/huge")"
+	if [ $fmt = trove ]; then
+		t_eq "$fmt: ... with exactly its segments" \
+			"$(t_swift_curl "$R?prefix=dst-${fmt}_" | grep -c .)" \
+			"$(manifest_entries "$R/dst-$fmt")"
+	fi
+	t_check "$fmt: mv works again" mv "$D/src-$fmt" "$D/dst-$fmt"
+	t_eq "$fmt: ... and reads back" "$(t_sha "$D/dst-$fmt")" "$BIGSHA"
+	t_check "$fmt: unmount" t_umount
+done
 
 # a wrong key file: EACCES, and the log names the account
 sed -i "s|^key_file = $T/swift-key|key_file = $T/badkey|" "$CONF"
