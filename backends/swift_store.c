@@ -1041,6 +1041,61 @@ int swift_delete_paths(struct swift_priv *sw, char *const *paths, size_t n,
 
 /* ---- del, rename, set_meta, statfs ---- */
 
+/*
+ * DELETE ?multipart-manifest=delete answers 200 whatever happened: the
+ * outcome is in the body ("Response Status", "Errors"), and Swift deletes
+ * the manifest even when some segments fail. So the body is read, and on
+ * errors a HEAD tells whether the object is gone (its segments that
+ * failed are left, one line says so) or still there (the unlink failed).
+ */
+static int delete_slo(struct swift_priv *sw, const char *container,
+		      const char *key)
+{
+	struct curl_slist *h = NULL;
+	struct swift_http_req r;
+	uint64_t deleted = 0;
+	uint64_t not_found = 0;
+	struct buf resp;
+	int err;
+
+	buf_init(&resp, INFO_MAX);
+	swift_http_req_init(&r);
+	err = swift_add_header(&h, "Accept: application/json");
+	if (!err) {
+		struct swift_call c = {
+			.method = "DELETE",
+			.container = container,
+			.key = key,
+			.query = "multipart-manifest=delete",
+			.headers = h,
+			.resp = &resp,
+			.quiet = SWIFT_QUIET_404,
+		};
+
+		err = swift_do(sw, &c, &r);
+	}
+	if (!err && swift_bulk_delete_result(resp.data, resp.len, &deleted,
+					     &not_found)) {
+		swift_http_req_release(&r);
+		swift_http_req_init(&r);
+		err = swift_head_raw(sw, container, key, &r);
+		if (err == -ENOENT) {
+			log_warn(
+				"deleted '%s/%s', but not all of its segments: %.300s",
+				container, key, buf_str(&resp));
+			err = 0;
+		} else {
+			log_error("cannot delete '%s/%s': %.300s", container,
+				  key, buf_str(&resp));
+			err = -EIO;
+		}
+	}
+	swift_http_req_release(&r);
+	curl_slist_free_all(h);
+	buf_release(&resp);
+	return err;
+}
+
 static int sw_del(struct store *st, const char *container, const char *key)
 {
 	struct swift_priv *sw = swift_priv_of(st);
@@ -1054,9 +1109,10 @@ static int sw_del(struct store *st, const char *container, const char *key)
 	swift_http_req_release(&r);
 	if (err)
 		return err;
-	return swift_simple(sw, "DELETE", container, key,
-			    slo ? "multipart-manifest=delete" : NULL,
-			    SWIFT_QUIET_404, NULL);
+	if (slo)
+		return delete_slo(sw, container, key);
+	return swift_simple(sw, "DELETE", container, key, NULL, SWIFT_QUIET_404,
+			    NULL);
 }
 
 /*

@@ -6,8 +6,10 @@
 # valid Trove backup (curl | openssl enc -d | gunzip; "<name>_%08d"
 # segments in the same container, hidden from listings; the SLO ETag);
 # objects made by Trove's own shell pipeline, a DLO included, read back
-# raw. Swift is Debian's, started by tests/services/swift.sh; exit 77 if
-# it, python3-swiftclient or rclone cannot be installed.
+# raw; touch and chmod keep what other tools' objects carry; rm of an
+# SLO tells what Swift could not delete. Swift is Debian's, started by
+# tests/services/swift.sh; exit 77 if it, python3-swiftclient or rclone
+# cannot be installed.
 . "$(dirname "$0")/lib.sh"
 export TROVEFS_TEST_SOURCE=swift
 
@@ -175,5 +177,39 @@ t_eq "it keeps metadata trovefs cannot hold (foreign key, UTF-8)" \
 	"keep me|café"
 t_eq "it has the new mode" "$(stat -c %a "$C/m-plain")" 600
 t_eq "it reads as before" "$(cat "$C/m-plain")" "not really gzip"
+t_check "unmount" t_umount
+
+# ---- rm of an SLO: DELETE ?multipart-manifest=delete answers 200 even
+# when deletes inside it fail. test:tester3 may write ic_rw and only
+# read ic_ro: its rm of an SLO in ic_rw with a segment in ic_ro deletes
+# the manifest and leaves that segment (logged); its rm of an SLO in
+# ic_ro fails, and the object stays
+for c in ic_rw ic_ro; do
+	acl=(-H 'X-Container-Read: test:tester3')
+	[ $c = ic_rw ] && acl+=(-H 'X-Container-Write: test:tester3')
+	t_swift_curl -f -o /dev/null -X PUT "${acl[@]}" $c
+	printf '%s segment' $c | t_swift_curl -f -o /dev/null -X PUT --data-binary @- $c/seg
+done
+t_swift_curl -f -o /dev/null -X PUT --data-binary \
+	'[{"path": "/ic_ro/seg"}, {"path": "/ic_rw/seg"}]' \
+	'ic_rw/leaky?multipart-manifest=put'
+t_swift_curl -f -o /dev/null -X PUT --data-binary '[{"path": "/ic_ro/seg"}]' \
+	'ic_ro/stuck?multipart-manifest=put'
+(umask 077 && echo testing3 > "$T/swift-key3" &&
+	printf '[swift:ro]\nauth_url = %s\nuser = test:tester3\nkey_file = %s\n' \
+		"$SWIFT_AUTH_URL" "$T/swift-key3" >> "$CONF")
+t_mount swift:ro || exit 1
+t_allow "swift DELETE 'ic_ro/stuck'|cannot delete 'ic_ro/stuck'"
+t_allow "deleted 'ic_rw/leaky', but not all of its segments"
+t_check_fails "rm of an SLO whose manifest Swift does not delete fails" \
+	"Input/output error" rm "$MNT/containers/ic_ro/stuck"
+t_eq "... and it is still there" \
+	"$(t_swift_curl -o /dev/null -w '%{http_code}' -I ic_ro/stuck)" 200
+t_check "rm of an SLO with a segment Swift does not delete" \
+	rm "$MNT/containers/ic_rw/leaky"
+t_eq "... removes it" \
+	"$(t_swift_curl -o /dev/null -w '%{http_code}' -I ic_rw/leaky)" 404
+t_log_has "... and says what is left" \
+	"deleted 'ic_rw/leaky', but not all of its segments: .*ic_ro/seg"
 t_check "unmount" t_umount
 t_done
