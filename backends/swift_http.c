@@ -331,7 +331,7 @@ int swift_http_perform(struct swift_http_pool *p, struct swift_http_req *r)
 		err = r->resp->err;
 	}
 	if (!err && r->cc != CURLE_OK)
-		err = swift_http_errno(0, r->cc);
+		err = swift_http_errno(0, r->cc, SWIFT_TARGET_ACCOUNT);
 	if (h && r->cc != CURLE_OK) {
 		curl_easy_cleanup(h);
 		h = NULL;
@@ -421,7 +421,7 @@ int swift_http_headers_each(const struct swift_http_req *r, const char *prefix,
 
 /* ---- policy ---- */
 
-int swift_http_errno(long status, CURLcode cc)
+int swift_http_errno(long status, CURLcode cc, enum swift_target t)
 {
 	switch (cc) {
 	case CURLE_OK:
@@ -448,7 +448,7 @@ int swift_http_errno(long status, CURLcode cc)
 	case 404:
 		return -ENOENT;
 	case 409:
-		return -ENOTEMPTY;
+		return t == SWIFT_TARGET_CONTAINER ? -ENOTEMPTY : -EIO;
 	case 412:
 		return -ESTALE;
 	case 413:

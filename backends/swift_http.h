@@ -75,7 +75,7 @@ void swift_http_req_release(struct swift_http_req *r);
 /*
  * Runs @r once on a pooled handle. Returns 0 when an HTTP response
  * arrived (whatever its status; see r->status) or the -errno of the
- * transport failure (swift_http_errno(0, r->cc)); -ENOMEM.
+ * transport failure (swift_http_errno(0, r->cc, ...)); -ENOMEM.
  */
 int swift_http_perform(struct swift_http_pool *p, struct swift_http_req *r);
 
@@ -97,12 +97,23 @@ typedef int swift_http_header_fn(void *arg, const char *name,
 int swift_http_headers_each(const struct swift_http_req *r, const char *prefix,
 			    swift_http_header_fn *fn, void *arg);
 
+/* What a request addressed: the meaning of some statuses depends on it. */
+enum swift_target {
+	SWIFT_TARGET_ACCOUNT = 0, /* also auth, /info */
+	SWIFT_TARGET_CONTAINER,
+	SWIFT_TARGET_OBJECT,
+};
+
 /*
  * THE mapping of a Swift response to an errno (../shared/STYLE.md 4).
- * @status is the HTTP status (0 if none), @cc the transfer result:
+ * @status is the HTTP status (0 if none), @cc the transfer result, @t
+ * what the request addressed:
  *   2xx, 304, 416 -> 0 (416: a range past the end reads as EOF)
- *   404 -> -ENOENT          401, 403 -> -EACCES     409 -> -ENOTEMPTY
- *   412 -> -ESTALE          413 -> -EFBIG           422 -> -EIO
+ *   404 -> -ENOENT          401, 403 -> -EACCES     412 -> -ESTALE
+ *   409 -> -ENOTEMPTY for a container (DELETE of one holding objects),
+ *          -EIO otherwise (an object: an SLO whose segments changed, a
+ *          timestamp conflict; no directory is involved)
+ *   413 -> -EFBIG           422 -> -EIO
  *   429, 498, 5xx -> -EIO   other 4xx -> -EINVAL (400) / -EIO
  *   CURLE_OPERATION_TIMEDOUT -> -ETIMEDOUT
  *   resolve / connect failures -> -EHOSTUNREACH
@@ -110,7 +121,7 @@ int swift_http_headers_each(const struct swift_http_req *r, const char *prefix,
  *   CURLE_OUT_OF_MEMORY -> -ENOMEM
  * A CURLcode other than CURLE_OK wins over @status.
  */
-int swift_http_errno(long status, CURLcode cc);
+int swift_http_errno(long status, CURLcode cc, enum swift_target t);
 
 /*
  * True if the failure is transient and an idempotent request may be sent

@@ -127,6 +127,13 @@ int swift_request_setup(const struct swift_token *tok,
 	return 0;
 }
 
+static enum swift_target call_target(const struct swift_call *c)
+{
+	if (c->key)
+		return SWIFT_TARGET_OBJECT;
+	return c->container ? SWIFT_TARGET_CONTAINER : SWIFT_TARGET_ACCOUNT;
+}
+
 /*
  * Runs @c; @r (initialised by the caller, released by it) holds the last
  * response. Returns 0 for a 2xx (also 304/416), else the mapped -errno,
@@ -176,7 +183,7 @@ int swift_do(struct swift_priv *sw, const struct swift_call *c,
 		}
 		if (err)
 			break;
-		err = swift_http_errno(r->status, r->cc);
+		err = swift_http_errno(r->status, r->cc, call_target(c));
 		if (err == -ENOENT && attempts > 1 &&
 		    strcmp(c->method, "DELETE") == 0)
 			err = 0;

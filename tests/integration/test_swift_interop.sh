@@ -177,6 +177,18 @@ t_eq "it keeps metadata trovefs cannot hold (foreign key, UTF-8)" \
 	"keep me|café"
 t_eq "it has the new mode" "$(stat -c %a "$C/m-plain")" 600
 t_eq "it reads as before" "$(cat "$C/m-plain")" "not really gzip"
+
+# an SLO whose first segment is gone: Swift answers its GET 409, which is
+# an I/O error on a file (ENOTEMPTY is for a container that is not empty)
+printf 'first' | t_swift_curl -f -o /dev/null -X PUT --data-binary @- ic_segs/b1
+printf 'second' | t_swift_curl -f -o /dev/null -X PUT --data-binary @- ic_segs/b2
+t_swift_curl -f -o /dev/null -X PUT --data-binary \
+	'[{"path": "/ic_segs/b1"}, {"path": "/ic_segs/b2"}]' \
+	'ic/broken?multipart-manifest=put'
+t_swift_curl -f -o /dev/null -X DELETE ic_segs/b1
+t_allow "swift GET 'ic/broken': HTTP 409"
+t_check_fails "an SLO missing a segment reads EIO" "Input/output error" \
+	cat "$C/broken"
 t_check "unmount" t_umount
 
 # ---- rm of an SLO: DELETE ?multipart-manifest=delete answers 200 even

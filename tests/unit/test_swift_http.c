@@ -17,52 +17,86 @@
 static void test_errno_success_statuses(void **state)
 {
 	(void)state;
-	assert_int_equal(swift_http_errno(200, CURLE_OK), 0);
-	assert_int_equal(swift_http_errno(201, CURLE_OK), 0);
-	assert_int_equal(swift_http_errno(202, CURLE_OK), 0);
-	assert_int_equal(swift_http_errno(204, CURLE_OK), 0);
-	assert_int_equal(swift_http_errno(206, CURLE_OK), 0);
-	assert_int_equal(swift_http_errno(304, CURLE_OK), 0);
+	assert_int_equal(swift_http_errno(200, CURLE_OK, SWIFT_TARGET_OBJECT),
+			 0);
+	assert_int_equal(swift_http_errno(201, CURLE_OK, SWIFT_TARGET_OBJECT),
+			 0);
+	assert_int_equal(swift_http_errno(202, CURLE_OK, SWIFT_TARGET_OBJECT),
+			 0);
+	assert_int_equal(swift_http_errno(204, CURLE_OK, SWIFT_TARGET_OBJECT),
+			 0);
+	assert_int_equal(swift_http_errno(206, CURLE_OK, SWIFT_TARGET_OBJECT),
+			 0);
+	assert_int_equal(swift_http_errno(304, CURLE_OK, SWIFT_TARGET_OBJECT),
+			 0);
 	/* a range past the end reads as EOF */
-	assert_int_equal(swift_http_errno(416, CURLE_OK), 0);
+	assert_int_equal(swift_http_errno(416, CURLE_OK, SWIFT_TARGET_OBJECT),
+			 0);
 }
 
 static void test_errno_client_errors(void **state)
 {
 	(void)state;
-	assert_int_equal(swift_http_errno(400, CURLE_OK), -EINVAL);
-	assert_int_equal(swift_http_errno(401, CURLE_OK), -EACCES);
-	assert_int_equal(swift_http_errno(403, CURLE_OK), -EACCES);
-	assert_int_equal(swift_http_errno(404, CURLE_OK), -ENOENT);
-	assert_int_equal(swift_http_errno(409, CURLE_OK), -ENOTEMPTY);
-	assert_int_equal(swift_http_errno(412, CURLE_OK), -ESTALE);
-	assert_int_equal(swift_http_errno(413, CURLE_OK), -EFBIG);
-	assert_int_equal(swift_http_errno(422, CURLE_OK), -EIO);
-	assert_int_equal(swift_http_errno(429, CURLE_OK), -EIO);
-	assert_int_equal(swift_http_errno(498, CURLE_OK), -EIO);
+	assert_int_equal(swift_http_errno(400, CURLE_OK, SWIFT_TARGET_OBJECT),
+			 -EINVAL);
+	assert_int_equal(swift_http_errno(401, CURLE_OK, SWIFT_TARGET_OBJECT),
+			 -EACCES);
+	assert_int_equal(swift_http_errno(403, CURLE_OK, SWIFT_TARGET_OBJECT),
+			 -EACCES);
+	assert_int_equal(swift_http_errno(404, CURLE_OK, SWIFT_TARGET_OBJECT),
+			 -ENOENT);
+	assert_int_equal(swift_http_errno(409, CURLE_OK, SWIFT_TARGET_OBJECT),
+			 -EIO);
+	assert_int_equal(
+		swift_http_errno(409, CURLE_OK, SWIFT_TARGET_CONTAINER),
+		-ENOTEMPTY);
+	assert_int_equal(swift_http_errno(409, CURLE_OK, SWIFT_TARGET_ACCOUNT),
+			 -EIO);
+	assert_int_equal(swift_http_errno(412, CURLE_OK, SWIFT_TARGET_OBJECT),
+			 -ESTALE);
+	assert_int_equal(swift_http_errno(413, CURLE_OK, SWIFT_TARGET_OBJECT),
+			 -EFBIG);
+	assert_int_equal(swift_http_errno(422, CURLE_OK, SWIFT_TARGET_OBJECT),
+			 -EIO);
+	assert_int_equal(swift_http_errno(429, CURLE_OK, SWIFT_TARGET_OBJECT),
+			 -EIO);
+	assert_int_equal(swift_http_errno(498, CURLE_OK, SWIFT_TARGET_OBJECT),
+			 -EIO);
 }
 
 static void test_errno_server_errors(void **state)
 {
 	(void)state;
-	assert_int_equal(swift_http_errno(500, CURLE_OK), -EIO);
-	assert_int_equal(swift_http_errno(503, CURLE_OK), -EIO);
-	assert_int_equal(swift_http_errno(507, CURLE_OK), -EIO);
+	assert_int_equal(swift_http_errno(500, CURLE_OK, SWIFT_TARGET_OBJECT),
+			 -EIO);
+	assert_int_equal(swift_http_errno(503, CURLE_OK, SWIFT_TARGET_OBJECT),
+			 -EIO);
+	assert_int_equal(swift_http_errno(507, CURLE_OK, SWIFT_TARGET_OBJECT),
+			 -EIO);
 }
 
 static void test_errno_transport_wins(void **state)
 {
 	(void)state;
-	assert_int_equal(swift_http_errno(0, CURLE_OPERATION_TIMEDOUT),
+	assert_int_equal(swift_http_errno(0, CURLE_OPERATION_TIMEDOUT,
+					  SWIFT_TARGET_OBJECT),
 			 -ETIMEDOUT);
-	assert_int_equal(swift_http_errno(0, CURLE_COULDNT_CONNECT),
+	assert_int_equal(
+		swift_http_errno(0, CURLE_COULDNT_CONNECT, SWIFT_TARGET_OBJECT),
+		-EHOSTUNREACH);
+	assert_int_equal(swift_http_errno(0, CURLE_COULDNT_RESOLVE_HOST,
+					  SWIFT_TARGET_OBJECT),
 			 -EHOSTUNREACH);
-	assert_int_equal(swift_http_errno(0, CURLE_COULDNT_RESOLVE_HOST),
-			 -EHOSTUNREACH);
-	assert_int_equal(swift_http_errno(0, CURLE_RECV_ERROR), -EIO);
-	assert_int_equal(swift_http_errno(0, CURLE_OUT_OF_MEMORY), -ENOMEM);
+	assert_int_equal(
+		swift_http_errno(0, CURLE_RECV_ERROR, SWIFT_TARGET_OBJECT),
+		-EIO);
+	assert_int_equal(
+		swift_http_errno(0, CURLE_OUT_OF_MEMORY, SWIFT_TARGET_OBJECT),
+		-ENOMEM);
 	/* a body cut short after a 200 is still a failure */
-	assert_int_equal(swift_http_errno(200, CURLE_PARTIAL_FILE), -EIO);
+	assert_int_equal(
+		swift_http_errno(200, CURLE_PARTIAL_FILE, SWIFT_TARGET_OBJECT),
+		-EIO);
 }
 
 static void test_retryable_transient(void **state)
