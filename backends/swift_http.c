@@ -292,6 +292,8 @@ int swift_http_perform(struct swift_http_pool *p, struct swift_http_req *r)
 		       (long)p->opts.connect_timeout);
 	if (p->opts.stall_timeout) {
 		x.stall_ms = (uint64_t)p->opts.stall_timeout * 1000;
+		if (r->stall_ms > x.stall_ms)
+			x.stall_ms = r->stall_ms;
 		x.last_ms = now_ms();
 		SETOPT(h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
 		SETOPT(h, CURLOPT_XFERINFODATA, &x);
@@ -541,8 +543,8 @@ int swift_http_perform_retry(struct swift_http_pool *p,
 			     uint64_t budget_ms, unsigned *attempts)
 {
 	const struct swift_backoff bo = {
-		.base_ms = 200,
-		.cap_ms = 10000,
+		.base_ms = SWIFT_BACKOFF_BASE_MS,
+		.cap_ms = SWIFT_BACKOFF_CAP_MS,
 		.budget_ms = budget_ms,
 	};
 	uint64_t start = now_ms();

@@ -60,6 +60,9 @@ struct swift_http_req {
 	void *dst;		    /* response body into this buffer... */
 	size_t dst_len;		    /* ...of at most this many bytes */
 	struct buf *resp;	    /* ...or appended here (capped) */
+	uint64_t stall_ms; /* stall limit of this request if longer than
+			    * the pool's (a server-side copy answers only
+			    * when done); 0: the pool's */
 
 	/* out */
 	CURLcode cc;	 /* CURLE_OK if a response came */
@@ -151,6 +154,10 @@ int swift_http_perform_retry(struct swift_http_pool *p,
  * the delay in milliseconds, or -1 when waiting it would pass the budget
  * (@elapsed_ms already spent of @budget_ms): then give up.
  */
+/* The schedule swift_http_perform_retry() uses. */
+#define SWIFT_BACKOFF_BASE_MS 200
+#define SWIFT_BACKOFF_CAP_MS 10000
+
 struct swift_backoff {
 	unsigned base_ms;   /* first delay's upper bound */
 	unsigned cap_ms;    /* upper bound of any one delay */

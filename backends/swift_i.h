@@ -21,6 +21,8 @@
 
 /* Hidden container of the default segment layout. */
 #define SWIFT_SEG_SUFFIX "+segments"
+/* The query of a manifest PUT (swift_put_checked adds heartbeat=on). */
+#define SWIFT_MANIFEST_PUT "multipart-manifest=put"
 /* A manifest of 1000 entries (or one returned by multipart-manifest=get). */
 #define SWIFT_MANIFEST_MAX (16u << 20)
 
@@ -80,7 +82,8 @@ struct swift_call {
 	void *dst;
 	size_t dst_len;
 	struct buf *resp;
-	unsigned quiet; /* enum swift_quiet flags */
+	unsigned quiet;	   /* enum swift_quiet flags */
+	uint64_t stall_ms; /* a longer stall limit, or 0 (swift_http_req) */
 };
 
 /* URL and headers (token first) of @c; see swift_store.c. */
@@ -183,13 +186,15 @@ int swift_bulk_delete_body(char *const *paths, size_t n, size_t max,
 			   size_t max_bytes, struct buf *b, size_t *taken);
 
 /*
- * Parses a bulk-delete response body (Accept: application/json):
- * 0 if its "Response Status" is 2xx and "Errors" is empty, else -EIO (a
- * 4xx/5xx inside a 200) or -EBADMSG. *@deleted and *@not_found get the
- * counts.
+ * Parses a body in the format of Swift's bulk middleware (Accept:
+ * application/json): a bulk delete, a DELETE ?multipart-manifest=delete,
+ * a manifest PUT with heartbeat=on. 0 if its "Response Status" is 2xx and
+ * "Errors" is empty, else -EIO (a 4xx/5xx inside a 200) or -EBADMSG.
+ * *@deleted and *@not_found get the counts, *@status (may be NULL) the
+ * number of "Response Status" (0 if none).
  */
 int swift_bulk_delete_result(const char *json, size_t len, uint64_t *deleted,
-			     uint64_t *not_found);
+			     uint64_t *not_found, long *status);
 
 /*
  * The listing rule of Trove's layout: "<x>_%08d" (and "<x>_m%d-%08d", a
@@ -215,6 +220,13 @@ size_t swift_trove_seg_base(const char *name);
 bool swift_hide_is_segment(struct swift_hide *h, const char *name,
 			   bool is_subdir, bool is_slo);
 void swift_hide_release(struct swift_hide *h);
+
+/*
+ * The stall limit of a server-side copy of @bytes: Swift sends nothing
+ * until the copy is done, so @stall_timeout seconds plus a second per
+ * MiB (a slow cluster's copy rate), in milliseconds.
+ */
+uint64_t swift_copy_stall_ms(unsigned stall_timeout, uint64_t bytes);
 
 /* The largest segment to cut: @segment_size, or @limit if smaller (> 0). */
 uint64_t swift_cut_size(uint64_t segment_size, uint64_t limit);
@@ -342,17 +354,22 @@ int swift_list_pages(struct swift_priv *sw, const char *container,
 /*
  * Server-side copy of @sc/@sk to @dc/@dk (swift_segs.c): a PUT with
  * X-Copy-From and @query ("multipart-manifest=get" copies a manifest as a
- * manifest; NULL copies it as its data). Returns 0 or -errno.
+ * manifest; NULL copies it as its data). @bytes is what Swift copies (0
+ * for a manifest): Swift answers only when the copy is done, so the
+ * stall limit grows with it (swift_copy_stall_ms). Returns 0 or -errno.
  */
 int swift_server_copy(struct swift_priv *sw, const char *sc, const char *sk,
-		      const char *dc, const char *dk, const char *query);
+		      const char *dc, const char *dk, const char *query,
+		      uint64_t bytes);
 
 /*
  * PUTs @len bytes of @data at @container/@key with @query (NULL: none),
  * checked against @etag (md5 hex; NULL or "": unchecked), with the
- * metadata headers of @m if @with_meta (else a plain Content-Type). A 413
- * is returned as -EFBIG without a log line (the caller cuts smaller);
- * other failures are logged. Returns 0 or -errno (swift_writer.c).
+ * metadata headers of @m if @with_meta (else a plain Content-Type). A
+ * manifest PUT (@query SWIFT_MANIFEST_PUT) is sent with heartbeat=on and
+ * its outcome read from the body. A 413 is returned as -EFBIG without a
+ * log line (the caller cuts smaller); other failures are logged. Returns
+ * 0 or -errno (swift_writer.c).
  */
 int swift_put_checked(struct swift_priv *sw, const char *container,
 		      const char *key, const char *query, const void *data,

@@ -357,8 +357,14 @@ out_release:
 
 /* ---- rename ---- */
 
+uint64_t swift_copy_stall_ms(unsigned stall_timeout, uint64_t bytes)
+{
+	return ((uint64_t)stall_timeout + (bytes >> 20)) * 1000;
+}
+
 int swift_server_copy(struct swift_priv *sw, const char *sc, const char *sk,
-		      const char *dc, const char *dk, const char *query)
+		      const char *dc, const char *dk, const char *query,
+		      uint64_t bytes)
 {
 	struct curl_slist *h = NULL;
 	struct swift_http_req r;
@@ -387,6 +393,8 @@ int swift_server_copy(struct swift_priv *sw, const char *sc, const char *sk,
 			.headers = h,
 			.has_body = true,
 			.body = "",
+			.stall_ms =
+				swift_copy_stall_ms(sw->stall_timeout, bytes),
 		};
 
 		swift_http_req_init(&r);
@@ -470,7 +478,7 @@ static int copy_leaves(struct swift_priv *sw, const struct swift_seg *from,
 		if (!err)
 			err = swift_server_copy(sw, c, k, dc,
 						to[i].path + strlen(dc) + 2,
-						NULL);
+						NULL, from[i].size);
 		if (!err)
 			(*done)++;
 	}
@@ -530,7 +538,7 @@ static int put_renamed(struct swift_priv *sw, const char *dc, const char *dk,
 	if (!err)
 		err = swift_info_from_head(head, dk, &oi);
 	if (!err)
-		err = swift_put_checked(sw, dc, dk, "multipart-manifest=put",
+		err = swift_put_checked(sw, dc, dk, SWIFT_MANIFEST_PUT,
 					body.data, body.len, NULL, &oi.meta,
 					true);
 	obj_info_release(&oi);

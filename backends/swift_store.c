@@ -169,6 +169,7 @@ int swift_do(struct swift_priv *sw, const struct swift_call *c,
 		r->dst = c->dst;
 		r->dst_len = c->dst_len;
 		r->resp = c->resp;
+		r->stall_ms = c->stall_ms;
 		err = swift_http_perform_retry(sw->pool, r, true, sw->budget_ms,
 					       &attempts);
 		OPENSSL_cleanse(th.data, th.len);
@@ -935,7 +936,7 @@ int swift_bulk_delete_body(char *const *paths, size_t n, size_t max,
 }
 
 int swift_bulk_delete_result(const char *json, size_t len, uint64_t *deleted,
-			     uint64_t *not_found)
+			     uint64_t *not_found, long *code)
 {
 	bson_error_t e;
 	bson_iter_t it;
@@ -947,6 +948,8 @@ int swift_bulk_delete_result(const char *json, size_t len, uint64_t *deleted,
 
 	*deleted = 0;
 	*not_found = 0;
+	if (code)
+		*code = 0;
 	doc = bson_new_from_json((const uint8_t *)json, (ssize_t)len, &e);
 	if (!doc)
 		return -EBADMSG;
@@ -961,6 +964,8 @@ int swift_bulk_delete_result(const char *json, size_t len, uint64_t *deleted,
 		err = -EBADMSG;
 	else if (status[0] != '2')
 		err = -EIO;
+	if (status && code)
+		*code = strtol(status, NULL, 10);
 	if (!err && bson_iter_init_find(&it, doc, "Errors") &&
 	    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &arr) &&
 	    bson_iter_next(&arr))
@@ -1005,7 +1010,8 @@ static int bulk_delete(struct swift_priv *sw, char *const *paths, size_t n,
 		swift_http_req_release(&r);
 		if (!err)
 			err = swift_bulk_delete_result(resp.data, resp.len,
-						       &deleted, &not_found);
+						       &deleted, &not_found,
+						       NULL);
 		if (err == -EIO || err == -EBADMSG)
 			log_error(
 				"swift bulk delete of %zu objects from '%s': %.300s",
@@ -1082,7 +1088,7 @@ static int delete_slo(struct swift_priv *sw, const char *container,
 		err = swift_do(sw, &c, &r);
 	}
 	if (!err && swift_bulk_delete_result(resp.data, resp.len, &deleted,
-					     &not_found)) {
+					     &not_found, NULL)) {
 		swift_http_req_release(&r);
 		swift_http_req_init(&r);
 		err = swift_head_raw(sw, container, key, &r);
@@ -1159,8 +1165,10 @@ static int sw_rename(struct store *st, const char *sc, const char *sk,
 	struct swift_priv *sw = swift_priv_of(st);
 	struct swift_slo_parts old;
 	struct swift_http_req r;
+	uint64_t bytes = 0;
 	bool manifest;
 	bool slo;
+	char v[32];
 	int err;
 
 	if (!store_container_is_valid(dc) || !store_key_is_valid(dk))
@@ -1170,6 +1178,8 @@ static int sw_rename(struct store *st, const char *sc, const char *sk,
 	slo = !err && swift_hdr_true(&r, "x-static-large-object");
 	manifest = slo || (!err &&
 			   swift_http_header(&r, "x-object-manifest", NULL, 0));
+	if (!manifest && swift_http_header(&r, "content-length", v, sizeof(v)))
+		bytes = strtoull(v, NULL, 10);
 	if (err || (strcmp(sc, dc) == 0 && strcmp(sk, dk) == 0)) {
 		swift_http_req_release(&r);
 		return err;
@@ -1189,7 +1199,8 @@ static int sw_rename(struct store *st, const char *sc, const char *sk,
 	swift_http_req_release(&r);
 	/* a manifest is copied as a manifest, not as its data */
 	err = swift_server_copy(sw, sc, sk, dc, dk,
-				manifest ? "multipart-manifest=get" : NULL);
+				manifest ? "multipart-manifest=get" : NULL,
+				bytes);
 	if (err)
 		goto out_old;
 	/* the source manifest only: its segments now belong to dk */

@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "../conf/log.h"
 
@@ -159,6 +160,73 @@ static int seg_name(const struct sw_writer *w, size_t i, struct buf *b)
 	return b->err;
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * A manifest PUT with heartbeat=on: Swift answers 202 at once and sends
+ * spaces while it checks every segment (on a slow cluster longer than
+ * the stall timeout), then the outcome in the body. A transient status
+ * there (5xx, 429) is retried like a transient HTTP status, within the
+ * retry budget. A Swift without heartbeats answers as usual (201).
+ */
+static int put_heartbeat(struct swift_priv *sw, struct swift_call *c)
+{
+	const struct swift_backoff bo = {
+		.base_ms = SWIFT_BACKOFF_BASE_MS,
+		.cap_ms = SWIFT_BACKOFF_CAP_MS,
+		.budget_ms = sw->budget_ms,
+	};
+	uint64_t start = mono_ms();
+	struct swift_http_req r;
+	struct buf resp;
+	unsigned attempt;
+	int err;
+
+	buf_init(&resp, 1u << 20);
+	c->resp = &resp;
+	for (attempt = 1;; attempt++) {
+		uint64_t deleted = 0;
+		uint64_t not_found = 0;
+		struct timespec ts;
+		long status = 0;
+		long delay = -1;
+
+		swift_http_req_init(&r);
+		err = swift_do(sw, c, &r);
+		if (!err && r.status == 202)
+			err = swift_bulk_delete_result(resp.data, resp.len,
+						       &deleted, &not_found,
+						       &status);
+		swift_http_req_release(&r);
+		if (err != -EIO && err != -EBADMSG)
+			break;
+		if (swift_http_is_retryable(status, CURLE_OK))
+			delay = swift_backoff_delay(&bo, attempt,
+						    mono_ms() - start, 0.5);
+		if (delay < 0) {
+			log_error("swift PUT '%s/%s': %.300s", c->container,
+				  c->key, buf_str(&resp));
+			if (status)
+				err = swift_http_errno(status, CURLE_OK,
+						       SWIFT_TARGET_OBJECT);
+			break;
+		}
+		ts.tv_sec = delay / 1000;
+		ts.tv_nsec = (delay % 1000) * 1000000L;
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+	}
+	c->resp = NULL;
+	buf_release(&resp);
+	return err;
+}
+
 int swift_put_checked(struct swift_priv *sw, const char *container,
 		      const char *key, const char *query, const void *data,
 		      size_t len, const char *etag, const struct meta *m,
@@ -175,6 +243,7 @@ int swift_put_checked(struct swift_priv *sw, const char *container,
 		.has_body = true,
 		.quiet = SWIFT_QUIET_413,
 	};
+	bool heartbeat = query && strcmp(query, SWIFT_MANIFEST_PUT) == 0;
 	struct swift_http_req r;
 	char got[64];
 	int err = 0;
@@ -186,11 +255,19 @@ int swift_put_checked(struct swift_priv *sw, const char *container,
 	if (!err && !with_meta)
 		err = swift_add_header(
 			&h, "Content-Type: application/octet-stream");
+	if (!err && heartbeat)
+		err = swift_add_header(&h, "Accept: application/json");
 	if (err) {
 		curl_slist_free_all(h);
 		return err;
 	}
 	c.headers = h;
+	if (heartbeat) {
+		c.query = SWIFT_MANIFEST_PUT "&heartbeat=on";
+		err = put_heartbeat(sw, &c);
+		curl_slist_free_all(h);
+		return err;
+	}
 	swift_http_req_init(&r);
 	err = swift_do(sw, &c, &r);
 	if (!err && etag && etag[0] && !query &&
@@ -636,8 +713,8 @@ static int put_sub(struct swift_priv *sw, const struct swift_nest *ns,
 		sub->size += segs[i].size;
 	if (!err)
 		err = swift_put_checked(sw, ns->container, name,
-					"multipart-manifest=put", body.data,
-					body.len, NULL, NULL, false);
+					SWIFT_MANIFEST_PUT, body.data, body.len,
+					NULL, NULL, false);
 	buf_reset(&body);
 	if (!err && buf_printf(&body, "/%s/%s", ns->container, name))
 		err = body.err;
@@ -781,8 +858,8 @@ static int sw_commit(struct store_writer *wr, const struct meta *m)
 		err = swift_json_manifest(top, ntop, &body);
 	if (!err)
 		err = swift_put_checked(sw, w->container, w->key,
-					"multipart-manifest=put", body.data,
-					body.len, NULL, m, true);
+					SWIFT_MANIFEST_PUT, body.data, body.len,
+					NULL, m, true);
 	if (err == -EFBIG)
 		log_error(
 			"swift PUT '%s/%s': Swift refuses the manifest (HTTP 413)",

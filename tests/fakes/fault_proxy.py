@@ -21,8 +21,12 @@ A rule:
      "nth": 1,                   first matching request to hit (1-based)
      "count": 1,                 how many matching requests in a row (a
                                  burst); 0 = every one from nth on
-     "action": "status" | "stall" | "cut" | "reset",
+     "action": "status" | "stall" | "cut" | "reset" | "delay",
      "status": 503,              for "status": 503, 429, 500, 401, 404, 413
+     "body": "...",              for "status": the body (default: a line
+                                 naming the fault; JSON if it starts "{")
+     "delay": 3,                 for "delay": seconds to sit silent after
+                                 reading the request, then forward it
      "stall": 30,                for "stall": seconds to sit silent after
                                  reading the request, then close
      "cut_after": 1000}          for "cut": body bytes sent before the
@@ -232,7 +236,19 @@ class Handler(BaseHTTPRequestHandler):
             self._drain()
             status = int(rule.get("status", 503))
             self._log(status, "fault")
-            self._reply(status, b"fault_proxy: injected %d\n" % status)
+            body = rule.get("body")
+            if body is None:
+                self._reply(status, b"fault_proxy: injected %d\n" % status)
+            else:
+                ctype = "application/json" if body.startswith("{") \
+                    else "text/plain"
+                self._reply(status, body.encode(),
+                            headers=[("Content-Type", ctype)])
+            return
+        if action == "delay":
+            self.server.stop.wait(float(rule.get("delay", 3)))
+            self._log(0, "delay")
+            self._forward(None)
             return
         if action == "stall":
             self._drain()

@@ -102,6 +102,24 @@ t_check "tool: manifest PUT retried through 429s and 500s" \
 	sh -c "'$TOOL' '$T/tool.conf' put $F b2 < '$T/big'"
 t_eq "tool: ... and reads back identical" \
 	"$(st get $F b2 | sha256sum | cut -d' ' -f1)" "$BIGSHA"
+# a manifest PUT goes with heartbeat=on: Swift answers 202 at once and
+# the outcome comes in the body, where a 503 is retried and a 400 fails
+hb='{"method":"PUT","path":"/'$F'/%s\\\\?multipart-manifest=put&heartbeat=on","count":%s,"status":202,"body":"{\\"Response Status\\": \\"%s\\", \\"Errors\\": []}"}'
+# shellcheck disable=SC2059
+plan "[$(printf "$hb" hb1 1 '503 Service Unavailable')]"
+t_check "tool: a manifest PUT whose heartbeat body says 503 is retried" \
+	sh -c "'$TOOL' '$T/tool.conf' put $F hb1 < '$T/big'"
+t_eq "tool: ... once" "$(faults fault)" 1
+t_eq "tool: ... and reads back identical" \
+	"$(st get $F hb1 | sha256sum | cut -d' ' -f1)" "$BIGSHA"
+# shellcheck disable=SC2059
+plan "[$(printf "$hb" hb2 0 '400 Bad Request')]"
+t_check_fails "tool: a manifest PUT whose heartbeat body says 400 fails" \
+	"EINVAL" sh -c "'$TOOL' '$T/tool.conf' put $F hb2 < '$T/big'"
+plan '[]'
+t_check_fails "tool: ... no object" "ENOENT" st head $F hb2
+t_eq "tool: ... none of its segments left" \
+	"$(t_swift_curl "$F%2Bsegments" | grep -c '^hb2/' || true)" 0
 plan '[{"method":"PUT","path":"'$SEGRE'","count":3,"action":"reset"}]'
 t_check "tool: copy survives 3 connection resets" \
 	sh -c "'$TOOL' '$T/tool.conf' put $F b3 < '$T/big'"
@@ -405,6 +423,21 @@ for fmt in hidden trove; do
 	t_eq "$fmt: ... and reads back" "$(t_sha "$D/dst-$fmt")" "$BIGSHA"
 	t_check "$fmt: unmount" t_umount
 done
+
+# a server-side copy sends nothing until it is done: a rename of a
+# foreign 10 MiB object whose copy answers after 4 s (the stall timeout is
+# 2 s, the budget 4 s) waits for it rather than failing
+t_mount || exit 1
+t_data "$T/plain10" $((10 * 1048576)) plain10
+t_swift_curl -f -o /dev/null -X PUT -T "$T/plain10" "$R/plain"
+plan '[{"method":"PUT","path":"/'$R'/plain-moved$","count":0,"action":"delay","delay":4}]'
+t_check "mv of a foreign object whose copy takes longer than the stall timeout" \
+	mv "$MNT/containers/$R/plain" "$MNT/containers/$R/plain-moved"
+t_eq "... the copy waited once" "$(faults delay)" 1
+plan '[]'
+t_eq "... it reads back" "$(t_sha "$MNT/containers/$R/plain-moved")" \
+	"$(t_sha "$T/plain10")"
+t_check "unmount" t_umount
 
 # a wrong key file: EACCES, and the log names the account
 sed -i "s|^key_file = $T/swift-key|key_file = $T/badkey|" "$CONF"

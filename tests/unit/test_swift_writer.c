@@ -244,6 +244,15 @@ static void expect_info_url(const char *storage, const char *want)
 	buf_release(&b);
 }
 
+static void test_copy_stall_grows_with_size(void **state)
+{
+	(void)state;
+	assert_int_equal(swift_copy_stall_ms(30, 0), 30000);
+	assert_int_equal(swift_copy_stall_ms(30, (1u << 20) - 1), 30000);
+	assert_int_equal(swift_copy_stall_ms(30, 8u << 20), 38000);
+	assert_int_equal(swift_copy_stall_ms(2, 5ULL << 30), (2 + 5120) * 1000);
+}
+
 static void test_info_url_forms(void **state)
 {
 	struct buf b;
@@ -365,24 +374,51 @@ static void test_bulk_result_statuses(void **state)
 	static const char errs_in_200[] =
 		"{\"Response Status\": \"200 OK\", \"Errors\": "
 		"[[\"/c/a\", \"409 Conflict\"]]}";
+	/* a manifest PUT with heartbeat=on: 202, spaces, then the outcome */
+	static const char put_ok[] =
+		"   \r\n\r\n{\"Response Status\": \"201 Created\", "
+		"\"Response Body\": \"\", \"Etag\": \"\\\"8f48\\\"\", "
+		"\"Last Modified\": \"Tue, 01 Jan 2030 00:00:00 GMT\", "
+		"\"Errors\": []}";
+	static const char put_bad[] =
+		" \r\n\r\n{\"Response Status\": \"400 Bad Request\", "
+		"\"Response Body\": \"Bad Request\", \"Errors\": "
+		"[[\"/c/s\", \"404 Not Found\"]]}";
 	uint64_t del = 9;
 	uint64_t nf = 9;
+	long status = 7;
 
 	(void)state;
-	assert_int_equal(swift_bulk_delete_result(ok, strlen(ok), &del, &nf),
-			 0);
+	assert_int_equal(
+		swift_bulk_delete_result(ok, strlen(ok), &del, &nf, NULL), 0);
 	assert_int_equal(del, 7);
 	assert_int_equal(nf, 2);
-	assert_int_equal(
-		swift_bulk_delete_result(failed, strlen(failed), &del, &nf),
-		-EIO);
-	assert_int_equal(del, 3);
-	assert_int_equal(swift_bulk_delete_result(
-				 errs_in_200, strlen(errs_in_200), &del, &nf),
+	assert_int_equal(swift_bulk_delete_result(failed, strlen(failed), &del,
+						  &nf, NULL),
 			 -EIO);
-	assert_int_equal(swift_bulk_delete_result("{}", 2, &del, &nf),
+	assert_int_equal(del, 3);
+	assert_int_equal(swift_bulk_delete_result(errs_in_200,
+						  strlen(errs_in_200), &del,
+						  &nf, NULL),
+			 -EIO);
+	assert_int_equal(swift_bulk_delete_result(failed, strlen(failed), &del,
+						  &nf, &status),
+			 -EIO);
+	assert_int_equal(status, 502);
+	assert_int_equal(swift_bulk_delete_result(put_ok, strlen(put_ok), &del,
+						  &nf, &status),
+			 0);
+	assert_int_equal(status, 201);
+	assert_int_equal(swift_bulk_delete_result(put_bad, strlen(put_bad),
+						  &del, &nf, &status),
+			 -EIO);
+	assert_int_equal(status, 400);
+	assert_int_equal(swift_bulk_delete_result("{}", 2, &del, &nf, &status),
 			 -EBADMSG);
-	assert_int_equal(swift_bulk_delete_result("oops", 4, &del, &nf),
+	assert_int_equal(status, 0);
+	assert_int_equal(swift_bulk_delete_result("{}", 2, &del, &nf, NULL),
+			 -EBADMSG);
+	assert_int_equal(swift_bulk_delete_result("oops", 4, &del, &nf, NULL),
 			 -EBADMSG);
 }
 
@@ -403,6 +439,7 @@ int main(void)
 		cmocka_unit_test(test_put_cut_refused_byte_is_efbig),
 		cmocka_unit_test(test_put_cut_piece_budget),
 		cmocka_unit_test(test_cut_size_learnt_limit),
+		cmocka_unit_test(test_copy_stall_grows_with_size),
 		cmocka_unit_test(test_info_url_forms),
 		cmocka_unit_test(test_info_parse_limits),
 		cmocka_unit_test(test_bulk_body_encodes_paths),
