@@ -510,7 +510,7 @@ static void delete_made(struct swift_priv *sw, const struct swift_nest *ns,
 	}
 	if (err)
 		log_warn(
-			"%zu segments of '%s/%s' left behind: delete '%s/%s_*' that no manifest names by hand",
+			"%zu segments of '%s/%s' left behind: delete the '%s/%s_*' that its manifests do not name by hand",
 			total - done, dc, dk, dc, dk);
 }
 

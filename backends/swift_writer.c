@@ -641,9 +641,9 @@ out_log:
 		return;
 	if (w->trove)
 		log_warn(
-			"%zu segments of '%s/%s' left behind: delete '%s/%s_*' by hand",
+			"%zu segments of '%s/%s' left behind: delete '%s/%s_<n>' and '%s_m<l>-<n>' for n from %08zu to %08zu by hand (other numbers are the object's)",
 			total - done, w->container, w->key, w->seg_container,
-			w->key);
+			w->key, w->key, first, first + (n ? n - 1 : 0));
 	else
 		log_warn("%zu segments of '%s/%s' left for 'trovefs gc'",
 			 total - done, w->container, w->key);
