@@ -407,11 +407,12 @@ for fmt in hidden trove; do
 	t_eq "$fmt: ... nor its segments" \
 		"$(t_swift_curl "$R?prefix=new-$fmt" | grep -c . || true)" 0
 	# the manifest PUT (Trove's layout) or the manifest copy (hidden)
+	t_check "$fmt: cp to src2" cp "$T/big" "$D/src2-$fmt"
 	plan '[{"method":"PUT","path":"/'$R'/dst-'$fmt'(\\?|$)","count":0,"status":403}]'
 	t_check_fails "$fmt: mv onto dst fails when its manifest is refused" \
-		"Permission denied" mv "$D/src-$fmt" "$D/dst-$fmt"
+		"Permission denied" mv "$D/src2-$fmt" "$D/dst-$fmt"
 	plan '[]'
-	t_eq "$fmt: ... the source reads back" "$(t_sha "$D/src-$fmt")" "$BIGSHA"
+	t_eq "$fmt: ... the source reads back" "$(t_sha "$D/src2-$fmt")" "$BIGSHA"
 	t_eq "$fmt: ... dst reads back as before" "$(t_sha "$D/dst-$fmt")" \
 		"$(t_sha "$T/huge")"
 	if [ $fmt = trove ]; then
@@ -419,7 +420,7 @@ for fmt in hidden trove; do
 			"$(t_swift_curl "$R?prefix=dst-${fmt}_" | grep -c .)" \
 			"$(manifest_entries "$R/dst-$fmt")"
 	fi
-	t_check "$fmt: mv works again" mv "$D/src-$fmt" "$D/dst-$fmt"
+	t_check "$fmt: mv works again" mv "$D/src2-$fmt" "$D/dst-$fmt"
 	t_eq "$fmt: ... and reads back" "$(t_sha "$D/dst-$fmt")" "$BIGSHA"
 	t_check "$fmt: unmount" t_umount
 done
