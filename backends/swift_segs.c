@@ -446,7 +446,8 @@ static bool trove_named(const struct swift_slo_parts *p, const char *prefix)
 
 /*
  * Server-side copies of the @n leaves @from as @dc/@dk_<first + i> into
- * @to (paths owned by @to). *@done gets how many exist.
+ * @to (paths owned by @to). *@done gets how many may exist (a failed
+ * copy may have been made all the same).
  */
 static int copy_leaves(struct swift_priv *sw, const struct swift_seg *from,
 		       size_t n, const char *dc, const char *dk, size_t first,
@@ -474,13 +475,12 @@ static int copy_leaves(struct swift_priv *sw, const struct swift_seg *from,
 		}
 		memcpy(to[i].etag, from[i].etag, sizeof(to[i].etag));
 		to[i].size = from[i].size;
+		(*done)++;
 		err = swift_split_path(from[i].path, &b, &c, &k);
 		if (!err)
 			err = swift_server_copy(sw, c, k, dc,
 						to[i].path + strlen(dc) + 2,
 						NULL, from[i].size);
-		if (!err)
-			(*done)++;
 	}
 	buf_release(&b);
 	return err;
