@@ -591,16 +591,20 @@ static int open_key(struct vfs *v, const char *path, const char *c,
 	if (acc == O_RDONLY) {
 		h->ws = VFS_W_NONE;
 		h->can_read = true;
-		err = store_reader_open(v->st, c, k, &h->reader);
-		if (vfs_is_absent(err) && pending_is_empty(v, c, k)) {
+		if (pending_is_empty(v, c, k)) {
 			/*
-			 * Created and closed but not yet released (the kernel
-			 * sends release after close() returns: touch f; cat f):
+			 * Created or truncated and closed but not yet released
+			 * (the kernel sends release after close() returns:
+			 * touch f; cat f, or : > f; cat f over a stored f):
 			 * what was written is nothing, so that is what reads.
 			 */
 			h->reads_empty = true;
-			err = 0;
-		} else if (vfs_is_absent(err) && pending_exists(v, c, k)) {
+			handle_link(h);
+			*out = h;
+			return 0;
+		}
+		err = store_reader_open(v->st, c, k, &h->reader);
+		if (vfs_is_absent(err) && pending_exists(v, c, k)) {
 			/* being written: its bytes are not in the store yet */
 			err = -EBUSY;
 		} else if (!err && pending_exists(v, c, k)) {

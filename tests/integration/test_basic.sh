@@ -49,6 +49,11 @@ t_eq "... each holds what was written" \
 	"$(cat "$C"/tw* "$C"/ta* | sort | uniq -c | awk '{printf "%s %s;", $1, $2}')" \
 	"20 x;20 y;"
 rm -f "$C"/tw* "$C"/ta*
+cp "$T/src/rand" "$C/tz"
+t_eq ": > f; cat f over a stored f reads empty (5 times)" \
+	"$(for i in 1 2 3 4 5; do : > "$C/tz"; cat "$C/tz" | wc -c; cp "$T/src/rand" "$C/tz"; done | tr '\n' ' ')" \
+	"0 0 0 0 0 "
+rm -f "$C/tz"
 
 # metadata
 t_check "chmod 600" chmod 600 "$C/text"

@@ -275,6 +275,15 @@ static void test_read_before_release_of_empty_file(void **state)
 	assert_int_equal(vfs_release(r), 0);
 	assert_int_equal(vfs_release(w), 0);
 	assert_true(exists(f->st, C, "touched"));
+	/* ": > f; cat f" over a stored f: empty too, not the old bytes */
+	put(f->st, C, "old", "old content", NULL, NULL);
+	assert_int_equal(vfs_open(f->v, P "old", O_WRONLY | O_TRUNC, &w), 0);
+	assert_int_equal(vfs_flush(w), 0);
+	assert_int_equal(vfs_open(f->v, P "old", O_RDONLY, &r), 0);
+	assert_int_equal(vfs_read(r, buf, sizeof(buf), 0), 0);
+	assert_int_equal(vfs_release(r), 0);
+	assert_int_equal(vfs_release(w), 0);
+	assert_stored(f, "old", "");
 	/* once written to, an uncommitted file is not readable as empty */
 	assert_int_equal(
 		vfs_create(f->v, P "busy", 0644, O_WRONLY | O_CREAT, &w), 0);
