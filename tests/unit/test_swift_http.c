@@ -13,90 +13,66 @@
 #include <cmocka.h>
 
 #include "../../backends/swift_http.h"
+#include "row_assert.h"
 
-static void test_errno_success_statuses(void **state)
-{
-	(void)state;
-	assert_int_equal(swift_http_errno(200, CURLE_OK, SWIFT_TARGET_OBJECT),
-			 0);
-	assert_int_equal(swift_http_errno(201, CURLE_OK, SWIFT_TARGET_OBJECT),
-			 0);
-	assert_int_equal(swift_http_errno(202, CURLE_OK, SWIFT_TARGET_OBJECT),
-			 0);
-	assert_int_equal(swift_http_errno(204, CURLE_OK, SWIFT_TARGET_OBJECT),
-			 0);
-	assert_int_equal(swift_http_errno(206, CURLE_OK, SWIFT_TARGET_OBJECT),
-			 0);
-	assert_int_equal(swift_http_errno(304, CURLE_OK, SWIFT_TARGET_OBJECT),
-			 0);
-	/* a range past the end reads as EOF */
-	assert_int_equal(swift_http_errno(416, CURLE_OK, SWIFT_TARGET_OBJECT),
-			 0);
-}
+/* One status/CURLcode/target and the errno it must map to. */
+struct errno_row {
+	long status;
+	CURLcode cc;
+	enum swift_target target;
+	int want;
+};
 
-static void test_errno_client_errors(void **state)
-{
-	(void)state;
-	assert_int_equal(swift_http_errno(400, CURLE_OK, SWIFT_TARGET_OBJECT),
-			 -EINVAL);
-	assert_int_equal(swift_http_errno(401, CURLE_OK, SWIFT_TARGET_OBJECT),
-			 -EACCES);
-	assert_int_equal(swift_http_errno(403, CURLE_OK, SWIFT_TARGET_OBJECT),
-			 -EACCES);
-	assert_int_equal(swift_http_errno(404, CURLE_OK, SWIFT_TARGET_OBJECT),
-			 -ENOENT);
-	assert_int_equal(swift_http_errno(409, CURLE_OK, SWIFT_TARGET_OBJECT),
-			 -EIO);
-	assert_int_equal(
-		swift_http_errno(409, CURLE_OK, SWIFT_TARGET_CONTAINER),
-		-ENOTEMPTY);
-	assert_int_equal(swift_http_errno(409, CURLE_OK, SWIFT_TARGET_ACCOUNT),
-			 -EIO);
-	assert_int_equal(swift_http_errno(412, CURLE_OK, SWIFT_TARGET_OBJECT),
-			 -ESTALE);
-	assert_int_equal(swift_http_errno(413, CURLE_OK, SWIFT_TARGET_OBJECT),
-			 -EFBIG);
-	assert_int_equal(swift_http_errno(422, CURLE_OK, SWIFT_TARGET_OBJECT),
-			 -EIO);
-	assert_int_equal(swift_http_errno(429, CURLE_OK, SWIFT_TARGET_OBJECT),
-			 -EIO);
-	assert_int_equal(swift_http_errno(498, CURLE_OK, SWIFT_TARGET_OBJECT),
-			 -EIO);
-}
-
-static void test_errno_server_errors(void **state)
-{
-	(void)state;
-	assert_int_equal(swift_http_errno(500, CURLE_OK, SWIFT_TARGET_OBJECT),
-			 -EIO);
-	assert_int_equal(swift_http_errno(503, CURLE_OK, SWIFT_TARGET_OBJECT),
-			 -EIO);
-	assert_int_equal(swift_http_errno(507, CURLE_OK, SWIFT_TARGET_OBJECT),
-			 -EIO);
-}
-
-static void test_errno_transport_wins(void **state)
-{
-	(void)state;
-	assert_int_equal(swift_http_errno(0, CURLE_OPERATION_TIMEDOUT,
-					  SWIFT_TARGET_OBJECT),
-			 -ETIMEDOUT);
-	assert_int_equal(
-		swift_http_errno(0, CURLE_COULDNT_CONNECT, SWIFT_TARGET_OBJECT),
-		-EHOSTUNREACH);
-	assert_int_equal(swift_http_errno(0, CURLE_COULDNT_RESOLVE_HOST,
-					  SWIFT_TARGET_OBJECT),
-			 -EHOSTUNREACH);
-	assert_int_equal(
-		swift_http_errno(0, CURLE_RECV_ERROR, SWIFT_TARGET_OBJECT),
-		-EIO);
-	assert_int_equal(
-		swift_http_errno(0, CURLE_OUT_OF_MEMORY, SWIFT_TARGET_OBJECT),
-		-ENOMEM);
+#define OBJ SWIFT_TARGET_OBJECT
+static const struct errno_row errno_rows[] = {
+	/* success */
+	{ 200, CURLE_OK, OBJ, 0 },
+	{ 201, CURLE_OK, OBJ, 0 },
+	{ 202, CURLE_OK, OBJ, 0 },
+	{ 204, CURLE_OK, OBJ, 0 },
+	{ 206, CURLE_OK, OBJ, 0 },
+	{ 304, CURLE_OK, OBJ, 0 },
+	{ 416, CURLE_OK, OBJ, 0 }, /* a range past the end reads as EOF */
+	/* client errors; 409 is "not empty" for a container only */
+	{ 400, CURLE_OK, OBJ, -EINVAL },
+	{ 401, CURLE_OK, OBJ, -EACCES },
+	{ 403, CURLE_OK, OBJ, -EACCES },
+	{ 404, CURLE_OK, OBJ, -ENOENT },
+	{ 409, CURLE_OK, OBJ, -EIO },
+	{ 409, CURLE_OK, SWIFT_TARGET_CONTAINER, -ENOTEMPTY },
+	{ 409, CURLE_OK, SWIFT_TARGET_ACCOUNT, -EIO },
+	{ 412, CURLE_OK, OBJ, -ESTALE },
+	{ 413, CURLE_OK, OBJ, -EFBIG },
+	{ 422, CURLE_OK, OBJ, -EIO },
+	{ 429, CURLE_OK, OBJ, -EIO },
+	{ 498, CURLE_OK, OBJ, -EIO },
+	/* server errors */
+	{ 500, CURLE_OK, OBJ, -EIO },
+	{ 503, CURLE_OK, OBJ, -EIO },
+	{ 507, CURLE_OK, OBJ, -EIO },
+	/* the transport wins over the status */
+	{ 0, CURLE_OPERATION_TIMEDOUT, OBJ, -ETIMEDOUT },
+	{ 0, CURLE_COULDNT_CONNECT, OBJ, -EHOSTUNREACH },
+	{ 0, CURLE_COULDNT_RESOLVE_HOST, OBJ, -EHOSTUNREACH },
+	{ 0, CURLE_RECV_ERROR, OBJ, -EIO },
+	{ 0, CURLE_OUT_OF_MEMORY, OBJ, -ENOMEM },
 	/* a body cut short after a 200 is still a failure */
-	assert_int_equal(
-		swift_http_errno(200, CURLE_PARTIAL_FILE, SWIFT_TARGET_OBJECT),
-		-EIO);
+	{ 200, CURLE_PARTIAL_FILE, OBJ, -EIO },
+};
+#undef OBJ
+
+static void test_errno_rows(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(errno_rows) / sizeof(errno_rows[0]); i++) {
+		const struct errno_row *r = &errno_rows[i];
+
+		row_int_equal(i, "swift_http_errno()",
+			      swift_http_errno(r->status, r->cc, r->target),
+			      r->want, __FILE__, __LINE__);
+	}
 }
 
 static void test_retryable_transient(void **state)
@@ -286,10 +262,7 @@ static void test_headers_each_prefix(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_errno_success_statuses),
-		cmocka_unit_test(test_errno_client_errors),
-		cmocka_unit_test(test_errno_server_errors),
-		cmocka_unit_test(test_errno_transport_wins),
+		cmocka_unit_test(test_errno_rows),
 		cmocka_unit_test(test_retryable_transient),
 		cmocka_unit_test(test_retryable_not_permanent),
 		cmocka_unit_test(test_backoff_doubles_up_to_cap),
