@@ -11,6 +11,7 @@
 #include "fuse_ops.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fuse.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -296,7 +297,9 @@ static int tfs_open(const char *path, struct fuse_file_info *fi)
 	err = vfs_open(tfs()->v, path, fi->flags, &h);
 	if (err)
 		return err;
-	vfs_handle_set_owner(h, caller_process());
+	/* only a handle that can write has a commit for its owner's close */
+	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+		vfs_handle_set_owner(h, caller_process());
 	/* a live dump has no size to show: reads must reach the provider */
 	fi->direct_io = vfs_handle_direct_io(h);
 	fi->fh = (uint64_t)(uintptr_t)h;
@@ -345,6 +348,8 @@ static int tfs_flush(const char *path, struct fuse_file_info *fi)
 	int sig;
 
 	(void)path;
+	if (!vfs_handle_owner(h))
+		return 0; /* read-only: nothing to commit, no /proc to read */
 	if (vfs_handle_owner(h) != caller_process())
 		return vfs_fsync(h, false);
 	sig = caller_killed_by();

@@ -132,7 +132,7 @@ struct vfs_handle {
 	struct vfs_handle *prev; /* v->handles, under files_lock */
 	struct vfs_handle *next;
 	unsigned refs;	/* under files_lock */
-	uint64_t owner; /* vfs_handle_set_owner() */
+	uint64_t owner; /* vfs_handle_set_owner(); 0: none (read-only) */
 
 	/* provider handles */
 	const struct vfs_provider_ops *pops;
