@@ -542,15 +542,6 @@ static int pending_new(struct vfs *v, const char *path, const char *c,
 	return 0;
 }
 
-/* -EISDIR if @c/@k is a directory, else -ENOENT (or a store error). */
-/* True if @c/@k is being created and nothing was written to it yet. */
-static bool pending_is_empty(struct vfs *v, const char *c, const char *k)
-{
-	struct stat st;
-
-	return vfs_pending_stat(v, c, k, &st) && st.st_size == 0;
-}
-
 /* True if @c/@k is being created (written, not yet committed). */
 static bool pending_exists(struct vfs *v, const char *c, const char *k)
 {
@@ -559,6 +550,7 @@ static bool pending_exists(struct vfs *v, const char *c, const char *k)
 	return vfs_pending_stat(v, c, k, &st);
 }
 
+/* -EISDIR if @c/@k is a directory, else -ENOENT (or a store error). */
 static int absent_error(struct vfs *v, const char *c, const char *k)
 {
 	struct stat st;
@@ -589,9 +581,12 @@ static int open_key(struct vfs *v, const char *path, const char *c,
 	if (err)
 		goto out_free;
 	if (acc == O_RDONLY) {
+		struct stat pst;
+		bool pending = vfs_pending_stat(v, c, k, &pst);
+
 		h->ws = VFS_W_NONE;
 		h->can_read = true;
-		if (pending_is_empty(v, c, k)) {
+		if (pending && pst.st_size == 0) {
 			/*
 			 * Created or truncated and closed but not yet released
 			 * (the kernel sends release after close() returns:
@@ -604,10 +599,10 @@ static int open_key(struct vfs *v, const char *path, const char *c,
 			return 0;
 		}
 		err = store_reader_open(v->st, c, k, &h->reader);
-		if (vfs_is_absent(err) && pending_exists(v, c, k)) {
+		if (vfs_is_absent(err) && pending) {
 			/* being written: its bytes are not in the store yet */
 			err = -EBUSY;
-		} else if (!err && pending_exists(v, c, k)) {
+		} else if (!err && pending) {
 			/*
 			 * Being replaced (cp new f while cat f): getattr shows
 			 * the new file's size so far, and the kernel would
