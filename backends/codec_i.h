@@ -88,8 +88,8 @@ int codec_trove_writer_new(struct codec *c, struct store_writer *inner,
 			   const char *name, struct store_writer **out);
 
 /*
- * @oi is the inner head() of the object (borrowed): its meta says the
- * plain size. Returns 0, -EIO (wrong key, logged), -EBADMSG (corrupt or
+ * Take @inner (closed on failure). @oi is the inner head() of the version
+ * @inner reads (borrowed): its meta says the plain size. Returns 0, -EIO (wrong key, logged), -EBADMSG (corrupt or
  * truncated, logged), -EACCES (no key, logged), or the inner reader's
  * error.
  */

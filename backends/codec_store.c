@@ -215,24 +215,35 @@ static int codec_list(struct store *st, const char *container,
 			  &lc);
 }
 
+/* @oi, an inner head, as seen through the codec: the plain size. */
+static void codec_info_plain(struct obj_info *oi)
+{
+	uint64_t size;
+
+	if (codec_plain_size(&oi->meta, &size))
+		oi->size = size;
+}
+
 static int codec_head(struct store *st, const char *container, const char *key,
 		      struct obj_info *oi)
 {
-	uint64_t size;
 	int err;
 
 	err = store_head(st->inner, container, key, oi);
-	if (err)
-		return err;
-	if (codec_plain_size(&oi->meta, &size))
-		oi->size = size;
-	return 0;
+	if (!err)
+		codec_info_plain(oi);
+	return err;
 }
 
 /* ---- readers and writers ---- */
 
+/*
+ * The metadata that says how to decode comes with the inner reader, from
+ * the version it reads: a head() of its own could see a newer one.
+ */
 static int codec_reader_open(struct store *st, const char *container,
-			     const char *key, struct store_reader **out)
+			     const char *key, struct obj_info *oi_out,
+			     struct store_reader **out)
 {
 	struct codec *c = codec_of(st);
 	char name[CODEC_NAME_MAX];
@@ -245,42 +256,40 @@ static int codec_reader_open(struct store *st, const char *container,
 	err = codec_name(name, container, key);
 	if (err)
 		return err;
-	obj_info_init(&oi);
-	err = store_head(st->inner, container, key, &oi);
+	err = store_reader_open_info(st->inner, container, key, &oi, &inner);
 	if (err)
 		return err;
 	fname = meta_get(&oi.meta, CODEC_META_FORMAT);
 	if (!fname) {
 		/* foreign object: shown as it is */
-		err = store_reader_open(st->inner, container, key, out);
-		goto out_release_oi;
+		*out = inner;
+		goto out_info;
 	}
 	err = codec_format_parse(fname, &fmt);
 	if (err) {
 		log_error("cannot read '%s': unknown trovefs-format '%s'", name,
 			  fname);
 		err = -EIO;
-		goto out_release_oi;
-	}
-	if (fmt == CODEC_FMT_TFS1 && !c->have_key) {
+	} else if (fmt == CODEC_FMT_TFS1 && !c->have_key) {
 		log_error("no key_file configured: cannot read '%s'", name);
 		err = -EACCES;
-		goto out_release_oi;
-	}
-	if (fmt == CODEC_FMT_TROVE && !c->trove_pass) {
+	} else if (fmt == CODEC_FMT_TROVE && !c->trove_pass) {
 		log_error("no trove_key_file configured: cannot read '%s'",
 			  name);
 		err = -EACCES;
-		goto out_release_oi;
 	}
-	err = store_reader_open(st->inner, container, key, &inner);
 	if (err)
-		goto out_release_oi;
-	if (fmt == CODEC_FMT_TFS1)
+		store_reader_close(inner);
+	else if (fmt == CODEC_FMT_TFS1)
 		err = codec_tfs1_reader_new(c, inner, &oi, name, out);
 	else
 		err = codec_trove_reader_new(c, inner, &oi, name, out);
-out_release_oi:
+out_info:
+	if (!err && oi_out) {
+		codec_info_plain(&oi);
+		*oi_out = oi;
+		return 0;
+	}
 	obj_info_release(&oi);
 	return err;
 }

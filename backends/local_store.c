@@ -506,12 +506,30 @@ static int local_delete_container(struct store *st, const char *c)
 
 /* ---- head ---- */
 
+/* head() of the object open as @fd (@sb its fstat): 0, or -errno logged. */
+static int local_head_fd(const char *c, const char *key, int fd,
+			 const struct stat *sb, bool marker,
+			 struct obj_info *oi)
+{
+	struct obj_info tmp;
+	int err;
+
+	obj_info_init(&tmp);
+	tmp.name = strdup(key);
+	err = tmp.name ? local_fill_info(fd, sb, marker, &tmp) : -ENOMEM;
+	if (err) {
+		obj_info_release(&tmp);
+		return local_fail("read metadata of", c, key, err);
+	}
+	*oi = tmp;
+	return 0;
+}
+
 static int local_head(struct store *st, const char *c, const char *key,
 		      struct obj_info *oi)
 {
 	struct local_store *ls = local_of(st);
 	struct key_path kp;
-	struct obj_info tmp;
 	struct stat sb;
 	int err;
 	int fd;
@@ -519,16 +537,9 @@ static int local_head(struct store *st, const char *c, const char *key,
 	err = local_open_key(ls, "stat", c, key, &kp, &fd, &sb);
 	if (err)
 		return err;
-	obj_info_init(&tmp);
-	tmp.name = strdup(key);
-	err = tmp.name ? local_fill_info(fd, &sb, kp.marker, &tmp) : -ENOMEM;
+	err = local_head_fd(c, key, fd, &sb, kp.marker, oi);
 	close(fd);
-	if (err) {
-		obj_info_release(&tmp);
-		return local_fail("read metadata of", c, key, err);
-	}
-	*oi = tmp;
-	return 0;
+	return err;
 }
 
 /* ---- readers ---- */
@@ -581,7 +592,7 @@ static const struct store_reader_ops local_reader_ops = {
 };
 
 static int local_reader_open(struct store *st, const char *c, const char *key,
-			     struct store_reader **out)
+			     struct obj_info *oi, struct store_reader **out)
 {
 	struct local_store *ls = local_of(st);
 	struct local_reader *lr;
@@ -602,6 +613,14 @@ static int local_reader_open(struct store *st, const char *c, const char *key,
 		free(lr);
 		close(fd);
 		return -ENOMEM;
+	}
+	/* the descriptor pins the version: a replace renames a new inode */
+	err = oi ? local_head_fd(c, key, fd, &sb, kp.marker, oi) : 0;
+	if (err) {
+		free(lr->name);
+		free(lr);
+		close(fd);
+		return err;
 	}
 	snprintf(lr->name, len, "%s/%s", c, key);
 	lr->fd = fd;

@@ -622,18 +622,23 @@ static const struct store_reader_ops mem_reader_ops = {
 };
 
 static int mem_reader_open(struct store *st, const char *container,
-			   const char *key, struct store_reader **out)
+			   const char *key, struct obj_info *oi,
+			   struct store_reader **out)
 {
 	struct mem_store *ms = mem_of(st);
 	struct mem_reader *mr;
+	struct obj_info tmp;
 	struct mem_obj *o;
 	int err;
 
 	mr = calloc(1, sizeof(*mr));
 	if (!mr)
 		return -ENOMEM;
+	obj_info_init(&tmp);
 	mem_lock(ms);
 	err = mem_lookup(ms, MEM_OP_READER_OPEN, container, key, NULL, &o);
+	if (!err && oi)
+		err = obj_info_from(&tmp, o); /* same lock: same version */
 	if (!err) {
 		mr->blob = o->blob;
 		mr->blob->refs++;
@@ -644,6 +649,8 @@ static int mem_reader_open(struct store *st, const char *container,
 		free(mr);
 		return err;
 	}
+	if (oi)
+		*oi = tmp;
 	mr->ms = ms;
 	mr->r.ops = &mem_reader_ops;
 	mr->r.priv = mr;

@@ -121,12 +121,20 @@ struct store_ops {
 
 	/*
 	 * Opens an object for reading. On success the caller owns *@out and
-	 * closes it with store_reader_close(). Returns 0, -ENOENT, and above
-	 * the codec -EIO (wrong key) or -EBADMSG (corrupt or truncated),
-	 * after one log line naming the object.
+	 * closes it with store_reader_close(), and if @oi is not NULL it holds
+	 * what head() gives for the very version the reader reads (caller
+	 * releases; on failure untouched): a layer takes the object's metadata
+	 * from here, never from a head() of its own, which could see a newer
+	 * version than the reader. A reader stays on the version it opened:
+	 * if the store cannot read that one any more (Swift: the object was
+	 * replaced or deleted), reads fail with -ESTALE, never give bytes of
+	 * another version. Returns 0, -ENOENT, and above the codec -EIO
+	 * (wrong key) or -EBADMSG (corrupt or truncated), after one log line
+	 * naming the object.
 	 */
 	int (*reader_open)(struct store *st, const char *container,
-			   const char *key, struct store_reader **out);
+			   const char *key, struct obj_info *oi,
+			   struct store_reader **out);
 
 	/*
 	 * Starts writing an object. Nothing is visible under @key until
@@ -177,7 +185,8 @@ struct store_reader_ops {
 	/*
 	 * Reads up to @len bytes at @off into @dst; *@got is what was read
 	 * (short only at the end of the object; 0 at or past it). Returns 0,
-	 * -EIO, -EBADMSG (corrupt, truncated), -ETIMEDOUT.
+	 * -EIO, -EBADMSG (corrupt, truncated), -ETIMEDOUT, -ESTALE (the
+	 * version opened is gone: replaced or deleted).
 	 */
 	int (*read)(struct store_reader *r, uint64_t off, void *dst, size_t len,
 		    size_t *got);
@@ -249,7 +258,15 @@ static inline int store_head(struct store *st, const char *c, const char *key,
 static inline int store_reader_open(struct store *st, const char *c,
 				    const char *key, struct store_reader **out)
 {
-	return st->ops->reader_open(st, c, key, out);
+	return st->ops->reader_open(st, c, key, NULL, out);
+}
+
+/* store_reader_open() that also fills @oi (see reader_open). */
+static inline int store_reader_open_info(struct store *st, const char *c,
+					 const char *key, struct obj_info *oi,
+					 struct store_reader **out)
+{
+	return st->ops->reader_open(st, c, key, oi, out);
 }
 
 static inline int store_writer_open(struct store *st, const char *c,

@@ -67,6 +67,7 @@ enum swift_quiet {
 	SWIFT_QUIET_401 = 1 << 2,
 	SWIFT_QUIET_202 = 1 << 3,
 	SWIFT_QUIET_413 = 1 << 4,
+	SWIFT_QUIET_412 = 1 << 5,
 };
 
 /* One request; every pointer is borrowed for the call. */
@@ -112,9 +113,12 @@ bool swift_hdr_true(const struct swift_http_req *r, const char *name);
 int swift_get_manifest(struct swift_priv *sw, const char *container,
 		       const char *key, struct buf *resp, bool *slo);
 
-/* Opens a reader of container/key (HEAD first: size); swift_reader.c. */
+/*
+ * Opens a reader of container/key pinned to the version its HEAD sees
+ * (@oi optional, see store.h reader_open); swift_reader.c.
+ */
 int swift_reader_open(struct store *st, const char *container, const char *key,
-		      struct store_reader **out);
+		      struct obj_info *oi, struct store_reader **out);
 
 int swift_head_raw(struct swift_priv *sw, const char *container,
 		   const char *key, struct swift_http_req *r);

@@ -26,6 +26,14 @@
  * maps errors as before. After SR_STREAM_FAILS failures in a row the
  * reader stops streaming.
  *
+ * A reader stays on the version it opened (store.h): every GET carries
+ * "If-Match: <the ETag of the open's HEAD>", which Swift checks against
+ * the SLO's own ETag for an SLO. Once the object was replaced or deleted
+ * the GET gets 412 or 404 and the read fails with -ESTALE, where it would
+ * otherwise mix the new object's bytes into the old one's (the codec
+ * above would call that corrupt). A DLO has no stable ETag (it is that
+ * of its segments' listing) and is not pinned.
+ *
  * Locks: none; a reader is used by one thread at a time (store.h), and
  * its curl handles with it.
  */
@@ -88,8 +96,10 @@ struct sw_reader {
 	struct swift_priv *sw;
 	char *container;
 	char *key;
-	uint64_t next;	/* end of the previous read; UINT64_MAX none */
-	unsigned fails; /* stream failures in a row */
+	char *if_match;	 /* owned "If-Match: ETAG" line, or NULL (not pinned) */
+	bool stale_said; /* the -ESTALE was logged */
+	uint64_t next;	 /* end of the previous read; UINT64_MAX none */
+	unsigned fails;	 /* stream failures in a row */
 	struct sw_stream st;
 	struct sw_gap *gaps; /* owned list, oldest first */
 	size_t gap_bytes;
@@ -242,6 +252,8 @@ static int stream_open(struct sw_reader *sr, uint64_t off)
 	buf_reset(&line);
 	buf_printf(&line, "Range: bytes=%llu-", (unsigned long long)off);
 	h = line.err ? NULL : curl_slist_append(s->hdrs, line.data);
+	if (h && sr->if_match)
+		h = curl_slist_append(h, sr->if_match);
 	if (!h)
 		goto out_close;
 	if (!s->multi) {
@@ -387,6 +399,7 @@ static int ranged_read(struct sw_reader *sr, uint64_t off, void *dst,
 		.container = sr->container,
 		.key = sr->key,
 		.dst = dst,
+		.quiet = SWIFT_QUIET_404 | SWIFT_QUIET_412,
 	};
 	struct swift_http_req r;
 	int n;
@@ -399,6 +412,10 @@ static int ranged_read(struct sw_reader *sr, uint64_t off, void *dst,
 	if (n < 0 || (size_t)n >= sizeof(range))
 		return -EINVAL;
 	h = curl_slist_append(NULL, range);
+	if (h && sr->if_match && !curl_slist_append(h, sr->if_match)) {
+		curl_slist_free_all(h);
+		h = NULL;
+	}
 	if (!h)
 		return -ENOMEM;
 	c.headers = h;
@@ -413,8 +430,14 @@ static int ranged_read(struct sw_reader *sr, uint64_t off, void *dst,
 		err = -EIO;
 	} else if (!err) {
 		*got = r.got;
-	} else if (err == -ENOENT) {
-		err = -EIO; /* gone while open */
+	} else if (err == -ENOENT || err == -ESTALE) {
+		if (!sr->stale_said)
+			log_error("swift GET '%s/%s': the object was %s since "
+				  "it was opened; reads fail with ESTALE",
+				  sr->container, sr->key,
+				  err == -ENOENT ? "deleted" : "replaced");
+		sr->stale_said = true;
+		err = -ESTALE;
 	}
 	swift_http_req_release(&r);
 	curl_slist_free_all(h);
@@ -546,6 +569,7 @@ static void sw_reader_close(struct store_reader *rd)
 	free(sr->st.spill);
 	free(sr->container);
 	free(sr->key);
+	free(sr->if_match);
 	free(sr);
 }
 
@@ -554,16 +578,38 @@ static const struct store_reader_ops sw_reader_ops = {
 	.close = sw_reader_close,
 };
 
+/*
+ * "If-Match: ETAG" for the version @r (an object's HEAD) describes, into
+ * *@out; NULL for a DLO or without an ETag. Returns 0 or -ENOMEM.
+ */
+static int pin_line(const struct swift_http_req *r, char **out)
+{
+	char etag[128];
+
+	*out = NULL;
+	if (swift_http_header(r, "x-object-manifest", NULL, 0) ||
+	    !swift_http_header(r, "etag", etag, sizeof(etag)) || !etag[0])
+		return 0;
+	if (asprintf(out, "If-Match: %s", etag) < 0) {
+		*out = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int swift_reader_open(struct store *st, const char *container, const char *key,
-		      struct store_reader **out)
+		      struct obj_info *oi, struct store_reader **out)
 {
 	struct sw_reader *sr;
 	struct swift_http_req r;
-	char v[64];
+	struct obj_info tmp;
 	int err;
 
 	swift_http_req_init(&r);
+	obj_info_init(&tmp);
 	err = swift_head_raw(swift_priv_of(st), container, key, &r);
+	if (!err)
+		err = swift_info_from_head(&r, key, &tmp);
 	if (err)
 		goto out_release;
 	sr = calloc(1, sizeof(*sr));
@@ -575,17 +621,23 @@ int swift_reader_open(struct store *st, const char *container, const char *key,
 	sr->next = UINT64_MAX;
 	sr->container = strdup(container);
 	sr->key = strdup(key);
-	if (!sr->container || !sr->key) {
-		sw_reader_close(&sr->base);
+	err = pin_line(&r, &sr->if_match);
+	if (!err && (!sr->container || !sr->key))
 		err = -ENOMEM;
+	if (err) {
+		sw_reader_close(&sr->base);
 		goto out_release;
 	}
 	sr->base.ops = &sw_reader_ops;
 	sr->base.priv = sr;
-	if (swift_http_header(&r, "content-length", v, sizeof(v)))
-		sr->base.size = strtoull(v, NULL, 10);
+	sr->base.size = tmp.size;
 	*out = &sr->base;
+	if (oi) {
+		*oi = tmp;
+		obj_info_init(&tmp);
+	}
 out_release:
+	obj_info_release(&tmp);
 	swift_http_req_release(&r);
 	return err;
 }

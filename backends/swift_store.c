@@ -192,7 +192,8 @@ int swift_do(struct swift_priv *sw, const struct swift_call *c,
 		    !((c->quiet & SWIFT_QUIET_404) && r->status == 404) &&
 		    !((c->quiet & SWIFT_QUIET_409) && r->status == 409) &&
 		    !((c->quiet & SWIFT_QUIET_401) && r->status == 401) &&
-		    !((c->quiet & SWIFT_QUIET_413) && r->status == 413))
+		    !((c->quiet & SWIFT_QUIET_413) && r->status == 413) &&
+		    !((c->quiet & SWIFT_QUIET_412) && r->status == 412))
 			log_failure(c, r, err);
 		goto out;
 	}

@@ -88,6 +88,58 @@ t_check "in at most 2 GETs each (a ranged one, then the stream: $gets)" \
 	test "$gets" -le 4
 rm "$C/plain" "$T/src/plain"
 
+# ---- an open file stays on the version it opened. Replaced (by cp
+# through the mount: the old SLO's segments are deleted; by another
+# tool) or deleted behind it, its next read that the kernel has not
+# cached fails with ESTALE and one log line, never gives the other
+# version's bytes (the tree before If-Match: a tfs1 file read as corrupt,
+# EBADMSG; a foreign object mixed the two versions).
+# pinned_read FILE CMD...: opens FILE, reads 4 KiB at 0, runs CMD, then
+# reads 64 KiB at 48 MiB, past what the reader has fetched ahead (a read
+# the open GET has already brought gets the old bytes, which is right
+# too); prints "same" if those bytes are FILE's old ones, else the errno's
+# name or "other bytes"
+pinned_read() {
+	local f=$1
+	shift
+	/usr/bin/python3 - "$f" "$T/src/pin.old" "$@" <<'PY'
+import errno, os, subprocess, sys
+f, old, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
+fd = os.open(f, os.O_RDONLY)
+os.pread(fd, 4096, 0)
+subprocess.run(cmd, check=True)
+try:
+    got = os.pread(fd, 65536, 48 << 20)
+    with open(old, "rb") as o:
+        o.seek(48 << 20)
+        print("same" if got == o.read(65536) else "other bytes")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+PY
+}
+t_allow "swift GET 'sw/pinf?': the object was (replaced|deleted) since it was opened"
+t_data "$T/src/pin.old" $((64 * 1048576)) pin-old
+t_data "$T/src/pin.new" $((64 * 1048576)) pin-new
+cp "$T/src/pin.old" "$C/pin"
+t_remount -o log_level=debug || exit 1
+t_eq "a file replaced by cp through the mount while open: ESTALE" \
+	"$(pinned_read "$C/pin" cp "$T/src/pin.new" "$C/pin")" ESTALE
+t_log_has "one log line says so" "swift GET 'sw/pin': the object was replaced since it was opened"
+t_eq "the new file reads back whole" "$(t_sha "$C/pin")" "$(t_sha "$T/src/pin.new")"
+t_swift_curl -o /dev/null -T "$T/src/pin.old" sw/pinf
+t_remount -o log_level=debug || exit 1
+t_eq "a foreign object replaced by another tool while open: ESTALE" \
+	"$(pinned_read "$C/pinf" curl -s -o /dev/null -H "X-Auth-Token: $T_SWIFT_TOKEN" \
+		-T "$T/src/pin.new" "$SWIFT_STORAGE_URL/sw/pinf")" ESTALE
+cp "$T/src/pin.old" "$C/pin"
+t_remount -o log_level=debug || exit 1
+t_eq "an unchanged file read after a metadata change (touch): the same bytes" \
+	"$(pinned_read "$C/pin" touch -d @1000000000 "$C/pin")" same
+t_eq "a file deleted while open: ESTALE" \
+	"$(pinned_read "$C/pin" rm "$C/pin")" ESTALE
+t_log_has "one log line says so" "swift GET 'sw/pin': the object was deleted since it was opened"
+rm -f "$C/pinf" "$T/src/pin.old" "$T/src/pin.new"
+
 # ---- rsync: temp file, then rename = one upload and a manifest copy
 mkdir -p "$T/src/rs"
 t_data "$T/src/rs/big2" $((4 * 1048576 + 99)) big2

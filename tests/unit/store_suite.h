@@ -631,6 +631,40 @@ static void test_store_reader_survives_replace_and_delete(void **state)
 	store_reader_close(r);
 }
 
+/* The info of reader_open is the opened version's, whatever came after. */
+static void test_store_reader_open_info_is_the_opened_version(void **state)
+{
+	struct store *st = *state;
+	struct store_reader *r = NULL;
+	struct obj_info oi;
+	struct obj_info now;
+	struct meta m;
+
+	assert_int_equal(store_create_container(st, "c"), 0);
+	meta_init(&m);
+	suite_meta2(&m, "a", "1", "b", "old");
+	assert_int_equal(suite_put(st, "c", "k", "old bytes", &m), 0);
+	meta_release(&m);
+	assert_int_equal(store_reader_open_info(st, "c", "k", &oi, &r), 0);
+	suite_meta2(&m, "b", "new", NULL, NULL);
+	assert_int_equal(suite_put(st, "c", "k", "new", &m), 0);
+	meta_release(&m);
+	assert_string_equal(oi.name, "k");
+	assert_true(oi.size == 9 && r->size == 9);
+	assert_string_equal(meta_get(&oi.meta, "a"), "1");
+	assert_string_equal(meta_get(&oi.meta, "b"), "old");
+	obj_info_init(&now);
+	assert_int_equal(store_head(st, "c", "k", &now), 0);
+	assert_true(now.size == 3);
+	assert_true(now.mtime.tv_sec >= oi.mtime.tv_sec);
+	assert_null(meta_get(&now.meta, "a"));
+	obj_info_release(&now);
+	obj_info_release(&oi);
+	store_reader_close(r);
+	assert_int_equal(store_reader_open_info(st, "c", "gone", &oi, &r),
+			 -ENOENT);
+}
+
 /* ---- listings ---- */
 
 /*
@@ -975,6 +1009,7 @@ static void test_store_concurrent_writers(void **state)
 	SUITE_TEST(test_store_nested_keys),                                    \
 	SUITE_TEST(test_store_reader_ranges),                                  \
 	SUITE_TEST(test_store_reader_survives_replace_and_delete),             \
+	SUITE_TEST(test_store_reader_open_info_is_the_opened_version),         \
 	SUITE_TEST(test_store_list_byte_order),                                \
 	SUITE_TEST(test_store_list_prefix_and_delimiter),                      \
 	SUITE_TEST(test_store_list_stop_early),                                \
