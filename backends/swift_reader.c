@@ -3,10 +3,11 @@
  *
  * A read at a new offset is one ranged GET (swift_do: retries and
  * re-authentication). From the second read in a row that starts where
- * the previous one ended, the reader keeps one open-ended GET ("Range:
- * bytes=OFF-") on its own multi handle and consumes its body read by read
- * (the transfer pauses when a read's buffer is full): Swift then loads an
- * SLO manifest once per stream instead of once per read (~8 ms each).
+ * the previous one ended (or up to SR_GAP_MAX past it), the reader keeps
+ * one open-ended GET from that end ("Range: bytes=OFF-") on its own multi
+ * handle and consumes its body read by read (the transfer pauses when a
+ * read's buffer is full): Swift then loads an SLO manifest once per
+ * stream instead of once per read (~8 ms each).
  * A read elsewhere closes the stream.
  *
  * The kernel's read-ahead sends several reads at once and the FUSE
@@ -523,6 +524,17 @@ static int sw_read(struct store_reader *rd, uint64_t off, void *dst, size_t len,
 		*got = len;
 		return 0;
 	}
+	/*
+	 * The stream starts at the end of the previous read also when this
+	 * one is a little past it: the kernel's read-ahead reads come in any
+	 * order from the start, and waiting for one that starts exactly
+	 * there cost a ranged GET per read overtaken (9 GETs instead of 4 for
+	 * two reads of a file on a loaded machine).
+	 */
+	if (!sr->st.easy && sr->next != UINT64_MAX && off >= sr->next &&
+	    off - sr->next <= SR_GAP_MAX && sr->fails < SR_STREAM_FAILS &&
+	    stream_open(sr, sr->next) != 0)
+		sr->fails++;
 	if (sr->st.easy && off > sr->st.pos && off - sr->st.pos <= SR_GAP_MAX &&
 	    gap_fill(sr, off) != 0)
 		stream_close(&sr->st);
@@ -531,9 +543,6 @@ static int sw_read(struct store_reader *rd, uint64_t off, void *dst, size_t len,
 		return ranged_read(sr, off, dst, len, got);
 	if (sr->st.easy && off != sr->st.pos)
 		stream_close(&sr->st); /* a seek */
-	if (!sr->st.easy && off == sr->next && sr->fails < SR_STREAM_FAILS &&
-	    stream_open(sr, off) != 0)
-		sr->fails++;
 	if (sr->st.easy) {
 		err = stream_read(sr, dst, len, &from_stream);
 		if (!err) {
