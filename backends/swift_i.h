@@ -130,6 +130,9 @@ int swift_meta_headers(const struct meta *m, struct curl_slist **h);
 int swift_add_header(struct curl_slist **h, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* The most a bulk-middleware JSON answer (bulk delete, SLO delete) takes. */
+#define SWIFT_BULK_RESP_MAX (1u << 20)
+
 /* "<container>+segments" into @b. */
 int swift_seg_container_name(const char *container, struct buf *b);
 
