@@ -178,6 +178,19 @@ static int codec_set_meta(struct store *st, const char *container,
 	return err;
 }
 
+/* The keys of @set never start with trovefs-: the others stay as stored. */
+static int codec_update_meta(struct store *st, const char *container,
+			     const char *key, const struct meta *set)
+{
+	size_t i;
+
+	for (i = 0; i < set->n; i++)
+		if (strncmp(set->v[i].key, CODEC_META_PREFIX,
+			    strlen(CODEC_META_PREFIX)) == 0)
+			return -EINVAL;
+	return store_update_meta(st->inner, container, key, set);
+}
+
 static int codec_statfs(struct store *st, struct store_statfs *out)
 {
 	return store_statfs(st->inner, out);
@@ -394,6 +407,7 @@ static const struct store_ops codec_ops = {
 	.del = codec_del,
 	.rename = codec_rename,
 	.set_meta = codec_set_meta,
+	.update_meta = codec_update_meta,
 	.statfs = codec_statfs,
 	.destroy = codec_destroy,
 };

@@ -181,3 +181,13 @@ int meta_copy(struct meta *dst, const struct meta *src)
 	}
 	return 0;
 }
+
+int meta_merge(struct meta *dst, const struct meta *set)
+{
+	size_t i;
+	int err = 0;
+
+	for (i = 0; !err && i < set->n; i++)
+		err = meta_set(dst, set->v[i].key, set->v[i].value);
+	return err;
+}

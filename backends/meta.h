@@ -67,4 +67,10 @@ int meta_del(struct meta *m, const char *key);
  * is empty). */
 int meta_copy(struct meta *dst, const struct meta *src);
 
+/*
+ * Adds the keys of @set to @dst, replacing the values of those @dst has.
+ * Returns 0 or -ENOMEM (then @dst may hold some of them).
+ */
+int meta_merge(struct meta *dst, const struct meta *set);
+
 #endif /* BACKENDS_META_H */

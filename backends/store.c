@@ -20,6 +20,25 @@ void obj_info_release(struct obj_info *oi)
 	obj_info_init(oi);
 }
 
+int store_update_meta(struct store *st, const char *c, const char *key,
+		      const struct meta *set)
+{
+	struct obj_info oi;
+	int err;
+
+	if (st->ops->update_meta)
+		return st->ops->update_meta(st, c, key, set);
+	obj_info_init(&oi);
+	err = store_head(st, c, key, &oi);
+	if (err)
+		return err;
+	err = meta_merge(&oi.meta, set);
+	if (!err)
+		err = store_set_meta(st, c, key, &oi.meta);
+	obj_info_release(&oi);
+	return err;
+}
+
 int store_statfs(struct store *st, struct store_statfs *out)
 {
 	memset(out, 0, sizeof(*out));

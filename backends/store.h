@@ -166,6 +166,18 @@ struct store_ops {
 	int (*set_meta)(struct store *st, const char *container,
 			const char *key, const struct meta *m);
 
+	/*
+	 * Sets the keys of @set (added or replaced) and keeps every other key
+	 * and attribute of the object as it is when the call runs: touch and
+	 * chmod, which change one key. Optional: NULL means head() + merge +
+	 * set_meta() of this layer (store_update_meta()); a layer that reads
+	 * the object anyway (Swift's POST must repeat what its HEAD shows)
+	 * saves a round trip, a pass-through layer (the codec) hands it down.
+	 * Returns 0, -ENOENT.
+	 */
+	int (*update_meta)(struct store *st, const char *container,
+			   const char *key, const struct meta *set);
+
 	/* Space figures; optional: NULL means all zero. */
 	int (*statfs)(struct store *st, struct store_statfs *out);
 
@@ -295,6 +307,10 @@ static inline int store_set_meta(struct store *st, const char *c,
 {
 	return st->ops->set_meta(st, c, key, m);
 }
+
+/* See update_meta in struct store_ops. */
+int store_update_meta(struct store *st, const char *c, const char *key,
+		      const struct meta *set);
 
 int store_statfs(struct store *st, struct store_statfs *out);
 

@@ -949,15 +949,17 @@ static int carry_hdr(void *arg, const char *name, const char *value)
  * headers above; touch or chmod must not turn a DLO into an empty object
  * or drop another tool's Content-Type, X-Delete-At or metadata. So the
  * POST repeats what the HEAD shows, and is refused (-EOPNOTSUPP) when
- * some of it cannot be repeated.
+ * some of it cannot be repeated. The user metadata posted is @m, or with
+ * @merge the HEAD's with @m's keys over it.
  */
-static int sw_set_meta(struct store *st, const char *container, const char *key,
-		       const struct meta *m)
+static int post_meta(struct store *st, const char *container, const char *key,
+		     const struct meta *m, bool merge)
 {
 	struct swift_priv *sw = swift_priv_of(st);
 	struct curl_slist *h = NULL;
 	struct swift_http_req r;
 	struct obj_info shown;
+	struct meta merged;
 	char ctype[256] = "";
 	struct carry_ctx cc = { .m = m, .h = &h };
 	int err;
@@ -965,6 +967,7 @@ static int sw_set_meta(struct store *st, const char *container, const char *key,
 	if (!store_container_is_valid(container) || !store_key_is_valid(key))
 		return -EINVAL;
 	obj_info_init(&shown);
+	meta_init(&merged);
 	swift_http_req_init(&r);
 	err = swift_head_raw(sw, container, key, &r);
 	if (err)
@@ -977,6 +980,13 @@ static int sw_set_meta(struct store *st, const char *container, const char *key,
 		goto out_release;
 	}
 	err = swift_info_from_head(&r, key, &shown);
+	if (!err && merge) {
+		err = meta_copy(&merged, &shown.meta);
+		if (!err)
+			err = meta_merge(&merged, m);
+		m = &merged;
+		cc.m = m;
+	}
 	if (err)
 		goto out_release;
 	cc.shown = &shown.meta;
@@ -1008,8 +1018,22 @@ static int sw_set_meta(struct store *st, const char *container, const char *key,
 out_release:
 	swift_http_req_release(&r);
 	obj_info_release(&shown);
+	meta_release(&merged);
 	curl_slist_free_all(h);
 	return err;
+}
+
+static int sw_set_meta(struct store *st, const char *container, const char *key,
+		       const struct meta *m)
+{
+	return post_meta(st, container, key, m, false);
+}
+
+/* set_meta with the HEAD's own metadata under @set: one HEAD, one POST. */
+static int sw_update_meta(struct store *st, const char *container,
+			  const char *key, const struct meta *set)
+{
+	return post_meta(st, container, key, set, true);
 }
 
 static uint64_t hdr_u64(const struct swift_http_req *r, const char *name,
@@ -1068,6 +1092,7 @@ static const struct store_ops sw_ops = {
 	.del = sw_del,
 	.rename = sw_rename,
 	.set_meta = sw_set_meta,
+	.update_meta = sw_update_meta,
 	.statfs = sw_statfs,
 	.destroy = sw_destroy,
 };

@@ -1224,24 +1224,24 @@ out_free:
 
 /* ---- metadata: utimens, chmod ---- */
 
-/* head, change "mode"/"mtime", set_meta: every other key is kept. */
+/*
+ * Changes "mode" and/or "mtime"; the store keeps every other key as it is
+ * when the change lands (one HEAD and one POST on Swift).
+ */
 int vfs_update_meta(struct vfs *v, const char *c, const char *k,
 		    const mode_t *mode, const struct timespec *mtime)
 {
-	struct obj_info oi;
-	int err;
+	struct meta set;
+	int err = 0;
 
-	obj_info_init(&oi);
-	err = store_head(v->st, c, k, &oi);
-	if (err)
-		return err;
+	meta_init(&set);
 	if (mode)
-		err = vfs_meta_put_mode(&oi.meta, *mode);
+		err = vfs_meta_put_mode(&set, *mode);
 	if (!err && mtime)
-		err = vfs_meta_put_mtime(&oi.meta, mtime);
+		err = vfs_meta_put_mtime(&set, mtime);
 	if (!err)
-		err = store_set_meta(v->st, c, k, &oi.meta);
-	obj_info_release(&oi);
+		err = store_update_meta(v->st, c, k, &set);
+	meta_release(&set);
 	return err;
 }
 

@@ -135,6 +135,17 @@ cp "$T/src/pin.old" "$C/pin"
 t_remount -o log_level=debug || exit 1
 t_eq "an unchanged file read after a metadata change (touch): the same bytes" \
 	"$(pinned_read "$C/pin" touch -d @1000000000 "$C/pin")" same
+# touch and chmod: one HEAD (what the POST must repeat) and one POST each
+# (the tree before: three HEADs each, by the vfs, the codec and the store)
+stat "$C/pin" > /dev/null
+h0=$(reqs "HEAD /v1/AUTH_test/sw/pin ")
+p0=$(reqs "POST /v1/AUTH_test/sw/pin ")
+touch -m -d @1100000000 "$C/pin"
+chmod 640 "$C/pin"
+t_eq "touch and chmod are one POST each" "$(($(reqs "POST /v1/AUTH_test/sw/pin ") - p0))" 2
+heads=$(($(reqs "HEAD /v1/AUTH_test/sw/pin ") - h0))
+t_check "and one HEAD each ($heads)" test "$heads" -le 2
+t_eq "both landed" "$(stat -c '%a %Y' "$C/pin")" "640 1100000000"
 t_eq "a file deleted while open: ESTALE" \
 	"$(pinned_read "$C/pin" rm "$C/pin")" ESTALE
 t_log_has "one log line says so" "swift GET 'sw/pin': the object was deleted since it was opened"

@@ -868,9 +868,13 @@ static void test_store_rename(void **state)
 	meta_release(&m);
 }
 
-static void test_store_set_meta(void **state)
+/*
+ * Object "k" = "data" with a=1 b=2, then set_meta or update_meta of
+ * c=3 b=two: set_meta drops a, update_meta keeps it; data and size stay.
+ * Leaves container "c" with "k" for the caller.
+ */
+static void suite_meta_change(struct store *st, bool update)
 {
-	struct store *st = *state;
 	struct obj_info oi;
 	struct meta m1;
 	struct meta m2;
@@ -880,17 +884,55 @@ static void test_store_set_meta(void **state)
 	obj_info_init(&oi);
 	assert_int_equal(store_create_container(st, "c"), 0);
 	assert_int_equal(suite_put(st, "c", "k", "data", &m1), 0);
-	assert_int_equal(store_set_meta(st, "c", "k", &m2), 0);
+	if (update)
+		assert_int_equal(store_update_meta(st, "c", "k", &m2), 0);
+	else
+		assert_int_equal(store_set_meta(st, "c", "k", &m2), 0);
 	assert_int_equal(store_head(st, "c", "k", &oi), 0);
-	assert_int_equal(oi.meta.n, 2);
-	assert_null(meta_get(&oi.meta, "a"));
+	assert_int_equal(oi.meta.n, update ? 3 : 2);
+	if (update)
+		assert_string_equal(meta_get(&oi.meta, "a"), "1");
+	else
+		assert_null(meta_get(&oi.meta, "a"));
 	assert_string_equal(meta_get(&oi.meta, "b"), "two");
 	assert_string_equal(meta_get(&oi.meta, "c"), "3");
 	assert_int_equal(oi.size, 4);
 	obj_info_release(&oi);
 	suite_assert_content(st, "c", "k", "data");
-
+	meta_release(&m1);
 	meta_release(&m2);
+}
+
+/* update_meta changes the keys it is given and keeps the others. */
+static void test_store_update_meta(void **state)
+{
+	struct store *st = *state;
+	struct obj_info oi;
+	struct meta set;
+
+	suite_meta_change(st, true);
+	suite_meta2(&set, "b", "two", NULL, NULL);
+	suite_mkdir(st, "c", "d/");
+	assert_int_equal(store_update_meta(st, "c", "d/", &set), 0);
+	obj_info_init(&oi);
+	assert_int_equal(store_head(st, "c", "d/", &oi), 0);
+	assert_string_equal(meta_get(&oi.meta, "b"), "two");
+	obj_info_release(&oi);
+	assert_int_equal(store_update_meta(st, "c", "missing", &set), -ENOENT);
+	meta_release(&set);
+}
+
+static void test_store_set_meta(void **state)
+{
+	struct store *st = *state;
+	struct obj_info oi;
+	struct meta m1;
+	struct meta m2;
+
+	suite_meta_change(st, false);
+	suite_meta2(&m1, "a", "1", "b", "2");
+	meta_init(&m2);
+	obj_info_init(&oi);
 	assert_int_equal(store_set_meta(st, "c", "k", &m2), 0);
 	assert_int_equal(store_head(st, "c", "k", &oi), 0);
 	assert_int_equal(oi.meta.n, 0);
@@ -905,6 +947,7 @@ static void test_store_set_meta(void **state)
 	assert_int_equal(store_set_meta(st, "c", "missing", &m1), -ENOENT);
 	assert_int_equal(store_set_meta(st, "c", "missing/", &m1), -ENOENT);
 	meta_release(&m1);
+	meta_release(&m2);
 }
 
 static void test_store_statfs(void **state)
@@ -1018,6 +1061,7 @@ static void test_store_concurrent_writers(void **state)
 	SUITE_TEST(test_store_del),                                            \
 	SUITE_TEST(test_store_rename),                                         \
 	SUITE_TEST(test_store_set_meta),                                       \
+	SUITE_TEST(test_store_update_meta),                                       \
 	SUITE_TEST(test_store_statfs),                                         \
 	SUITE_TEST(test_store_concurrent_writers)
 /* clang-format on */

@@ -594,6 +594,30 @@ static void test_codec_other_ops_pass_through(void **state)
 	assert_true(oi.size == 7000);
 	obj_info_release(&oi);
 	check_read_all(f->st, "race", t, 7000, 4000);
+
+	/*
+	 * update_meta (touch, chmod): handed down, so the inner store reads
+	 * the object once and keeps its trovefs-* keys; the caller may not
+	 * set them.
+	 */
+	{
+		unsigned heads = mem_store_calls(f->mem, MEM_OP_HEAD);
+
+		meta_init(&m);
+		assert_int_equal(meta_set(&m, "mode", "640"), 0);
+		assert_int_equal(store_update_meta(f->st, C, "race", &m), 0);
+		assert_int_equal(mem_store_calls(f->mem, MEM_OP_HEAD),
+				 heads + 1);
+		assert_int_equal(meta_set(&m, "trovefs-size", "1"), 0);
+		assert_int_equal(store_update_meta(f->st, C, "race", &m),
+				 -EINVAL);
+		meta_release(&m);
+		assert_int_equal(store_head(f->st, C, "race", &oi), 0);
+		assert_meta_eq(&oi.meta, "mode", "640");
+		assert_meta_eq(&oi.meta, "trovefs-size", "7000");
+		obj_info_release(&oi);
+		check_read_all(f->st, "race", t, 7000, 4000);
+	}
 	assert_int_equal(store_del(f->st, C, "race"), 0);
 
 	assert_int_equal(store_rename(f->st, C, "a", C, "b"), 0);
