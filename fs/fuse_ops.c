@@ -77,6 +77,11 @@ static int tfs_readlink(const char *path, char *buf, size_t size)
 	return vfs_readlink(tfs()->v, path, buf, size);
 }
 
+static int tfs_symlink(const char *target, const char *path)
+{
+	return vfs_symlink(tfs()->v, target, path);
+}
+
 static struct vfs_dirsnap *dirsnap_of(const struct fuse_file_info *fi)
 {
 	return (struct vfs_dirsnap *)(uintptr_t)fi->fh;
@@ -397,6 +402,7 @@ const struct fuse_operations trovefs_fuse_ops = {
 	.destroy = tfs_destroy,
 	.getattr = tfs_getattr,
 	.readlink = tfs_readlink,
+	.symlink = tfs_symlink,
 	.opendir = tfs_opendir,
 	.readdir = tfs_readdir,
 	.releasedir = tfs_releasedir,

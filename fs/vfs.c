@@ -197,6 +197,10 @@ void vfs_stat_object(const struct vfs *v, const struct obj_info *oi,
 
 	if (vfs_meta_get_mtime(&oi->meta, &mt))
 		mt = oi->mtime;
+	if (vfs_meta_is_symlink(&oi->meta)) {
+		vfs_stat_fill(v, st, S_IFLNK | 0777, oi->size, &mt);
+		return;
+	}
 	mode = vfs_meta_get_mode(&oi->meta, v->conf.default_file_mode);
 	vfs_stat_fill(v, st, S_IFREG | mode, oi->size, &mt);
 }
@@ -795,6 +799,32 @@ int vfs_readdir(struct vfs *v, const char *path, vfs_fill_fn *fill, void *arg)
 
 /* ---- directories ---- */
 
+int vfs_name_free(struct vfs *v, const char *c, const char *k)
+{
+	struct stat st;
+	int err;
+
+	err = vfs_key_getattr(v, c, k, &st);
+	if (!err)
+		return -EEXIST;
+	if (err != -ENOENT)
+		return err;
+	return vfs_parent_exists(v, c, k);
+}
+
+int vfs_meta_new(struct meta *m, mode_t mode)
+{
+	struct timespec now;
+	int err;
+
+	meta_init(m);
+	clock_gettime(CLOCK_REALTIME, &now);
+	err = vfs_meta_put_mode(m, mode);
+	if (!err)
+		err = vfs_meta_put_mtime(m, &now);
+	return err;
+}
+
 /* Writes the marker of directory @k with its mode and mtime. */
 static int marker_create(struct vfs *v, const char *c, const char *k,
 			 const struct meta *m)
@@ -816,8 +846,6 @@ static int marker_create(struct vfs *v, const char *c, const char *k,
 int vfs_mkdir(struct vfs *v, const char *path, mode_t mode)
 {
 	const struct vfs_prov *pr;
-	struct timespec now;
-	struct stat st;
 	struct vpath vp;
 	struct meta m;
 	int err;
@@ -846,20 +874,10 @@ int vfs_mkdir(struct vfs *v, const char *path, mode_t mode)
 
 	if (strlen(vp.key) + 1 > STORE_KEY_MAX)
 		return -ENAMETOOLONG;
-	err = vfs_key_getattr(v, vp.container, vp.key, &st);
-	if (!err)
-		return -EEXIST;
-	if (err != -ENOENT)
-		return err;
-	err = vfs_parent_exists(v, vp.container, vp.key);
+	err = vfs_name_free(v, vp.container, vp.key);
 	if (err)
 		return err;
-
-	meta_init(&m);
-	clock_gettime(CLOCK_REALTIME, &now);
-	err = vfs_meta_put_mode(&m, mode);
-	if (!err)
-		err = vfs_meta_put_mtime(&m, &now);
+	err = vfs_meta_new(&m, mode);
 	if (!err)
 		err = marker_create(v, vp.container, vp.key, &m);
 	meta_release(&m);
@@ -1363,6 +1381,8 @@ int vfs_readlink(struct vfs *v, const char *path, char *buf, size_t size)
 	err = vfs_path_parse(path, &vp);
 	if (err)
 		return err;
+	if (vp.kind == VP_KEY)
+		return vfs_key_readlink(v, vp.container, vp.key, buf, size);
 	if (vp.kind != VP_PROV)
 		return -EINVAL; /* nothing else is a symlink */
 	pr = prov_of(v, &vp);

@@ -230,7 +230,19 @@ struct vfs_provider_ops {
 int vfs_register_provider(struct vfs *v, const char *top,
 			  const struct vfs_provider_ops *ops, void *p);
 
-/* Returns 0 or -errno; @buf NUL-terminated. */
+/*
+ * readlink(2): a symlink under /containers or one a provider shows
+ * (restore/NAME/latest). Returns 0 or -errno (-EINVAL: not a link); @buf
+ * NUL-terminated, truncated to @size - 1 bytes.
+ */
 int vfs_readlink(struct vfs *v, const char *path, char *buf, size_t size);
+
+/*
+ * symlink(2): creates @path (under /containers/C/) holding @target.
+ * Returns 0, -EEXIST, -ENOENT (no parent, or an empty @target),
+ * -ENAMETOOLONG, -EPERM (a container), -EROFS (elsewhere), or a store
+ * error (logged).
+ */
+int vfs_symlink(struct vfs *v, const char *target, const char *path);
 
 #endif /* FS_VFS_H */

@@ -7,6 +7,7 @@
  * fs/vfs_files.c  open handles: create/open/read/write/flush/release,
  *                 truncate, the table of files open for writing
  * fs/vfs_cache.c  the stat cache
+ * fs/vfs_symlink.c symlinks under /containers
  *
  * Locks, in acquisition order:
  *   h->lock         one per handle: serializes the use of its store reader
@@ -190,11 +191,22 @@ int vfs_lookup(struct vfs *v, const char *container, const char *key,
 int vfs_key_getattr(struct vfs *v, const char *container, const char *key,
 		    struct stat *st);
 int vfs_dir_exists(struct vfs *v, const char *container, const char *dir);
+/* 0 if @c/@k names nothing yet and its parent directory exists; -EEXIST,
+ * -ENOENT, -ENOTDIR or a store error. */
+int vfs_name_free(struct vfs *v, const char *c, const char *k);
+/* @m (initialised here; caller releases) with "mode" and "mtime" = now. */
+int vfs_meta_new(struct meta *m, mode_t mode);
 int vfs_parent_exists(struct vfs *v, const char *container, const char *key);
 /* True if a store error means "no object of that name". */
 bool vfs_is_absent(int err);
 const char *vfs_format_for(struct vfs *v, const char *container);
 const char *vfs_strerror(int err, char *buf, size_t len);
+
+/* vfs_symlink.c */
+bool vfs_meta_is_symlink(const struct meta *m);
+/* readlink(2) of /containers/C/K: 0, -EINVAL (not a link), -ENOENT... */
+int vfs_key_readlink(struct vfs *v, const char *c, const char *k, char *buf,
+		     size_t size);
 
 /* vfs_files.c */
 bool vfs_pending_stat(struct vfs *v, const char *container, const char *key,

@@ -1,6 +1,7 @@
 #!/bin/bash
-# test_rsync.sh - rsync, cp -a/-r, mv, rm -r, ls -lR, du, find through the
-# mount behave as on a local disk, and rsync's temp-file-then-rename costs
+# test_rsync.sh - rsync, cp -a/-r, mv, rm -r, ls -lR, du, find, tar through
+# the mount behave as on a local disk, symlinks included, and rsync's
+# temp-file-then-rename costs
 # one encode per file. On the local: store, or on Swift with
 # TROVEFS_TEST_SOURCE=swift (see lib.sh).
 . "$(dirname "$0")/lib.sh"
@@ -21,18 +22,37 @@ t_data "$S/deep/a/b/c/d/leaf" 1234 leaf
 echo small > "$S/small.txt"
 chmod 640 "$S/small.txt"
 touch -d '2020-01-01 00:00:00' "$S/db/2024/dump.sql"
+# symlinks, as a database directory has them (PostgreSQL's pg_tblspc/ and
+# a pg_wal moved elsewhere): relative, to a directory, absolute and
+# dangling; rsync -a, cp -a and tar must keep them (before: ENOSYS, rsync
+# exited 23 and the links were lost)
+ln -s dump.sql "$S/db/2024/latest.sql"
+ln -s ../deep/a "$S/db/a-link"
+ln -s /srv/tablespaces/16384 "$S/db/pg_tblspc-16384"
+touch -h -d '2019-05-05 05:05:05' "$S/db/a-link"
 nfiles=$(find "$S" -type f | wc -l)
+# links DIR [FORMAT]: every symlink under DIR, sorted (default: with its
+# mtime in whole seconds: rsync leaves a link created within the second of
+# its source's mtime as created, on a local disk too)
+links() {
+	(cd "$1" && find . -type l -printf "${2:-%p -> %l %TY-%Tm-%Td %TH:%TM:%TS\n}" |
+		sed 's/\.[0-9]*$//' | sort)
+}
 
 t_check "rsync -a into the mount" rsync -a "$S/" "$C/"
 t_eq "every file was stored once (one encode per file)" \
 	"$(grep -c "committed '" "$LOG")" "$nfiles"
 t_eq "no file was re-encoded for the rename" \
 	"$(grep -c "renamed '" "$LOG")" "$nfiles"
-t_check "the tree reads back identical (diff -r)" diff -r "$S" "$C"
+t_check "the tree reads back identical (diff -r)" diff -r --no-dereference "$S" "$C"
 t_eq "sizes and mtimes are kept" \
 	"$(cd "$S" && find . -type f -printf '%p %s %T@\n' | sort)" \
 	"$(cd "$C" && find . -type f -printf '%p %s %T@\n' | sort)"
 t_eq "modes are kept" "$(stat -c %a "$C/small.txt")" "640"
+t_eq "symlinks are kept: targets and mtimes" "$(links "$C")" "$(links "$S")"
+t_eq "a link to a file reads through" "$(t_sha "$C/db/2024/latest.sql")" \
+	"$(t_sha "$S/db/2024/dump.sql")"
+t_eq "ls -l shows a link" "$(ls -l "$C/db/pg_tblspc-16384" | cut -c1)" l
 out=$(rsync -a --stats "$S/" "$C/" 2>&1)
 t_eq "a second rsync -a transfers nothing" \
 	"$(printf '%s\n' "$out" | sed -n 's/^Number of regular files transferred: //p')" "0"
@@ -52,11 +72,22 @@ t_eq "the changed file reads back" "$(cat "$C/small.txt")" "changed"
 # cp -a, cp -r, mv, rm -r
 t_check "cp -a into the mount" cp -a "$S" "$C/copy-a"
 t_check "cp -a keeps content, sizes, mtimes" sh -c \
-	"cd '$S' && find . -type f -printf '%p %s %T@\n' | sort > '$T/l1' && cd '$C/copy-a' && find . -type f -printf '%p %s %T@\n' | sort > '$T/l2' && cmp '$T/l1' '$T/l2' && diff -r '$S' '$C/copy-a'"
+	"cd '$S' && find . -type f -printf '%p %s %T@\n' | sort > '$T/l1' && cd '$C/copy-a' && find . -type f -printf '%p %s %T@\n' | sort > '$T/l2' && cmp '$T/l1' '$T/l2' && diff -r --no-dereference '$S' '$C/copy-a'"
+t_eq "cp -a keeps the symlinks" "$(links "$C/copy-a")" "$(links "$S")"
+t_check "tar of the tree out of the mount" tar -C "$C/copy-a" -cf "$T/tree.tar" .
+mkdir "$T/untar"
+t_check "untars with the links" tar -C "$T/untar" -xf "$T/tree.tar"
+t_eq "the links came out of the mount as links" "$(links "$T/untar" '%p -> %l\n')" \
+	"$(links "$S" '%p -> %l\n')"
+t_allow "cannot create the symlink 'link': a container"
+t_check_fails "a symlink cannot be a container" "Operation not permitted" \
+	ln -s x "$MNT/containers/link"
+t_check_fails "nor over an existing name" "File exists" \
+	ln -s x "$C/small.txt"
 t_check "cp -r out of the mount" cp -r "$C/copy-a" "$T/out"
-t_check "the copy out is identical" diff -r "$S" "$T/out"
+t_check "the copy out is identical" diff -r --no-dereference "$S" "$T/out"
 t_check "mv of a tree inside the mount" mv "$C/copy-a" "$C/moved"
-t_check "the moved tree is identical" diff -r "$S" "$C/moved"
+t_check "the moved tree is identical" diff -r --no-dereference "$S" "$C/moved"
 t_check "mv of a file out of the mount" mv "$C/moved/small.txt" "$T/moved-out.txt"
 t_eq "the file moved out" "$(cat "$T/moved-out.txt")" "changed"
 t_check_fails "and is gone from the mount" "No such file" stat "$C/moved/small.txt"

@@ -5,6 +5,8 @@
  * Writing, rename, truncate and the codec cases are in test_vfs_write.c;
  * the shared fixture is vfs_fixture.h.
  */
+#include <limits.h>
+
 #include "vfs_fixture.h"
 
 /* ---- getattr ---- */
@@ -625,7 +627,10 @@ static void test_providers(void **state)
 	assert_int_equal(
 		vfs_readlink(f->v, "/restore/ds/link", buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "file");
-	assert_int_equal(vfs_readlink(f->v, P "x", buf, sizeof(buf)), -EINVAL);
+	/* a key that is not there (links under /containers: test_symlinks) */
+	assert_int_equal(vfs_readlink(f->v, P "x", buf, sizeof(buf)), -ENOENT);
+	assert_int_equal(vfs_readlink(f->v, "/containers", buf, sizeof(buf)),
+			 -EINVAL);
 	/* ops left NULL */
 	assert_int_equal(vfs_mkdir(f->v, "/restore/x", 0755), -EROFS);
 	assert_int_equal(vfs_rmdir(f->v, "/restore/ds"), -EROFS);
@@ -691,6 +696,76 @@ static void test_cache_off_sees_store_changes(void **state)
 	assert_int_equal(vfs_getattr(f->v, P "g", &st), 0);
 }
 
+/*
+ * Symlinks under /containers: stored as objects whose content is the
+ * target (through the codec here: encoded like any file) and whose
+ * metadata says type=symlink; shown as S_IFLNK by getattr and listings;
+ * renamed and touched like files, staying links.
+ */
+static void test_symlinks(void **state)
+{
+	struct fx *f = *state;
+	struct timespec ts[2] = { { 0, UTIME_OMIT }, { 1500000000, 0 } };
+	char big[PATH_MAX + 1];
+	struct dirlist d = { 0 };
+	const struct ent *e;
+	struct stat st;
+	char buf[64];
+	size_t before;
+
+	put(f->st, C, "d/", "", NULL, NULL);
+	put(f->st, C, "file", "data", NULL, NULL);
+	assert_int_equal(vfs_symlink(f->v, "../file", P "d/l"), 0);
+	assert_int_equal(vfs_getattr(f->v, P "d/l", &st), 0);
+	assert_int_equal(st.st_mode, S_IFLNK | 0777);
+	assert_int_equal(st.st_size, 7);
+	assert_int_equal(vfs_readlink(f->v, P "d/l", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "../file");
+	assert_int_equal(vfs_readlink(f->v, P "d/l", buf, 4), 0);
+	assert_string_equal(buf, "../"); /* truncated, as readlink(2) */
+	assert_string_equal(meta_of(f->st, "d/l", "type", buf, sizeof(buf)),
+			    "symlink");
+	/* the target is stored like file content: not in the clear */
+	before = 0;
+	assert_null(memmem(mem_store_get(f->mem, C, "d/l", &before), before,
+			   "../file", 7));
+	assert_int_equal(vfs_readdir(f->v, P "d", collect, &d), 0);
+	e = find(&d, "l");
+	assert_non_null(e);
+	assert_true(e->has_st && S_ISLNK(e->st.st_mode));
+	free(d.e);
+
+	/* bad input */
+	assert_int_equal(vfs_symlink(f->v, "x", P "d/l"), -EEXIST);
+	assert_int_equal(vfs_symlink(f->v, "x", P "file"), -EEXIST);
+	assert_int_equal(vfs_symlink(f->v, "x", P "d"), -EEXIST);
+	assert_int_equal(vfs_symlink(f->v, "x", P "none/l"), -ENOENT);
+	assert_int_equal(vfs_symlink(f->v, "", P "d/e"), -ENOENT);
+	memset(big, 'a', PATH_MAX);
+	big[PATH_MAX] = '\0';
+	assert_int_equal(vfs_symlink(f->v, big, P "d/big"), -ENAMETOOLONG);
+	assert_int_equal(vfs_symlink(f->v, "x", "/containers/newc"), -EPERM);
+	assert_int_equal(vfs_symlink(f->v, "x", "/restore/l"), -EROFS);
+	assert_false(exists(f->st, C, "d/e"));
+	assert_false(exists(f->st, C, "d/big"));
+	assert_int_equal(vfs_readlink(f->v, P "file", buf, sizeof(buf)),
+			 -EINVAL);
+	assert_int_equal(vfs_readlink(f->v, P "d", buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(vfs_readlink(f->v, P "none", buf, sizeof(buf)),
+			 -ENOENT);
+
+	/* touch -h and mv keep it a link */
+	assert_int_equal(vfs_utimens(f->v, P "d/l", ts, NULL), 0);
+	assert_int_equal(vfs_rename(f->v, P "d/l", P "moved", 0), 0);
+	assert_int_equal(vfs_getattr(f->v, P "moved", &st), 0);
+	assert_int_equal(st.st_mode, S_IFLNK | 0777);
+	assert_int_equal(st.st_mtim.tv_sec, 1500000000);
+	assert_int_equal(vfs_readlink(f->v, P "moved", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "../file");
+	assert_int_equal(vfs_unlink(f->v, P "moved"), 0);
+	assert_int_equal(vfs_getattr(f->v, P "moved", &st), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -714,6 +789,7 @@ int main(void)
 		T(test_statfs),
 		T(test_free_aborts_uncommitted),
 		T(test_cache_off_sees_store_changes),
+		TC(test_symlinks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,125 @@
+/*
+ * vfs_symlink.c - symbolic links under /containers: symlink(2) and
+ * readlink(2) of a key.
+ *
+ * A symlink is an object like a file: its content is the target (stored,
+ * like every file, encrypted and checksummed by the codec), its metadata
+ * says "type=symlink" next to the usual "mtime" (docs/FORMAT.md). It is
+ * written in one go, so it is never pending; getattr and listings show it
+ * as S_IFLNK from the metadata alone (on Swift the listing carries it in
+ * the content type, no HEAD per link), and rename, unlink and utimens
+ * treat it as any object, keeping "type" with the rest of the metadata.
+ * Why store links at all: `rsync -a` and `cp -a` of a database directory
+ * must not fail on (or lose) its links, e.g. PostgreSQL's pg_tblspc/ and
+ * a pg_wal moved to another disk.
+ *
+ * Locks: none of its own (the store's and the stat cache's).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "vfs_i.h"
+#include "../conf/log.h"
+
+#define VFS_META_TYPE "type"
+#define VFS_TYPE_SYMLINK "symlink"
+
+bool vfs_meta_is_symlink(const struct meta *m)
+{
+	const char *t = meta_get(m, VFS_META_TYPE);
+
+	return t && strcmp(t, VFS_TYPE_SYMLINK) == 0;
+}
+
+/* Stores @target as the link @c/@k with @m: 0 or the store's -errno. */
+static int link_put(struct vfs *v, const char *c, const char *k,
+		    const char *target, const struct meta *m)
+{
+	struct store_wopts wo = { .format = vfs_format_for(v, c) };
+	struct store_writer *w;
+	int err;
+
+	err = store_writer_open(v->st, c, k, &wo, &w);
+	if (err)
+		return err;
+	err = store_writer_write(w, target, strlen(target));
+	if (err) {
+		store_writer_abort(w);
+		return err;
+	}
+	return store_writer_commit(w, m);
+}
+
+int vfs_symlink(struct vfs *v, const char *target, const char *path)
+{
+	char key_path[PATH_MAX];
+	struct vpath vp;
+	struct meta m;
+	size_t len = strlen(target);
+	int err;
+
+	err = vfs_path_parse(path, &vp);
+	if (err)
+		return err;
+	if (vp.kind == VP_ROOT || vp.kind == VP_TOP)
+		return -EEXIST;
+	if (vp.kind == VP_CONTAINER) {
+		log_warn("cannot create the symlink '%s': a container is a "
+			 "directory of the store, never a link",
+			 vp.container);
+		return -EPERM;
+	}
+	if (vp.kind != VP_KEY)
+		return -EROFS;
+	if (len == 0)
+		return -ENOENT; /* symlink(2) on Linux: empty target */
+	if (len >= PATH_MAX)
+		return -ENAMETOOLONG;
+	err = vfs_name_free(v, vp.container, vp.key);
+	if (err)
+		return err;
+	err = vfs_meta_new(&m, 0777);
+	if (!err)
+		err = meta_set(&m, VFS_META_TYPE, VFS_TYPE_SYMLINK);
+	if (!err)
+		err = link_put(v, vp.container, vp.key, target, &m);
+	meta_release(&m);
+	if (!vfs_object_path(key_path, sizeof(key_path), vp.container, vp.key))
+		vfs_cache_drop(&v->cache, key_path);
+	if (err)
+		log_error("cannot create the symlink '%s/%s': %s", vp.container,
+			  vp.key, strerror(-err));
+	return err;
+}
+
+int vfs_key_readlink(struct vfs *v, const char *c, const char *k, char *buf,
+		     size_t size)
+{
+	struct store_reader *r;
+	struct obj_info oi;
+	struct stat st;
+	size_t want;
+	int err;
+
+	/* the kernel asked for the attributes just before: a cache hit */
+	err = vfs_key_getattr(v, c, k, &st);
+	if (err)
+		return err;
+	if (!S_ISLNK(st.st_mode))
+		return -EINVAL;
+	err = store_reader_open_info(v->st, c, k, &oi, &r);
+	if (err)
+		return vfs_is_absent(err) ? -ENOENT : err;
+	if (!vfs_meta_is_symlink(&oi.meta) || r->size >= PATH_MAX) {
+		err = -EINVAL; /* a file, not a link */
+		goto out;
+	}
+	want = r->size < size - 1 ? (size_t)r->size : size - 1;
+	err = store_reader_read_full(r, 0, buf, want);
+	if (!err)
+		buf[want] = '\0'; /* readlink(2) truncates */
+out:
+	store_reader_close(r);
+	obj_info_release(&oi);
+	return err;
+}
