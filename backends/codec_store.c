@@ -178,17 +178,31 @@ static int codec_set_meta(struct store *st, const char *container,
 	return err;
 }
 
+/* @oi, an inner head, as seen through the codec: the plain size. */
+static void codec_info_plain(struct obj_info *oi)
+{
+	uint64_t size;
+
+	if (codec_plain_size(&oi->meta, &size))
+		oi->size = size;
+}
+
 /* The keys of @set never start with trovefs-: the others stay as stored. */
 static int codec_update_meta(struct store *st, const char *container,
-			     const char *key, const struct meta *set)
+			     const char *key, const struct meta *set,
+			     struct obj_info *out)
 {
 	size_t i;
+	int err;
 
 	for (i = 0; i < set->n; i++)
 		if (strncmp(set->v[i].key, CODEC_META_PREFIX,
 			    strlen(CODEC_META_PREFIX)) == 0)
 			return -EINVAL;
-	return store_update_meta(st->inner, container, key, set);
+	err = store_update_meta(st->inner, container, key, set, out);
+	if (!err && out)
+		codec_info_plain(out);
+	return err;
 }
 
 static int codec_statfs(struct store *st, struct store_statfs *out)
@@ -226,15 +240,6 @@ static int codec_list(struct store *st, const char *container,
 
 	return store_list(st->inner, container, prefix, delim, codec_list_entry,
 			  &lc);
-}
-
-/* @oi, an inner head, as seen through the codec: the plain size. */
-static void codec_info_plain(struct obj_info *oi)
-{
-	uint64_t size;
-
-	if (codec_plain_size(&oi->meta, &size))
-		oi->size = size;
 }
 
 static int codec_head(struct store *st, const char *container, const char *key,

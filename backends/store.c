@@ -21,13 +21,13 @@ void obj_info_release(struct obj_info *oi)
 }
 
 int store_update_meta(struct store *st, const char *c, const char *key,
-		      const struct meta *set)
+		      const struct meta *set, struct obj_info *out)
 {
 	struct obj_info oi;
 	int err;
 
 	if (st->ops->update_meta)
-		return st->ops->update_meta(st, c, key, set);
+		return st->ops->update_meta(st, c, key, set, out);
 	obj_info_init(&oi);
 	err = store_head(st, c, key, &oi);
 	if (err)
@@ -35,6 +35,10 @@ int store_update_meta(struct store *st, const char *c, const char *key,
 	err = meta_merge(&oi.meta, set);
 	if (!err)
 		err = store_set_meta(st, c, key, &oi.meta);
+	if (!err && out) {
+		*out = oi; /* the store's mtime may have moved: a hint only */
+		return 0;
+	}
 	obj_info_release(&oi);
 	return err;
 }

@@ -173,10 +173,13 @@ struct store_ops {
 	 * set_meta() of this layer (store_update_meta()); a layer that reads
 	 * the object anyway (Swift's POST must repeat what its HEAD shows)
 	 * saves a round trip, a pass-through layer (the codec) hands it down.
+	 * On success @out, if not NULL, holds what head() would now give
+	 * (caller releases), so that the caller needs no head() of its own.
 	 * Returns 0, -ENOENT.
 	 */
 	int (*update_meta)(struct store *st, const char *container,
-			   const char *key, const struct meta *set);
+			   const char *key, const struct meta *set,
+			   struct obj_info *out);
 
 	/* Space figures; optional: NULL means all zero. */
 	int (*statfs)(struct store *st, struct store_statfs *out);
@@ -310,7 +313,7 @@ static inline int store_set_meta(struct store *st, const char *c,
 
 /* See update_meta in struct store_ops. */
 int store_update_meta(struct store *st, const char *c, const char *key,
-		      const struct meta *set);
+		      const struct meta *set, struct obj_info *out);
 
 int store_statfs(struct store *st, struct store_statfs *out);
 

@@ -950,10 +950,11 @@ static int carry_hdr(void *arg, const char *name, const char *value)
  * or drop another tool's Content-Type, X-Delete-At or metadata. So the
  * POST repeats what the HEAD shows, and is refused (-EOPNOTSUPP) when
  * some of it cannot be repeated. The user metadata posted is @m, or with
- * @merge the HEAD's with @m's keys over it.
+ * @merge the HEAD's with @m's keys over it; @out (optional) gets the
+ * HEAD's info with that metadata.
  */
 static int post_meta(struct store *st, const char *container, const char *key,
-		     const struct meta *m, bool merge)
+		     const struct meta *m, bool merge, struct obj_info *out)
 {
 	struct swift_priv *sw = swift_priv_of(st);
 	struct curl_slist *h = NULL;
@@ -1015,6 +1016,20 @@ static int post_meta(struct store *st, const char *container, const char *key,
 		swift_http_req_init(&r);
 		err = swift_do(sw, &c, &r);
 	}
+	if (!err && out) {
+		/* the HEAD's object with the metadata just posted */
+		meta_release(&shown.meta);
+		if (merge) {
+			shown.meta = merged; /* moved */
+			meta_init(&merged);
+		} else {
+			err = meta_copy(&shown.meta, m);
+		}
+	}
+	if (!err && out) {
+		*out = shown;
+		obj_info_init(&shown);
+	}
 out_release:
 	swift_http_req_release(&r);
 	obj_info_release(&shown);
@@ -1026,14 +1041,15 @@ out_release:
 static int sw_set_meta(struct store *st, const char *container, const char *key,
 		       const struct meta *m)
 {
-	return post_meta(st, container, key, m, false);
+	return post_meta(st, container, key, m, false, NULL);
 }
 
 /* set_meta with the HEAD's own metadata under @set: one HEAD, one POST. */
 static int sw_update_meta(struct store *st, const char *container,
-			  const char *key, const struct meta *set)
+			  const char *key, const struct meta *set,
+			  struct obj_info *out)
 {
-	return post_meta(st, container, key, set, true);
+	return post_meta(st, container, key, set, true, out);
 }
 
 static uint64_t hdr_u64(const struct swift_http_req *r, const char *name,

@@ -1247,18 +1247,24 @@ out_free:
  * when the change lands (one HEAD and one POST on Swift).
  */
 int vfs_update_meta(struct vfs *v, const char *c, const char *k,
-		    const mode_t *mode, const struct timespec *mtime)
+		    const mode_t *mode, const struct timespec *mtime,
+		    struct stat *st)
 {
+	struct obj_info oi;
 	struct meta set;
 	int err = 0;
 
 	meta_init(&set);
+	obj_info_init(&oi);
 	if (mode)
 		err = vfs_meta_put_mode(&set, *mode);
 	if (!err && mtime)
 		err = vfs_meta_put_mtime(&set, mtime);
 	if (!err)
-		err = store_update_meta(v->st, c, k, &set);
+		err = store_update_meta(v->st, c, k, &set, st ? &oi : NULL);
+	if (!err && st)
+		vfs_stat_object(v, &oi, st);
+	obj_info_release(&oi);
 	meta_release(&set);
 	return err;
 }
@@ -1267,6 +1273,8 @@ static int setattr(struct vfs *v, const char *path, struct vfs_handle *h,
 		   const mode_t *mode, const struct timespec *mtime)
 {
 	char marker[STORE_KEY_MAX + 2];
+	char path_buf[PATH_MAX];
+	uint64_t gen;
 	struct stat st;
 	struct vpath vp;
 	int err;
@@ -1299,9 +1307,22 @@ static int setattr(struct vfs *v, const char *path, struct vfs_handle *h,
 	if (vfs_pending_setattr(v, h, vp.container, vp.key, mode, mtime))
 		return 0;
 
-	err = vfs_update_meta(v, vp.container, vp.key, mode, mtime);
+	/*
+	 * The attributes after the change go to the stat cache: libfuse
+	 * asks for them right after (the reply to SETATTR carries them),
+	 * and a HEAD for that is one per touch or chmod of each file that
+	 * rsync -a copies. Unless anything was invalidated meanwhile.
+	 */
+	gen = vfs_cache_gen(&v->cache);
+	err = vfs_update_meta(v, vp.container, vp.key, mode, mtime, &st);
+	if (!err &&
+	    !vfs_object_path(path_buf, sizeof(path_buf), vp.container,
+			     vp.key) &&
+	    vfs_cache_put(&v->cache, path_buf, &st, gen))
+		return 0;
 	if (vfs_is_absent(err) && !marker_key(marker, sizeof(marker), vp.key)) {
-		err = vfs_update_meta(v, vp.container, marker, mode, mtime);
+		err = vfs_update_meta(v, vp.container, marker, mode, mtime,
+				      NULL);
 		if (vfs_is_absent(err)) {
 			/* an implied directory has nowhere to keep it */
 			err = vfs_lookup(v, vp.container, vp.key, &st);

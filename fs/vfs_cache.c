@@ -132,7 +132,7 @@ static struct vfs_cache_entry *entry_find(struct vfs_cache *c, const char *path,
 	return NULL;
 }
 
-void vfs_cache_put(struct vfs_cache *c, const char *path, const struct stat *st,
+bool vfs_cache_put(struct vfs_cache *c, const char *path, const struct stat *st,
 		   uint64_t gen)
 {
 	size_t len = strlen(path);
@@ -142,11 +142,11 @@ void vfs_cache_put(struct vfs_cache *c, const char *path, const struct stat *st,
 	struct vfs_cache_entry *e;
 
 	if (!c->buckets)
-		return;
+		return false;
 	/* allocated outside the lock; a cache miss costs nothing else */
 	e = malloc(sizeof(*e) + len + 1);
 	if (!e)
-		return;
+		return false;
 	memcpy(e->path, path, len + 1);
 	e->hash = hash;
 	e->st = *st;
@@ -156,7 +156,7 @@ void vfs_cache_put(struct vfs_cache *c, const char *path, const struct stat *st,
 	if (gen != c->gen) {
 		pthread_mutex_unlock(&c->lock);
 		free(e);
-		return;
+		return false;
 	}
 	old = entry_find(c, path, hash);
 	if (old)
@@ -174,6 +174,7 @@ void vfs_cache_put(struct vfs_cache *c, const char *path, const struct stat *st,
 	c->newest = e;
 	c->count++;
 	pthread_mutex_unlock(&c->lock);
+	return true;
 }
 
 bool vfs_cache_get(struct vfs_cache *c, const char *path, struct stat *st)

@@ -1065,7 +1065,8 @@ static int apply_late_attrs(struct vfs_handle *h, unsigned gen)
 	pthread_mutex_unlock(&v->files_lock);
 	err = -ENOMEM;
 	if (c && k)
-		err = vfs_update_meta(v, c, k, &mode, mtime_set ? &mt : NULL);
+		err = vfs_update_meta(v, c, k, &mode, mtime_set ? &mt : NULL,
+				      NULL);
 	if (!err)
 		drop_key(v, c, k);
 	free(c);

@@ -84,8 +84,9 @@ uint64_t vfs_cache_gen(struct vfs_cache *c);
 /*
  * Stores @st for @path unless an invalidation happened since @gen was
  * taken (the store call that produced @st may predate the change).
+ * Returns true if it did (replacing what the cache held for @path).
  */
-void vfs_cache_put(struct vfs_cache *c, const char *path, const struct stat *st,
+bool vfs_cache_put(struct vfs_cache *c, const char *path, const struct stat *st,
 		   uint64_t gen);
 /* True and *@st filled if a fresh entry exists. */
 bool vfs_cache_get(struct vfs_cache *c, const char *path, struct stat *st);
@@ -239,9 +240,11 @@ void vfs_handles_free(struct vfs *v);
 
 /*
  * Sets "mode" and/or "mtime" (NULL: keep) of object @c/@k, keeping every
- * other metadata key. Returns 0, -ENOENT, or a store error.
+ * other metadata key; *@st (optional) gets its attributes after the
+ * change. Returns 0, -ENOENT, or a store error.
  */
 int vfs_update_meta(struct vfs *v, const char *c, const char *k,
-		    const mode_t *mode, const struct timespec *mtime);
+		    const mode_t *mode, const struct timespec *mtime,
+		    struct stat *st);
 
 #endif /* FS_VFS_I_H */

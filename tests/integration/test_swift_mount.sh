@@ -135,8 +135,11 @@ cp "$T/src/pin.old" "$C/pin"
 t_remount -o log_level=debug || exit 1
 t_eq "an unchanged file read after a metadata change (touch): the same bytes" \
 	"$(pinned_read "$C/pin" touch -d @1000000000 "$C/pin")" same
-# touch and chmod: one HEAD (what the POST must repeat) and one POST each
-# (the tree before: three HEADs each, by the vfs, the codec and the store)
+# touch and chmod: one HEAD (what the POST must repeat) and one POST each,
+# plus the HEAD of touch's open(O_WRONLY|O_CREAT) of the file; the getattr
+# libfuse sends after each setattr is served from the stat cache (3 HEADs;
+# 5 with update_meta alone; the tree before it: 9, as the vfs, the codec
+# and the store each sent one per call)
 stat "$C/pin" > /dev/null
 h0=$(reqs "HEAD /v1/AUTH_test/sw/pin ")
 p0=$(reqs "POST /v1/AUTH_test/sw/pin ")
@@ -144,7 +147,7 @@ touch -m -d @1100000000 "$C/pin"
 chmod 640 "$C/pin"
 t_eq "touch and chmod are one POST each" "$(($(reqs "POST /v1/AUTH_test/sw/pin ") - p0))" 2
 heads=$(($(reqs "HEAD /v1/AUTH_test/sw/pin ") - h0))
-t_check "and one HEAD each ($heads)" test "$heads" -le 2
+t_check "and one HEAD each, one more for touch's open ($heads)" test "$heads" -le 3
 t_eq "both landed" "$(stat -c '%a %Y' "$C/pin")" "640 1100000000"
 t_eq "a file deleted while open: ESTALE" \
 	"$(pinned_read "$C/pin" rm "$C/pin")" ESTALE

@@ -885,7 +885,7 @@ static void suite_meta_change(struct store *st, bool update)
 	assert_int_equal(store_create_container(st, "c"), 0);
 	assert_int_equal(suite_put(st, "c", "k", "data", &m1), 0);
 	if (update)
-		assert_int_equal(store_update_meta(st, "c", "k", &m2), 0);
+		assert_int_equal(store_update_meta(st, "c", "k", &m2, NULL), 0);
 	else
 		assert_int_equal(store_set_meta(st, "c", "k", &m2), 0);
 	assert_int_equal(store_head(st, "c", "k", &oi), 0);
@@ -910,15 +910,24 @@ static void test_store_update_meta(void **state)
 	struct obj_info oi;
 	struct meta set;
 
-	suite_meta_change(st, true);
-	suite_meta2(&set, "b", "two", NULL, NULL);
-	suite_mkdir(st, "c", "d/");
-	assert_int_equal(store_update_meta(st, "c", "d/", &set), 0);
 	obj_info_init(&oi);
-	assert_int_equal(store_head(st, "c", "d/", &oi), 0);
-	assert_string_equal(meta_get(&oi.meta, "b"), "two");
+	suite_meta_change(st, true);
+	suite_meta2(&set, "b", "three", NULL, NULL);
+	/* what it hands back is what head() now says */
+	assert_int_equal(store_update_meta(st, "c", "k", &set, &oi), 0);
+	assert_string_equal(oi.name, "k");
+	assert_int_equal(oi.size, 4);
+	assert_int_equal(oi.meta.n, 3);
+	assert_string_equal(meta_get(&oi.meta, "a"), "1");
+	assert_string_equal(meta_get(&oi.meta, "b"), "three");
 	obj_info_release(&oi);
-	assert_int_equal(store_update_meta(st, "c", "missing", &set), -ENOENT);
+	suite_mkdir(st, "c", "d/");
+	assert_int_equal(store_update_meta(st, "c", "d/", &set, NULL), 0);
+	assert_int_equal(store_head(st, "c", "d/", &oi), 0);
+	assert_string_equal(meta_get(&oi.meta, "b"), "three");
+	obj_info_release(&oi);
+	assert_int_equal(store_update_meta(st, "c", "missing", &set, &oi),
+			 -ENOENT);
 	meta_release(&set);
 }
 

@@ -605,11 +605,15 @@ static void test_codec_other_ops_pass_through(void **state)
 
 		meta_init(&m);
 		assert_int_equal(meta_set(&m, "mode", "640"), 0);
-		assert_int_equal(store_update_meta(f->st, C, "race", &m), 0);
+		assert_int_equal(store_update_meta(f->st, C, "race", &m, &oi),
+				 0);
 		assert_int_equal(mem_store_calls(f->mem, MEM_OP_HEAD),
 				 heads + 1);
+		assert_true(oi.size == 7000); /* the plain size */
+		assert_meta_eq(&oi.meta, "mode", "640");
+		obj_info_release(&oi);
 		assert_int_equal(meta_set(&m, "trovefs-size", "1"), 0);
-		assert_int_equal(store_update_meta(f->st, C, "race", &m),
+		assert_int_equal(store_update_meta(f->st, C, "race", &m, NULL),
 				 -EINVAL);
 		meta_release(&m);
 		assert_int_equal(store_head(f->st, C, "race", &oi), 0);

@@ -423,6 +423,7 @@ static void test_unlink_open_file_stores_nothing(void **state)
 static void test_utimens_chmod_closed_file(void **state)
 {
 	struct fx *f = *state;
+	unsigned heads;
 	struct timespec ts[2] = { { 0, UTIME_OMIT }, { 1234567890, 42 } };
 	struct stat st;
 	char buf[64];
@@ -439,8 +440,11 @@ static void test_utimens_chmod_closed_file(void **state)
 		obj_info_release(&oi);
 	}
 	assert_int_equal(vfs_getattr(f->v, P "f", &st), 0); /* cached */
+	heads = mem_store_calls(f->mem, MEM_OP_HEAD);
 	assert_int_equal(vfs_utimens(f->v, P "f", ts, NULL), 0);
 	assert_int_equal(vfs_getattr(f->v, P "f", &st), 0);
+	/* the getattr FUSE sends after a setattr costs no HEAD of its own */
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_HEAD), heads + 1);
 	assert_int_equal(st.st_mtim.tv_sec, 1234567890);
 	assert_int_equal(st.st_mtim.tv_nsec, 42);
 	assert_string_equal(meta_of(f->st, "f", "mtime", buf, sizeof(buf)),
