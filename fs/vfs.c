@@ -1250,19 +1250,26 @@ int vfs_update_meta(struct vfs *v, const char *c, const char *k,
 		    const mode_t *mode, const struct timespec *mtime,
 		    struct stat *st)
 {
+	struct timespec mt;
 	struct obj_info oi;
 	struct meta set;
 	int err = 0;
 
 	meta_init(&set);
 	obj_info_init(&oi);
+	if (st)
+		st->st_nlink = 0;
 	if (mode)
 		err = vfs_meta_put_mode(&set, *mode);
 	if (!err && mtime)
 		err = vfs_meta_put_mtime(&set, mtime);
 	if (!err)
 		err = store_update_meta(v->st, c, k, &set, st ? &oi : NULL);
-	if (!err && st)
+	/*
+	 * Without an "mtime" key (another tool's object) the mtime shown is
+	 * the store's, which the change itself moved (a Swift POST): unknown.
+	 */
+	if (!err && st && !vfs_meta_get_mtime(&oi.meta, &mt))
 		vfs_stat_object(v, &oi, st);
 	obj_info_release(&oi);
 	meta_release(&set);
@@ -1315,11 +1322,12 @@ static int setattr(struct vfs *v, const char *path, struct vfs_handle *h,
 	 */
 	gen = vfs_cache_gen(&v->cache);
 	err = vfs_update_meta(v, vp.container, vp.key, mode, mtime, &st);
-	if (!err &&
+	if (!err && st.st_nlink &&
 	    !vfs_object_path(path_buf, sizeof(path_buf), vp.container,
-			     vp.key) &&
-	    vfs_cache_put(&v->cache, path_buf, &st, gen))
+			     vp.key)) {
+		vfs_cache_set(&v->cache, path_buf, &st, gen);
 		return 0;
+	}
 	if (vfs_is_absent(err) && !marker_key(marker, sizeof(marker), vp.key)) {
 		err = vfs_update_meta(v, vp.container, marker, mode, mtime,
 				      NULL);

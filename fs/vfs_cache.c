@@ -132,33 +132,32 @@ static struct vfs_cache_entry *entry_find(struct vfs_cache *c, const char *path,
 	return NULL;
 }
 
-bool vfs_cache_put(struct vfs_cache *c, const char *path, const struct stat *st,
-		   uint64_t gen)
+static void drop_with_ancestors(struct vfs_cache *c, const char *path);
+
+/* A new entry for @path (not linked yet), or NULL without memory. */
+static struct vfs_cache_entry *
+entry_new(const struct vfs_cache *c, const char *path, const struct stat *st)
 {
 	size_t len = strlen(path);
-	uint64_t hash = path_hash(path, len);
-	size_t bucket = hash & (VFS_CACHE_BUCKETS - 1);
-	struct vfs_cache_entry *old;
-	struct vfs_cache_entry *e;
+	struct vfs_cache_entry *e = malloc(sizeof(*e) + len + 1);
 
-	if (!c->buckets)
-		return false;
-	/* allocated outside the lock; a cache miss costs nothing else */
-	e = malloc(sizeof(*e) + len + 1);
 	if (!e)
-		return false;
+		return NULL;
 	memcpy(e->path, path, len + 1);
-	e->hash = hash;
+	e->hash = path_hash(path, len);
 	e->st = *st;
 	e->expires_ns = now_ns() + c->ttl_ns;
+	return e;
+}
 
-	pthread_mutex_lock(&c->lock);
-	if (gen != c->gen) {
-		pthread_mutex_unlock(&c->lock);
-		free(e);
-		return false;
-	}
-	old = entry_find(c, path, hash);
+/* Links @e in place of any entry for its path, evicting the oldest; lock
+ * held. */
+static void entry_insert(struct vfs_cache *c, struct vfs_cache_entry *e)
+{
+	size_t bucket = e->hash & (VFS_CACHE_BUCKETS - 1);
+	struct vfs_cache_entry *old;
+
+	old = entry_find(c, e->path, e->hash);
 	if (old)
 		entry_remove(c, old);
 	while (c->count >= c->max && c->oldest)
@@ -173,8 +172,45 @@ bool vfs_cache_put(struct vfs_cache *c, const char *path, const struct stat *st,
 		c->oldest = e;
 	c->newest = e;
 	c->count++;
+}
+
+void vfs_cache_put(struct vfs_cache *c, const char *path, const struct stat *st,
+		   uint64_t gen)
+{
+	struct vfs_cache_entry *e;
+
+	if (!c->buckets)
+		return;
+	/* allocated outside the lock; a cache miss costs nothing else */
+	e = entry_new(c, path, st);
+	if (!e)
+		return;
+	pthread_mutex_lock(&c->lock);
+	if (gen != c->gen) {
+		pthread_mutex_unlock(&c->lock);
+		free(e);
+		return;
+	}
+	entry_insert(c, e);
 	pthread_mutex_unlock(&c->lock);
-	return true;
+}
+
+void vfs_cache_set(struct vfs_cache *c, const char *path, const struct stat *st,
+		   uint64_t gen)
+{
+	struct vfs_cache_entry *e = c->buckets ? entry_new(c, path, st) : NULL;
+
+	pthread_mutex_lock(&c->lock);
+	if (e && gen == c->gen) {
+		entry_insert(c, e);
+		e = NULL;
+	} else if (c->buckets) {
+		drop_with_ancestors(c, path);
+	}
+	/* what other lookups read before the change must not land now */
+	c->gen++;
+	pthread_mutex_unlock(&c->lock);
+	free(e);
 }
 
 bool vfs_cache_get(struct vfs_cache *c, const char *path, struct stat *st)

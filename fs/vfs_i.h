@@ -84,9 +84,16 @@ uint64_t vfs_cache_gen(struct vfs_cache *c);
 /*
  * Stores @st for @path unless an invalidation happened since @gen was
  * taken (the store call that produced @st may predate the change).
- * Returns true if it did (replacing what the cache held for @path).
  */
-bool vfs_cache_put(struct vfs_cache *c, const char *path, const struct stat *st,
+void vfs_cache_put(struct vfs_cache *c, const char *path, const struct stat *st,
+		   uint64_t gen);
+/*
+ * After a change this mount made to @path (@gen taken before it): stores
+ * @st, its attributes now, or drops @path if anything was invalidated
+ * since @gen; either way an invalidation, so that a lookup that read the
+ * store before the change cannot put its older answer afterwards.
+ */
+void vfs_cache_set(struct vfs_cache *c, const char *path, const struct stat *st,
 		   uint64_t gen);
 /* True and *@st filled if a fresh entry exists. */
 bool vfs_cache_get(struct vfs_cache *c, const char *path, struct stat *st);
@@ -241,7 +248,8 @@ void vfs_handles_free(struct vfs *v);
 /*
  * Sets "mode" and/or "mtime" (NULL: keep) of object @c/@k, keeping every
  * other metadata key; *@st (optional) gets its attributes after the
- * change. Returns 0, -ENOENT, or a store error.
+ * change, or st_nlink 0 if they are not known. Returns 0, -ENOENT, or a
+ * store error.
  */
 int vfs_update_meta(struct vfs *v, const char *c, const char *k,
 		    const mode_t *mode, const struct timespec *mtime,

@@ -463,6 +463,49 @@ static void test_utimens_chmod_closed_file(void **state)
 	assert_int_equal(vfs_chmod(f->v, P "none", 0644, NULL), -ENOENT);
 }
 
+/*
+ * A getattr whose HEAD answered before another thread's chmod landed must
+ * not put its older answer into the stat cache after the chmod's (the
+ * chmod's setattr puts the new attributes there itself).
+ */
+static struct store_ops race_ops;
+static int (*race_orig_head)(struct store *, const char *, const char *,
+			     struct obj_info *);
+static struct vfs *race_vfs;
+static bool race_armed;
+
+static int race_head(struct store *st, const char *c, const char *k,
+		     struct obj_info *oi)
+{
+	int err = race_orig_head(st, c, k, oi);
+
+	if (race_armed && strcmp(k, "f") == 0) {
+		race_armed = false;
+		assert_int_equal(vfs_chmod(race_vfs, P "f", 0600, NULL), 0);
+	}
+	return err;
+}
+
+static void test_setattr_beats_an_older_lookup(void **state)
+{
+	struct fx *f = *state;
+	const struct store_ops *ops = f->mem->ops;
+	struct stat st;
+
+	put(f->st, C, "f", "x", "1700000000", "644");
+	race_ops = *ops;
+	race_orig_head = ops->head;
+	race_ops.head = race_head;
+	f->mem->ops = &race_ops;
+	race_vfs = f->v;
+	race_armed = true;
+	assert_int_equal(vfs_getattr(f->v, P "f", &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644); /* it read before */
+	assert_int_equal(vfs_getattr(f->v, P "f", &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	f->mem->ops = ops;
+}
+
 static void test_utimens_chmod_open_file(void **state)
 {
 	struct fx *f = *state;
@@ -787,6 +830,7 @@ int main(void)
 		T(test_unlink),
 		T(test_unlink_open_file_stores_nothing),
 		T(test_utimens_chmod_closed_file),
+		T(test_setattr_beats_an_older_lookup),
 		T(test_utimens_chmod_open_file),
 		T(test_utimens_dirs),
 		T(test_providers),
