@@ -3,11 +3,11 @@
  *
  * A read at a new offset is one ranged GET (swift_do: retries and
  * re-authentication). From the second read in a row that starts where
- * the previous one ended (or up to SR_GAP_MAX past it), the reader keeps
- * one open-ended GET from that end ("Range: bytes=OFF-") on its own multi
- * handle and consumes its body read by read (the transfer pauses when a
- * read's buffer is full): Swift then loads an SLO manifest once per
- * stream instead of once per read (~8 ms each).
+ * the previous one ended (or up to SR_START_AHEAD past it), the reader
+ * keeps one open-ended GET from that end ("Range: bytes=OFF-") on its own
+ * multi handle and consumes its body read by read (the transfer pauses
+ * when a read's buffer is full): Swift then loads an SLO manifest once
+ * per stream instead of once per read (~8 ms each).
  * A read elsewhere closes the stream.
  *
  * The kernel's read-ahead sends several reads at once and the FUSE
@@ -59,6 +59,8 @@
 #define SR_POLL_MS 500
 /* how far ahead of the stream a read may start and keep it */
 #define SR_GAP_MAX (4u << 20)
+/* how far past the previous read's end a read may start a stream there */
+#define SR_START_AHEAD (1u << 20)
 /* bytes held for reads that were overtaken, at most */
 #define SR_GAPS_MAX (8u << 20)
 
@@ -526,18 +528,21 @@ static int sw_read(struct store_reader *rd, uint64_t off, void *dst, size_t len,
 	}
 	/*
 	 * The stream starts at the end of the previous read also when this
-	 * one is a little past it: the kernel's read-ahead reads come in any
-	 * order from the start, and waiting for one that starts exactly
-	 * there cost a ranged GET per read overtaken (9 GETs instead of 4 for
-	 * two reads of a file on a loaded machine).
+	 * one is a little past it (SR_START_AHEAD, about one read-ahead
+	 * window): the kernel's read-ahead reads come in any order from the
+	 * start, and waiting for one that starts exactly there cost a ranged
+	 * GET per read overtaken. Not further: a sparse reader would fetch
+	 * what it skips.
 	 */
 	if (!sr->st.easy && sr->next != UINT64_MAX && off >= sr->next &&
-	    off - sr->next <= SR_GAP_MAX && sr->fails < SR_STREAM_FAILS &&
+	    off - sr->next <= SR_START_AHEAD && sr->fails < SR_STREAM_FAILS &&
 	    stream_open(sr, sr->next) != 0)
 		sr->fails++;
 	if (sr->st.easy && off > sr->st.pos && off - sr->st.pos <= SR_GAP_MAX &&
-	    gap_fill(sr, off) != 0)
+	    gap_fill(sr, off) != 0) {
 		stream_close(&sr->st);
+		sr->fails++;
+	}
 	if (sr->st.easy && off < sr->st.pos && sr->st.pos - off <= SR_GAPS_MAX)
 		/* overtaken by the reads after it: the stream goes on */
 		return ranged_read(sr, off, dst, len, got);
@@ -626,6 +631,8 @@ int swift_reader_open(struct store *st, const char *container, const char *key,
 		err = -ENOMEM;
 		goto out_release;
 	}
+	sr->base.ops = &sw_reader_ops;
+	sr->base.priv = sr; /* before any sw_reader_close() */
 	sr->sw = swift_priv_of(st);
 	sr->next = UINT64_MAX;
 	sr->container = strdup(container);
@@ -637,8 +644,6 @@ int swift_reader_open(struct store *st, const char *container, const char *key,
 		sw_reader_close(&sr->base);
 		goto out_release;
 	}
-	sr->base.ops = &sw_reader_ops;
-	sr->base.priv = sr;
 	sr->base.size = tmp.size;
 	*out = &sr->base;
 	if (oi) {
