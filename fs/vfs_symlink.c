@@ -4,11 +4,12 @@
  *
  * A symlink is an object like a file: its content is the target (stored,
  * like every file, encrypted and checksummed by the codec), its metadata
- * says "type=symlink" next to the usual "mtime" (docs/FORMAT.md). It is
+ * says "tfs-type=symlink" next to the usual "mtime" (docs/FORMAT.md;
+ * not plain "type", which other tools' objects may carry). It is
  * written in one go, so it is never pending; getattr and listings show it
  * as S_IFLNK from the metadata alone (on Swift the listing carries it in
  * the content type, no HEAD per link), and rename, unlink and utimens
- * treat it as any object, keeping "type" with the rest of the metadata.
+ * treat it as any object, keeping the key with the rest of the metadata.
  * Why store links at all: `rsync -a` and `cp -a` of a database directory
  * must not fail on (or lose) its links, e.g. PostgreSQL's pg_tblspc/ and
  * a pg_wal moved to another disk.
@@ -21,7 +22,7 @@
 #include "vfs_i.h"
 #include "../conf/log.h"
 
-#define VFS_META_TYPE "type"
+#define VFS_META_TYPE "tfs-type"
 #define VFS_TYPE_SYMLINK "symlink"
 
 bool vfs_meta_is_symlink(const struct meta *m)

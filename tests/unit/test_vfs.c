@@ -746,7 +746,7 @@ static void test_cache_off_sees_store_changes(void **state)
 /*
  * Symlinks under /containers: stored as objects whose content is the
  * target (through the codec here: encoded like any file) and whose
- * metadata says type=symlink; shown as S_IFLNK by getattr and listings;
+ * metadata says tfs-type=symlink; shown as S_IFLNK by getattr and listings;
  * renamed and touched like files, staying links.
  */
 static void test_symlinks(void **state)
@@ -770,7 +770,7 @@ static void test_symlinks(void **state)
 	assert_string_equal(buf, "../file");
 	assert_int_equal(vfs_readlink(f->v, P "d/l", buf, 4), 0);
 	assert_string_equal(buf, "../"); /* truncated, as readlink(2) */
-	assert_string_equal(meta_of(f->st, "d/l", "type", buf, sizeof(buf)),
+	assert_string_equal(meta_of(f->st, "d/l", "tfs-type", buf, sizeof(buf)),
 			    "symlink");
 	/* the target is stored like file content: not in the clear */
 	before = 0;
@@ -811,6 +811,22 @@ static void test_symlinks(void **state)
 	assert_string_equal(buf, "../file");
 	assert_int_equal(vfs_unlink(f->v, P "moved"), 0);
 	assert_int_equal(vfs_getattr(f->v, P "moved", &st), -ENOENT);
+
+	/* another tool's "Type: symlink" metadata makes no link */
+	{
+		struct store_writer *w;
+		struct meta m;
+
+		meta_init(&m);
+		assert_int_equal(meta_set(&m, "type", "symlink"), 0);
+		assert_int_equal(store_writer_open(f->st, C, "typed", NULL, &w),
+				 0);
+		assert_int_equal(store_writer_write(w, "x", 1), 0);
+		assert_int_equal(store_writer_commit(w, &m), 0);
+		meta_release(&m);
+		assert_int_equal(vfs_getattr(f->v, P "typed", &st), 0);
+		assert_true(S_ISREG(st.st_mode));
+	}
 }
 
 int main(void)
