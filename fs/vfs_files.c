@@ -451,19 +451,14 @@ static int copy_object(struct vfs *v, const char *sc, const char *sk,
 	char *buf;
 	int err;
 
-	obj_info_init(&oi);
-	err = store_head(v->st, sc, sk, &oi);
-	if (err)
-		return err;
-	vfs_meta_strip_codec(&oi.meta);
 	buf = malloc(VFS_COPY_CHUNK);
-	if (!buf) {
-		err = -ENOMEM;
-		goto out_release;
-	}
-	err = store_reader_open(v->st, sc, sk, &r);
+	if (!buf)
+		return -ENOMEM;
+	/* the metadata of the version read, not of a later head() */
+	err = store_reader_open_info(v->st, sc, sk, &oi, &r);
 	if (err)
 		goto out_free_buf;
+	vfs_meta_strip_codec(&oi.meta);
 	err = store_writer_open(v->st, dc, dk, &wo, &w);
 	if (err)
 		goto out_close;
@@ -483,10 +478,9 @@ static int copy_object(struct vfs *v, const char *sc, const char *sk,
 		err = store_writer_commit(w, &oi.meta);
 out_close:
 	store_reader_close(r);
+	obj_info_release(&oi);
 out_free_buf:
 	free(buf);
-out_release:
-	obj_info_release(&oi);
 	return err;
 }
 
