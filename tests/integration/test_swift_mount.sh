@@ -283,8 +283,10 @@ if [ "${SAN:-0}" != 1 ]; then
 		[ "$i" = 1 ] && rss1=$(rss)
 	done
 	rss8=$(rss)
-	t_check "RSS after 8 files is within 8 MiB of after 1 ($rss1 -> $rss8 KiB)" \
-		test "$rss8" -le $((rss1 + 8192))
+	# measured growth: +2.5 to +8.6 MiB on an idle machine, +11.7 MiB
+	# with another suite running; +50 MiB before the malloc tuning
+	t_check "RSS after 8 files is within 16 MiB of after 1 ($rss1 -> $rss8 KiB)" \
+		test "$rss8" -le $((rss1 + 16384))
 	t_check "rm -r of mem" rm -r "$MNT/containers/mem"
 	t_check "unmount" t_umount
 fi
