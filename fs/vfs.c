@@ -382,7 +382,7 @@ static int container_getattr(struct vfs *v, const char *c, struct stat *st)
 	if (err)
 		return err;
 	if (vfs_cache_get(&v->cache, path, st))
-		return 0;
+		return st->st_mode ? 0 : -ENOENT;
 	gen = vfs_cache_gen(&v->cache);
 	err = container_probe(v, c);
 	if (err)
@@ -406,9 +406,11 @@ int vfs_key_getattr(struct vfs *v, const char *c, const char *k,
 	if (err)
 		return err;
 	if (vfs_cache_get(&v->cache, path, st))
-		return 0;
+		return st->st_mode ? 0 : -ENOENT;
 	gen = vfs_cache_gen(&v->cache);
 	err = vfs_lookup(v, c, k, st);
+	if (err == -ENOENT)
+		vfs_cache_put_absent(&v->cache, path, gen);
 	if (err)
 		return err;
 	vfs_cache_put(&v->cache, path, st, gen);

@@ -8,6 +8,13 @@
  * dropped on every change made through the vfs (together with their
  * ancestors, since an implied directory vanishes with its last object).
  *
+ * A lookup that found nothing is cached too (st_mode 0), for at most
+ * VFS_CACHE_NEG_TTL_NS: rsync looks up each new name several times (the
+ * file and its temp file, each twice) and every miss costs the store
+ * three requests (a HEAD of the object, one of its directory marker, a
+ * listing). Every vfs call that makes a name exist drops it, as it drops
+ * a changed one; a name another client creates shows after that TTL.
+ *
  * Invariant: an entry is in exactly one bucket chain and in the FIFO.
  * Lock: c->lock protects everything; it is a leaf lock (nothing is called
  * with it held). A generation counter, bumped by every invalidation, keeps
@@ -69,6 +76,8 @@ int vfs_cache_init(struct vfs_cache *c, double ttl, size_t max)
 	c->ttl_ns = (uint64_t)(ttl * 1e9);
 	if (c->ttl_ns == 0)
 		c->ttl_ns = 1;
+	c->neg_ttl_ns = c->ttl_ns < VFS_CACHE_NEG_TTL_NS ? c->ttl_ns
+							 : VFS_CACHE_NEG_TTL_NS;
 	return 0;
 }
 
@@ -134,7 +143,10 @@ static struct vfs_cache_entry *entry_find(struct vfs_cache *c, const char *path,
 
 static void drop_with_ancestors(struct vfs_cache *c, const char *path);
 
-/* A new entry for @path (not linked yet), or NULL without memory. */
+/*
+ * A new entry for @path (not linked yet), or NULL without memory; @st
+ * NULL: @path is known absent (st_mode 0, the shorter TTL).
+ */
 static struct vfs_cache_entry *
 entry_new(const struct vfs_cache *c, const char *path, const struct stat *st)
 {
@@ -145,8 +157,11 @@ entry_new(const struct vfs_cache *c, const char *path, const struct stat *st)
 		return NULL;
 	memcpy(e->path, path, len + 1);
 	e->hash = path_hash(path, len);
-	e->st = *st;
-	e->expires_ns = now_ns() + c->ttl_ns;
+	if (st)
+		e->st = *st;
+	else
+		memset(&e->st, 0, sizeof(e->st));
+	e->expires_ns = now_ns() + (st ? c->ttl_ns : c->neg_ttl_ns);
 	return e;
 }
 
@@ -174,8 +189,9 @@ static void entry_insert(struct vfs_cache *c, struct vfs_cache_entry *e)
 	c->count++;
 }
 
-void vfs_cache_put(struct vfs_cache *c, const char *path, const struct stat *st,
-		   uint64_t gen)
+/* @st NULL: absent. */
+static void put(struct vfs_cache *c, const char *path, const struct stat *st,
+		uint64_t gen)
 {
 	struct vfs_cache_entry *e;
 
@@ -193,6 +209,17 @@ void vfs_cache_put(struct vfs_cache *c, const char *path, const struct stat *st,
 	}
 	entry_insert(c, e);
 	pthread_mutex_unlock(&c->lock);
+}
+
+void vfs_cache_put(struct vfs_cache *c, const char *path, const struct stat *st,
+		   uint64_t gen)
+{
+	put(c, path, st, gen);
+}
+
+void vfs_cache_put_absent(struct vfs_cache *c, const char *path, uint64_t gen)
+{
+	put(c, path, NULL, gen);
 }
 
 void vfs_cache_set(struct vfs_cache *c, const char *path, const struct stat *st,

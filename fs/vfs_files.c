@@ -1011,6 +1011,31 @@ static int settle(struct vfs_handle *h)
 	return err;
 }
 
+/*
+ * After the commit and settle() of @h (stored under its own name, not
+ * renamed or unlinked meanwhile): its attributes go to the stat cache,
+ * for the getattr the kernel sends after the close (one HEAD less per
+ * file written). h->lock held.
+ */
+static void cache_committed(struct vfs_handle *h, mode_t mode,
+			    const struct timespec *mt)
+{
+	struct vfs *v = h->v;
+	char pathbuf[PATH_MAX];
+	uint64_t gen = vfs_cache_gen(&v->cache);
+	struct stat st;
+	bool same;
+
+	pthread_mutex_lock(&v->files_lock);
+	same = !h->doomed && strcmp(h->container, h->wcontainer) == 0 &&
+	       strcmp(h->key, h->wkey) == 0 &&
+	       !vfs_object_path(pathbuf, sizeof(pathbuf), h->container, h->key);
+	vfs_stat_fill(v, &st, S_IFREG | mode, h->written, mt);
+	pthread_mutex_unlock(&v->files_lock);
+	if (same)
+		vfs_cache_set(&v->cache, pathbuf, &st, gen);
+}
+
 /* Ends a pending handle without a visible object; h->lock held. */
 static void drop_pending(struct vfs_handle *h)
 {
@@ -1123,6 +1148,7 @@ static int commit_locked(struct vfs_handle *h)
 	err = settle(h);
 	if (err)
 		return err;
+	cache_committed(h, mode, &mt);
 	return apply_late_attrs(h, gen);
 }
 

@@ -34,6 +34,8 @@
 #define VFS_CACHE_BUCKETS (1u << 17) /* power of 2 */
 #define VFS_COPY_CHUNK (1u << 20)    /* copy fallback of rename */
 #define VFS_FAKE_TOTAL (1ull << 50)  /* statfs total when unknown: 1 PiB */
+/* how long "no such name" is believed (vfs_cache.c) */
+#define VFS_CACHE_NEG_TTL_NS 1000000000ull
 
 enum vfs_top {
 	VFS_TOP_CONTAINERS,
@@ -73,8 +75,9 @@ struct vfs_cache {
 	struct vfs_cache_entry *newest;
 	size_t count;
 	size_t max;
-	uint64_t gen;	 /* bumped by every invalidation */
-	uint64_t ttl_ns; /* 0: the cache is off */
+	uint64_t gen;	     /* bumped by every invalidation */
+	uint64_t ttl_ns;     /* 0: the cache is off */
+	uint64_t neg_ttl_ns; /* for "absent" entries: min(ttl, 1 s) */
 };
 
 int vfs_cache_init(struct vfs_cache *c, double ttl, size_t max);
@@ -95,7 +98,9 @@ void vfs_cache_put(struct vfs_cache *c, const char *path, const struct stat *st,
  */
 void vfs_cache_set(struct vfs_cache *c, const char *path, const struct stat *st,
 		   uint64_t gen);
-/* True and *@st filled if a fresh entry exists. */
+/* Caches that nothing is at @path (a lookup's -ENOENT), as _put() does. */
+void vfs_cache_put_absent(struct vfs_cache *c, const char *path, uint64_t gen);
+/* True and *@st filled if a fresh entry exists; st_mode 0: absent. */
 bool vfs_cache_get(struct vfs_cache *c, const char *path, struct stat *st);
 /* Drops @path and every ancestor (an implied directory may vanish). */
 void vfs_cache_drop(struct vfs_cache *c, const char *path);

@@ -506,6 +506,57 @@ static void test_setattr_beats_an_older_lookup(void **state)
 	f->mem->ops = ops;
 }
 
+/*
+ * A name that is not there is remembered briefly (rsync looks up each new
+ * name several times, three store requests each); everything the vfs
+ * creates under such a name shows at once, a file it just stored with
+ * the attributes it stored.
+ */
+static void test_absent_names_are_cached(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *h;
+	struct stat st;
+	unsigned heads;
+
+	heads = mem_store_calls(f->mem, MEM_OP_HEAD);
+	assert_int_equal(vfs_getattr(f->v, P "new", &st), -ENOENT);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_HEAD), heads + 2);
+	assert_int_equal(vfs_getattr(f->v, P "new", &st), -ENOENT);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_HEAD), heads + 2);
+
+	assert_int_equal(vfs_create(f->v, P "new", 0644, O_WRONLY, &h), 0);
+	assert_int_equal(vfs_getattr(f->v, P "new", &st), 0);
+	assert_int_equal(vfs_write(h, "abc", 3, 0), 3);
+	assert_int_equal(vfs_flush(h), 0);
+	assert_int_equal(vfs_release(h), 0);
+	/* what was just stored is known: no HEAD for the getattr after it */
+	heads = mem_store_calls(f->mem, MEM_OP_HEAD);
+	assert_int_equal(vfs_getattr(f->v, P "new", &st), 0);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_HEAD), heads);
+	assert_int_equal(st.st_size, 3);
+	assert_int_equal(st.st_mode, S_IFREG | 0644);
+
+	assert_int_equal(vfs_getattr(f->v, P "dir", &st), -ENOENT);
+	assert_int_equal(vfs_mkdir(f->v, P "dir", 0755), 0);
+	assert_int_equal(vfs_getattr(f->v, P "dir", &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(vfs_getattr(f->v, P "dir/ln", &st), -ENOENT);
+	assert_int_equal(vfs_symlink(f->v, "x", P "dir/ln"), 0);
+	assert_int_equal(vfs_getattr(f->v, P "dir/ln", &st), 0);
+	assert_int_equal(vfs_getattr(f->v, P "moved", &st), -ENOENT);
+	assert_int_equal(vfs_rename(f->v, P "new", P "moved", 0), 0);
+	assert_int_equal(vfs_getattr(f->v, P "moved", &st), 0);
+	assert_int_equal(vfs_getattr(f->v, P "new", &st), -ENOENT);
+	/* a file in a directory cached absent makes the directory appear */
+	assert_int_equal(vfs_getattr(f->v, P "dir/sub", &st), -ENOENT);
+	assert_int_equal(vfs_mkdir(f->v, P "dir/sub", 0755), 0);
+	assert_int_equal(vfs_create(f->v, P "dir/sub/f", 0644, O_WRONLY, &h),
+			 0);
+	assert_int_equal(vfs_release(h), 0);
+	assert_int_equal(vfs_getattr(f->v, P "dir/sub/f", &st), 0);
+}
+
 static void test_utimens_chmod_open_file(void **state)
 {
 	struct fx *f = *state;
@@ -847,6 +898,7 @@ int main(void)
 		T(test_unlink_open_file_stores_nothing),
 		T(test_utimens_chmod_closed_file),
 		T(test_setattr_beats_an_older_lookup),
+		T(test_absent_names_are_cached),
 		T(test_utimens_chmod_open_file),
 		T(test_utimens_dirs),
 		T(test_providers),
