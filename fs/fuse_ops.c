@@ -201,12 +201,21 @@ static int tfs_chown(const char *path, uid_t uid, gid_t gid,
 {
 	struct trovefs_fuse *t = tfs();
 
-	(void)path;
+	static bool said;
+
 	(void)fi;
 	/* every node belongs to the mounting user: only a no-op succeeds */
 	if ((uid != (uid_t)-1 && uid != t->uid) ||
-	    (gid != (gid_t)-1 && gid != t->gid))
+	    (gid != (gid_t)-1 && gid != t->gid)) {
+		/* once per mount: rsync -a as root asks for every file */
+		if (!__atomic_exchange_n(&said, true, __ATOMIC_RELAXED))
+			log_warn(
+				"ownership is not stored: chown of '%s' to "
+				"%ld:%ld refused (EPERM; rsync: --no-o --no-g)",
+				path ? path : "(unlinked)", (long)(int)uid,
+				(long)(int)gid);
 		return -EPERM;
+	}
 	return 0;
 }
 

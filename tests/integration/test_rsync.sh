@@ -108,5 +108,21 @@ t_check "rm -r of a tree" rm -r "$C/moved"
 t_check_fails "the tree is gone" "No such file" stat "$C/moved"
 t_eq "nothing of it is left in the store" "$(t_store_names backups | grep -c moved)" "0"
 
+# ownership is not stored: chown to another user is refused (EPERM) with
+# one log line per mount, and rsync -a --no-o --no-g is the way
+mkdir -p "$T/own"
+echo x > "$T/own/f"
+echo y > "$T/own/g"
+chown nobody:nogroup "$T/own/f" "$T/own/g"
+t_allow "ownership is not stored: chown of"
+t_check_fails "rsync -a of other users' files: chown refused" \
+	"Operation not permitted" rsync -a "$T/own/" "$C/own/"
+t_check "rsync -a --no-o --no-g of them works" \
+	rsync -a --no-o --no-g "$T/own/" "$C/own2/"
+t_eq "the files are there" "$(cat "$C/own2/f" "$C/own2/g")" "x
+y"
+t_eq "one log line says so, once" \
+	"$(grep -c 'ownership is not stored: chown of' "$LOG")" 1
+
 t_check "unmount" t_umount
 t_done
