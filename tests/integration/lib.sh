@@ -327,6 +327,17 @@ t_scan_log() {
 	fi
 }
 
+# t_flip FILE OFFSET - damages FILE at OFFSET by inverting that byte (a
+# fixed byte written there is no damage once in 256 runs: the stored bytes
+# are encrypted with a fresh key or salt each time).
+t_flip() {
+	local b
+	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	# shellcheck disable=SC2059
+	printf "\\$(printf %03o $((b ^ 255)))" |
+		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
 # sha256 of a file, only the hash.
 t_sha() {
 	sha256sum "$1" | cut -d' ' -f1

@@ -88,7 +88,7 @@ assert open(sys.argv[1], "rb").read() == b"y" * 40000' "$C/threaded2"
 
 # ---- corruption ----
 t_umount
-printf '\x55' | dd of="$STORE/c/victim" bs=1 seek=5000 conv=notrunc status=none
+t_flip "$STORE/c/victim" 5000
 sz=$(stat -c %s "$STORE/c/short")
 truncate -s $((sz - 100)) "$STORE/c/short"
 t_mount

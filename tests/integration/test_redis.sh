@@ -265,7 +265,7 @@ t_allow "start-r1.sh' failed|recover from .* failed|rolled back"
 # ---- a corrupt backup is refused before the server is stopped
 obj=$STORE/database_backups/r1/$B1/dump.rdb
 size=$(stat -c %s "$obj")
-printf '\xff' | dd of="$obj" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+t_flip "$obj" $((size / 2))
 pid_before=$(c1 INFO server | tr -d '\r' | sed -n 's/^process_id://p')
 t_check_fails "recover from a corrupt backup" "Bad message" \
 	bash -c "echo '$B1' > '$DS/r1/recover'"

@@ -43,7 +43,7 @@ t_eq "both read back" "$(t_sha "$MNT/containers/legacy/t")$(t_sha "$C/t-default"
 	"$(t_sha "$T/src/text")$(t_sha "$T/src/text")"
 
 # a Trove-format object damaged in the store
-printf 'X' | dd of="$STORE/legacy/t" bs=1 seek=200 conv=notrunc status=none
+t_flip "$STORE/legacy/t" 200
 t_allow "corrupt|truncated|Bad message"
 t_check_fails "a damaged Trove-format object fails the read" "Bad message" cat "$MNT/containers/legacy/t"
 t_umount
