@@ -146,6 +146,11 @@ static int codec_rename(struct store *st, const char *src_container,
 			    dst_key);
 }
 
+bool codec_meta_key_is_own(const char *key)
+{
+	return strncmp(key, CODEC_META_PREFIX, strlen(CODEC_META_PREFIX)) == 0;
+}
+
 /*
  * @m with the trovefs-* keys of the object as it is now: the caller's
  * come from an earlier head, and the object may have been replaced since
@@ -163,12 +168,10 @@ static int codec_set_meta(struct store *st, const char *container,
 	err = store_head(st->inner, container, key, &oi);
 	meta_init(&out);
 	for (i = 0; !err && i < m->n; i++)
-		if (strncmp(m->v[i].key, CODEC_META_PREFIX,
-			    strlen(CODEC_META_PREFIX)) != 0)
+		if (!codec_meta_key_is_own(m->v[i].key))
 			err = meta_set(&out, m->v[i].key, m->v[i].value);
 	for (i = 0; !err && i < oi.meta.n; i++)
-		if (strncmp(oi.meta.v[i].key, CODEC_META_PREFIX,
-			    strlen(CODEC_META_PREFIX)) == 0)
+		if (codec_meta_key_is_own(oi.meta.v[i].key))
 			err = meta_set(&out, oi.meta.v[i].key,
 				       oi.meta.v[i].value);
 	if (!err)
@@ -196,8 +199,7 @@ static int codec_update_meta(struct store *st, const char *container,
 	int err;
 
 	for (i = 0; i < set->n; i++)
-		if (strncmp(set->v[i].key, CODEC_META_PREFIX,
-			    strlen(CODEC_META_PREFIX)) == 0)
+		if (codec_meta_key_is_own(set->v[i].key))
 			return -EINVAL;
 	err = store_update_meta(st->inner, container, key, set, out);
 	if (!err && out)

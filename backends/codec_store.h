@@ -22,6 +22,7 @@
 #ifndef BACKENDS_CODEC_STORE_H
 #define BACKENDS_CODEC_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,5 +60,12 @@ struct codec_conf {
  */
 int codec_store_new(const struct codec_conf *conf, struct store *inner,
 		    struct store **out);
+
+/*
+ * True if metadata key @key is one the codec writes itself ("trovefs-*",
+ * docs/FORMAT.md): it describes the stored bytes, so a copy or a caller's
+ * metadata change must not carry it.
+ */
+bool codec_meta_key_is_own(const char *key);
 
 #endif /* BACKENDS_CODEC_STORE_H */

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../backends/codec_store.h"
 #include "../conf/log.h"
 
 /* "container/key" of a handle, for log lines */
@@ -431,7 +432,7 @@ void vfs_meta_strip_codec(struct meta *m)
 
 	/* the codec writes its own trovefs-* keys for the new bytes */
 	while (i-- > 0) {
-		if (strncmp(m->v[i].key, "trovefs-", 8) != 0)
+		if (!codec_meta_key_is_own(m->v[i].key))
 			continue;
 		snprintf(key, sizeof(key), "%s", m->v[i].key);
 		meta_del(m, key);
