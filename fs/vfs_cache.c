@@ -189,9 +189,8 @@ static void entry_insert(struct vfs_cache *c, struct vfs_cache_entry *e)
 	c->count++;
 }
 
-/* @st NULL: absent. */
-static void put(struct vfs_cache *c, const char *path, const struct stat *st,
-		uint64_t gen)
+void vfs_cache_put(struct vfs_cache *c, const char *path, const struct stat *st,
+		   uint64_t gen)
 {
 	struct vfs_cache_entry *e;
 
@@ -211,15 +210,9 @@ static void put(struct vfs_cache *c, const char *path, const struct stat *st,
 	pthread_mutex_unlock(&c->lock);
 }
 
-void vfs_cache_put(struct vfs_cache *c, const char *path, const struct stat *st,
-		   uint64_t gen)
-{
-	put(c, path, st, gen);
-}
-
 void vfs_cache_put_absent(struct vfs_cache *c, const char *path, uint64_t gen)
 {
-	put(c, path, NULL, gen);
+	vfs_cache_put(c, path, NULL, gen); /* entry_new(): NULL is absent */
 }
 
 void vfs_cache_set(struct vfs_cache *c, const char *path, const struct stat *st,

@@ -86,7 +86,8 @@ void vfs_cache_release(struct vfs_cache *c);
 uint64_t vfs_cache_gen(struct vfs_cache *c);
 /*
  * Stores @st for @path unless an invalidation happened since @gen was
- * taken (the store call that produced @st may predate the change).
+ * taken (the store call that produced @st may predate the change). @st
+ * NULL: @path is absent (vfs_cache_put_absent()).
  */
 void vfs_cache_put(struct vfs_cache *c, const char *path, const struct stat *st,
 		   uint64_t gen);
