@@ -196,27 +196,62 @@ static int tfs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 	return vfs_chmod(tfs()->v, path, mode, handle_of(fi));
 }
 
+/* True if the calling process is in group @gid. */
+static bool caller_in_group(gid_t gid)
+{
+	gid_t groups[256];
+	int n;
+	int i;
+
+	if (fuse_get_context()->gid == gid)
+		return true;
+	n = fuse_getgroups((int)(sizeof(groups) / sizeof(groups[0])), groups);
+	for (i = 0; i < n && i < (int)(sizeof(groups) / sizeof(groups[0])); i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+/*
+ * The rule of chown(2) on a disk: root gives anything to anyone; others
+ * may only change the group of what they own, to one of their own
+ * groups. The kernel does not check it for us (no default_permissions).
+ */
+static int chown_check(const char *path, uid_t uid, gid_t gid)
+{
+	uid_t caller = fuse_get_context()->uid;
+	struct stat st;
+	int err;
+
+	if (caller == 0)
+		return 0;
+	if (!path)
+		return -EPERM;
+	err = vfs_getattr(tfs()->v, path, &st);
+	if (err)
+		return err;
+	if (st.st_uid != caller)
+		return -EPERM;
+	if (uid != (uid_t)-1 && uid != st.st_uid)
+		return -EPERM;
+	if (gid != (gid_t)-1 && gid != st.st_gid && !caller_in_group(gid))
+		return -EPERM;
+	return 0;
+}
+
 static int tfs_chown(const char *path, uid_t uid, gid_t gid,
 		     struct fuse_file_info *fi)
 {
-	struct trovefs_fuse *t = tfs();
+	int err = chown_check(path, uid, gid);
 
-	static bool said;
-
-	(void)fi;
-	/* every node belongs to the mounting user: only a no-op succeeds */
-	if ((uid != (uid_t)-1 && uid != t->uid) ||
-	    (gid != (gid_t)-1 && gid != t->gid)) {
-		/* once per mount: rsync -a as root asks for every file */
-		if (!__atomic_exchange_n(&said, true, __ATOMIC_RELAXED))
-			log_warn(
-				"ownership is not stored: chown of '%s' to "
-				"%ld:%ld refused (EPERM; rsync: --no-o --no-g)",
-				path ? path : "(unlinked)", (long)(int)uid,
-				(long)(int)gid);
-		return -EPERM;
-	}
-	return 0;
+	if (err == -EPERM)
+		log_warn("chown of '%s' to %ld:%ld refused (EPERM): only root "
+			 "changes owners; an owner only sets its own groups",
+			 path ? path : "(unlinked)", (long)(int)uid,
+			 (long)(int)gid);
+	if (err)
+		return err;
+	return vfs_chown(tfs()->v, path, uid, gid, handle_of(fi));
 }
 
 /*

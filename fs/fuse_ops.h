@@ -16,9 +16,7 @@ struct vfs;
 
 /* fuse_main()'s private_data; owned by main, read-only once mounted. */
 struct trovefs_fuse {
-	struct vfs *v; /* borrowed */
-	uid_t uid;     /* owner of every node (chown to it is 0) */
-	gid_t gid;
+	struct vfs *v;	     /* borrowed */
 	double attr_timeout; /* kernel attr/entry cache, seconds */
 	bool foreground;     /* -f/-d: keep logging to stderr */
 	int log_level;	     /* syslog level, for the switch to syslog */

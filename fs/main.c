@@ -293,8 +293,6 @@ static int run(struct fuse_args *args, struct args *a)
 		goto out_free_vfs;
 	}
 	t.v = v;
-	t.uid = vc.uid;
-	t.gid = vc.gid;
 	t.attr_timeout = c.attr_timeout;
 	t.foreground = a->foreground;
 	t.log_level = c.log_level;

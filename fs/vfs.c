@@ -194,15 +194,26 @@ void vfs_stat_object(const struct vfs *v, const struct obj_info *oi,
 {
 	struct timespec mt;
 	mode_t mode;
+	uid_t uid;
+	gid_t gid;
 
 	if (vfs_meta_get_mtime(&oi->meta, &mt))
 		mt = oi->mtime;
-	if (vfs_meta_is_symlink(&oi->meta)) {
-		vfs_stat_fill(v, st, S_IFLNK | 0777, oi->size, &mt);
-		return;
-	}
 	mode = vfs_meta_get_mode(&oi->meta, v->conf.default_file_mode);
-	vfs_stat_fill(v, st, S_IFREG | mode, oi->size, &mt);
+	if (vfs_meta_is_symlink(&oi->meta))
+		vfs_stat_fill(v, st, S_IFLNK | 0777, oi->size, &mt);
+	else
+		vfs_stat_fill(v, st, S_IFREG | mode, oi->size, &mt);
+	vfs_meta_get_owner(&oi->meta, &uid, &gid);
+	vfs_stat_owner(st, uid, gid);
+}
+
+void vfs_stat_owner(struct stat *st, uid_t uid, gid_t gid)
+{
+	if (uid != (uid_t)-1)
+		st->st_uid = uid;
+	if (gid != (gid_t)-1)
+		st->st_gid = gid;
 }
 
 /*
@@ -289,6 +300,37 @@ int vfs_meta_put_mode(struct meta *m, mode_t mode)
 	return meta_set(m, "mode", val);
 }
 
+/* A uid or gid as chown stored it; (uint32_t)-1 if absent or bad. */
+static uint32_t meta_get_id(const struct meta *m, const char *key)
+{
+	uint64_t id;
+
+	if (meta_get_u64(m, key, &id) || id >= UINT32_MAX)
+		return UINT32_MAX;
+	return (uint32_t)id;
+}
+
+void vfs_meta_get_owner(const struct meta *m, uid_t *uid, gid_t *gid)
+{
+	*uid = (uid_t)meta_get_id(m, "uid");
+	*gid = (gid_t)meta_get_id(m, "gid");
+}
+
+int vfs_meta_put_attrs(struct meta *m, const struct vfs_attrs *a)
+{
+	int err = 0;
+
+	if (a->has_mode)
+		err = vfs_meta_put_mode(m, a->mode);
+	if (!err && a->has_mtime)
+		err = vfs_meta_put_mtime(m, &a->mtime);
+	if (!err && a->uid != (uid_t)-1)
+		err = meta_set_u64(m, "uid", (uint64_t)a->uid);
+	if (!err && a->gid != (gid_t)-1)
+		err = meta_set_u64(m, "gid", (uint64_t)a->gid);
+	return err;
+}
+
 /* Builds "K/" in @buf; -ENAMETOOLONG if it is no valid key. */
 static int marker_key(char *buf, size_t len, const char *key)
 {
@@ -338,6 +380,8 @@ int vfs_lookup(struct vfs *v, const char *c, const char *k, struct stat *st)
 	bool found = false;
 	struct timespec mt;
 	mode_t mode;
+	uid_t uid;
+	gid_t gid;
 	int err;
 
 	obj_info_init(&oi);
@@ -357,6 +401,8 @@ int vfs_lookup(struct vfs *v, const char *c, const char *k, struct stat *st)
 			mt = oi.mtime;
 		mode = vfs_meta_get_mode(&oi.meta, v->conf.default_dir_mode);
 		vfs_stat_fill(v, st, S_IFDIR | mode, 0, &mt);
+		vfs_meta_get_owner(&oi.meta, &uid, &gid);
+		vfs_stat_owner(st, uid, gid);
 		obj_info_release(&oi);
 		return 0;
 	}
@@ -1242,29 +1288,25 @@ out_free:
 	return err;
 }
 
-/* ---- metadata: utimens, chmod ---- */
+/* ---- metadata: utimens, chmod, chown ---- */
 
 /*
- * Changes "mode" and/or "mtime"; the store keeps every other key as it is
- * when the change lands (one HEAD and one POST on Swift).
+ * The store keeps every other key as it is when the change lands (one
+ * HEAD and one POST on Swift).
  */
 int vfs_update_meta(struct vfs *v, const char *c, const char *k,
-		    const mode_t *mode, const struct timespec *mtime,
-		    struct stat *st)
+		    const struct vfs_attrs *a, struct stat *st)
 {
 	struct timespec mt;
 	struct obj_info oi;
 	struct meta set;
-	int err = 0;
+	int err;
 
 	meta_init(&set);
 	obj_info_init(&oi);
 	if (st)
 		st->st_nlink = 0;
-	if (mode)
-		err = vfs_meta_put_mode(&set, *mode);
-	if (!err && mtime)
-		err = vfs_meta_put_mtime(&set, mtime);
+	err = vfs_meta_put_attrs(&set, a);
 	if (!err)
 		err = store_update_meta(v->st, c, k, &set, st ? &oi : NULL);
 	/*
@@ -1279,7 +1321,7 @@ int vfs_update_meta(struct vfs *v, const char *c, const char *k,
 }
 
 static int setattr(struct vfs *v, const char *path, struct vfs_handle *h,
-		   const mode_t *mode, const struct timespec *mtime)
+		   const struct vfs_attrs *a)
 {
 	char marker[STORE_KEY_MAX + 2];
 	char path_buf[PATH_MAX];
@@ -1290,7 +1332,7 @@ static int setattr(struct vfs *v, const char *path, struct vfs_handle *h,
 
 	if (!path) {
 		/* an open file unlinked meanwhile: only its commit cares */
-		if (h && vfs_pending_setattr(v, h, "", "", mode, mtime))
+		if (h && vfs_pending_setattr(v, h, "", "", a))
 			return 0;
 		return -ENOENT;
 	}
@@ -1313,7 +1355,7 @@ static int setattr(struct vfs *v, const char *path, struct vfs_handle *h,
 	}
 	if (h && h->kind != VFS_H_FILE)
 		return -EROFS;
-	if (vfs_pending_setattr(v, h, vp.container, vp.key, mode, mtime))
+	if (vfs_pending_setattr(v, h, vp.container, vp.key, a))
 		return 0;
 
 	/*
@@ -1323,7 +1365,7 @@ static int setattr(struct vfs *v, const char *path, struct vfs_handle *h,
 	 * rsync -a copies. Unless anything was invalidated meanwhile.
 	 */
 	gen = vfs_cache_gen(&v->cache);
-	err = vfs_update_meta(v, vp.container, vp.key, mode, mtime, &st);
+	err = vfs_update_meta(v, vp.container, vp.key, a, &st);
 	if (!err && st.st_nlink &&
 	    !vfs_object_path(path_buf, sizeof(path_buf), vp.container,
 			     vp.key)) {
@@ -1331,8 +1373,7 @@ static int setattr(struct vfs *v, const char *path, struct vfs_handle *h,
 		return 0;
 	}
 	if (vfs_is_absent(err) && !marker_key(marker, sizeof(marker), vp.key)) {
-		err = vfs_update_meta(v, vp.container, marker, mode, mtime,
-				      NULL);
+		err = vfs_update_meta(v, vp.container, marker, a, NULL);
 		if (vfs_is_absent(err)) {
 			/* an implied directory has nowhere to keep it */
 			err = vfs_lookup(v, vp.container, vp.key, &st);
@@ -1345,25 +1386,41 @@ static int setattr(struct vfs *v, const char *path, struct vfs_handle *h,
 int vfs_utimens(struct vfs *v, const char *path, const struct timespec ts[2],
 		struct vfs_handle *h)
 {
-	struct timespec mt;
+	struct vfs_attrs a = VFS_ATTRS_KEEP;
 
+	a.has_mtime = true;
 	if (!ts || ts[1].tv_nsec == UTIME_NOW) {
-		clock_gettime(CLOCK_REALTIME, &mt);
+		clock_gettime(CLOCK_REALTIME, &a.mtime);
 	} else if (ts[1].tv_nsec == UTIME_OMIT) {
 		return 0;
 	} else {
 		if (ts[1].tv_nsec < 0 || ts[1].tv_nsec >= 1000000000L)
 			return -EINVAL;
-		mt = ts[1];
+		a.mtime = ts[1];
 	}
-	return setattr(v, path, h, NULL, &mt);
+	return setattr(v, path, h, &a);
 }
 
 int vfs_chmod(struct vfs *v, const char *path, mode_t mode,
 	      struct vfs_handle *h)
 {
-	mode &= 07777;
-	return setattr(v, path, h, &mode, NULL);
+	struct vfs_attrs a = VFS_ATTRS_KEEP;
+
+	a.has_mode = true;
+	a.mode = mode & 07777;
+	return setattr(v, path, h, &a);
+}
+
+int vfs_chown(struct vfs *v, const char *path, uid_t uid, gid_t gid,
+	      struct vfs_handle *h)
+{
+	struct vfs_attrs a = VFS_ATTRS_KEEP;
+
+	if (uid == (uid_t)-1 && gid == (gid_t)-1)
+		return 0;
+	a.uid = uid;
+	a.gid = gid;
+	return setattr(v, path, h, &a);
 }
 
 /* ---- statfs, readlink ---- */

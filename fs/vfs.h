@@ -47,7 +47,7 @@ struct vfs;
 struct vfs_handle;
 
 struct vfs_conf {
-	uid_t uid; /* owner shown for every node */
+	uid_t uid; /* owner shown where none was stored (chown) */
 	gid_t gid;
 	mode_t default_file_mode; /* for objects without "mode" (0644) */
 	mode_t default_dir_mode;  /* 0755 */
@@ -136,6 +136,12 @@ int vfs_truncate(struct vfs *v, const char *path, off_t size,
 int vfs_utimens(struct vfs *v, const char *path, const struct timespec ts[2],
 		struct vfs_handle *h);
 int vfs_chmod(struct vfs *v, const char *path, mode_t mode,
+	      struct vfs_handle *h);
+/*
+ * Stores owner @uid/@gid ((uid_t)-1: keep) of a file, link or directory
+ * marker; shown by getattr from then on. Who may is the caller's check.
+ */
+int vfs_chown(struct vfs *v, const char *path, uid_t uid, gid_t gid,
 	      struct vfs_handle *h);
 int vfs_statfs(struct vfs *v, const char *path, struct statvfs *out);
 

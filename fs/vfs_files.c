@@ -72,6 +72,8 @@ static struct vfs_handle *handle_new(struct vfs *v, enum vfs_handle_kind kind,
 	h->v = v;
 	h->kind = kind;
 	h->refs = 1;
+	h->uid = (uid_t)-1;
+	h->gid = (gid_t)-1;
 	clock_gettime(CLOCK_REALTIME, &h->mtime);
 	return h;
 }
@@ -181,6 +183,7 @@ static bool pending_is(const struct vfs_handle *h, const char *c, const char *k)
 static void pending_fill(const struct vfs_handle *h, struct stat *st)
 {
 	vfs_stat_fill(h->v, st, S_IFREG | h->mode, h->written, &h->mtime);
+	vfs_stat_owner(st, h->uid, h->gid);
 }
 
 bool vfs_pending_stat(struct vfs *v, const char *c, const char *k,
@@ -387,34 +390,51 @@ int vfs_pending_retarget_prefix(struct vfs *v, const char *sc,
 	return err;
 }
 
-/* Records @mode/@mtime for the commit of pending @h; files_lock held. */
-static void pending_set(struct vfs_handle *h, const mode_t *mode,
-			const struct timespec *mtime)
+/* Records what @a changes for the commit of pending @h; files_lock held. */
+static void pending_set(struct vfs_handle *h, const struct vfs_attrs *a)
 {
-	if (mode)
-		h->mode = *mode & 07777;
-	if (mtime) {
-		h->mtime = *mtime;
+	if (a->has_mode)
+		h->mode = a->mode & 07777;
+	if (a->has_mtime) {
+		h->mtime = a->mtime;
 		h->mtime_set = true;
 	}
+	if (a->uid != (uid_t)-1)
+		h->uid = a->uid;
+	if (a->gid != (gid_t)-1)
+		h->gid = a->gid;
 	h->attr_gen++;
 }
 
+/* What the commit of @h stores; files_lock held. */
+static struct vfs_attrs pending_attrs(const struct vfs_handle *h)
+{
+	struct vfs_attrs a = {
+		.has_mode = true,
+		.has_mtime = h->mtime_set,
+		.mode = h->mode,
+		.mtime = h->mtime,
+		.uid = h->uid,
+		.gid = h->gid,
+	};
+
+	return a;
+}
+
 bool vfs_pending_setattr(struct vfs *v, struct vfs_handle *h, const char *c,
-			 const char *k, const mode_t *mode,
-			 const struct timespec *mtime)
+			 const char *k, const struct vfs_attrs *a)
 {
 	struct vfs_handle *p;
 	bool found = false;
 
 	pthread_mutex_lock(&v->files_lock);
 	if (h && h->kind == VFS_H_FILE && h->ws == VFS_W_PENDING) {
-		pending_set(h, mode, mtime);
+		pending_set(h, a);
 		found = true;
 	} else {
 		for (p = v->handles; p; p = p->next) {
 			if (pending_is(p, c, k)) {
-				pending_set(p, mode, mtime);
+				pending_set(p, a);
 				found = true;
 			}
 		}
@@ -514,9 +534,12 @@ static void drop_key(struct vfs *v, const char *c, const char *k)
 		vfs_cache_drop(&v->cache, path);
 }
 
-/* A new pending handle for @c/@k; linked into the table on success. */
+/*
+ * A new pending handle for @c/@k with @a's mode and owner; linked into
+ * the table on success.
+ */
 static int pending_new(struct vfs *v, const char *path, const char *c,
-		       const char *k, mode_t mode, bool replaces,
+		       const char *k, const struct vfs_attrs *a, bool replaces,
 		       struct vfs_handle **out)
 {
 	struct vfs_handle *h;
@@ -529,7 +552,9 @@ static int pending_new(struct vfs *v, const char *path, const char *c,
 		return -ENOMEM;
 	}
 	h->ws = VFS_W_PENDING;
-	h->mode = mode & 07777;
+	h->mode = a->mode & 07777;
+	h->uid = a->uid;
+	h->gid = a->gid;
 	h->replaces = replaces;
 	handle_link(h);
 	drop_key(v, c, k);
@@ -564,9 +589,9 @@ static int open_key(struct vfs *v, const char *path, const char *c,
 		    const char *k, int flags, struct vfs_handle **out)
 {
 	int acc = flags & O_ACCMODE;
+	struct vfs_attrs keep = VFS_ATTRS_KEEP;
 	struct vfs_handle *h;
 	struct obj_info oi;
-	mode_t mode;
 	int err;
 
 	h = handle_new(v, VFS_H_FILE, path);
@@ -630,16 +655,20 @@ static int open_key(struct vfs *v, const char *path, const char *c,
 		obj_info_release(&oi);
 		goto out_free;
 	}
-	mode = vfs_meta_get_mode(&oi.meta, v->conf.default_file_mode);
+	/* a replaced file keeps its mode and owner, as on a disk */
+	keep.mode = vfs_meta_get_mode(&oi.meta, v->conf.default_file_mode);
+	vfs_meta_get_owner(&oi.meta, &keep.uid, &keep.gid);
 	h->obj_size = oi.size;
 	obj_info_release(&oi);
 	if (flags & O_TRUNC) {
 		handle_free(h);
-		return pending_new(v, path, c, k, mode, true, out);
+		return pending_new(v, path, c, k, &keep, true, out);
 	}
 	/* writable only after ftruncate(fd, 0): see vfs_write() */
 	h->ws = VFS_W_EXISTING;
-	h->mode = mode;
+	h->mode = keep.mode;
+	h->uid = keep.uid;
+	h->gid = keep.gid;
 	h->can_read = acc == O_RDWR;
 	handle_link(h);
 	*out = h;
@@ -653,6 +682,7 @@ out_free:
 int vfs_create(struct vfs *v, const char *path, mode_t mode, int flags,
 	       struct vfs_handle **out)
 {
+	struct vfs_attrs a = VFS_ATTRS_KEEP;
 	struct stat st;
 	struct vpath vp;
 	int err;
@@ -684,7 +714,8 @@ int vfs_create(struct vfs *v, const char *path, mode_t mode, int flags,
 	err = vfs_parent_exists(v, vp.container, vp.key);
 	if (err)
 		return err;
-	return pending_new(v, path, vp.container, vp.key, mode, false, out);
+	a.mode = mode;
+	return pending_new(v, path, vp.container, vp.key, &a, false, out);
 }
 
 int vfs_open(struct vfs *v, const char *path, int flags,
@@ -1018,8 +1049,7 @@ static int settle(struct vfs_handle *h)
  * for the getattr the kernel sends after the close (one HEAD less per
  * file written). h->lock held.
  */
-static void cache_committed(struct vfs_handle *h, mode_t mode,
-			    const struct timespec *mt)
+static void cache_committed(struct vfs_handle *h, const struct vfs_attrs *a)
 {
 	struct vfs *v = h->v;
 	char pathbuf[PATH_MAX];
@@ -1031,7 +1061,8 @@ static void cache_committed(struct vfs_handle *h, mode_t mode,
 	same = !h->doomed && strcmp(h->container, h->wcontainer) == 0 &&
 	       strcmp(h->key, h->wkey) == 0 &&
 	       !vfs_object_path(pathbuf, sizeof(pathbuf), h->container, h->key);
-	vfs_stat_fill(v, &st, S_IFREG | mode, h->written, mt);
+	vfs_stat_fill(v, &st, S_IFREG | a->mode, h->written, &a->mtime);
+	vfs_stat_owner(&st, a->uid, a->gid);
 	pthread_mutex_unlock(&v->files_lock);
 	if (same)
 		vfs_cache_set(&v->cache, pathbuf, &st, gen);
@@ -1058,16 +1089,15 @@ static void drop_pending(struct vfs_handle *h)
  * nothing is visible, the error is logged once and returned.
  */
 /*
- * A chmod/utimens that arrived while the commit was under way (rsync sets
- * the temp file's times as the kernel releases it) was recorded in the
- * handle after the commit took its snapshot: apply it to the object now.
+ * A chmod/utimens/chown that arrived while the commit was under way (rsync
+ * sets the temp file's times as the kernel releases it) was recorded in
+ * the handle after the commit took its snapshot: apply it to the object
+ * now.
  */
 static int apply_late_attrs(struct vfs_handle *h, unsigned gen)
 {
 	struct vfs *v = h->v;
-	struct timespec mt;
-	bool mtime_set;
-	mode_t mode;
+	struct vfs_attrs a;
 	char *c;
 	char *k;
 	int err;
@@ -1077,16 +1107,13 @@ static int apply_late_attrs(struct vfs_handle *h, unsigned gen)
 		pthread_mutex_unlock(&v->files_lock);
 		return 0;
 	}
-	mode = h->mode;
-	mt = h->mtime;
-	mtime_set = h->mtime_set;
+	a = pending_attrs(h);
 	c = strdup(h->container);
 	k = strdup(h->key);
 	pthread_mutex_unlock(&v->files_lock);
 	err = -ENOMEM;
 	if (c && k)
-		err = vfs_update_meta(v, c, k, &mode, mtime_set ? &mt : NULL,
-				      NULL);
+		err = vfs_update_meta(v, c, k, &a, NULL);
 	if (!err)
 		drop_key(v, c, k);
 	free(c);
@@ -1099,21 +1126,21 @@ static int commit_locked(struct vfs_handle *h)
 	struct vfs *v = h->v;
 	char name[VFS_LOG_NAME_MAX];
 	char ebuf[64];
-	struct timespec mt;
+	struct vfs_attrs a;
 	struct meta m;
 	unsigned gen;
 	bool doomed;
-	mode_t mode;
 	int err;
 
 	pthread_mutex_lock(&v->files_lock);
 	doomed = h->doomed;
-	mode = h->mode;
-	mt = h->mtime;
+	a = pending_attrs(h);
 	gen = h->attr_gen;
-	if (!h->mtime_set)
-		clock_gettime(CLOCK_REALTIME, &mt);
 	pthread_mutex_unlock(&v->files_lock);
+	if (!a.has_mtime) {
+		a.has_mtime = true;
+		clock_gettime(CLOCK_REALTIME, &a.mtime);
+	}
 	if (doomed) {
 		drop_pending(h);
 		return 0;
@@ -1123,9 +1150,7 @@ static int commit_locked(struct vfs_handle *h)
 		err = writer_open(h); /* an empty file */
 	meta_init(&m);
 	if (!err)
-		err = vfs_meta_put_mode(&m, mode);
-	if (!err)
-		err = vfs_meta_put_mtime(&m, &mt);
+		err = vfs_meta_put_attrs(&m, &a);
 	if (!err) {
 		uint64_t bytes = h->w->written;
 
@@ -1149,7 +1174,7 @@ static int commit_locked(struct vfs_handle *h)
 	err = settle(h);
 	if (err)
 		return err;
-	cache_committed(h, mode, &mt);
+	cache_committed(h, &a);
 	return apply_late_attrs(h, gen);
 }
 

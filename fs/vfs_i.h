@@ -175,11 +175,31 @@ struct vfs_handle {
 	mode_t mode;	       /* permission bits to store */
 	struct timespec mtime; /* to store; creation time by default */
 	bool mtime_set;	       /* set by utimens: keep it at commit */
-	unsigned attr_gen;     /* bumped by every pending chmod/utimens */
+	uid_t uid;	       /* owner to store; (uid_t)-1: the mount's */
+	gid_t gid;	       /* (gid_t)-1: the mount's */
+	unsigned attr_gen;     /* bumped by every pending setattr */
 	bool doomed;	       /* unlinked or replaced: abort at commit */
 	bool replaces;	       /* an older object may sit under the
 					 * name (O_TRUNC of an existing one) */
 };
+
+/*
+ * What chmod, utimens and chown change. has_mode/has_mtime false and
+ * uid/gid (uid_t)-1 keep what is stored (VFS_ATTRS_KEEP: all kept).
+ */
+struct vfs_attrs {
+	bool has_mode;
+	bool has_mtime;
+	mode_t mode;
+	struct timespec mtime;
+	uid_t uid;
+	gid_t gid;
+};
+
+#define VFS_ATTRS_KEEP                                                         \
+	{                                                                      \
+		.uid = (uid_t)-1, .gid = (gid_t)-1                             \
+	}
 
 /* vfs.c */
 int vfs_path_parse(const char *path, struct vpath *vp);
@@ -199,6 +219,15 @@ int vfs_meta_get_mtime(const struct meta *m, struct timespec *ts);
 mode_t vfs_meta_get_mode(const struct meta *m, mode_t def);
 int vfs_meta_put_mtime(struct meta *m, const struct timespec *ts);
 int vfs_meta_put_mode(struct meta *m, mode_t mode);
+/* Sets in @m the keys for what @a changes ("mode", "mtime", "uid", "gid"). */
+int vfs_meta_put_attrs(struct meta *m, const struct vfs_attrs *a);
+/*
+ * The owner chown stored in @m ("uid", "gid"), each (uid_t)-1 if there is
+ * none: the mount's owner is shown then.
+ */
+void vfs_meta_get_owner(const struct meta *m, uid_t *uid, gid_t *gid);
+/* Shows owner @uid/@gid in @st, each unless (uid_t)-1. */
+void vfs_stat_owner(struct stat *st, uid_t uid, gid_t gid);
 int vfs_lookup(struct vfs *v, const char *container, const char *key,
 	       struct stat *st);
 /* getattr of /containers/C/K: open files, the cache, then the store */
@@ -245,20 +274,18 @@ int vfs_pending_retarget_prefix(struct vfs *v, const char *sc,
 				const char *dprefix);
 bool vfs_pending_setattr(struct vfs *v, struct vfs_handle *h,
 			 const char *container, const char *key,
-			 const mode_t *mode, const struct timespec *mtime);
+			 const struct vfs_attrs *a);
 int vfs_move_object(struct vfs *v, const char *sc, const char *sk,
 		    const char *dc, const char *dk);
 void vfs_meta_strip_codec(struct meta *m);
 void vfs_handles_free(struct vfs *v);
 
 /*
- * Sets "mode" and/or "mtime" (NULL: keep) of object @c/@k, keeping every
- * other metadata key; *@st (optional) gets its attributes after the
- * change, or st_nlink 0 if they are not known. Returns 0, -ENOENT, or a
- * store error.
+ * Stores what @a changes of object @c/@k, keeping every other metadata
+ * key; *@st (optional) gets its attributes after the change, or
+ * st_nlink 0 if they are not known. Returns 0, -ENOENT, or a store error.
  */
 int vfs_update_meta(struct vfs *v, const char *c, const char *k,
-		    const mode_t *mode, const struct timespec *mtime,
-		    struct stat *st);
+		    const struct vfs_attrs *a, struct stat *st);
 
 #endif /* FS_VFS_I_H */

@@ -35,7 +35,7 @@ trovefs is mounted at $dir/mnt (store: $dir/store, key: $dir/key).
   ls -l $dir/mnt/containers/demo            # a file copied in just now
   cat $dir/mnt/containers/demo/os-release   # read back (decrypted)
   mkdir $dir/mnt/containers/mine            # a new container
-  rsync -a --no-o --no-g /etc/ $dir/mnt/containers/mine/etc/
+  rsync -a /etc/ $dir/mnt/containers/mine/etc/
   ls -l $dir/store/demo                     # what is stored: encrypted
   umount $dir/mnt                           # or: fusermount3 -u $dir/mnt
 MSG

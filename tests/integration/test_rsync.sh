@@ -108,21 +108,44 @@ t_check "rm -r of a tree" rm -r "$C/moved"
 t_check_fails "the tree is gone" "No such file" stat "$C/moved"
 t_eq "nothing of it is left in the store" "$(t_store_names backups | grep -c moved)" "0"
 
-# ownership is not stored: chown to another user is refused (EPERM) with
-# one log line per mount, and rsync -a --no-o --no-g is the way
-mkdir -p "$T/own"
+# ownership is stored: rsync -a as root of other users' files keeps their
+# owners (before: chown was refused with EPERM and rsync exited 23), a
+# second run changes nothing, and another mount shows them
+mkdir -p "$T/own/d"
 echo x > "$T/own/f"
 echo y > "$T/own/g"
-chown nobody:nogroup "$T/own/f" "$T/own/g"
-t_allow "ownership is not stored: chown of"
-t_check_fails "rsync -a of other users' files: chown refused" \
-	"Operation not permitted" rsync -a "$T/own/" "$C/own/"
-t_check "rsync -a --no-o --no-g of them works" \
-	rsync -a --no-o --no-g "$T/own/" "$C/own2/"
-t_eq "the files are there" "$(cat "$C/own2/f" "$C/own2/g")" "x
-y"
-t_eq "one log line says so, once" \
-	"$(grep -c 'ownership is not stored: chown of' "$LOG")" 1
+ln -s f "$T/own/l"
+chown nobody:nogroup "$T/own/f" "$T/own/d"
+chown 4242:4343 "$T/own/g"
+chown -h 4242:4343 "$T/own/l"
+owners() { (cd "$1" && stat -c '%n %u %g' f g d l); }
+t_check "rsync -a of other users' files" rsync -a "$T/own/" "$C/own/"
+t_eq "their owners are shown" "$(owners "$C/own")" "$(owners "$T/own")"
+t_eq "a second rsync -a changes nothing" \
+	"$(rsync -ai "$T/own/" "$C/own/" 2>&1)" ""
+t_check "chown of a stored file" chown 4444:4545 "$C/own/f"
+t_check "chgrp -h of a link" chgrp -h 4546 "$C/own/l"
+t_check "remount with allow_other" t_remount -o log_level=debug,allow_other
+t_eq "owners are kept in the store" "$(cd "$C/own" && stat -c '%n %u %g' f l g)" \
+	"f 4444 4545
+l 4242 4546
+g 4242 4343"
+# as on a disk, only root gives files away; the owner may change the group
+# to one of its own (needs the mount reachable by other users)
+chmod 711 "$T"
+nb() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+chown nobody:4343 "$C/own/g"
+t_check_fails "a user cannot give its file away" "Operation not permitted" \
+	nb chown 4242 "$C/own/g"
+t_check_fails "nor take another's group" "Operation not permitted" \
+	nb chgrp 4545 "$C/own/g"
+t_check "but may set its own group" nb chgrp nogroup "$C/own/g"
+t_eq "which shows" "$(stat -c '%U %G' "$C/own/g")" "nobody nogroup"
+t_check_fails "nor change another's file" "Operation not permitted" \
+	nb chgrp nogroup "$C/own/f"
+t_eq "one log line per refusal" "$(grep -c "chown of '.*' to .* refused" "$LOG")" 3
+t_allow "chown of '.*' to .* refused"
+chmod 700 "$T"
 
 t_check "unmount" t_umount
 t_done

@@ -582,6 +582,86 @@ static void test_utimens_chmod_open_file(void **state)
 			    "640");
 }
 
+/*
+ * chown stores the owner ("uid", "gid"): getattr, listings and a fresh
+ * vfs over the same store show it; a file written over keeps it, a chown
+ * of a file still being written lands with its commit; -1 keeps.
+ */
+static void test_chown(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *h;
+	struct vfs_conf vc;
+	unsigned set_metas;
+	struct stat st;
+	struct vfs *v;
+	char buf[64];
+
+	put(f->st, C, "f", "x", NULL, NULL);
+	assert_int_equal(vfs_getattr(f->v, P "f", &st), 0);
+	assert_int_equal(st.st_uid, 1234); /* the mount's, none stored */
+	assert_int_equal(vfs_chown(f->v, P "f", 42, 43, NULL), 0);
+	assert_int_equal(vfs_getattr(f->v, P "f", &st), 0);
+	assert_int_equal(st.st_uid, 42);
+	assert_int_equal(st.st_gid, 43);
+	assert_int_equal(vfs_chown(f->v, P "f", (uid_t)-1, 7, NULL), 0);
+	assert_string_equal(meta_of(f->st, "f", "uid", buf, sizeof(buf)), "42");
+	assert_string_equal(meta_of(f->st, "f", "gid", buf, sizeof(buf)), "7");
+	assert_int_equal(vfs_chown(f->v, P "none", 1, 1, NULL), -ENOENT);
+
+	/* replaced through the mount: keeps its owner, as on a disk */
+	assert_int_equal(vfs_open(f->v, P "f", O_WRONLY | O_TRUNC, &h), 0);
+	assert_int_equal(vfs_write(h, "new", 3, 0), 3);
+	assert_int_equal(vfs_getattr(f->v, P "f", &st), 0);
+	assert_int_equal(st.st_uid, 42);
+	assert_int_equal(vfs_flush(h), 0);
+	assert_int_equal(vfs_release(h), 0);
+	assert_string_equal(meta_of(f->st, "f", "uid", buf, sizeof(buf)), "42");
+
+	/* being written: recorded, stored with the commit */
+	assert_int_equal(vfs_create(f->v, P "g", 0600, O_WRONLY | O_CREAT, &h),
+			 0);
+	assert_int_equal(vfs_write(h, "abc", 3, 0), 3);
+	set_metas = mem_store_calls(f->mem, MEM_OP_SET_META);
+	assert_int_equal(vfs_chown(f->v, P "g", 9, 10, h), 0);
+	assert_int_equal(vfs_getattr(f->v, P "g", &st), 0);
+	assert_int_equal(st.st_uid, 9);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_SET_META), set_metas);
+	assert_int_equal(vfs_flush(h), 0);
+	assert_int_equal(vfs_release(h), 0);
+	assert_string_equal(meta_of(f->st, "g", "gid", buf, sizeof(buf)), "10");
+
+	/* a directory marker keeps one too */
+	assert_int_equal(vfs_mkdir(f->v, P "d", 0755), 0);
+	assert_int_equal(vfs_chown(f->v, P "d", 5, 6, NULL), 0);
+
+	/* what another mount of the store shows; bad values are ignored */
+	put(f->st, C, "bad", "x", NULL, NULL);
+	{
+		struct obj_info oi;
+
+		obj_info_init(&oi);
+		assert_int_equal(store_head(f->st, C, "bad", &oi), 0);
+		assert_int_equal(meta_set(&oi.meta, "uid", "4294967295"), 0);
+		assert_int_equal(meta_set(&oi.meta, "gid", "x1"), 0);
+		assert_int_equal(store_set_meta(f->st, C, "bad", &oi.meta), 0);
+		obj_info_release(&oi);
+	}
+	vconf(&vc, 3600);
+	assert_int_equal(vfs_new(&vc, f->st, &v), 0);
+	assert_int_equal(vfs_getattr(v, P "f", &st), 0);
+	assert_int_equal(st.st_uid, 42);
+	assert_int_equal(st.st_gid, 7);
+	assert_int_equal(vfs_getattr(v, P "d", &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_uid, 5);
+	assert_int_equal(st.st_gid, 6);
+	assert_int_equal(vfs_getattr(v, P "bad", &st), 0);
+	assert_int_equal(st.st_uid, 1234);
+	assert_int_equal(st.st_gid, 5678);
+	vfs_free(v);
+}
+
 static void test_utimens_dirs(void **state)
 {
 	struct fx *f = *state;
@@ -900,6 +980,7 @@ int main(void)
 		T(test_setattr_beats_an_older_lookup),
 		T(test_absent_names_are_cached),
 		T(test_utimens_chmod_open_file),
+		T(test_chown),
 		T(test_utimens_dirs),
 		T(test_providers),
 		T(test_statfs),
