@@ -244,6 +244,16 @@ static int codec_list(struct store *st, const char *container,
 			  &lc);
 }
 
+static int codec_list_first(struct store *st, const char *container,
+			    const char *prefix, char delim, store_list_fn *fn,
+			    void *arg)
+{
+	struct codec_list_ctx lc = { .fn = fn, .arg = arg };
+
+	return store_list_first(st->inner, container, prefix, delim,
+				codec_list_entry, &lc);
+}
+
 static int codec_head(struct store *st, const char *container, const char *key,
 		      struct obj_info *oi)
 {
@@ -341,9 +351,7 @@ static int codec_writer_open(struct store *st, const char *container,
 {
 	struct codec *c = codec_of(st);
 	char name[CODEC_NAME_MAX];
-	static const struct store_wopts trove_wo = {
-		.format = CODEC_FMT_TROVE_NAME,
-	};
+	struct store_wopts inner_wo = { 0 };
 	struct store_writer *inner;
 	enum codec_format fmt;
 	size_t klen = strlen(key);
@@ -367,9 +375,9 @@ static int codec_writer_open(struct store *st, const char *container,
 		return -EACCES;
 	}
 	/* the leaf lays out Trove objects as Trove did (swift: segments) */
-	err = store_writer_open(st->inner, container, key,
-				fmt == CODEC_FMT_TROVE ? &trove_wo : NULL,
-				&inner);
+	inner_wo.format = fmt == CODEC_FMT_TROVE ? CODEC_FMT_TROVE_NAME : NULL;
+	inner_wo.fresh = opts && opts->fresh;
+	err = store_writer_open(st->inner, container, key, &inner_wo, &inner);
 	if (err)
 		return err;
 	if (fmt == CODEC_FMT_TFS1)
@@ -408,6 +416,7 @@ static const struct store_ops codec_ops = {
 	.create_container = codec_create_container,
 	.delete_container = codec_delete_container,
 	.list = codec_list,
+	.list_first = codec_list_first,
 	.head = codec_head,
 	.reader_open = codec_reader_open,
 	.writer_open = codec_writer_open,

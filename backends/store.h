@@ -84,6 +84,9 @@ struct store_statfs {
 struct store_wopts {
 	const char *format; /* codec: "tfs1", "trove-sha256" or NULL for
 				 * the layer's default; leaves ignore it */
+	bool fresh;	    /* the name held nothing when the caller looked: a
+		     * leaf need not look for an object (and its segments)
+		     * that the commit replaces */
 };
 
 struct store_ops {
@@ -110,6 +113,15 @@ struct store_ops {
 	 */
 	int (*list)(struct store *st, const char *container, const char *prefix,
 		    char delim, store_list_fn *fn, void *arg);
+
+	/*
+	 * Optional: list() for a caller that stops after the first entry or
+	 * two (is anything under a prefix, is its marker first): a store
+	 * that pages asks for a small first page. NULL: list() serves.
+	 */
+	int (*list_first)(struct store *st, const char *container,
+			  const char *prefix, char delim, store_list_fn *fn,
+			  void *arg);
 
 	/*
 	 * Size, mtime and metadata of one object. On success @oi is filled
@@ -261,6 +273,15 @@ static inline int store_list(struct store *st, const char *c,
 			     const char *prefix, char delim, store_list_fn *fn,
 			     void *arg)
 {
+	return st->ops->list(st, c, prefix, delim, fn, arg);
+}
+
+static inline int store_list_first(struct store *st, const char *c,
+				   const char *prefix, char delim,
+				   store_list_fn *fn, void *arg)
+{
+	if (st->ops->list_first)
+		return st->ops->list_first(st, c, prefix, delim, fn, arg);
 	return st->ops->list(st, c, prefix, delim, fn, arg);
 }
 

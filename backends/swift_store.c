@@ -42,6 +42,7 @@
 /* One listing page's JSON: 10,000 entries of a few hundred bytes. */
 #define LISTING_MAX (64u << 20)
 #define PAGE_LIMIT 10000
+#define LIST_FIRST_PAGE 2 /* list_first(): the marker and one more */
 
 /* ---- requests ---- */
 
@@ -383,9 +384,10 @@ static int page_entry(void *arg, const struct swift_json_entry *e)
 	return pc->ret ? 1 : 0;
 }
 
-int swift_list_pages(struct swift_priv *sw, const char *container,
-		     const char *prefix, char delim, swift_json_entry_fn *fn,
-		     void *arg)
+/* swift_list_pages() with a first page of @first entries at most. */
+static int list_pages(struct swift_priv *sw, const char *container,
+		      const char *prefix, char delim, int first,
+		      swift_json_entry_fn *fn, void *arg)
 {
 	struct page_ctx pc = { .fn = fn, .arg = arg };
 	struct buf q;
@@ -406,7 +408,8 @@ int swift_list_pages(struct swift_priv *sw, const char *container,
 
 		buf_reset(&q);
 		buf_reset(&resp);
-		buf_printf(&q, "format=json&limit=%d", PAGE_LIMIT);
+		buf_printf(&q, "format=json&limit=%d",
+			   pc.last ? PAGE_LIMIT : first);
 		if (prefix && *prefix) {
 			buf_puts(&q, "&prefix=");
 			swift_url_encode(&q, prefix, false);
@@ -454,9 +457,20 @@ int swift_list_pages(struct swift_priv *sw, const char *container,
 	return err;
 }
 
-/* Pages through a listing of @container (NULL: the account). */
+int swift_list_pages(struct swift_priv *sw, const char *container,
+		     const char *prefix, char delim, swift_json_entry_fn *fn,
+		     void *arg)
+{
+	return list_pages(sw, container, prefix, delim, PAGE_LIMIT, fn, arg);
+}
+
+/*
+ * Pages through a listing of @container (NULL: the account), the first
+ * page @first entries at most.
+ */
 static int sw_list(struct swift_priv *sw, const char *container,
-		   const char *prefix, char delim, store_list_fn *fn, void *arg)
+		   const char *prefix, char delim, int first, store_list_fn *fn,
+		   void *arg)
 {
 	struct list_ctx lc = {
 		.fn = fn,
@@ -465,7 +479,7 @@ static int sw_list(struct swift_priv *sw, const char *container,
 	};
 	int err;
 
-	err = swift_list_pages(sw, container, prefix, delim, list_entry, &lc);
+	err = list_pages(sw, container, prefix, delim, first, list_entry, &lc);
 	swift_hide_release(&lc.hide);
 	/* a positive result is fn's "stop here" */
 	return err > 0 ? 0 : err;
@@ -473,7 +487,7 @@ static int sw_list(struct swift_priv *sw, const char *container,
 
 static int sw_list_containers(struct store *st, store_list_fn *fn, void *arg)
 {
-	return sw_list(swift_priv_of(st), NULL, NULL, 0, fn, arg);
+	return sw_list(swift_priv_of(st), NULL, NULL, 0, PAGE_LIMIT, fn, arg);
 }
 
 static int sw_create_container(struct store *st, const char *container)
@@ -525,7 +539,23 @@ static int sw_list_objects(struct store *st, const char *container,
 {
 	if (!store_container_is_valid(container))
 		return -EINVAL;
-	return sw_list(swift_priv_of(st), container, prefix, delim, fn, arg);
+	return sw_list(swift_priv_of(st), container, prefix, delim, PAGE_LIMIT,
+		       fn, arg);
+}
+
+/*
+ * Whether anything is under a prefix, and what comes first: a marker
+ * "prefix/" first of all. A page of 10,000 entries for that would be
+ * megabytes for a large directory.
+ */
+static int sw_list_first(struct store *st, const char *container,
+			 const char *prefix, char delim, store_list_fn *fn,
+			 void *arg)
+{
+	if (!store_container_is_valid(container))
+		return -EINVAL;
+	return sw_list(swift_priv_of(st), container, prefix, delim,
+		       LIST_FIRST_PAGE, fn, arg);
 }
 
 /*
@@ -1102,6 +1132,7 @@ static const struct store_ops sw_ops = {
 	.create_container = sw_create_container,
 	.delete_container = sw_delete_container,
 	.list = sw_list_objects,
+	.list_first = sw_list_first,
 	.head = sw_head,
 	.reader_open = swift_reader_open,
 	.writer_open = swift_writer_open,

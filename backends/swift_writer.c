@@ -76,6 +76,7 @@ struct sw_writer {
 	char *seg_prefix;    /* "<key>/<uuid>/" or "<key>_" */
 	bool trove;
 	bool seg_container_ok;
+	bool fresh; /* store_wopts.fresh: no old parts to look for */
 
 	char *cur; /* owned buffer being filled */
 	size_t cur_len;
@@ -476,8 +477,16 @@ static int ensure_seg_container(struct sw_writer *w)
 
 	if (w->seg_container_ok)
 		return ensure_numbering(w);
-	err = swift_simple(w->sw, "PUT", w->seg_container, NULL, NULL, 0,
-			   &status);
+	/*
+	 * -ENOENT before the first segment rather than after gigabytes (the
+	 * segments container would be made for a container that is gone).
+	 * An object of one PUT learns it from that PUT: no HEAD for it.
+	 */
+	err = swift_simple(w->sw, "HEAD", w->container, NULL, NULL,
+			   SWIFT_QUIET_404, NULL);
+	if (!err)
+		err = swift_simple(w->sw, "PUT", w->seg_container, NULL, NULL,
+				   0, &status);
 	if (!err)
 		w->seg_container_ok = true;
 	return err ? err : ensure_numbering(w);
@@ -819,7 +828,7 @@ static int sw_commit(struct store_writer *wr, const struct meta *m)
 	if (err)
 		goto out_delete;
 	/* the parts of the object we replace, deleted once it is replaced */
-	if (swift_slo_parts_get(sw, w->container, w->key, &old))
+	if (!w->fresh && swift_slo_parts_get(sw, w->container, w->key, &old))
 		log_warn(
 			"segments of the object '%s/%s' replaced will be left behind",
 			w->container, w->key);
@@ -925,15 +934,11 @@ int swift_writer_open(struct store *st, const char *container, const char *key,
 
 	if (!store_container_is_valid(container) || !store_key_is_valid(key))
 		return -EINVAL;
-	/* -ENOENT now rather than after uploading gigabytes */
-	err = swift_simple(sw, "HEAD", container, NULL, NULL, SWIFT_QUIET_404,
-			   NULL);
-	if (err)
-		return err;
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
 	w->sw = sw;
+	w->fresh = opts && opts->fresh;
 	/* Trove's readers expect its layout; others get the hidden one */
 	w->trove = sw->segments == SWIFT_SEGMENTS_TROVE ||
 		   (opts && opts->format &&

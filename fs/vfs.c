@@ -189,8 +189,12 @@ static void stat_dir(const struct vfs *v, struct stat *st)
 	vfs_stat_fill(v, st, S_IFDIR | v->conf.default_dir_mode, 0, &v->birth);
 }
 
-void vfs_stat_object(const struct vfs *v, const struct obj_info *oi,
-		     struct stat *st)
+/*
+ * The stat of @oi from its metadata: a file or a link, or (@marker) the
+ * directory whose marker "K/" it is.
+ */
+static void stat_of(const struct vfs *v, const struct obj_info *oi, bool marker,
+		    struct stat *st)
 {
 	struct timespec mt;
 	mode_t mode;
@@ -199,13 +203,23 @@ void vfs_stat_object(const struct vfs *v, const struct obj_info *oi,
 
 	if (vfs_meta_get_mtime(&oi->meta, &mt))
 		mt = oi->mtime;
-	mode = vfs_meta_get_mode(&oi->meta, v->conf.default_file_mode);
-	if (vfs_meta_is_symlink(&oi->meta))
-		vfs_stat_fill(v, st, S_IFLNK | 0777, oi->size, &mt);
+	if (marker)
+		mode = S_IFDIR |
+		       vfs_meta_get_mode(&oi->meta, v->conf.default_dir_mode);
+	else if (vfs_meta_is_symlink(&oi->meta))
+		mode = S_IFLNK | 0777;
 	else
-		vfs_stat_fill(v, st, S_IFREG | mode, oi->size, &mt);
+		mode = S_IFREG |
+		       vfs_meta_get_mode(&oi->meta, v->conf.default_file_mode);
+	vfs_stat_fill(v, st, mode, marker ? 0 : oi->size, &mt);
 	vfs_meta_get_owner(&oi->meta, &uid, &gid);
 	vfs_stat_owner(st, uid, gid);
+}
+
+void vfs_stat_object(const struct vfs *v, const struct obj_info *oi,
+		     struct stat *st)
+{
+	stat_of(v, oi, false, st);
 }
 
 void vfs_stat_owner(struct stat *st, uid_t uid, gid_t gid)
@@ -359,7 +373,7 @@ static int container_probe(struct vfs *v, const char *c)
 {
 	bool found = false;
 
-	return store_list(v->st, c, "", '/', found_cb, &found);
+	return store_list_first(v->st, c, "", '/', found_cb, &found);
 }
 
 /* True if head()'s error means "no object of that name". */
@@ -368,20 +382,45 @@ bool vfs_is_absent(int err)
 	return err == -ENOENT || err == -EISDIR || err == -ENOTDIR;
 }
 
+/* The first entry under "K/": is there one, is it the marker itself. */
+struct first_ctx {
+	const struct vfs *v;
+	const char *marker;
+	bool found;
+	bool marker_partial; /* the marker, its metadata not all listed */
+	struct stat *st;     /* filled if the marker is listed whole */
+};
+
+static int first_cb(void *arg, const struct obj_info *oi)
+{
+	struct first_ctx *x = arg;
+
+	x->found = true;
+	if (!oi->is_subdir && strcmp(oi->name, x->marker) == 0) {
+		if (oi->meta_partial)
+			x->marker_partial = true;
+		else
+			stat_of(x->v, oi, true, x->st);
+	}
+	return 1;
+}
+
 /*
  * What key @k of container @c is in the store: a file, a directory (a
  * marker or an implied prefix) or nothing. No cache, no open files.
  * Returns 0 with *@st filled, -ENOENT, or a store error.
+ *
+ * A HEAD of the name, then the first entry listed under "K/", which is
+ * the marker "K/" if there is one (it sorts first) with the metadata a
+ * listing carries: two requests for a name that is not there (rsync asks
+ * for several per file), and a HEAD of the marker only if the listing
+ * does not say all of its metadata.
  */
 int vfs_lookup(struct vfs *v, const char *c, const char *k, struct stat *st)
 {
 	char marker[STORE_KEY_MAX + 2];
+	struct first_ctx x = { .v = v, .marker = marker, .st = st };
 	struct obj_info oi;
-	bool found = false;
-	struct timespec mt;
-	mode_t mode;
-	uid_t uid;
-	gid_t gid;
 	int err;
 
 	obj_info_init(&oi);
@@ -395,24 +434,24 @@ int vfs_lookup(struct vfs *v, const char *c, const char *k, struct stat *st)
 		return err;
 	if (marker_key(marker, sizeof(marker), k))
 		return -ENOENT;
-	err = store_head(v->st, c, marker, &oi);
-	if (!err) {
-		if (vfs_meta_get_mtime(&oi.meta, &mt))
-			mt = oi.mtime;
-		mode = vfs_meta_get_mode(&oi.meta, v->conf.default_dir_mode);
-		vfs_stat_fill(v, st, S_IFDIR | mode, 0, &mt);
-		vfs_meta_get_owner(&oi.meta, &uid, &gid);
-		vfs_stat_owner(st, uid, gid);
-		obj_info_release(&oi);
-		return 0;
-	}
-	if (!vfs_is_absent(err))
-		return err;
-	err = store_list(v->st, c, marker, '/', found_cb, &found);
+	st->st_mode = 0;
+	err = store_list_first(v->st, c, marker, '/', first_cb, &x);
 	if (err)
 		return err;
-	if (!found)
+	if (!x.found)
 		return -ENOENT;
+	if (st->st_mode)
+		return 0; /* the marker, from the listing */
+	if (x.marker_partial) {
+		err = store_head(v->st, c, marker, &oi);
+		if (!err) {
+			stat_of(v, &oi, true, st);
+			obj_info_release(&oi);
+			return 0;
+		}
+		if (!vfs_is_absent(err))
+			return err;
+	}
 	stat_dir(v, st);
 	return 0;
 }

@@ -813,7 +813,7 @@ out_unlock:
 static int writer_open(struct vfs_handle *h)
 {
 	struct vfs *v = h->v;
-	struct store_wopts wo;
+	struct store_wopts wo = { 0 };
 	char *c;
 	char *k;
 	int err;
@@ -821,6 +821,8 @@ static int writer_open(struct vfs_handle *h)
 	pthread_mutex_lock(&v->files_lock);
 	c = strdup(h->container);
 	k = strdup(h->key);
+	/* created where nothing was: no old object for the store to look up */
+	wo.fresh = !h->replaces;
 	if (c && k) {
 		/* set before the store call: vfs_pending_retarget() */
 		h->wcontainer = c;

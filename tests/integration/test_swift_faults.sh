@@ -294,6 +294,17 @@ t_check_fails "mount: a deleted container reads ENOENT" "No such file" \
 	cat "$C/../gone/f"
 t_check_fails "mount: ... and lists ENOENT" "No such file" ls "$C/../gone"
 t_check "mount: ... the daemon lives" kill -0 "$T_PID"
+# written into while the mount still knows it: ENOENT from the object's
+# PUT, or before the first segment (no segments container made for it)
+mkdir "$C/../gone2" && ls "$C/../gone2" > /dev/null
+t_swift_curl -X DELETE -o /dev/null gone2
+echo small > "$T/small1"
+t_check_fails "mount: cp of a small file into a deleted container" \
+	"No such file" cp "$T/small1" "$C/../gone2/small"
+t_check_fails "mount: ... of a large one" "No such file" \
+	cp "$T/big" "$C/../gone2/big"
+t_eq "mount: ... no segments container made for it" \
+	"$(t_swift_curl -o /dev/null -w '%{http_code}' -I 'gone2%2Bsegments')" 404
 
 # Swift's proxy stopped mid-copy, after 8 segments went up: the cleanup
 # stops at the first DELETE that fails instead of spending the retry

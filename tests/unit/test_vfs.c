@@ -110,6 +110,67 @@ static void test_getattr_dirs(void **state)
 	assert_true(S_ISREG(st.st_mode));
 }
 
+/* A list() that says no entry carries all its metadata (foreign ones). */
+static store_list_fn *partial_fn;
+static int (*partial_orig_list)(struct store *, const char *, const char *,
+				char, store_list_fn *, void *);
+
+static int partial_entry(void *arg, const struct obj_info *oi)
+{
+	struct obj_info copy = *oi;
+
+	copy.meta_partial = true;
+	return partial_fn(arg, &copy);
+}
+
+static int partial_list(struct store *st, const char *c, const char *prefix,
+			char delim, store_list_fn *fn, void *arg)
+{
+	partial_fn = fn;
+	return partial_orig_list(st, c, prefix, delim, partial_entry, arg);
+}
+
+/*
+ * A directory's lookup: a HEAD of the name, then the first entry listed
+ * under "K/" - its marker, with the metadata listings carry, so no HEAD
+ * of the marker unless the listing does not say it all.
+ */
+static void test_lookup_dir_from_listing(void **state)
+{
+	struct fx *f = *state;
+	const struct store_ops *ops = f->mem->ops;
+	struct store_ops partial_ops;
+	unsigned heads;
+	unsigned lists;
+	struct stat st;
+
+	put(f->st, C, "d/", "", "1500000000.000000001", "700");
+	put(f->st, C, "d/a", "x", NULL, NULL);
+	put(f->st, C, "e/", "", "1600000000.000000002", "711");
+	put(f->st, C, "i/x", "abc", NULL, NULL);
+	heads = mem_store_calls(f->mem, MEM_OP_HEAD);
+	lists = mem_store_calls(f->mem, MEM_OP_LIST);
+	assert_int_equal(vfs_getattr(f->v, P "d", &st), 0);
+	assert_int_equal(st.st_mode, S_IFDIR | 0700);
+	assert_int_equal(st.st_mtim.tv_sec, 1500000000);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_HEAD), heads + 1);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_LIST), lists + 1);
+	assert_int_equal(vfs_getattr(f->v, P "i", &st), 0);
+	assert_int_equal(st.st_mode, S_IFDIR | 0755); /* implied */
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_HEAD), heads + 2);
+
+	partial_ops = *ops;
+	partial_orig_list = ops->list;
+	partial_ops.list = partial_list;
+	f->mem->ops = &partial_ops;
+	assert_int_equal(vfs_getattr(f->v, P "e", &st), 0);
+	f->mem->ops = ops;
+	assert_int_equal(st.st_mode, S_IFDIR | 0711);
+	assert_int_equal(st.st_mtim.tv_sec, 1600000000);
+	/* the name, then the marker: its metadata was not all listed */
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_HEAD), heads + 4);
+}
+
 static void test_getattr_names(void **state)
 {
 	struct fx *f = *state;
@@ -518,12 +579,17 @@ static void test_absent_names_are_cached(void **state)
 	struct vfs_handle *h;
 	struct stat st;
 	unsigned heads;
+	unsigned lists;
 
 	heads = mem_store_calls(f->mem, MEM_OP_HEAD);
+	lists = mem_store_calls(f->mem, MEM_OP_LIST);
+	/* a miss: a HEAD of the name and a listing under "new/" */
 	assert_int_equal(vfs_getattr(f->v, P "new", &st), -ENOENT);
-	assert_int_equal(mem_store_calls(f->mem, MEM_OP_HEAD), heads + 2);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_HEAD), heads + 1);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_LIST), lists + 1);
 	assert_int_equal(vfs_getattr(f->v, P "new", &st), -ENOENT);
-	assert_int_equal(mem_store_calls(f->mem, MEM_OP_HEAD), heads + 2);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_HEAD), heads + 1);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_LIST), lists + 1);
 
 	assert_int_equal(vfs_create(f->v, P "new", 0644, O_WRONLY, &h), 0);
 	assert_int_equal(vfs_getattr(f->v, P "new", &st), 0);
@@ -967,6 +1033,7 @@ int main(void)
 		T(test_getattr_file_from_meta),
 		T(test_getattr_mtime_forms),
 		T(test_getattr_dirs),
+		T(test_lookup_dir_from_listing),
 		T(test_getattr_names),
 		T(test_readdir_root_and_containers),
 		T(test_readdir_dir_contents),
