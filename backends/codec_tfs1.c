@@ -10,9 +10,11 @@
  * in frame order, when the ring is full or at commit. Any failure is
  * sticky; commit then aborts the inner writer so nothing becomes visible.
  *
- * Reader: open checks the header (key), the sealed index and footer and
- * that every size adds up, then serves reads at any offset from a small
- * cache of decoded frames. A sequential reader keeps up to
+ * Reader: the first read (open, for an empty object) checks the header
+ * (key), the sealed index and footer and that every size adds up - a file
+ * opened and never read costs no request for them - then reads are served
+ * at any offset from a small cache of decoded frames. A small object is
+ * fetched whole by that first read, in one request. A sequential reader keeps up to
  * workpool_size() + 1 frames ahead decoding on the pool. A frame's bytes
  * are returned only after it authenticated and its plain length and final
  * flag are the ones its position requires.
@@ -50,6 +52,12 @@
  * at once): a frame fetched early waits there for its read.
  */
 #define TFS1_REORDER_SLOTS 3
+
+/*
+ * Objects stored in at most this many bytes are fetched whole at the
+ * first read: one request instead of three (header, index, frame).
+ */
+#define TFS1_WHOLE_MAX (256u << 10)
 
 /* ---- writer ---- */
 
@@ -459,6 +467,11 @@ struct tfs1_reader {
 	uint64_t load_next; /* one past the frame the inner reader gave last */
 	uint64_t clock;	    /* LRU clock */
 	bool logged;	    /* a bad frame was logged */
+	bool opened;	    /* tfs1_open_layout() came to a verdict */
+	int open_err;	    /* which every read returns */
+	bool fetch_failed;  /* an inner read failed (not: object too short) */
+	uint64_t meta_size; /* the plain size its trovefs-size promises */
+	uint8_t *whole;	    /* owned: a small object's stored bytes, or NULL */
 };
 
 static void tfs1_open_job(struct workpool_job *job)
@@ -510,6 +523,24 @@ static struct tfs1_rslot *tfs1_victim(struct tfs1_reader *r, uint64_t lo,
 	return best;
 }
 
+/* @len stored bytes at @off: from the whole object if fetched. */
+static int tfs1_stored(struct tfs1_reader *r, uint64_t off, void *dst,
+		       size_t len)
+{
+	int err;
+
+	if (!r->whole) {
+		err = store_reader_read_full(r->inner, off, dst, len);
+		if (err && err != -EBADMSG)
+			r->fetch_failed = true;
+		return err;
+	}
+	if (off > r->inner->size || len > r->inner->size - off)
+		return -EBADMSG;
+	memcpy(dst, r->whole + off, len);
+	return 0;
+}
+
 /* Reads frame @frame's stored bytes into @s (buffers on first use). */
 static int tfs1_load(struct tfs1_reader *r, struct tfs1_rslot *s,
 		     uint64_t frame)
@@ -532,8 +563,7 @@ static int tfs1_load(struct tfs1_reader *r, struct tfs1_rslot *s,
 	s->state = RSLOT_EMPTY;
 	s->frame = frame;
 	s->in_len = r->lens[frame];
-	err = store_reader_read_full(r->inner, r->offs[frame], s->in,
-				     s->in_len);
+	err = tfs1_stored(r, r->offs[frame], s->in, s->in_len);
 	if (err == -EBADMSG)
 		tfs1_reader_log_corrupt(r->name, "object ends early");
 	if (!err)
@@ -675,17 +705,25 @@ static int tfs1_get_frame(struct tfs1_reader *r, uint64_t frame,
 	return 0;
 }
 
+static int tfs1_open_layout(struct tfs1_reader *r);
+
 static int tfs1_read(struct store_reader *sr, uint64_t off, void *dst,
 		     size_t len, size_t *got)
 {
 	struct tfs1_reader *r = sr->priv;
-	uint64_t fs = r->fs;
-	bool seq = tfs1_is_seq(r, off, off / fs);
+	uint64_t fs;
 	uint8_t *p = dst;
 	size_t done = 0;
+	bool seq;
 	int err;
 
 	*got = 0;
+	/* before the size test: a read at the end verifies the object too */
+	err = tfs1_open_layout(r);
+	if (err)
+		return err;
+	fs = r->fs;
+	seq = tfs1_is_seq(r, off, off / fs);
 	if (off >= r->base.size)
 		return 0;
 	if (len > r->base.size - off)
@@ -731,6 +769,7 @@ static void tfs1_reader_free(struct tfs1_reader *r)
 	frame_ctx_release(&r->ctx);
 	free(r->lens);
 	free(r->offs);
+	free(r->whole);
 	store_reader_close(r->inner);
 	free(r);
 }
@@ -751,7 +790,7 @@ static int tfs1_open_header(struct tfs1_reader *r)
 	uint8_t hdr[FRAME_HEADER_SIZE];
 	int err;
 
-	err = store_reader_read_full(r->inner, 0, hdr, sizeof(hdr));
+	err = tfs1_stored(r, 0, hdr, sizeof(hdr));
 	if (err == -EBADMSG)
 		tfs1_reader_log_corrupt(r->name, "object ends early");
 	if (err)
@@ -783,8 +822,7 @@ static int tfs1_open_index(struct tfs1_reader *r, struct frame_footer *ft)
 	size_t size;
 	int err;
 
-	err = store_reader_read_full(r->inner, stored - sizeof(footer), footer,
-				     sizeof(footer));
+	err = tfs1_stored(r, stored - sizeof(footer), footer, sizeof(footer));
 	if (err)
 		return err;
 	err = frame_footer_parse(footer, ft);
@@ -808,7 +846,7 @@ static int tfs1_open_index(struct tfs1_reader *r, struct frame_footer *ft)
 		err = -ENOMEM;
 		goto out_free_buf;
 	}
-	err = store_reader_read_full(r->inner, stored - size, buf, size);
+	err = tfs1_stored(r, stored - size, buf, size);
 	if (err)
 		goto out_free_buf;
 	err = frame_index_open(&r->ctx, ft, buf, r->lens);
@@ -821,16 +859,13 @@ out_free_buf:
 
 /* Everything must add up: stored layout, plain size, frame count. */
 static int tfs1_check_layout(struct tfs1_reader *r,
-			     const struct frame_footer *ft,
-			     const struct obj_info *oi)
+			     const struct frame_footer *ft)
 {
 	uint64_t fs = r->fs;
 	uint64_t pos = FRAME_HEADER_SIZE;
-	uint64_t meta_size;
 	uint64_t i;
 
-	if (meta_get_u64(&oi->meta, CODEC_META_SIZE, &meta_size) ||
-	    meta_size != ft->plain_size) {
+	if (r->meta_size != ft->plain_size) {
 		tfs1_reader_log_corrupt(r->name, "trovefs-size does not match");
 		return -EBADMSG;
 	}
@@ -856,11 +891,54 @@ static int tfs1_check_layout(struct tfs1_reader *r,
 	return 0;
 }
 
+/*
+ * Header, index and layout: at the first read, not at open (rsync opens
+ * every file it copies to set its mode, and reads none). A small object
+ * is fetched whole first. What the bytes say (a wrong key, corruption)
+ * stands for every later read, as an open's failure would; a fetch that
+ * failed (a timeout) is tried again by the next read.
+ */
+static int tfs1_open_layout(struct tfs1_reader *r)
+{
+	uint64_t stored = r->inner->size;
+	struct frame_footer ft;
+	int err = 0;
+
+	if (r->opened)
+		return r->open_err;
+	free(r->lens);
+	free(r->offs);
+	r->lens = NULL;
+	r->offs = NULL;
+	r->fetch_failed = false;
+	if (stored <= TFS1_WHOLE_MAX && !r->whole) {
+		uint8_t *whole = malloc(stored);
+
+		err = whole ? tfs1_stored(r, 0, whole, stored) : -ENOMEM;
+		if (err == -EBADMSG)
+			tfs1_reader_log_corrupt(r->name, "object ends early");
+		if (err)
+			free(whole);
+		else
+			r->whole = whole;
+	}
+	if (!err)
+		err = tfs1_open_header(r);
+	if (!err)
+		err = tfs1_open_index(r, &ft);
+	if (!err)
+		err = tfs1_check_layout(r, &ft);
+	if (!err)
+		r->nframes = ft.nframes;
+	r->opened = !err || (err != -ENOMEM && !r->fetch_failed);
+	r->open_err = err;
+	return err;
+}
+
 int codec_tfs1_reader_new(struct codec *c, struct store_reader *inner,
 			  const struct obj_info *oi, const char *name,
 			  struct store_reader **out)
 {
-	struct frame_footer ft;
 	struct tfs1_reader *r;
 	unsigned ahead;
 	int err;
@@ -878,13 +956,20 @@ int codec_tfs1_reader_new(struct codec *c, struct store_reader *inner,
 		err = -EBADMSG;
 		goto out_free_reader;
 	}
-	err = tfs1_open_header(r);
-	if (!err)
-		err = tfs1_open_index(r, &ft);
-	if (!err)
-		err = tfs1_check_layout(r, &ft, oi);
-	if (err)
+	if (meta_get_u64(&oi->meta, CODEC_META_SIZE, &r->meta_size)) {
+		tfs1_reader_log_corrupt(r->name, "trovefs-size does not match");
+		err = -EBADMSG;
 		goto out_free_reader;
+	}
+	/*
+	 * Nothing reads an empty file (the kernel stops at its size), so
+	 * nothing would check it: that it is empty, and its key, now.
+	 */
+	if (r->meta_size == 0) {
+		err = tfs1_open_layout(r);
+		if (err)
+			goto out_free_reader;
+	}
 	ahead = workpool_size(c->pool) + 1;
 	if (ahead > TFS1_AHEAD_MAX)
 		ahead = TFS1_AHEAD_MAX;
@@ -896,8 +981,7 @@ int codec_tfs1_reader_new(struct codec *c, struct store_reader *inner,
 		err = -ENOMEM;
 		goto out_free_reader;
 	}
-	r->nframes = ft.nframes;
-	r->base.size = ft.plain_size;
+	r->base.size = r->meta_size;
 	r->base.ops = &tfs1_reader_ops;
 	r->base.priv = r;
 	*out = &r->base;

@@ -94,7 +94,6 @@ static void test_codec_tfs1_reads_out_of_order_fetch_in_order(void **state)
 
 	assert_int_equal(put(f->st, "obj", NULL, d, len, 9999), 0);
 	assert_int_equal(store_reader_open(f->st, C, "obj", &r), 0);
-	/* opening reads the header, then the index at the end */
 	seeks = mem_store_seeks(f->mem);
 	for (i = 0; i < n; i++) {
 		size_t got = 0;
@@ -104,8 +103,12 @@ static void test_codec_tfs1_reads_out_of_order_fetch_in_order(void **state)
 		assert_int_equal(got, FS);
 		assert_memory_equal(buf, d + order[i] * FS, FS);
 	}
-	/* one seek: from the index back to the first frame */
-	assert_int_equal(mem_store_seeks(f->mem) - seeks, 1);
+	/*
+	 * three seeks: the first read reads the header, the footer at the
+	 * end, the index before it, then the frames from the first: in
+	 * order, whatever order the reads came in
+	 */
+	assert_int_equal(mem_store_seeks(f->mem) - seeks, 3);
 	store_reader_close(r);
 	free(buf);
 	free(d);
