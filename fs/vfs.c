@@ -531,18 +531,45 @@ int vfs_parent_exists(struct vfs *v, const char *c, const char *k)
 	return vfs_dir_exists(v, c, parent);
 }
 
-/* Drops @c/@k (and its ancestors) from the stat cache. */
-static void cache_drop_key(struct vfs *v, const char *c, const char *k,
-			   bool tree)
+/* Drops @c/@k, its ancestors and everything below it from the cache. */
+static void cache_drop_tree(struct vfs *v, const char *c, const char *k)
 {
 	char path[PATH_MAX];
 
-	if (vfs_object_path(path, sizeof(path), c, k))
-		return;
-	if (tree)
+	if (!vfs_object_path(path, sizeof(path), c, k))
 		vfs_cache_drop_tree(&v->cache, path);
-	else
+}
+
+void vfs_drop_gone(struct vfs *v, const char *c, const char *k)
+{
+	char path[PATH_MAX];
+
+	if (!vfs_object_path(path, sizeof(path), c, k))
 		vfs_cache_drop(&v->cache, path);
+}
+
+void vfs_drop_added(struct vfs *v, const char *c, const char *k)
+{
+	char path[PATH_MAX];
+
+	if (!vfs_object_path(path, sizeof(path), c, k))
+		vfs_cache_drop_added(&v->cache, path);
+}
+
+/* After @ca/@ka moved to @cb/@kb: vfs_cache_drop_moved(). */
+static void cache_moved_key(struct vfs *v, const char *ca, const char *ka,
+			    const char *cb, const char *kb)
+{
+	char from[PATH_MAX];
+	char to[PATH_MAX];
+
+	if (vfs_object_path(from, sizeof(from), ca, ka) ||
+	    vfs_object_path(to, sizeof(to), cb, kb)) {
+		vfs_drop_gone(v, ca, ka);
+		vfs_drop_gone(v, cb, kb);
+		return;
+	}
+	vfs_cache_drop_moved(&v->cache, from, to);
 }
 
 /* ---- lifecycle ---- */
@@ -953,7 +980,7 @@ int vfs_mkdir(struct vfs *v, const char *path, mode_t mode)
 		return pr->ops->mkdir(pr->p, vp.rel, mode);
 	case VP_CONTAINER:
 		err = store_create_container(v->st, vp.container);
-		cache_drop_key(v, vp.container, NULL, false);
+		vfs_drop_gone(v, vp.container, NULL);
 		return err;
 	case VP_KEY:
 		break;
@@ -968,7 +995,7 @@ int vfs_mkdir(struct vfs *v, const char *path, mode_t mode)
 	if (!err)
 		err = marker_create(v, vp.container, vp.key, &m);
 	meta_release(&m);
-	cache_drop_key(v, vp.container, vp.key, false);
+	vfs_drop_added(v, vp.container, vp.key);
 	return err;
 }
 
@@ -1031,7 +1058,7 @@ int vfs_rmdir(struct vfs *v, const char *path)
 		return pr->ops->rmdir(pr->p, vp.rel);
 	case VP_CONTAINER:
 		err = store_delete_container(v->st, vp.container);
-		cache_drop_key(v, vp.container, NULL, true);
+		cache_drop_tree(v, vp.container, NULL);
 		return err;
 	case VP_KEY:
 		break;
@@ -1055,7 +1082,7 @@ int vfs_rmdir(struct vfs *v, const char *path)
 	err = store_del(v->st, vp.container, marker);
 	if (err == -ENOENT)
 		err = 0;
-	cache_drop_key(v, vp.container, vp.key, true);
+	cache_drop_tree(v, vp.container, vp.key);
 	return err;
 }
 
@@ -1074,7 +1101,7 @@ int vfs_unlink(struct vfs *v, const char *path)
 
 	doomed = vfs_pending_doom(v, vp.container, vp.key);
 	err = store_del(v->st, vp.container, vp.key);
-	cache_drop_key(v, vp.container, vp.key, false);
+	vfs_drop_gone(v, vp.container, vp.key);
 	if (!err || !vfs_is_absent(err))
 		return err;
 	if (doomed)
@@ -1229,8 +1256,8 @@ static int rename_dir(struct vfs *v, const char *ca, const char *ka,
 			  ka, cb, kb, vfs_strerror(err, ebuf, sizeof(ebuf)));
 out_release:
 	names_release(&x);
-	cache_drop_key(v, ca, ka, true);
-	cache_drop_key(v, cb, kb, true);
+	cache_drop_tree(v, ca, ka);
+	cache_drop_tree(v, cb, kb);
 	return err;
 }
 
@@ -1258,8 +1285,13 @@ static int rename_file(struct vfs *v, const char *ca, const char *ka,
 	} else {
 		err = vfs_move_object(v, ca, ka, cb, kb);
 	}
-	cache_drop_key(v, ca, ka, false);
-	cache_drop_key(v, cb, kb, false);
+	/* a failed move may have left either: drop both whole */
+	if (err) {
+		vfs_drop_gone(v, ca, ka);
+		vfs_drop_gone(v, cb, kb);
+	} else {
+		cache_moved_key(v, ca, ka, cb, kb);
+	}
 	return err;
 }
 
@@ -1418,7 +1450,7 @@ static int setattr(struct vfs *v, const char *path, struct vfs_handle *h,
 			err = vfs_lookup(v, vp.container, vp.key, &st);
 		}
 	}
-	cache_drop_key(v, vp.container, vp.key, false);
+	vfs_drop_gone(v, vp.container, vp.key);
 	return err;
 }
 

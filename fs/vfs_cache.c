@@ -5,15 +5,18 @@
  *
  * A chained hash table keyed by path plus a FIFO list of all entries;
  * when full, the oldest entry goes. Entries expire after the TTL and are
- * dropped on every change made through the vfs (together with their
- * ancestors, since an implied directory vanishes with its last object).
+ * dropped on every change made through the vfs: a name that may be gone
+ * together with its ancestors (an implied directory vanishes with its
+ * last object); a name created or changed, or the target of a rename,
+ * alone (its directories still hold it), but for ancestors cached as
+ * absent.
  *
  * A lookup that found nothing is cached too (st_mode 0), for at most
  * VFS_CACHE_NEG_TTL_NS: rsync looks up each new name several times (the
  * file and its temp file, each twice) and every miss costs the store
- * three requests (a HEAD of the object, one of its directory marker, a
- * listing). Every vfs call that makes a name exist drops it, as it drops
- * a changed one; a name another client creates shows after that TTL.
+ * two requests (a HEAD of the object, a listing under it). Every vfs call
+ * that makes a name exist drops it, as it drops a changed one; a name
+ * another client creates shows after that TTL.
  *
  * Invariant: an entry is in exactly one bucket chain and in the FIFO.
  * Lock: c->lock protects everything; it is a leaf lock (nothing is called
@@ -256,33 +259,94 @@ bool vfs_cache_get(struct vfs_cache *c, const char *path, struct stat *st)
 	return hit;
 }
 
+/* The entry of the first @len bytes of @path, or NULL; lock held. */
+static struct vfs_cache_entry *find_prefix(struct vfs_cache *c,
+					   const char *path, size_t len)
+{
+	char tmp[PATH_MAX];
+
+	if (len >= sizeof(tmp))
+		return NULL;
+	memcpy(tmp, path, len);
+	tmp[len] = '\0';
+	return entry_find(c, tmp, path_hash(tmp, len));
+}
+
 /* Drops @path (@len bytes of it) if cached; lock held. */
 static void drop_one(struct vfs_cache *c, const char *path, size_t len)
 {
-	char tmp[PATH_MAX];
-	struct vfs_cache_entry *e;
+	struct vfs_cache_entry *e = find_prefix(c, path, len);
 
-	if (len >= sizeof(tmp))
-		return;
-	memcpy(tmp, path, len);
-	tmp[len] = '\0';
-	e = entry_find(c, tmp, path_hash(tmp, len));
 	if (e)
 		entry_remove(c, e);
+}
+
+/*
+ * The length in @path of the parent of its first @len bytes; 0 above the
+ * topmost directory.
+ */
+static size_t parent_len(const char *path, size_t len)
+{
+	while (len > 0 && path[len - 1] != '/')
+		len--;
+	return len > 1 ? len - 1 : 0;
 }
 
 /* Drops @path and each ancestor of it; lock held. */
 static void drop_with_ancestors(struct vfs_cache *c, const char *path)
 {
-	size_t len = strlen(path);
+	size_t len;
 
-	while (len > 1) {
+	for (len = strlen(path); len > 1; len = parent_len(path, len))
 		drop_one(c, path, len);
-		while (len > 0 && path[len - 1] != '/')
-			len--;
-		if (len > 1)
-			len--; /* the '/' before the last component */
+}
+
+/* True if the first @len bytes of @a name an ancestor of @b. */
+static bool is_ancestor(const char *a, size_t len, const char *b)
+{
+	return strncmp(a, b, len) == 0 && b[len] == '/';
+}
+
+/*
+ * Drops the ancestors of @path cached as absent, and (with @keep) those
+ * that are not ancestors of @keep too; lock held.
+ */
+static void drop_ancestors(struct vfs_cache *c, const char *path,
+			   const char *keep)
+{
+	size_t len = parent_len(path, strlen(path));
+	struct vfs_cache_entry *e;
+
+	for (; len > 1; len = parent_len(path, len)) {
+		e = find_prefix(c, path, len);
+		if (e && (e->st.st_mode == 0 ||
+			  (keep && !is_ancestor(path, len, keep))))
+			entry_remove(c, e);
 	}
+}
+
+void vfs_cache_drop_added(struct vfs_cache *c, const char *path)
+{
+	pthread_mutex_lock(&c->lock);
+	c->gen++;
+	if (c->buckets) {
+		drop_one(c, path, strlen(path));
+		drop_ancestors(c, path, NULL);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+void vfs_cache_drop_moved(struct vfs_cache *c, const char *from, const char *to)
+{
+	pthread_mutex_lock(&c->lock);
+	c->gen++;
+	if (c->buckets) {
+		drop_one(c, from, strlen(from));
+		drop_ancestors(c, from, to);
+		drop_one(c, to, strlen(to));
+		drop_ancestors(c, to, NULL);
+	}
+	pthread_mutex_unlock(&c->lock);
 }
 
 void vfs_cache_drop(struct vfs_cache *c, const char *path)

@@ -525,15 +525,6 @@ int vfs_move_object(struct vfs *v, const char *sc, const char *sk,
 
 /* ---- open, create ---- */
 
-/* Drops @c/@k and its ancestors from the stat cache. */
-static void drop_key(struct vfs *v, const char *c, const char *k)
-{
-	char path[PATH_MAX];
-
-	if (!vfs_object_path(path, sizeof(path), c, k))
-		vfs_cache_drop(&v->cache, path);
-}
-
 /*
  * A new pending handle for @c/@k with @a's mode and owner; linked into
  * the table on success.
@@ -557,7 +548,7 @@ static int pending_new(struct vfs *v, const char *path, const char *c,
 	h->gid = a->gid;
 	h->replaces = replaces;
 	handle_link(h);
-	drop_key(v, c, k);
+	vfs_drop_added(v, c, k);
 	*out = h;
 	return 0;
 }
@@ -905,7 +896,7 @@ static void existing_to_pending(struct vfs_handle *h)
 	struct vfs *v = h->v;
 
 	/* The name can change once pending: drop it from the cache before. */
-	drop_key(v, h->container, h->key);
+	vfs_drop_added(v, h->container, h->key);
 	pthread_mutex_lock(&v->files_lock);
 	h->ws = VFS_W_PENDING;
 	h->written = 0;
@@ -989,8 +980,8 @@ out_unlock:
 static int settle(struct vfs_handle *h)
 {
 	struct vfs *v = h->v;
-	char pathbuf[PATH_MAX];
 	char ebuf[64];
+	bool gone = false;
 	char *tc;
 	char *tk;
 	int err = 0;
@@ -1003,6 +994,7 @@ static int settle(struct vfs_handle *h)
 			err = store_del(v->st, h->wcontainer, h->wkey);
 			if (err == -ENOENT)
 				err = 0;
+			gone = true;
 			break;
 		}
 		if (strcmp(h->container, h->wcontainer) == 0 &&
@@ -1030,9 +1022,7 @@ static int settle(struct vfs_handle *h)
 			free(tk);
 			break;
 		}
-		if (!vfs_object_path(pathbuf, sizeof(pathbuf), h->wcontainer,
-				     h->wkey))
-			vfs_cache_drop(&v->cache, pathbuf);
+		vfs_drop_gone(v, h->wcontainer, h->wkey);
 		pthread_mutex_lock(&v->files_lock);
 		free(h->wcontainer);
 		free(h->wkey);
@@ -1040,8 +1030,11 @@ static int settle(struct vfs_handle *h)
 		h->wkey = tk;
 		pthread_mutex_unlock(&v->files_lock);
 	}
-	if (!vfs_object_path(pathbuf, sizeof(pathbuf), h->wcontainer, h->wkey))
-		vfs_cache_drop(&v->cache, pathbuf);
+	/* a deleted one may take an implied directory with it */
+	if (gone || err)
+		vfs_drop_gone(v, h->wcontainer, h->wkey);
+	else
+		vfs_drop_added(v, h->wcontainer, h->wkey);
 	return err;
 }
 
@@ -1117,7 +1110,7 @@ static int apply_late_attrs(struct vfs_handle *h, unsigned gen)
 	if (c && k)
 		err = vfs_update_meta(v, c, k, &a, NULL);
 	if (!err)
-		drop_key(v, c, k);
+		vfs_drop_added(v, c, k);
 	free(c);
 	free(k);
 	return err;
@@ -1443,6 +1436,6 @@ int vfs_truncate(struct vfs *v, const char *path, off_t size,
 		return err;
 	}
 	err = truncate_object(v, vp.container, vp.key, size);
-	drop_key(v, vp.container, vp.key);
+	vfs_drop_added(v, vp.container, vp.key);
 	return err;
 }

@@ -107,6 +107,18 @@ bool vfs_cache_get(struct vfs_cache *c, const char *path, struct stat *st);
 void vfs_cache_drop(struct vfs_cache *c, const char *path);
 /* Drops @path, its ancestors and everything below it. */
 void vfs_cache_drop_tree(struct vfs_cache *c, const char *path);
+/*
+ * Drops @path, which was created or changed, and of its ancestors those
+ * cached as absent: nothing vanished, so a directory above stays cached
+ * (rsync creates and renames a file in the same directory many times).
+ */
+void vfs_cache_drop_added(struct vfs_cache *c, const char *path);
+/*
+ * Drops @from (moved away) and its ancestors except those of @to, which
+ * hold @to now, and @to as vfs_cache_drop_added() does.
+ */
+void vfs_cache_drop_moved(struct vfs_cache *c, const char *from,
+			  const char *to);
 
 /* ---- the namespace ---- */
 
@@ -240,6 +252,13 @@ int vfs_name_free(struct vfs *v, const char *c, const char *k);
 /* @m (initialised here; caller releases) with "mode" and "mtime" = now. */
 int vfs_meta_new(struct meta *m, mode_t mode);
 int vfs_parent_exists(struct vfs *v, const char *container, const char *key);
+/*
+ * The stat cache after a change to @c/@k: it may be gone (dropped with
+ * its ancestors: an implied directory may vanish with it), or it was
+ * added or changed (vfs_cache_drop_added(): its directories stay).
+ */
+void vfs_drop_gone(struct vfs *v, const char *c, const char *k);
+void vfs_drop_added(struct vfs *v, const char *c, const char *k);
 /* True if a store error means "no object of that name". */
 bool vfs_is_absent(int err);
 const char *vfs_format_for(struct vfs *v, const char *container);

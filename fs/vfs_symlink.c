@@ -53,7 +53,6 @@ static int link_put(struct vfs *v, const char *c, const char *k,
 
 int vfs_symlink(struct vfs *v, const char *target, const char *path)
 {
-	char key_path[PATH_MAX];
 	struct vpath vp;
 	struct meta m;
 	size_t len = strlen(target);
@@ -85,8 +84,7 @@ int vfs_symlink(struct vfs *v, const char *target, const char *path)
 	if (!err)
 		err = link_put(v, vp.container, vp.key, target, &m);
 	meta_release(&m);
-	if (!vfs_object_path(key_path, sizeof(key_path), vp.container, vp.key))
-		vfs_cache_drop(&v->cache, key_path);
+	vfs_drop_added(v, vp.container, vp.key);
 	if (err)
 		log_error("cannot create the symlink '%s/%s': %s", vp.container,
 			  vp.key, strerror(-err));

@@ -623,6 +623,46 @@ static void test_absent_names_are_cached(void **state)
 	assert_int_equal(vfs_getattr(f->v, P "dir/sub/f", &st), 0);
 }
 
+/*
+ * A directory stays cached while files in it are created, renamed and
+ * stored (rsync does that per file, each drop cost a lookup); a file
+ * that goes may take an implied directory with it, so then it is looked
+ * up again.
+ */
+static void test_dir_stays_cached_across_file_changes(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *h;
+	unsigned heads;
+	unsigned lists;
+	struct stat st;
+
+	assert_int_equal(vfs_mkdir(f->v, P "d", 0755), 0);
+	assert_int_equal(vfs_getattr(f->v, P "d", &st), 0);
+	assert_int_equal(vfs_create(f->v, P "d/.f.tmp", 0600, O_WRONLY, &h), 0);
+	assert_int_equal(vfs_write(h, "abc", 3, 0), 3);
+	assert_int_equal(vfs_flush(h), 0);
+	assert_int_equal(vfs_release(h), 0);
+	assert_int_equal(vfs_rename(f->v, P "d/.f.tmp", P "d/f", 0), 0);
+	heads = mem_store_calls(f->mem, MEM_OP_HEAD);
+	lists = mem_store_calls(f->mem, MEM_OP_LIST);
+	assert_int_equal(vfs_getattr(f->v, P "d", &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_HEAD), heads);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_LIST), lists);
+
+	/* an implied directory goes with its last file */
+	put(f->st, C, "i/x", "x", NULL, NULL);
+	put(f->st, C, "j/y", "y", NULL, NULL);
+	assert_int_equal(vfs_getattr(f->v, P "i", &st), 0);
+	assert_int_equal(vfs_getattr(f->v, P "j", &st), 0);
+	assert_int_equal(vfs_unlink(f->v, P "i/x"), 0);
+	assert_int_equal(vfs_getattr(f->v, P "i", &st), -ENOENT);
+	assert_int_equal(vfs_rename(f->v, P "j/y", P "d/y", 0), 0);
+	assert_int_equal(vfs_getattr(f->v, P "j", &st), -ENOENT);
+	assert_int_equal(vfs_getattr(f->v, P "d/y", &st), 0);
+}
+
 static void test_utimens_chmod_open_file(void **state)
 {
 	struct fx *f = *state;
@@ -1046,6 +1086,7 @@ int main(void)
 		T(test_utimens_chmod_closed_file),
 		T(test_setattr_beats_an_older_lookup),
 		T(test_absent_names_are_cached),
+		T(test_dir_stays_cached_across_file_changes),
 		T(test_utimens_chmod_open_file),
 		T(test_chown),
 		T(test_utimens_dirs),
