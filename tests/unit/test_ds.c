@@ -1019,9 +1019,14 @@ static void test_ds_recover_staged_write_error_stops_reader(void **state)
 
 static void test_ds_recover_staged_last_write_error(void **state)
 {
-	/* all was read and verified: only the end of the pass sees it */
-	assert_int_equal(stage_write_fails(*state, STAGE_PIECES),
-			 STAGE_PIECES + 1);
+	unsigned reads = stage_write_fails(*state, STAGE_PIECES);
+
+	/*
+	 * all was read: only the end of the pass sees it. The read that
+	 * finds the end races the writer's failing last write (a loaded
+	 * machine lets the writer win now and then).
+	 */
+	assert_true(reads == STAGE_PIECES || reads == STAGE_PIECES + 1);
 }
 
 static void test_ds_recover_staged_read_error(void **state)
