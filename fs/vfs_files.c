@@ -459,14 +459,14 @@ void vfs_meta_strip_codec(struct meta *m)
 	}
 }
 
-/* Copies object @sk of @sc to @dk of @dc through a reader and a writer. */
-static int copy_object(struct vfs *v, const char *sc, const char *sk,
-		       const char *dc, const char *dk)
+/*
+ * Streams reader @r from its start into @put(@arg, bytes, n), a chunk of
+ * VFS_COPY_CHUNK at a time; *@copied (optional) gets the bytes passed on.
+ */
+static int stream_copy(struct store_reader *r,
+		       int (*put)(void *arg, const void *p, size_t n),
+		       void *arg, uint64_t *copied)
 {
-	struct store_wopts wo = { .format = vfs_format_for(v, dc) };
-	struct store_reader *r;
-	struct store_writer *w;
-	struct obj_info oi;
 	uint64_t off = 0;
 	size_t got;
 	char *buf;
@@ -475,24 +475,46 @@ static int copy_object(struct vfs *v, const char *sc, const char *sk,
 	buf = malloc(VFS_COPY_CHUNK);
 	if (!buf)
 		return -ENOMEM;
-	/* the metadata of the version read, not of a later head() */
-	err = store_reader_open_info(v->st, sc, sk, &oi, &r);
-	if (err)
-		goto out_free_buf;
-	vfs_meta_strip_codec(&oi.meta);
-	err = store_writer_open(v->st, dc, dk, &wo, &w);
-	if (err)
-		goto out_close;
 	for (;;) {
 		got = 0;
 		err = store_reader_read(r, off, buf, VFS_COPY_CHUNK, &got);
 		if (err || got == 0)
 			break;
-		err = store_writer_write(w, buf, got);
+		err = put(arg, buf, got);
 		if (err)
 			break;
 		off += got;
 	}
+	free(buf);
+	if (copied)
+		*copied = off;
+	return err;
+}
+
+static int put_writer(void *arg, const void *p, size_t n)
+{
+	return store_writer_write(arg, p, n);
+}
+
+/* Copies object @sk of @sc to @dk of @dc through a reader and a writer. */
+static int copy_object(struct vfs *v, const char *sc, const char *sk,
+		       const char *dc, const char *dk)
+{
+	struct store_wopts wo = { .format = vfs_format_for(v, dc) };
+	struct store_reader *r;
+	struct store_writer *w;
+	struct obj_info oi;
+	int err;
+
+	/* the metadata of the version read, not of a later head() */
+	err = store_reader_open_info(v->st, sc, sk, &oi, &r);
+	if (err)
+		return err;
+	vfs_meta_strip_codec(&oi.meta);
+	err = store_writer_open(v->st, dc, dk, &wo, &w);
+	if (err)
+		goto out_close;
+	err = stream_copy(r, put_writer, w, NULL);
 	if (err)
 		store_writer_abort(w);
 	else
@@ -500,8 +522,6 @@ static int copy_object(struct vfs *v, const char *sc, const char *sk,
 out_close:
 	store_reader_close(r);
 	obj_info_release(&oi);
-out_free_buf:
-	free(buf);
 	return err;
 }
 
@@ -583,6 +603,7 @@ static int open_key(struct vfs *v, const char *path, const char *c,
 	struct vfs_attrs keep = VFS_ATTRS_KEEP;
 	struct vfs_handle *h;
 	struct obj_info oi;
+	bool was_pending;
 	int err;
 
 	h = handle_new(v, VFS_H_FILE, path);
@@ -631,9 +652,15 @@ static int open_key(struct vfs *v, const char *path, const char *c,
 		return 0;
 	}
 
+	/*
+	 * Pending before the HEAD: a commit that ends between the HEAD and a
+	 * later look would leave the name neither pending nor (for that
+	 * HEAD) stored: ENOENT for a file that exists (touch f; echo x > f).
+	 */
+	was_pending = pending_exists(v, c, k);
 	obj_info_init(&oi);
 	err = store_head(v->st, c, k, &oi);
-	if (vfs_is_absent(err) && pending_exists(v, c, k)) {
+	if (vfs_is_absent(err) && (was_pending || pending_exists(v, c, k))) {
 		err = commit_empty_pending(v, c, k);
 		obj_info_release(&oi);
 		obj_info_init(&oi);
@@ -905,6 +932,58 @@ static void existing_to_pending(struct vfs_handle *h)
 	pthread_mutex_unlock(&v->files_lock);
 }
 
+static int put_pending(void *arg, const void *p, size_t n)
+{
+	return append_locked(arg, p, n);
+}
+
+/*
+ * Appending to existing @h (>>, O_APPEND, a write at or past its end):
+ * the file is stored anew, its stored bytes first, streamed from a reader
+ * of the version that has the size @h opened. Until the commit the old
+ * object stays; a failure here is sticky, so the close fails and leaves
+ * it. h->lock held.
+ */
+static int existing_to_appended(struct vfs_handle *h)
+{
+	char name[VFS_LOG_NAME_MAX];
+	struct store_reader *r;
+	uint64_t copied = 0;
+	char ebuf[64];
+	int err;
+
+	handle_name(h, name, sizeof(name));
+	err = store_reader_open(h->v->st, h->container, h->key, &r);
+	if (vfs_is_absent(err))
+		err = -ESTALE; /* deleted since it was opened */
+	if (!err && r->size != h->obj_size) {
+		store_reader_close(r);
+		err = -ESTALE;
+	}
+	if (err) {
+		log_error(
+			"cannot append to '%s': %s", name,
+			err == -ESTALE
+				? "it was replaced or deleted since it was opened"
+				: vfs_strerror(err, ebuf, sizeof(ebuf)));
+		return err;
+	}
+	log_info("appending to '%s': its %llu bytes are stored anew first",
+		 name, (unsigned long long)h->obj_size);
+	existing_to_pending(h);
+	err = stream_copy(r, put_pending, h, &copied);
+	if (!err && copied != h->obj_size)
+		err = -EIO;
+	if (err) {
+		h->err = err;
+		log_error(
+			"cannot append to '%s': copying what it holds failed: %s",
+			name, vfs_strerror(err, ebuf, sizeof(ebuf)));
+	}
+	store_reader_close(r);
+	return err;
+}
+
 ssize_t vfs_write(struct vfs_handle *h, const char *buf, size_t size, off_t off)
 {
 	char name[VFS_LOG_NAME_MAX];
@@ -928,9 +1007,15 @@ ssize_t vfs_write(struct vfs_handle *h, const char *buf, size_t size, off_t off)
 			existing_to_pending(h);
 			break;
 		}
+		if ((uint64_t)off >= h->obj_size) {
+			err = existing_to_appended(h);
+			if (err)
+				goto out_unlock;
+			break;
+		}
 		if (!h->warned)
 			log_warn(
-				"writing into existing '%s' is not supported (only new or truncated files can be written)",
+				"writing into existing '%s' below its end is not supported (only appending, or writing a new or truncated file)",
 				handle_name(h, name, sizeof(name)));
 		h->warned = true;
 		err = -EOPNOTSUPP;

@@ -105,9 +105,17 @@ t_eq "the rewritten file" "$(cat "$C/text")" "hello"
 t_check_fails "truncate to a non-zero size" "Operation not supported" truncate -s 5 "$C/text"
 t_check_fails "a write in the middle of a file" "Operation not supported" \
 	dd if=/dev/zero of="$C/text" bs=1 count=1 seek=2 conv=notrunc
-t_check_fails "appending to an existing object" "Operation not supported" \
-	dd if=/dev/zero of="$C/text" bs=1 count=1 oflag=append conv=notrunc
 t_eq "a refused write leaves the file as it was" "$(cat "$C/text")" "hello"
+# appending (>>, O_APPEND) stores the file anew, its old bytes first
+t_allow "appending to '.*' bytes are stored anew first"
+t_check "appending to a stored file (>>)" sh -c "echo world >> '$C/text'"
+t_eq "... reads back whole" "$(cat "$C/text")" "hello
+world"
+t_check "... and again, with dd oflag=append" \
+	dd if="$T/src/text" of="$C/text" bs=64k oflag=append conv=notrunc status=none
+t_eq "... reads back whole" "$(t_sha "$C/text")" \
+	"$(printf 'hello\nworld\n' | cat - "$T/src/text" | sha256sum | cut -d' ' -f1)"
+echo hello > "$C/text"
 t_check_fails "writing below what was written" "Operation not supported" \
 	python3 -c 'import os, sys
 fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)

@@ -171,6 +171,111 @@ static void test_write_existing_needs_truncate(void **state)
 	assert_int_equal(vfs_release(h), 0);
 }
 
+/*
+ * Appending to a stored file (>>, O_APPEND: a write at or past its end):
+ * stored anew, its old bytes first, mode kept; until the commit the old
+ * one is what the store has, and it stays if anything fails.
+ */
+static void test_append_to_existing(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *h;
+	struct stat st;
+
+	put(f->st, C, "a", "original", NULL, "600");
+	assert_int_equal(vfs_open(f->v, P "a", O_WRONLY | O_APPEND, &h), 0);
+	assert_int_equal(vfs_write(h, "+more", 5, 8), 5);
+	assert_int_equal(vfs_getattr(f->v, P "a", &st), 0);
+	assert_int_equal(st.st_size, 13);
+	assert_stored(f, "a", "original");
+	assert_int_equal(vfs_write(h, "!", 1, 13), 1);
+	assert_int_equal(vfs_flush(h), 0);
+	assert_int_equal(vfs_release(h), 0);
+	assert_stored(f, "a", "original+more!");
+	assert_stored_mode(f, "a", "600");
+
+	/* past the end: a hole of zeros between */
+	assert_int_equal(vfs_open(f->v, P "a", O_WRONLY, &h), 0);
+	assert_int_equal(vfs_write(h, "z", 1, 16), 1);
+	assert_int_equal(vfs_flush(h), 0);
+	assert_int_equal(vfs_release(h), 0);
+	{
+		size_t len = 0;
+		char *back = content(f->st, "a", &len);
+
+		assert_int_equal(len, 17);
+		assert_memory_equal(back, "original+more!\0\0z", 17);
+		free(back);
+	}
+
+	/* replaced by someone else since it was opened: ESTALE, theirs kept */
+	assert_int_equal(vfs_open(f->v, P "a", O_WRONLY | O_APPEND, &h), 0);
+	put(f->st, C, "a", "theirs", NULL, NULL);
+	log_lines = 0;
+	assert_int_equal(vfs_write(h, "x", 1, 17), -ESTALE);
+	assert_int_equal(log_lines, 1);
+	assert_int_equal(vfs_release(h), 0);
+	assert_stored(f, "a", "theirs");
+
+	/* the copy fails: the write and the close fail, the old one stays */
+	assert_int_equal(vfs_open(f->v, P "a", O_WRONLY | O_APPEND, &h), 0);
+	mem_store_fail(f->mem, MEM_OP_READ, 1, -EIO);
+	assert_int_equal(vfs_write(h, "x", 1, 6), -EIO);
+	assert_int_equal(vfs_flush(h), -EIO);
+	assert_int_equal(vfs_release(h), 0);
+	assert_stored(f, "a", "theirs");
+}
+
+/* A head() during which the touch's release lands (its commit ends). */
+static struct vfs_handle *release_in_head;
+static int (*release_orig_head)(struct store *, const char *, const char *,
+				struct obj_info *);
+
+static int head_then_release(struct store *st, const char *c, const char *k,
+			     struct obj_info *oi)
+{
+	int err = release_orig_head(st, c, k, oi);
+	struct vfs_handle *h = release_in_head;
+
+	if (h && strcmp(k, "tw") == 0) {
+		release_in_head = NULL;
+		assert_int_equal(vfs_flush(h), 0);
+		assert_int_equal(vfs_release(h), 0);
+	}
+	return err;
+}
+
+/*
+ * touch f; echo x > f: the open of the second finds f neither stored
+ * (its HEAD came first) nor pending any more (the touch's commit ended
+ * right after that HEAD); it must not fail with ENOENT.
+ */
+static void test_open_while_the_creator_commits(void **state)
+{
+	struct fx *f = *state;
+	const struct store_ops *ops = f->mem->ops;
+	struct store_ops racing;
+	struct vfs_handle *touch;
+	struct vfs_handle *h = NULL;
+	int err;
+
+	assert_int_equal(
+		vfs_create(f->v, P "tw", 0644, O_WRONLY | O_CREAT, &touch), 0);
+	racing = *ops;
+	release_orig_head = ops->head;
+	racing.head = head_then_release;
+	release_in_head = touch;
+	f->mem->ops = &racing;
+	err = vfs_open(f->v, P "tw", O_WRONLY | O_TRUNC, &h);
+	f->mem->ops = ops;
+	assert_int_equal(err, 0);
+	assert_null(release_in_head);
+	assert_int_equal(vfs_write(h, "x", 1, 0), 1);
+	assert_int_equal(vfs_flush(h), 0);
+	assert_int_equal(vfs_release(h), 0);
+	assert_stored(f, "tw", "x");
+}
+
 static void test_commit_failure_enospc(void **state)
 {
 	struct fx *f = *state;
@@ -772,6 +877,8 @@ int main(void)
 		T(test_write_below_written_refused),
 		T(test_write_holes_read_as_zeros),
 		T(test_write_existing_needs_truncate),
+		T(test_append_to_existing),
+		T(test_open_while_the_creator_commits),
 		T(test_commit_failure_enospc),
 		T(test_write_failure_is_sticky),
 		T(test_empty_files_and_deferred_flush),
