@@ -146,6 +146,14 @@ static int codec_rename(struct store *st, const char *src_container,
 			    dst_key);
 }
 
+static int codec_rename_new(struct store *st, const char *src_container,
+			    const char *src_key, const char *dst_container,
+			    const char *dst_key)
+{
+	return store_rename_new(st->inner, src_container, src_key,
+				dst_container, dst_key);
+}
+
 bool codec_meta_key_is_own(const char *key)
 {
 	return strncmp(key, CODEC_META_PREFIX, strlen(CODEC_META_PREFIX)) == 0;
@@ -422,6 +430,7 @@ static const struct store_ops codec_ops = {
 	.writer_open = codec_writer_open,
 	.del = codec_del,
 	.rename = codec_rename,
+	.rename_new = codec_rename_new,
 	.set_meta = codec_set_meta,
 	.update_meta = codec_update_meta,
 	.statfs = codec_statfs,

@@ -172,6 +172,15 @@ struct store_ops {
 		      const char *dst_key);
 
 	/*
+	 * Optional: rename() when @dst_key held nothing when the caller
+	 * looked: a store need not look for an object (and its segments)
+	 * that the rename replaces. NULL: rename() serves.
+	 */
+	int (*rename_new)(struct store *st, const char *src_container,
+			  const char *src_key, const char *dst_container,
+			  const char *dst_key);
+
+	/*
 	 * Replaces all user metadata of an object with @m (like a Swift
 	 * POST). Returns 0, -ENOENT.
 	 */
@@ -324,6 +333,15 @@ static inline int store_rename(struct store *st, const char *sc, const char *sk,
 	if (!st->ops->rename)
 		return -EXDEV;
 	return st->ops->rename(st, sc, sk, dc, dk);
+}
+
+static inline int store_rename_new(struct store *st, const char *sc,
+				   const char *sk, const char *dc,
+				   const char *dk)
+{
+	if (st->ops->rename_new)
+		return st->ops->rename_new(st, sc, sk, dc, dk);
+	return store_rename(st, sc, sk, dc, dk);
 }
 
 static inline int store_set_meta(struct store *st, const char *c,

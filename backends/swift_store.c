@@ -848,8 +848,9 @@ out_leak:
 		dc, dk);
 }
 
-static int sw_rename(struct store *st, const char *sc, const char *sk,
-		     const char *dc, const char *dk)
+/* rename(); @fresh: dk held nothing, there are no old parts to look up */
+static int rename_object(struct store *st, const char *sc, const char *sk,
+			 const char *dc, const char *dk, bool fresh)
 {
 	struct swift_priv *sw = swift_priv_of(st);
 	struct swift_slo_parts old;
@@ -874,7 +875,8 @@ static int sw_rename(struct store *st, const char *sc, const char *sk,
 		return err;
 	}
 	/* what dk holds now; unreadable: its parts are left, not guessed */
-	if (swift_slo_parts_get(sw, dc, dk, &old))
+	memset(&old, 0, sizeof(old));
+	if (!fresh && swift_slo_parts_get(sw, dc, dk, &old))
 		log_warn(
 			"segments of the object '%s/%s' replaced by a rename will be left behind",
 			dc, dk);
@@ -903,6 +905,18 @@ out_old:
 	rename_cleanup(sw, sc, sk, dc, dk, &old);
 	swift_slo_parts_release(&old);
 	return err;
+}
+
+static int sw_rename(struct store *st, const char *sc, const char *sk,
+		     const char *dc, const char *dk)
+{
+	return rename_object(st, sc, sk, dc, dk, false);
+}
+
+static int sw_rename_new(struct store *st, const char *sc, const char *sk,
+			 const char *dc, const char *dk)
+{
+	return rename_object(st, sc, sk, dc, dk, true);
 }
 
 /*
@@ -1138,6 +1152,7 @@ static const struct store_ops sw_ops = {
 	.writer_open = swift_writer_open,
 	.del = sw_del,
 	.rename = sw_rename,
+	.rename_new = sw_rename_new,
 	.set_meta = sw_set_meta,
 	.update_meta = sw_update_meta,
 	.statfs = sw_statfs,

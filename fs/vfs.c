@@ -1240,7 +1240,7 @@ static int rename_dir(struct vfs *v, const char *ca, const char *ka,
 		if (is_marker(x.v[i]))
 			continue;
 		rebase(dst, sizeof(dst), tm, x.v[i], flen);
-		err = vfs_move_object(v, ca, x.v[i], cb, dst);
+		err = vfs_move_object(v, ca, x.v[i], cb, dst, false);
 	}
 	if (!err)
 		err = vfs_pending_retarget_prefix(v, ca, fm, cb, tm);
@@ -1261,8 +1261,9 @@ out_release:
 	return err;
 }
 
+/* @exists: something was under @cb/@kb when the rename looked */
 static int rename_file(struct vfs *v, const char *ca, const char *ka,
-		       const char *cb, const char *kb)
+		       const char *cb, const char *kb, bool exists)
 {
 	bool replaces = false;
 	int err;
@@ -1283,7 +1284,7 @@ static int rename_file(struct vfs *v, const char *ca, const char *ka,
 				err = 0;
 		}
 	} else {
-		err = vfs_move_object(v, ca, ka, cb, kb);
+		err = vfs_move_object(v, ca, ka, cb, kb, !exists);
 	}
 	/* a failed move may have left either: drop both whole */
 	if (err) {
@@ -1352,8 +1353,8 @@ int vfs_rename(struct vfs *v, const char *from, const char *to, unsigned flags)
 		err = rename_dir(v, a->container, a->key, b->container, b->key,
 				 exists);
 	else
-		err = rename_file(v, a->container, a->key, b->container,
-				  b->key);
+		err = rename_file(v, a->container, a->key, b->container, b->key,
+				  exists);
 out_free:
 	free(a);
 	return err;

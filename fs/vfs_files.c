@@ -526,11 +526,14 @@ out_close:
 }
 
 int vfs_move_object(struct vfs *v, const char *sc, const char *sk,
-		    const char *dc, const char *dk)
+		    const char *dc, const char *dk, bool dest_new)
 {
 	int err;
 
-	err = store_rename(v->st, sc, sk, dc, dk);
+	if (dest_new)
+		err = store_rename_new(v->st, sc, sk, dc, dk);
+	else
+		err = store_rename(v->st, sc, sk, dc, dk);
 	if (!err)
 		log_debug("renamed '%s/%s' to '%s/%s'", sc, sk, dc, dk);
 	if (err != -EXDEV)
@@ -1097,7 +1100,7 @@ static int settle(struct vfs_handle *h)
 			err = -ENOMEM;
 			break;
 		}
-		err = vfs_move_object(v, h->wcontainer, h->wkey, tc, tk);
+		err = vfs_move_object(v, h->wcontainer, h->wkey, tc, tk, false);
 		if (err) {
 			log_error(
 				"cannot rename '%s/%s' to '%s/%s' after storing it: %s",

@@ -294,8 +294,12 @@ int vfs_pending_retarget_prefix(struct vfs *v, const char *sc,
 bool vfs_pending_setattr(struct vfs *v, struct vfs_handle *h,
 			 const char *container, const char *key,
 			 const struct vfs_attrs *a);
+/*
+ * Renames object @sk of @sc to @dk of @dc (a copy and a delete where the
+ * store cannot rename); @dest_new: @dk was found free just before.
+ */
 int vfs_move_object(struct vfs *v, const char *sc, const char *sk,
-		    const char *dc, const char *dk);
+		    const char *dc, const char *dk, bool dest_new);
 void vfs_meta_strip_codec(struct meta *m);
 void vfs_handles_free(struct vfs *v);
 

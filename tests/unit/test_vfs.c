@@ -663,6 +663,46 @@ static void test_dir_stays_cached_across_file_changes(void **state)
 	assert_int_equal(vfs_getattr(f->v, P "d/y", &st), 0);
 }
 
+/* A rename_new() that counts its calls, then renames. */
+static unsigned rename_new_calls;
+static int (*rename_new_orig)(struct store *, const char *, const char *,
+			      const char *, const char *);
+
+static int rename_new_counted(struct store *st, const char *sc, const char *sk,
+			      const char *dc, const char *dk)
+{
+	rename_new_calls++;
+	return rename_new_orig(st, sc, sk, dc, dk);
+}
+
+/*
+ * A rename onto a name found free tells the store so (Swift then does not
+ * look for an old object's segments under it); onto a file, it does not.
+ */
+static void test_rename_onto_free_name_says_so(void **state)
+{
+	struct fx *f = *state;
+	const struct store_ops *ops = f->mem->ops;
+	struct store_ops counting;
+	struct stat st;
+
+	put(f->st, C, "a", "1", NULL, NULL);
+	put(f->st, C, "c", "3", NULL, NULL);
+	counting = *ops;
+	rename_new_orig = ops->rename;
+	counting.rename_new = rename_new_counted;
+	f->mem->ops = &counting;
+	rename_new_calls = 0;
+	assert_int_equal(vfs_rename(f->v, P "a", P "b", 0), 0);
+	assert_int_equal(rename_new_calls, 1);
+	assert_int_equal(vfs_rename(f->v, P "b", P "c", 0), 0);
+	assert_int_equal(rename_new_calls, 1);
+	f->mem->ops = ops;
+	assert_int_equal(vfs_getattr(f->v, P "c", &st), 0);
+	assert_int_equal(st.st_size, 1);
+	assert_int_equal(vfs_getattr(f->v, P "b", &st), -ENOENT);
+}
+
 static void test_utimens_chmod_open_file(void **state)
 {
 	struct fx *f = *state;
@@ -1087,6 +1127,7 @@ int main(void)
 		T(test_setattr_beats_an_older_lookup),
 		T(test_absent_names_are_cached),
 		T(test_dir_stays_cached_across_file_changes),
+		T(test_rename_onto_free_name_says_so),
 		T(test_utimens_chmod_open_file),
 		T(test_chown),
 		T(test_utimens_dirs),
