@@ -1502,6 +1502,7 @@ int vfs_statfs(struct vfs *v, const char *path, struct statvfs *out)
 	const uint64_t frsize = 4096;
 	const uint64_t ffree = 1ull << 30;
 	struct store_statfs sf;
+	uint64_t used_blocks;
 	uint64_t total;
 	uint64_t avail;
 	int err;
@@ -1517,12 +1518,15 @@ int vfs_statfs(struct vfs *v, const char *path, struct statvfs *out)
 		total = VFS_FAKE_TOTAL;
 		avail = total > sf.bytes_used ? total - sf.bytes_used : 0;
 	}
+	/* df's "Used" (blocks - free) is what is used, in whole blocks */
+	used_blocks = total > avail ? (total - avail + frsize - 1) / frsize : 0;
 	memset(out, 0, sizeof(*out));
 	out->f_bsize = v->conf.blksize;
 	out->f_frsize = frsize;
 	out->f_blocks = total / frsize;
-	out->f_bfree = avail / frsize;
-	out->f_bavail = avail / frsize;
+	out->f_bfree =
+		out->f_blocks > used_blocks ? out->f_blocks - used_blocks : 0;
+	out->f_bavail = out->f_bfree;
 	out->f_files = sf.objects + ffree;
 	out->f_ffree = ffree;
 	out->f_favail = ffree;

@@ -978,6 +978,8 @@ static void test_statfs(void **state)
 	assert_int_equal(sv.f_frsize, 4096);
 	assert_true((uint64_t)sv.f_blocks * 4096 == (1ull << 50));
 	assert_true(sv.f_bavail > 0 && sv.f_bavail < sv.f_blocks);
+	/* df's "Used": the 10 bytes in whole 4 KiB blocks */
+	assert_int_equal(sv.f_blocks - sv.f_bfree, 1);
 	assert_int_equal(sv.f_namemax, 255);
 	mem_store_fail(f->mem, MEM_OP_STATFS, 1, -EIO);
 	assert_int_equal(vfs_statfs(f->v, "/", &sv), -EIO);
