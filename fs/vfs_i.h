@@ -213,7 +213,7 @@ struct vfs_attrs {
 		.uid = (uid_t)-1, .gid = (gid_t)-1                             \
 	}
 
-/* vfs.c */
+/* vfs.c (the metadata keys: vfs_attrs.c) */
 int vfs_path_parse(const char *path, struct vpath *vp);
 /*
  * vfs_path_parse() for an operation on a file: the root, a top directory
@@ -242,6 +242,10 @@ void vfs_meta_get_owner(const struct meta *m, uid_t *uid, gid_t *gid);
 void vfs_stat_owner(struct stat *st, uid_t uid, gid_t gid);
 int vfs_lookup(struct vfs *v, const char *container, const char *key,
 	       struct stat *st);
+/* Builds "K/", the marker of directory @key; -ENAMETOOLONG if no key. */
+int vfs_marker_key(char *buf, size_t len, const char *key);
+/* getattr of /containers/C, through the cache. */
+int vfs_container_getattr(struct vfs *v, const char *c, struct stat *st);
 /* getattr of /containers/C/K: open files, the cache, then the store */
 int vfs_key_getattr(struct vfs *v, const char *container, const char *key,
 		    struct stat *st);
@@ -294,15 +298,26 @@ int vfs_pending_retarget_prefix(struct vfs *v, const char *sc,
 bool vfs_pending_setattr(struct vfs *v, struct vfs_handle *h,
 			 const char *container, const char *key,
 			 const struct vfs_attrs *a);
+void vfs_handles_free(struct vfs *v);
+
+/* vfs_copy.c */
 /*
  * Renames object @sk of @sc to @dk of @dc (a copy and a delete where the
  * store cannot rename); @dest_new: @dk was found free just before.
  */
 int vfs_move_object(struct vfs *v, const char *sc, const char *sk,
 		    const char *dc, const char *dk, bool dest_new);
+/* Drops the codec's own keys from @m: a copy's writer makes new ones. */
 void vfs_meta_strip_codec(struct meta *m);
-void vfs_handles_free(struct vfs *v);
+/*
+ * Streams reader @r from its start into @put(@arg, bytes, n), a chunk of
+ * VFS_COPY_CHUNK at a time; *@copied (optional) gets the bytes passed on.
+ */
+int vfs_stream_copy(struct store_reader *r,
+		    int (*put)(void *arg, const void *p, size_t n), void *arg,
+		    uint64_t *copied);
 
+/* vfs_attrs.c */
 /*
  * Stores what @a changes of object @c/@k, keeping every other metadata
  * key; *@st (optional) gets its attributes after the change, or
