@@ -87,15 +87,27 @@ static struct vfs_dirsnap *dirsnap_of(const struct fuse_file_info *fi)
 	return (struct vfs_dirsnap *)(uintptr_t)fi->fh;
 }
 
+/*
+ * The listing starts here and its first answer decides the opendir: a
+ * directory gone from the store (a container deleted by another client)
+ * fails here with ENOENT, where ls reports it; the same error from a
+ * readdir would be taken for the end of the directory.
+ */
 static int tfs_opendir(const char *path, struct fuse_file_info *fi)
 {
 	struct vfs_dirsnap *d;
 	int err;
 
-	(void)path;
 	err = vfs_dirsnap_new(tfs()->v, &d);
 	if (err)
 		return err;
+	err = vfs_dirsnap_start(d, path);
+	if (!err)
+		err = vfs_dirsnap_verdict(d);
+	if (err) {
+		vfs_dirsnap_free(d);
+		return err;
+	}
 	fi->fh = (uintptr_t)d;
 	return 0;
 }
@@ -118,7 +130,7 @@ static int fill(void *arg, const char *name, const struct stat *st, size_t next)
 
 /*
  * Entries go out with their position as offset (see vfs_dirsnap.c for
- * why): the listing starts at offset 0 (also on rewinddir) and each
+ * why): the listing starts at opendir (again on a rewinddir) and each
  * request resumes where the kernel asks. libfuse looks up (references) an
  * entry before it knows whether it fits the reply; the one that does not
  * fit keeps that reference until unmount, one node per request.
@@ -137,7 +149,8 @@ static int tfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 
 	if (off < 0)
 		return -EINVAL;
-	if (off == 0 || !vfs_dirsnap_started(d)) {
+	/* offset 0 after entries went out: a rewinddir(), list anew */
+	if (!vfs_dirsnap_started(d) || (off == 0 && vfs_dirsnap_served(d))) {
 		err = vfs_dirsnap_start(d, path);
 		if (err)
 			return err;

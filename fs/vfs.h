@@ -95,6 +95,15 @@ void vfs_dirsnap_free(struct vfs_dirsnap *d);
 int vfs_dirsnap_start(struct vfs_dirsnap *d, const char *path);
 /* True once vfs_dirsnap_start() was called. */
 bool vfs_dirsnap_started(const struct vfs_dirsnap *d);
+/* True once an entry of the current listing was given out. */
+bool vfs_dirsnap_served(const struct vfs_dirsnap *d);
+/*
+ * Waits until the listing has an entry of its own (past "." and "..") or
+ * has ended; returns its -errno if it ended with none, else 0. For
+ * opendir: an error a readdir returns is lost to most programs (glibc's
+ * readdir() turns ENOENT into the end of the directory).
+ */
+int vfs_dirsnap_verdict(struct vfs_dirsnap *d);
 
 /*
  * Called per entry with the position after it (the offset to resume at);

@@ -40,6 +40,8 @@
 #define DIRSNAP_NAMES_MAX ((size_t)256 << 20)
 /* Entries between wake-ups of a waiting reader. */
 #define DIRSNAP_WAKE_EVERY 256
+/* vfs_readdir() gives "." and ".." first, then the directory's own. */
+#define DIRSNAP_DOTS 2
 
 struct dirsnap_entry {
 	size_t name_off; /* into names */
@@ -55,6 +57,7 @@ struct vfs_dirsnap {
 	pthread_t thread;
 	bool joinable; /* thread must be joined */
 	bool started;  /* a listing was started */
+	bool served;   /* an entry of it was given out */
 	bool done;     /* the listing ended; err says how */
 	bool stop;     /* the owner wants the listing to end */
 	int err;
@@ -187,6 +190,7 @@ int vfs_dirsnap_start(struct vfs_dirsnap *d, const char *path)
 	d->done = false;
 	d->stop = false;
 	d->started = true;
+	d->served = false;
 	/* without a thread the listing is taken here and now */
 	if (pthread_create(&d->thread, NULL, dirsnap_thread, d) == 0)
 		d->joinable = true;
@@ -198,6 +202,23 @@ int vfs_dirsnap_start(struct vfs_dirsnap *d, const char *path)
 bool vfs_dirsnap_started(const struct vfs_dirsnap *d)
 {
 	return d->started;
+}
+
+bool vfs_dirsnap_served(const struct vfs_dirsnap *d)
+{
+	return d->served;
+}
+
+int vfs_dirsnap_verdict(struct vfs_dirsnap *d)
+{
+	int err;
+
+	pthread_mutex_lock(&d->lock);
+	while (d->n <= DIRSNAP_DOTS && !d->done)
+		pthread_cond_wait(&d->grew, &d->lock);
+	err = d->n <= DIRSNAP_DOTS ? d->err : 0;
+	pthread_mutex_unlock(&d->lock);
+	return err;
 }
 
 int vfs_dirsnap_serve(struct vfs_dirsnap *d, size_t from, vfs_dirsnap_fn *fn,
@@ -216,6 +237,7 @@ int vfs_dirsnap_serve(struct vfs_dirsnap *d, size_t from, vfs_dirsnap_fn *fn,
 	for (i = from; i < d->n; i++) {
 		const struct dirsnap_entry *x = &d->e[i];
 
+		d->served = true;
 		if (fn(arg, d->names.data + x->name_off,
 		       x->has_st ? &x->st : NULL, i + 1))
 			break;

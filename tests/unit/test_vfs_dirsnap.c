@@ -120,6 +120,8 @@ static void test_dirsnap_carries_stat(void **state)
 	memset(&st, 0, sizeof(st));
 	assert_int_equal(vfs_dirsnap_new(f->v, &d), 0);
 	assert_int_equal(vfs_dirsnap_start(d, P), 0);
+	/* "." and ".." may be all there is yet: wait for an entry of its own */
+	assert_int_equal(vfs_dirsnap_verdict(d), 0);
 	assert_int_equal(vfs_dirsnap_serve(d, 0, stat_of_a, &st), 0);
 	assert_int_equal(st.st_size, 3);
 	assert_int_equal(st.st_mode & 07777, 0600);
@@ -189,6 +191,32 @@ static void test_dirsnap_error_after_entries(void **state)
 	vfs_dirsnap_free(NULL);
 }
 
+/*
+ * The verdict opendir returns: the listing's error when it ended with no
+ * entry of its own (glibc's readdir() would take ENOENT for the end), 0
+ * for a directory with entries or an empty one.
+ */
+static void test_dirsnap_verdict(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_dirsnap *d;
+
+	assert_int_equal(vfs_dirsnap_new(f->v, &d), 0);
+	assert_int_equal(vfs_dirsnap_start(d, "/containers/nope/"), 0);
+	assert_int_equal(vfs_dirsnap_verdict(d), -ENOENT);
+	assert_int_equal(vfs_dirsnap_start(d, P), 0);
+	assert_int_equal(vfs_dirsnap_verdict(d), 0); /* empty */
+	assert_false(vfs_dirsnap_served(d));
+	put(f->st, C, "a", "one", NULL, NULL);
+	assert_int_equal(vfs_dirsnap_start(d, P), 0);
+	assert_int_equal(vfs_dirsnap_verdict(d), 0);
+	assert_int_equal(vfs_mkdir(f->v, P "gone", 0755), 0);
+	assert_int_equal(vfs_rmdir(f->v, P "gone"), 0);
+	assert_int_equal(vfs_dirsnap_start(d, P "gone"), 0);
+	assert_int_equal(vfs_dirsnap_verdict(d), -ENOENT);
+	vfs_dirsnap_free(d);
+}
+
 /* Freed while its thread may still be listing: it stops and is joined. */
 static void test_dirsnap_free_while_listing(void **state)
 {
@@ -223,6 +251,8 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			test_dirsnap_error_after_entries, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dirsnap_verdict, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_dirsnap_free_while_listing,
 						setup, teardown),
 	};
