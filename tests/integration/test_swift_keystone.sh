@@ -229,7 +229,11 @@ if wait_auth; then
 	tail -c +$((A1 + 1)) "$T/data3m" >&3
 	t_check "put across a revoked token succeeds" fifo_end
 	t_eq "exactly two authentications (one after the 401)" "$(auths)" 2
-	t_eq "Swift answered exactly one 401" $(($(proxy_401s) - before)) 1
+	# one 401 per request in flight with the old token: the segment
+	# uploads (parallel = 2) can both be under way when it is revoked
+	n401=$(($(proxy_401s) - before))
+	t_check "Swift answered one 401 per upload in flight ($n401)" \
+		test "$n401" -ge 1 -a "$n401" -le 2
 	t_eq "object written across the revocation is identical" \
 		"$(kt pw get "$C" revoked | t_sha /dev/stdin)" "$(t_sha "$T/data3m")"
 else

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -164,7 +165,6 @@ static int do_put(struct store *st, char **argv, int argc, bool commit)
 	struct store_writer *w = NULL;
 	struct meta m;
 	char *buf;
-	size_t n;
 	int err;
 
 	meta_init(&m);
@@ -179,13 +179,25 @@ static int do_put(struct store *st, char **argv, int argc, bool commit)
 	err = store_writer_open(st, argv[0], argv[1], NULL, &w);
 	if (err)
 		goto out_buf;
-	while ((n = fread(buf, 1, CHUNK, stdin)) > 0) {
-		err = store_writer_write(w, buf, n);
+	/*
+	 * read(2), not fread(): what arrives is written at once, as cp does
+	 * (a test feeds a FIFO and waits for the first segment to go up)
+	 */
+	for (;;) {
+		ssize_t got = read(STDIN_FILENO, buf, CHUNK);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			err = -errno;
+			break;
+		}
+		if (got == 0)
+			break;
+		err = store_writer_write(w, buf, (size_t)got);
 		if (err)
 			break;
 	}
-	if (!err && ferror(stdin))
-		err = -EIO;
 	if (err || !commit)
 		store_writer_abort(w);
 	else
