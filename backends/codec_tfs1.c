@@ -14,8 +14,8 @@
  * (key), the sealed index and footer and that every size adds up - a file
  * opened and never read costs no request for them - then reads are served
  * at any offset from a small cache of decoded frames. A small object is
- * fetched whole by that first read, in one request. A sequential reader keeps up to
- * workpool_size() + 1 frames ahead decoding on the pool. A frame's bytes
+ * fetched whole by that first read, in one request. A sequential reader
+ * keeps up to workpool_size() + 1 frames ahead decoding on the pool. A frame's bytes
  * are returned only after it authenticated and its plain length and final
  * flag are the ones its position requires.
  *
