@@ -22,6 +22,7 @@
 #                        short of BENCH_SWIFT_LS and says so (600)
 #   BENCH_SWIFT_RCLONE_TIME  seconds rclone mount's cold ls -l may take;
 #                        then it is cut and extrapolated (60)
+#   BENCH_SWIFT_FILES    small files in the rsync-of-a-directory rows (200)
 #   BENCH_SWIFT_SEGMENT  segment_size of the mount (empty: the default)
 #   BENCH_SWIFT_PARALLEL parallel of the mount (empty: the default)
 #   BENCH_SWIFT_ALT      "SEGMENT PARALLEL" of one more cp row ("64M 4";
@@ -57,6 +58,7 @@ BENCH_SWIFT_LS=${BENCH_SWIFT_LS:-100000}
 BENCH_SWIFT_LS_JOBS=${BENCH_SWIFT_LS_JOBS:-2}
 BENCH_SWIFT_LS_TIME=${BENCH_SWIFT_LS_TIME:-600}
 BENCH_SWIFT_RCLONE_TIME=${BENCH_SWIFT_RCLONE_TIME:-60}
+BENCH_SWIFT_FILES=${BENCH_SWIFT_FILES:-200}
 BENCH_SWIFT_SEGMENT=${BENCH_SWIFT_SEGMENT:-}
 BENCH_SWIFT_PARALLEL=${BENCH_SWIFT_PARALLEL:-}
 BENCH_SWIFT_ALT=${BENCH_SWIFT_ALT-64M 4}
@@ -85,7 +87,7 @@ SIZE_B=$(to_bytes "$BENCH_SWIFT_SIZE")
 BIG_B=$(to_bytes "$BENCH_SWIFT_BIG")
 SMALL_B=$(to_bytes "$BENCH_SWIFT_SMALL")
 for v in BENCH_SWIFT_LS BENCH_SWIFT_LS_JOBS BENCH_SWIFT_LS_TIME \
-	BENCH_SWIFT_RCLONE_TIME; do
+	BENCH_SWIFT_RCLONE_TIME BENCH_SWIFT_FILES; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "bad $v '${!v}'"
 done
 
@@ -235,6 +237,7 @@ mk_container()
 
 mk_container b
 mk_container ls
+mk_container small
 
 # ---- header ----
 
@@ -719,6 +722,62 @@ if [ "$HAVE_FS" = 1 ]; then
 	T_RCS_WARM=$t_rc_warm
 fi
 
+# ---- 4. many small files: a directory copied in ----
+
+# reqs_since LINE: requests in the proxy log after line LINE (what Swift
+# logs for its own subrequests, such as a server-side copy's GET, too)
+reqs_since()
+{
+	tail -n +"$(($1 + 1))" "$PLOG" | grep -c ' HTTP/1\.' || true
+}
+
+# small_run VAR_T VAR_REQ CMD...: times CMD, counts its Swift requests
+small_run()
+{
+	local l0
+
+	l0=$(wc -l < "$PLOG")
+	timeit "$1" "${@:3}" || {
+		failed "${*:3}"
+		printf -v "$1" '%s' -
+	}
+	printf -v "$2" '%s' "$(reqs_since "$l0")"
+}
+
+rsync_small()
+{
+	rsync -a "$SMALLS/" "$MNT/containers/small/fs/"
+}
+
+rclone_small()
+{
+	rclone copy -q "$SMALLS" sw:small/rclone
+}
+
+swift_small()
+{
+	(cd "$W" && /usr/bin/swift -q upload --object-name swift small smalls)
+}
+
+SMALLS=$W/smalls
+mkdir "$SMALLS"
+for ((i = 0; i < BENCH_SWIFT_FILES; i++)); do
+	head -c $((1024 + i * 97 % 7168)) "$IN" > "$SMALLS/f$i"
+done
+T_RS=-
+R_RS=-
+if [ "$HAVE_FS" = 1 ]; then
+	echo "small:    rsync -a of $BENCH_SWIFT_FILES files of 1-8 KiB into" \
+		"MNT/containers/small/fs/"
+	mount_fs "conf=$CONF" || die "cannot mount trovefs"
+	small_run T_RS R_RS rsync_small
+	umount_fs
+fi
+echo "small:    rclone copy of the directory to sw:small/rclone"
+small_run T_RCS R_RCS rclone_small
+echo "small:    swift upload of the directory (small/swift/...)"
+small_run T_SWS R_SWS swift_small
+
 # ---- report ----
 
 scan_daemon_logs ""
@@ -789,6 +848,14 @@ row "  rclone --use-server-modtime" "$T_LS_COLD" "$T_RCS_COLD" \
 	"$(xr "$T_RCS_COLD" "$T_LS_COLD")" "-" "-"
 row "  (warm)" "$T_LS_WARM" "$T_RCS_WARM" \
 	"$(xr "$T_RCS_WARM" "$T_LS_WARM")" "-" "-"
+N=$BENCH_SWIFT_FILES
+row "rsync -a $N small files vs rclone copy" "$T_RS" "$T_RCS" \
+	"$(xr "$T_RCS" "$T_RS")" "-" "-"
+row "  vs swift upload" "$T_RS" "$T_SWS" "$(xr "$T_SWS" "$T_RS")" "-" "-"
+row "  requests a file (vs rclone)" "$(div "$R_RS" "$N" 1)" \
+	"$(div "$R_RCS" "$N" 1)" "-" "-" "-"
+row "  requests a file (vs swift upload)" "$(div "$R_RS" "$N" 1)" \
+	"$(div "$R_SWS" "$N" 1)" "-" "-" "-"
 
 echo
 print_rows
