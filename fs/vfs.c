@@ -273,8 +273,9 @@ struct first_ctx {
 	const struct vfs *v;
 	const char *marker;
 	bool found;
+	bool marker_whole;   /* the marker, all its metadata listed: in st */
 	bool marker_partial; /* the marker, its metadata not all listed */
-	struct stat *st;     /* filled if the marker is listed whole */
+	struct stat *st;
 };
 
 static int first_cb(void *arg, const struct obj_info *oi)
@@ -283,10 +284,12 @@ static int first_cb(void *arg, const struct obj_info *oi)
 
 	x->found = true;
 	if (!oi->is_subdir && strcmp(oi->name, x->marker) == 0) {
-		if (oi->meta_partial)
+		if (oi->meta_partial) {
 			x->marker_partial = true;
-		else
+		} else {
 			stat_of(x->v, oi, true, x->st);
+			x->marker_whole = true;
+		}
 	}
 	return 1;
 }
@@ -320,13 +323,12 @@ int vfs_lookup(struct vfs *v, const char *c, const char *k, struct stat *st)
 		return err;
 	if (vfs_marker_key(marker, sizeof(marker), k))
 		return -ENOENT;
-	st->st_mode = 0;
 	err = store_list_first(v->st, c, marker, '/', first_cb, &x);
 	if (err)
 		return err;
 	if (!x.found)
 		return -ENOENT;
-	if (st->st_mode)
+	if (x.marker_whole)
 		return 0; /* the marker, from the listing */
 	if (x.marker_partial) {
 		err = store_head(v->st, c, marker, &oi);
@@ -418,28 +420,29 @@ int vfs_parent_exists(struct vfs *v, const char *c, const char *k)
 }
 
 /* Drops @c/@k, its ancestors and everything below it from the cache. */
-static void cache_drop_tree(struct vfs *v, const char *c, const char *k)
+/* @drop (a vfs_cache_drop*()) of the path of @c/@k. */
+static void cache_drop_key(struct vfs *v, const char *c, const char *k,
+			   void (*drop)(struct vfs_cache *, const char *))
 {
 	char path[PATH_MAX];
 
 	if (!vfs_object_path(path, sizeof(path), c, k))
-		vfs_cache_drop_tree(&v->cache, path);
+		drop(&v->cache, path);
+}
+
+static void cache_drop_tree(struct vfs *v, const char *c, const char *k)
+{
+	cache_drop_key(v, c, k, vfs_cache_drop_tree);
 }
 
 void vfs_drop_gone(struct vfs *v, const char *c, const char *k)
 {
-	char path[PATH_MAX];
-
-	if (!vfs_object_path(path, sizeof(path), c, k))
-		vfs_cache_drop(&v->cache, path);
+	cache_drop_key(v, c, k, vfs_cache_drop);
 }
 
 void vfs_drop_added(struct vfs *v, const char *c, const char *k)
 {
-	char path[PATH_MAX];
-
-	if (!vfs_object_path(path, sizeof(path), c, k))
-		vfs_cache_drop_added(&v->cache, path);
+	cache_drop_key(v, c, k, vfs_cache_drop_added);
 }
 
 /* After @ca/@ka moved to @cb/@kb: vfs_cache_drop_moved(). */
@@ -853,7 +856,7 @@ int vfs_mkdir(struct vfs *v, const char *path, mode_t mode)
 		return pr->ops->mkdir(pr->p, vp.rel, mode);
 	case VP_CONTAINER:
 		err = store_create_container(v->st, vp.container);
-		vfs_drop_gone(v, vp.container, NULL);
+		vfs_drop_added(v, vp.container, NULL);
 		return err;
 	case VP_KEY:
 		break;
