@@ -262,6 +262,16 @@ static int codec_list_first(struct store *st, const char *container,
 				codec_list_entry, &lc);
 }
 
+static int codec_list_page(struct store *st, const char *container,
+			   const char *prefix, char delim, unsigned max,
+			   store_list_fn *fn, void *arg)
+{
+	struct codec_list_ctx lc = { .fn = fn, .arg = arg };
+
+	return store_list_page(st->inner, container, prefix, delim, max,
+			       codec_list_entry, &lc);
+}
+
 static int codec_head(struct store *st, const char *container, const char *key,
 		      struct obj_info *oi)
 {
@@ -425,6 +435,7 @@ static const struct store_ops codec_ops = {
 	.delete_container = codec_delete_container,
 	.list = codec_list,
 	.list_first = codec_list_first,
+	.list_page = codec_list_page,
 	.head = codec_head,
 	.reader_open = codec_reader_open,
 	.writer_open = codec_writer_open,

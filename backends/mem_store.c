@@ -303,12 +303,13 @@ static void info_list_release(struct info_list *il)
 }
 
 /* Calls @fn per entry; the listing's result (see store_list_fn). */
-static int info_list_emit(const struct info_list *il, store_list_fn *fn,
-			  void *arg)
+/* Calls @fn for the first @n entries of @il. */
+static int info_list_emit(const struct info_list *il, size_t n,
+			  store_list_fn *fn, void *arg)
 {
 	size_t i;
 
-	for (i = 0; i < il->n; i++) {
+	for (i = 0; i < n; i++) {
 		int rc = fn(arg, &il->v[i]);
 
 		if (rc > 0)
@@ -373,7 +374,7 @@ static int mem_list_containers(struct store *st, store_list_fn *fn, void *arg)
 	}
 	mem_unlock(ms);
 	if (!err)
-		err = info_list_emit(&il, fn, arg);
+		err = info_list_emit(&il, il.n, fn, arg);
 	info_list_release(&il);
 	return err;
 }
@@ -496,8 +497,13 @@ static int mem_collect(const struct mem_container *c, const char *prefix,
 	return 0;
 }
 
-static int mem_list(struct store *st, const char *container, const char *prefix,
-		    char delim, store_list_fn *fn, void *arg)
+/*
+ * list() of the first @max entries; *@whole (if not NULL) tells whether
+ * they were all.
+ */
+static int mem_list_upto(struct store *st, const char *container,
+			 const char *prefix, char delim, size_t max,
+			 bool *whole, store_list_fn *fn, void *arg)
 {
 	struct mem_store *ms = mem_of(st);
 	struct info_list il = { 0 };
@@ -512,10 +518,31 @@ static int mem_list(struct store *st, const char *container, const char *prefix,
 	if (!err)
 		err = mem_collect(ms->cs.v[at], prefix, delim, &il);
 	mem_unlock(ms);
-	if (!err)
-		err = info_list_emit(&il, fn, arg);
+	if (!err) {
+		if (whole)
+			*whole = il.n <= max;
+		err = info_list_emit(&il, il.n < max ? il.n : max, fn, arg);
+	}
 	info_list_release(&il);
 	return err;
+}
+
+static int mem_list(struct store *st, const char *container, const char *prefix,
+		    char delim, store_list_fn *fn, void *arg)
+{
+	return mem_list_upto(st, container, prefix, delim, SIZE_MAX, NULL, fn,
+			     arg);
+}
+
+static int mem_list_page(struct store *st, const char *container,
+			 const char *prefix, char delim, unsigned max,
+			 store_list_fn *fn, void *arg)
+{
+	bool whole = false;
+	int err;
+
+	err = mem_list_upto(st, container, prefix, delim, max, &whole, fn, arg);
+	return err ? err : whole;
 }
 
 /*
@@ -990,23 +1017,39 @@ static void mem_destroy(struct store *st)
 	free(ms);
 }
 
+#define MEM_STORE_OPS                                                          \
+	.list_containers = mem_list_containers,                                \
+	.create_container = mem_create_container,                              \
+	.delete_container = mem_delete_container, .list = mem_list,            \
+	.head = mem_head, .reader_open = mem_reader_open,                      \
+	.writer_open = mem_writer_open, .del = mem_del, .rename = mem_rename,  \
+	.set_meta = mem_set_meta, .statfs = mem_statfs, .destroy = mem_destroy
+
 static const struct store_ops mem_store_ops = {
 	.name = "mem",
-	.list_containers = mem_list_containers,
-	.create_container = mem_create_container,
-	.delete_container = mem_delete_container,
-	.list = mem_list,
-	.head = mem_head,
-	.reader_open = mem_reader_open,
-	.writer_open = mem_writer_open,
-	.del = mem_del,
-	.rename = mem_rename,
-	.set_meta = mem_set_meta,
-	.statfs = mem_statfs,
-	.destroy = mem_destroy,
+	MEM_STORE_OPS,
+};
+
+/* mem_store_set_paged(): the same with list_page, as Swift has. */
+static const struct store_ops mem_store_paged_ops = {
+	.name = "mem",
+	MEM_STORE_OPS,
+	.list_page = mem_list_page,
 };
 
 /* ---- public ---- */
+
+/* True if @st is a mem store (not a decorator over one). */
+static bool is_mem(const struct store *st)
+{
+	return st->ops == &mem_store_ops || st->ops == &mem_store_paged_ops;
+}
+
+void mem_store_set_paged(struct store *st, bool paged)
+{
+	assert(is_mem(st));
+	st->ops = paged ? &mem_store_paged_ops : &mem_store_ops;
+}
 
 int mem_store_new(struct store **out)
 {
@@ -1029,7 +1072,7 @@ void mem_store_fail(struct store *st, enum mem_op op, unsigned nth, int err)
 {
 	struct mem_store *ms = mem_of(st);
 
-	assert(st->ops == &mem_store_ops);
+	assert(is_mem(st));
 	assert(op < MEM_OP_COUNT);
 	mem_lock(ms);
 	ms->fail_nth[op] = nth;
@@ -1042,7 +1085,7 @@ unsigned mem_store_calls(struct store *st, enum mem_op op)
 	struct mem_store *ms = mem_of(st);
 	unsigned n;
 
-	assert(st->ops == &mem_store_ops);
+	assert(is_mem(st));
 	assert(op < MEM_OP_COUNT);
 	mem_lock(ms);
 	n = ms->calls[op];
@@ -1052,13 +1095,13 @@ unsigned mem_store_calls(struct store *st, enum mem_op op)
 
 void mem_store_slow_reads(struct store *st, unsigned usec)
 {
-	assert(st->ops == &mem_store_ops);
+	assert(is_mem(st));
 	__atomic_store_n(&mem_of(st)->slow_read_us, usec, __ATOMIC_RELAXED);
 }
 
 unsigned mem_store_reader_overlaps(struct store *st)
 {
-	assert(st->ops == &mem_store_ops);
+	assert(is_mem(st));
 	return __atomic_load_n(&mem_of(st)->overlaps, __ATOMIC_RELAXED);
 }
 
@@ -1067,7 +1110,7 @@ unsigned mem_store_seeks(struct store *st)
 	struct mem_store *ms = mem_of(st);
 	unsigned n;
 
-	assert(st->ops == &mem_store_ops);
+	assert(is_mem(st));
 	mem_lock(ms);
 	n = ms->seeks;
 	mem_unlock(ms);
@@ -1090,7 +1133,7 @@ const void *mem_store_get(struct store *st, const char *container,
 	const void *p = NULL;
 	struct mem_obj *o;
 
-	assert(st->ops == &mem_store_ops);
+	assert(is_mem(st));
 	mem_lock(ms);
 	o = mem_raw_find(ms, container, key);
 	if (o) {
@@ -1108,7 +1151,7 @@ int mem_store_poke(struct store *st, const char *container, const char *key,
 	struct mem_obj *o;
 	int err = 0;
 
-	assert(st->ops == &mem_store_ops);
+	assert(is_mem(st));
 	mem_lock(ms);
 	o = mem_raw_find(ms, container, key);
 	if (!o)

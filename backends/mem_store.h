@@ -10,6 +10,7 @@
 #ifndef BACKENDS_MEM_STORE_H
 #define BACKENDS_MEM_STORE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "store.h"
@@ -41,6 +42,12 @@ int mem_store_new(struct store **out);
  * store (not a decorator over one).
  */
 void mem_store_fail(struct store *st, enum mem_op op, unsigned nth, int err);
+
+/*
+ * With @paged, the store offers list_page() (as Swift does), so that the
+ * vfs answers lookups from listings; list_page() counts as MEM_OP_LIST.
+ */
+void mem_store_set_paged(struct store *st, bool paged);
 
 /* How many times @op was called so far. */
 unsigned mem_store_calls(struct store *st, enum mem_op op);

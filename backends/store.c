@@ -43,6 +43,52 @@ int store_update_meta(struct store *st, const char *c, const char *key,
 	return err;
 }
 
+bool store_lists_by_page(const struct store *st)
+{
+	while (st->inner)
+		st = st->inner;
+	return st->ops->list_page != NULL;
+}
+
+/* list() cut after @max entries, for a store without list_page(). */
+struct page_cut {
+	store_list_fn *fn;
+	void *arg;
+	unsigned left;
+	bool cut;
+};
+
+static int page_cut_entry(void *arg, const struct obj_info *oi)
+{
+	struct page_cut *pc = arg;
+
+	int rc;
+
+	if (pc->left == 0) {
+		pc->cut = true;
+		return 1;
+	}
+	pc->left--;
+	rc = pc->fn(pc->arg, oi);
+	if (rc > 0)
+		pc->cut = true; /* stopped by fn: not known to be all */
+	return rc;
+}
+
+int store_list_page(struct store *st, const char *c, const char *prefix,
+		    char delim, unsigned max, store_list_fn *fn, void *arg)
+{
+	struct page_cut pc = { .fn = fn, .arg = arg, .left = max };
+	int err;
+
+	if (st->ops->list_page)
+		return st->ops->list_page(st, c, prefix, delim, max, fn, arg);
+	err = st->ops->list(st, c, prefix, delim, page_cut_entry, &pc);
+	if (err)
+		return err;
+	return pc.cut ? 0 : 1;
+}
+
 int store_statfs(struct store *st, struct store_statfs *out)
 {
 	memset(out, 0, sizeof(*out));

@@ -124,6 +124,18 @@ struct store_ops {
 			  void *arg);
 
 	/*
+	 * Optional, for a store that pays a round trip per request (Swift):
+	 * one request of list(), the first @max entries at most. Returns 1
+	 * if they were all there is, 0 if there may be more, or list()'s
+	 * -errno. Offering it asks the vfs to answer lookups from listings
+	 * of the parent directory (a store without it answers a head()
+	 * as cheaply as a listing).
+	 */
+	int (*list_page)(struct store *st, const char *container,
+			 const char *prefix, char delim, unsigned max,
+			 store_list_fn *fn, void *arg);
+
+	/*
 	 * Size, mtime and metadata of one object. On success @oi is filled
 	 * (caller releases with obj_info_release()); on failure untouched.
 	 * Returns 0, -ENOENT.
@@ -293,6 +305,19 @@ static inline int store_list_first(struct store *st, const char *c,
 		return st->ops->list_first(st, c, prefix, delim, fn, arg);
 	return st->ops->list(st, c, prefix, delim, fn, arg);
 }
+
+/*
+ * True if the leaf of @st's stack offers list_page(): a lookup costs it a
+ * round trip, and one listing answers many.
+ */
+bool store_lists_by_page(const struct store *st);
+
+/*
+ * list_page() of the top layer that has it, or list() stopped after @max
+ * entries: 1 if the entries seen were all, 0 if there were more.
+ */
+int store_list_page(struct store *st, const char *c, const char *prefix,
+		    char delim, unsigned max, store_list_fn *fn, void *arg);
 
 static inline int store_head(struct store *st, const char *c, const char *key,
 			     struct obj_info *oi)

@@ -384,9 +384,14 @@ static int page_entry(void *arg, const struct swift_json_entry *e)
 	return pc->ret ? 1 : 0;
 }
 
-/* swift_list_pages() with a first page of @first entries at most. */
+/*
+ * swift_list_pages() with a first page of @first entries at most. With
+ * @whole NULL, pages on until an empty page; otherwise stops after the
+ * first and sets *@whole if it was short: Swift refuses (412) a limit
+ * above its own rather than cutting a page, so a short page is the end.
+ */
 static int list_pages(struct swift_priv *sw, const char *container,
-		      const char *prefix, char delim, int first,
+		      const char *prefix, char delim, int first, bool *whole,
 		      swift_json_entry_fn *fn, void *arg)
 {
 	struct page_ctx pc = { .fn = fn, .arg = arg };
@@ -448,6 +453,10 @@ static int list_pages(struct swift_priv *sw, const char *container,
 			err = -EIO;
 			break;
 		}
+		if (whole) {
+			*whole = n < (size_t)first;
+			break;
+		}
 		if (n == 0)
 			break;
 	}
@@ -461,16 +470,17 @@ int swift_list_pages(struct swift_priv *sw, const char *container,
 		     const char *prefix, char delim, swift_json_entry_fn *fn,
 		     void *arg)
 {
-	return list_pages(sw, container, prefix, delim, PAGE_LIMIT, fn, arg);
+	return list_pages(sw, container, prefix, delim, PAGE_LIMIT, NULL, fn,
+			  arg);
 }
 
 /*
  * Pages through a listing of @container (NULL: the account), the first
- * page @first entries at most.
+ * page @first entries at most; @whole as list_pages().
  */
 static int sw_list(struct swift_priv *sw, const char *container,
-		   const char *prefix, char delim, int first, store_list_fn *fn,
-		   void *arg)
+		   const char *prefix, char delim, int first, bool *whole,
+		   store_list_fn *fn, void *arg)
 {
 	struct list_ctx lc = {
 		.fn = fn,
@@ -479,7 +489,8 @@ static int sw_list(struct swift_priv *sw, const char *container,
 	};
 	int err;
 
-	err = list_pages(sw, container, prefix, delim, first, list_entry, &lc);
+	err = list_pages(sw, container, prefix, delim, first, whole, list_entry,
+			 &lc);
 	swift_hide_release(&lc.hide);
 	/* a positive result is fn's "stop here" */
 	return err > 0 ? 0 : err;
@@ -487,7 +498,8 @@ static int sw_list(struct swift_priv *sw, const char *container,
 
 static int sw_list_containers(struct store *st, store_list_fn *fn, void *arg)
 {
-	return sw_list(swift_priv_of(st), NULL, NULL, 0, PAGE_LIMIT, fn, arg);
+	return sw_list(swift_priv_of(st), NULL, NULL, 0, PAGE_LIMIT, NULL, fn,
+		       arg);
 }
 
 static int sw_create_container(struct store *st, const char *container)
@@ -540,7 +552,7 @@ static int sw_list_objects(struct store *st, const char *container,
 	if (!store_container_is_valid(container))
 		return -EINVAL;
 	return sw_list(swift_priv_of(st), container, prefix, delim, PAGE_LIMIT,
-		       fn, arg);
+		       NULL, fn, arg);
 }
 
 /*
@@ -555,7 +567,24 @@ static int sw_list_first(struct store *st, const char *container,
 	if (!store_container_is_valid(container))
 		return -EINVAL;
 	return sw_list(swift_priv_of(st), container, prefix, delim,
-		       LIST_FIRST_PAGE, fn, arg);
+		       LIST_FIRST_PAGE, NULL, fn, arg);
+}
+
+/* One request of a listing: all of a small directory, or its start. */
+static int sw_list_page(struct store *st, const char *container,
+			const char *prefix, char delim, unsigned max,
+			store_list_fn *fn, void *arg)
+{
+	bool whole = false;
+	int err;
+
+	if (!store_container_is_valid(container))
+		return -EINVAL;
+	if (max == 0 || max > PAGE_LIMIT)
+		max = PAGE_LIMIT;
+	err = sw_list(swift_priv_of(st), container, prefix, delim, (int)max,
+		      &whole, fn, arg);
+	return err ? err : whole;
 }
 
 /*
@@ -1147,6 +1176,7 @@ static const struct store_ops sw_ops = {
 	.delete_container = sw_delete_container,
 	.list = sw_list_objects,
 	.list_first = sw_list_first,
+	.list_page = sw_list_page,
 	.head = sw_head,
 	.reader_open = swift_reader_open,
 	.writer_open = swift_writer_open,

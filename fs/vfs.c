@@ -1,8 +1,9 @@
 /*
  * vfs.c - the trovefs namespace over a store: path parsing, getattr,
- * readdir, directory operations, unlink, rename, statfs and the dispatch
- * to providers (see vfs.h for the tree and semantics); utimens, chmod,
- * chown and the metadata keys they use are in vfs_attrs.c.
+ * directory operations, unlink, rename, statfs and the dispatch to
+ * providers (see vfs.h for the tree and semantics); readdir and the
+ * lookups answered from listings are in vfs_readdir.c, utimens, chmod,
+ * chown and the metadata keys they use in vfs_attrs.c.
  *
  * The namespace keeps no tree of its own: every answer comes from the
  * store, from the table of files open for writing (vfs_files.c) or from
@@ -26,7 +27,7 @@
 
 #include "../conf/log.h"
 
-static const char *const top_names[VFS_TOP_COUNT] = {
+const char *const vfs_top_names[VFS_TOP_COUNT] = {
 	[VFS_TOP_CONTAINERS] = "containers",
 	[VFS_TOP_RESTORE] = "restore",
 	[VFS_TOP_SNAPSHOTS] = "snapshots",
@@ -95,7 +96,7 @@ int vfs_path_parse(const char *path, struct vpath *vp)
 	if (slash)
 		*slash = '\0';
 	for (i = 0; i < VFS_TOP_COUNT; i++) {
-		if (strcmp(p, top_names[i]) == 0)
+		if (strcmp(p, vfs_top_names[i]) == 0)
 			break;
 	}
 	if (i == VFS_TOP_COUNT) {
@@ -185,7 +186,7 @@ void vfs_stat_fill(const struct vfs *v, struct stat *st, mode_t mode,
 	st->st_ctim = *mtime;
 }
 
-static void stat_dir(const struct vfs *v, struct stat *st)
+void vfs_stat_dir(const struct vfs *v, struct stat *st)
 {
 	vfs_stat_fill(v, st, S_IFDIR | v->conf.default_dir_mode, 0, &v->birth);
 }
@@ -340,7 +341,7 @@ int vfs_lookup(struct vfs *v, const char *c, const char *k, struct stat *st)
 		if (!vfs_is_absent(err))
 			return err;
 	}
-	stat_dir(v, st);
+	vfs_stat_dir(v, st);
 	return 0;
 }
 
@@ -360,15 +361,21 @@ int vfs_container_getattr(struct vfs *v, const char *c, struct stat *st)
 	err = container_probe(v, c);
 	if (err)
 		return err;
-	stat_dir(v, st);
+	vfs_stat_dir(v, st);
 	vfs_cache_put(&v->cache, path, st, gen);
 	return 0;
 }
 
-/* getattr of /containers/C/K: open files, then the cache, then the store */
-int vfs_key_getattr(struct vfs *v, const char *c, const char *k,
-		    struct stat *st)
+/*
+ * getattr of /containers/C/K: open files, then the cache, then the store
+ * (a listing of the directory where the store lists by page, vfs_lookup()
+ * where that does not settle it). Without @by_listing, a name absent only
+ * because its directory's listing lacks it is asked for by name.
+ */
+static int key_getattr(struct vfs *v, const char *c, const char *k,
+		       struct stat *st, bool by_listing)
 {
+	enum vfs_cached cached;
 	char path[PATH_MAX];
 	uint64_t gen;
 	int err;
@@ -378,9 +385,19 @@ int vfs_key_getattr(struct vfs *v, const char *c, const char *k,
 	err = vfs_object_path(path, sizeof(path), c, k);
 	if (err)
 		return err;
-	if (vfs_cache_get(&v->cache, path, st))
-		return st->st_mode ? 0 : -ENOENT;
+	cached = vfs_cache_lookup(&v->cache, path, st);
+	if (cached == VFS_CACHED_STAT)
+		return 0;
+	if (cached == VFS_CACHED_ABSENT ||
+	    (cached == VFS_CACHED_UNLISTED && by_listing))
+		return -ENOENT;
 	gen = vfs_cache_gen(&v->cache);
+	if (cached == VFS_CACHED_NONE && v->list_lookups) {
+		/* what it learnt is cached, the directory marked */
+		err = vfs_lookup_by_listing(v, c, k, st);
+		if (err != 1)
+			return err;
+	}
 	err = vfs_lookup(v, c, k, st);
 	if (err == -ENOENT)
 		vfs_cache_put_absent(&v->cache, path, gen);
@@ -388,6 +405,18 @@ int vfs_key_getattr(struct vfs *v, const char *c, const char *k,
 		return err;
 	vfs_cache_put(&v->cache, path, st, gen);
 	return 0;
+}
+
+int vfs_key_getattr(struct vfs *v, const char *c, const char *k,
+		    struct stat *st)
+{
+	return key_getattr(v, c, k, st, true);
+}
+
+int vfs_key_getattr_for_create(struct vfs *v, const char *c, const char *k,
+			       struct stat *st)
+{
+	return key_getattr(v, c, k, st, false);
 }
 
 /* 0 if @dir ("" = the container itself) is a directory of @c. */
@@ -445,6 +474,16 @@ void vfs_drop_added(struct vfs *v, const char *c, const char *k)
 	cache_drop_key(v, c, k, vfs_cache_drop_added);
 }
 
+/* After a change this vfs made: @c/@k is *@st now (vfs_cache_set()). */
+static void cache_key(struct vfs *v, const char *c, const char *k,
+		      const struct stat *st)
+{
+	char path[PATH_MAX];
+
+	if (!vfs_object_path(path, sizeof(path), c, k))
+		vfs_cache_set(&v->cache, path, st, vfs_cache_gen(&v->cache));
+}
+
 /* After @ca/@ka moved to @cb/@kb: vfs_cache_drop_moved(). */
 static void cache_moved_key(struct vfs *v, const char *ca, const char *ka,
 			    const char *cb, const char *kb)
@@ -483,6 +522,7 @@ int vfs_new(const struct vfs_conf *conf, struct store *st, struct vfs **out)
 	err = vfs_cache_init(&v->cache, conf->attr_timeout, VFS_CACHE_MAX);
 	if (err)
 		goto out_destroy_lock;
+	v->list_lookups = store_lists_by_page(st);
 	*out = v;
 	return 0;
 
@@ -509,7 +549,7 @@ int vfs_register_provider(struct vfs *v, const char *top,
 	int i;
 
 	for (i = VFS_TOP_RESTORE; i < VFS_TOP_COUNT; i++) {
-		if (strcmp(top, top_names[i]) == 0)
+		if (strcmp(top, vfs_top_names[i]) == 0)
 			break;
 	}
 	if (i == VFS_TOP_COUNT || !ops)
@@ -522,7 +562,7 @@ int vfs_register_provider(struct vfs *v, const char *top,
 }
 
 /* The provider of @vp's top, or NULL (none registered, or /containers). */
-static const struct vfs_prov *prov_of(struct vfs *v, const struct vpath *vp)
+const struct vfs_prov *vfs_prov_of(struct vfs *v, const struct vpath *vp)
 {
 	if (vp->top == VFS_TOP_CONTAINERS || !v->prov[vp->top].ops)
 		return NULL;
@@ -542,19 +582,19 @@ int vfs_getattr(struct vfs *v, const char *path, struct stat *st)
 		return err;
 	switch (vp.kind) {
 	case VP_ROOT:
-		stat_dir(v, st);
+		vfs_stat_dir(v, st);
 		st->st_nlink = 2 + VFS_TOP_COUNT;
 		return 0;
 	case VP_BAD_TOP:
 		return -ENOENT;
 	case VP_TOP:
-		pr = prov_of(v, &vp);
+		pr = vfs_prov_of(v, &vp);
 		if (pr && pr->ops->getattr)
 			return pr->ops->getattr(pr->p, "", st);
-		stat_dir(v, st);
+		vfs_stat_dir(v, st);
 		return 0;
 	case VP_PROV:
-		pr = prov_of(v, &vp);
+		pr = vfs_prov_of(v, &vp);
 		if (!pr || !pr->ops->getattr)
 			return -ENOENT;
 		return pr->ops->getattr(pr->p, vp.rel, st);
@@ -566,240 +606,6 @@ int vfs_getattr(struct vfs *v, const char *path, struct stat *st)
 	return -ENOENT;
 }
 
-/* ---- readdir ---- */
-
-/*
- * State of a directory listing under /containers. @chain holds the last
- * object name and @chain_len the lengths of the earlier object names that
- * are prefixes of it: since the listing is sorted, an object "x" and the
- * subdirectory "x/" can only be separated by names that start with "x",
- * so this finds the duplicate without remembering every name.
- */
-struct rd_ctx {
-	struct vfs *v;
-	vfs_fill_fn *fill;
-	void *arg;
-	size_t plen;		       /* length of the key prefix */
-	struct vfs_pending_name *pend; /* files open for writing there */
-	size_t npend;
-	char chain[VFS_NAME_MAX + 1];
-	size_t chain_len[VFS_NAME_MAX + 1];
-	size_t nchain;
-	uint64_t gen;
-	size_t entries;	     /* store entries seen, marker too */
-	bool full;	     /* fill() said stop */
-	char path[PATH_MAX]; /* "/containers/C/prefix" + name */
-	size_t dlen;	     /* length of the directory part */
-};
-
-/* Pops the chain until its top is a prefix of @name (@len bytes). */
-static void chain_trim(struct rd_ctx *x, const char *name, size_t len)
-{
-	while (x->nchain > 0) {
-		size_t l = x->chain_len[x->nchain - 1];
-
-		if (l <= len && memcmp(x->chain, name, l) == 0)
-			break;
-		x->nchain--;
-	}
-}
-
-static int rd_fill(struct rd_ctx *x, const char *name, const struct stat *st)
-{
-	if (x->fill(x->arg, name, st)) {
-		x->full = true;
-		return 1;
-	}
-	return 0;
-}
-
-static int rd_subdir(struct rd_ctx *x, const char *name)
-{
-	char tmp[VFS_NAME_MAX + 1];
-	size_t len = strlen(name);
-
-	/* "sub/" with exactly one '/', at the end */
-	if (len < 2 || len - 1 > VFS_NAME_MAX || name[len - 1] != '/' ||
-	    memchr(name, '/', len - 1))
-		return 0;
-	len--;
-	chain_trim(x, name, len);
-	if (x->nchain > 0 && x->chain_len[x->nchain - 1] == len)
-		return 0; /* the object of the same name wins */
-	memcpy(tmp, name, len);
-	tmp[len] = '\0';
-	return rd_fill(x, tmp, NULL);
-}
-
-static int rd_object(struct rd_ctx *x, const struct obj_info *oi,
-		     const char *name)
-{
-	size_t len = strlen(name);
-	struct stat st;
-	size_t i;
-
-	if (len == 0 || len > VFS_NAME_MAX || strchr(name, '/'))
-		return 0; /* the marker itself, or no file name */
-	chain_trim(x, name, len);
-	memcpy(x->chain, name, len);
-	x->chain_len[x->nchain++] = len;
-
-	for (i = 0; i < x->npend; i++) {
-		if (!x->pend[i].seen && strcmp(x->pend[i].name, name) == 0) {
-			x->pend[i].seen = true;
-			return rd_fill(x, name, &x->pend[i].st);
-		}
-	}
-	if (oi->meta_partial)
-		return rd_fill(x, name, NULL); /* getattr will head it */
-	vfs_stat_object(x->v, oi, &st);
-	if (x->dlen + len < sizeof(x->path)) {
-		memcpy(x->path + x->dlen, name, len + 1);
-		vfs_cache_put(&x->v->cache, x->path, &st, x->gen);
-	}
-	return rd_fill(x, name, &st);
-}
-
-static int rd_cb(void *arg, const struct obj_info *oi)
-{
-	struct rd_ctx *x = arg;
-
-	x->entries++;
-	if (strlen(oi->name) < x->plen)
-		return 0;
-	if (oi->is_subdir)
-		return rd_subdir(x, oi->name + x->plen);
-	return rd_object(x, oi, oi->name + x->plen);
-}
-
-static int readdir_key(struct vfs *v, const char *c, const char *k,
-		       vfs_fill_fn *fill, void *arg)
-{
-	char prefix[STORE_KEY_MAX + 2] = "";
-	struct rd_ctx *x;
-	struct stat st;
-	size_t i;
-	int err;
-
-	if (k) {
-		err = vfs_marker_key(prefix, sizeof(prefix), k);
-		if (err)
-			return -ENOTDIR; /* too long to have children */
-	}
-	x = calloc(1, sizeof(*x));
-	if (!x)
-		return -ENOMEM;
-	x->v = v;
-	x->fill = fill;
-	x->arg = arg;
-	x->plen = strlen(prefix);
-	err = vfs_object_path(x->path, sizeof(x->path), c, prefix);
-	if (err)
-		goto out_free;
-	x->dlen = strlen(x->path);
-	if (x->plen == 0) {
-		x->path[x->dlen++] = '/';
-		x->path[x->dlen] = '\0';
-	}
-	err = vfs_pending_names(v, c, prefix, &x->pend, &x->npend);
-	if (err)
-		goto out_free;
-	x->gen = vfs_cache_gen(&v->cache);
-
-	if (rd_fill(x, ".", NULL) || rd_fill(x, "..", NULL))
-		goto out_free_names;
-	err = store_list(v->st, c, prefix, '/', rd_cb, x);
-	if (err || x->full)
-		goto out_free_names;
-	for (i = 0; i < x->npend; i++) {
-		if (x->pend[i].seen)
-			continue;
-		x->entries++;
-		if (rd_fill(x, x->pend[i].name, &x->pend[i].st))
-			break;
-	}
-	if (x->entries == 0 && k) {
-		/* no marker, nothing below: a file or nothing */
-		err = vfs_lookup(v, c, k, &st);
-		err = err ? err : -ENOTDIR;
-	}
-out_free_names:
-	vfs_pending_names_free(x->pend, x->npend);
-out_free:
-	free(x);
-	return err;
-}
-
-struct rc_ctx {
-	struct vfs *v;
-	vfs_fill_fn *fill;
-	void *arg;
-	uint64_t gen;
-};
-
-static int readdir_containers_cb(void *arg, const struct obj_info *oi)
-{
-	struct rc_ctx *x = arg;
-	char path[PATH_MAX];
-	struct stat st;
-
-	if (!store_container_is_valid(oi->name) ||
-	    strlen(oi->name) > VFS_NAME_MAX)
-		return 0;
-	stat_dir(x->v, &st);
-	if (!vfs_object_path(path, sizeof(path), oi->name, NULL))
-		vfs_cache_put(&x->v->cache, path, &st, x->gen);
-	return x->fill(x->arg, oi->name, &st) ? 1 : 0;
-}
-
-int vfs_readdir(struct vfs *v, const char *path, vfs_fill_fn *fill, void *arg)
-{
-	const struct vfs_prov *pr;
-	struct rc_ctx rc;
-	struct stat st;
-	struct vpath vp;
-	int err;
-	int i;
-
-	err = vfs_path_parse(path, &vp);
-	if (err)
-		return err;
-	switch (vp.kind) {
-	case VP_ROOT:
-		stat_dir(v, &st);
-		if (fill(arg, ".", NULL) || fill(arg, "..", NULL))
-			return 0;
-		for (i = 0; i < VFS_TOP_COUNT; i++) {
-			if (fill(arg, top_names[i], &st))
-				return 0;
-		}
-		return 0;
-	case VP_BAD_TOP:
-		return -ENOENT;
-	case VP_TOP:
-	case VP_PROV:
-		pr = prov_of(v, &vp);
-		if (vp.kind == VP_PROV && (!pr || !pr->ops->readdir))
-			return -ENOENT;
-		if (fill(arg, ".", NULL) || fill(arg, "..", NULL))
-			return 0;
-		if (pr && pr->ops->readdir)
-			return pr->ops->readdir(pr->p, vp.rel, fill, arg);
-		if (vp.top != VFS_TOP_CONTAINERS)
-			return 0;
-		rc.v = v;
-		rc.fill = fill;
-		rc.arg = arg;
-		rc.gen = vfs_cache_gen(&v->cache);
-		return store_list_containers(v->st, readdir_containers_cb, &rc);
-	case VP_CONTAINER:
-		return readdir_key(v, vp.container, NULL, fill, arg);
-	case VP_KEY:
-		return readdir_key(v, vp.container, vp.key, fill, arg);
-	}
-	return -ENOENT;
-}
-
 /* ---- directories ---- */
 
 int vfs_name_free(struct vfs *v, const char *c, const char *k)
@@ -807,7 +613,7 @@ int vfs_name_free(struct vfs *v, const char *c, const char *k)
 	struct stat st;
 	int err;
 
-	err = vfs_key_getattr(v, c, k, &st);
+	err = vfs_key_getattr_for_create(v, c, k, &st);
 	if (!err)
 		return -EEXIST;
 	if (err != -ENOENT)
@@ -833,6 +639,23 @@ static int marker_create(struct vfs *v, const char *c, const char *k,
 	return store_writer_commit(w, m);
 }
 
+/*
+ * Caches directory @k as its new marker's metadata @m says: rsync looks
+ * at each directory it made (a HEAD and a listing otherwise).
+ */
+static void cache_marker(struct vfs *v, const char *c, const char *k,
+			 const struct meta *m)
+{
+	struct obj_info oi;
+	struct stat st;
+
+	obj_info_init(&oi);
+	oi.meta = *m; /* borrowed: stat_of() only reads it */
+	clock_gettime(CLOCK_REALTIME, &oi.mtime);
+	stat_of(v, &oi, true, &st);
+	cache_key(v, c, k, &st);
+}
+
 int vfs_mkdir(struct vfs *v, const char *path, mode_t mode)
 {
 	const struct vfs_prov *pr;
@@ -850,7 +673,7 @@ int vfs_mkdir(struct vfs *v, const char *path, mode_t mode)
 	case VP_BAD_TOP:
 		return -EROFS;
 	case VP_PROV:
-		pr = prov_of(v, &vp);
+		pr = vfs_prov_of(v, &vp);
 		if (!pr || !pr->ops->mkdir)
 			return -EROFS;
 		return pr->ops->mkdir(pr->p, vp.rel, mode);
@@ -870,8 +693,10 @@ int vfs_mkdir(struct vfs *v, const char *path, mode_t mode)
 	err = vfs_meta_new(&m, mode);
 	if (!err)
 		err = marker_create(v, vp.container, vp.key, &m);
-	meta_release(&m);
 	vfs_drop_added(v, vp.container, vp.key);
+	if (!err)
+		cache_marker(v, vp.container, vp.key, &m);
+	meta_release(&m);
 	return err;
 }
 
@@ -928,7 +753,7 @@ int vfs_rmdir(struct vfs *v, const char *path)
 	case VP_BAD_TOP:
 		return -EROFS;
 	case VP_PROV:
-		pr = prov_of(v, &vp);
+		pr = vfs_prov_of(v, &vp);
 		if (!pr || !pr->ops->rmdir)
 			return -EROFS;
 		return pr->ops->rmdir(pr->p, vp.rel);
@@ -1137,10 +962,15 @@ out_release:
 	return err;
 }
 
-/* @exists: something was under @cb/@kb when the rename looked */
+/*
+ * @exists: something was under @cb/@kb when the rename looked; @sa: what
+ * @ca/@ka is, which a copy keeps (metadata and all)
+ */
 static int rename_file(struct vfs *v, const char *ca, const char *ka,
-		       const char *cb, const char *kb, bool exists)
+		       const char *cb, const char *kb, bool exists,
+		       const struct stat *sa)
 {
+	bool moved = false;
 	bool replaces = false;
 	int err;
 	int n;
@@ -1161,15 +991,18 @@ static int rename_file(struct vfs *v, const char *ca, const char *ka,
 		}
 	} else {
 		err = vfs_move_object(v, ca, ka, cb, kb, !exists);
+		moved = true;
 	}
 	/* a failed move may have left either: drop both whole */
 	if (err) {
 		vfs_drop_gone(v, ca, ka);
 		vfs_drop_gone(v, cb, kb);
-	} else {
-		cache_moved_key(v, ca, ka, cb, kb);
+		return err;
 	}
-	return err;
+	cache_moved_key(v, ca, ka, cb, kb);
+	if (moved)
+		cache_key(v, cb, kb, sa); /* rsync stats it again later */
+	return 0;
 }
 
 static bool is_read_only(const struct vpath *vp)
@@ -1230,7 +1063,7 @@ int vfs_rename(struct vfs *v, const char *from, const char *to, unsigned flags)
 				 exists);
 	else
 		err = rename_file(v, a->container, a->key, b->container, b->key,
-				  exists);
+				  exists, &sa);
 out_free:
 	free(a);
 	return err;
@@ -1290,7 +1123,7 @@ int vfs_readlink(struct vfs *v, const char *path, char *buf, size_t size)
 		return vfs_key_readlink(v, vp.container, vp.key, buf, size);
 	if (vp.kind != VP_PROV)
 		return -EINVAL; /* nothing else is a symlink */
-	pr = prov_of(v, &vp);
+	pr = vfs_prov_of(v, &vp);
 	if (!pr || !pr->ops->readlink)
 		return -ENOENT;
 	return pr->ops->readlink(pr->p, vp.rel, buf, size);

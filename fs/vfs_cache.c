@@ -18,6 +18,19 @@
  * that makes a name exist drops it, as it drops a changed one; a name
  * another client creates shows after that TTL.
  *
+ * A listing also leaves a mark for its directory (an entry keyed by the
+ * directory's path and a '/', which no name has): "complete" when it held
+ * the whole directory, so that for the negative TTL every name there that
+ * is not cached is absent without a request (rsync's lookups of new names
+ * and of its temp files; the store lists by page, vfs.c), or "too big"
+ * to be listed for a lookup. A complete mark holds only while every name
+ * that exists there is cached as present (with its stat, or as "listed"
+ * when only its existence is known), so whatever removes a present entry,
+ * or may make a name exist that is not cached, drops the parent's mark:
+ * eviction, expiry, vfs_cache_drop*(). A name the vfs creates or moves in
+ * is cached as listed instead, which keeps the mark; a name moved away is
+ * gone, which keeps it too.
+ *
  * Invariant: an entry is in exactly one bucket chain and in the FIFO.
  * Lock: c->lock protects everything; it is a leaf lock (nothing is called
  * with it held). A generation counter, bumped by every invalidation, keeps
@@ -31,12 +44,20 @@
 #include <string.h>
 #include <time.h>
 
+enum entry_kind {
+	ENTRY_STAT,	/* st; st_mode 0: absent */
+	ENTRY_LISTED,	/* exists, attributes not known */
+	ENTRY_COMPLETE, /* mark "DIR/": every name of DIR is cached */
+	ENTRY_TOO_BIG,	/* mark "DIR/": too big to list for a lookup */
+};
+
 struct vfs_cache_entry {
 	struct vfs_cache_entry *hnext; /* bucket chain */
 	struct vfs_cache_entry *older; /* FIFO */
 	struct vfs_cache_entry *newer;
 	uint64_t expires_ns; /* CLOCK_MONOTONIC */
 	uint64_t hash;
+	enum entry_kind kind;
 	struct stat st;
 	char path[]; /* NUL-terminated */
 };
@@ -147,11 +168,11 @@ static struct vfs_cache_entry *entry_find(struct vfs_cache *c, const char *path,
 static void drop_with_ancestors(struct vfs_cache *c, const char *path);
 
 /*
- * A new entry for @path (not linked yet), or NULL without memory; @st
- * NULL: @path is known absent (st_mode 0, the shorter TTL).
+ * A new entry of @kind for @path (not linked yet) that lives @ttl_ns, or
+ * NULL without memory; @st NULL: @path is absent or not a stat.
  */
-static struct vfs_cache_entry *
-entry_new(const struct vfs_cache *c, const char *path, const struct stat *st)
+static struct vfs_cache_entry *entry_new(const char *path, enum entry_kind kind,
+					 const struct stat *st, uint64_t ttl_ns)
 {
 	size_t len = strlen(path);
 	struct vfs_cache_entry *e = malloc(sizeof(*e) + len + 1);
@@ -160,103 +181,38 @@ entry_new(const struct vfs_cache *c, const char *path, const struct stat *st)
 		return NULL;
 	memcpy(e->path, path, len + 1);
 	e->hash = path_hash(path, len);
+	e->kind = kind;
 	if (st)
 		e->st = *st;
 	else
 		memset(&e->st, 0, sizeof(e->st));
-	e->expires_ns = now_ns() + (st ? c->ttl_ns : c->neg_ttl_ns);
+	e->expires_ns = now_ns() + ttl_ns;
 	return e;
 }
 
-/* Links @e in place of any entry for its path, evicting the oldest; lock
- * held. */
-static void entry_insert(struct vfs_cache *c, struct vfs_cache_entry *e)
+/* A stat entry for @path, @st NULL: absent (the shorter TTL). */
+static struct vfs_cache_entry *stat_entry_new(const struct vfs_cache *c,
+					      const char *path,
+					      const struct stat *st)
 {
-	size_t bucket = e->hash & (VFS_CACHE_BUCKETS - 1);
-	struct vfs_cache_entry *old;
-
-	old = entry_find(c, e->path, e->hash);
-	if (old)
-		entry_remove(c, old);
-	while (c->count >= c->max && c->oldest)
-		entry_remove(c, c->oldest);
-	e->hnext = c->buckets[bucket];
-	c->buckets[bucket] = e;
-	e->newer = NULL;
-	e->older = c->newest;
-	if (c->newest)
-		c->newest->newer = e;
-	else
-		c->oldest = e;
-	c->newest = e;
-	c->count++;
+	return entry_new(path, ENTRY_STAT, st, st ? c->ttl_ns : c->neg_ttl_ns);
 }
 
-void vfs_cache_put(struct vfs_cache *c, const char *path, const struct stat *st,
-		   uint64_t gen)
+static bool entry_present(const struct vfs_cache_entry *e)
 {
-	struct vfs_cache_entry *e;
-
-	if (!c->buckets)
-		return;
-	/* allocated outside the lock; a cache miss costs nothing else */
-	e = entry_new(c, path, st);
-	if (!e)
-		return;
-	pthread_mutex_lock(&c->lock);
-	if (gen != c->gen) {
-		pthread_mutex_unlock(&c->lock);
-		free(e);
-		return;
-	}
-	entry_insert(c, e);
-	pthread_mutex_unlock(&c->lock);
+	return e->kind == ENTRY_LISTED ||
+	       (e->kind == ENTRY_STAT && e->st.st_mode != 0);
 }
 
-void vfs_cache_put_absent(struct vfs_cache *c, const char *path, uint64_t gen)
+/*
+ * The length in @path of the parent of its first @len bytes; 0 above the
+ * topmost directory.
+ */
+static size_t parent_len(const char *path, size_t len)
 {
-	vfs_cache_put(c, path, NULL, gen); /* entry_new(): NULL is absent */
-}
-
-void vfs_cache_set(struct vfs_cache *c, const char *path, const struct stat *st,
-		   uint64_t gen)
-{
-	struct vfs_cache_entry *e = c->buckets ? entry_new(c, path, st) : NULL;
-
-	pthread_mutex_lock(&c->lock);
-	if (e && gen == c->gen) {
-		entry_insert(c, e);
-		e = NULL;
-	} else if (c->buckets) {
-		drop_with_ancestors(c, path);
-	}
-	/* what other lookups read before the change must not land now */
-	c->gen++;
-	pthread_mutex_unlock(&c->lock);
-	free(e);
-}
-
-bool vfs_cache_get(struct vfs_cache *c, const char *path, struct stat *st)
-{
-	size_t len = strlen(path);
-	uint64_t hash = path_hash(path, len);
-	struct vfs_cache_entry *e;
-	bool hit = false;
-
-	if (!c->buckets)
-		return false;
-	pthread_mutex_lock(&c->lock);
-	e = entry_find(c, path, hash);
-	if (e) {
-		if (e->expires_ns > now_ns()) {
-			*st = e->st;
-			hit = true;
-		} else {
-			entry_remove(c, e);
-		}
-	}
-	pthread_mutex_unlock(&c->lock);
-	return hit;
+	while (len > 0 && path[len - 1] != '/')
+		len--;
+	return len > 1 ? len - 1 : 0;
 }
 
 /* The entry of the first @len bytes of @path, or NULL; lock held. */
@@ -272,8 +228,192 @@ static struct vfs_cache_entry *find_prefix(struct vfs_cache *c,
 	return entry_find(c, tmp, path_hash(tmp, len));
 }
 
-/* Drops @path (@len bytes of it) if cached; lock held. */
-static void drop_one(struct vfs_cache *c, const char *path, size_t len)
+/*
+ * The mark of the directory holding the first @len bytes of @path (its
+ * key is the path up to and including the '/' before the name), or NULL;
+ * lock held.
+ */
+static struct vfs_cache_entry *parent_mark(struct vfs_cache *c,
+					   const char *path, size_t len)
+{
+	size_t plen = parent_len(path, len);
+
+	return plen ? find_prefix(c, path, plen + 1) : NULL;
+}
+
+/* Drops the mark of the parent of the first @len bytes of @path. */
+static void unmark_parent(struct vfs_cache *c, const char *path, size_t len)
+{
+	struct vfs_cache_entry *m = parent_mark(c, path, len);
+
+	if (m)
+		entry_remove(c, m);
+}
+
+/* Removes @e, and its parent's mark if @e was present; lock held. */
+static void entry_evict(struct vfs_cache *c, struct vfs_cache_entry *e)
+{
+	if (entry_present(e))
+		unmark_parent(c, e->path, strlen(e->path));
+	entry_remove(c, e);
+}
+
+/* Links @e in place of any entry for its path, evicting the oldest; lock
+ * held. */
+static void entry_insert(struct vfs_cache *c, struct vfs_cache_entry *e)
+{
+	size_t bucket = e->hash & (VFS_CACHE_BUCKETS - 1);
+	struct vfs_cache_entry *old;
+
+	old = entry_find(c, e->path, e->hash);
+	if (old)
+		entry_remove(c, old);
+	while (c->count >= c->max && c->oldest)
+		entry_evict(c, c->oldest);
+	e->hnext = c->buckets[bucket];
+	c->buckets[bucket] = e;
+	e->newer = NULL;
+	e->older = c->newest;
+	if (c->newest)
+		c->newest->newer = e;
+	else
+		c->oldest = e;
+	c->newest = e;
+	c->count++;
+}
+
+/*
+ * Links @e (allocated outside the lock: a cache miss costs nothing else)
+ * unless an invalidation happened since @gen, or with @keep_present, its
+ * path is cached as present; frees it otherwise. @e NULL: nothing.
+ */
+static void insert_unless_changed(struct vfs_cache *c,
+				  struct vfs_cache_entry *e, uint64_t gen,
+				  bool keep_present)
+{
+	struct vfs_cache_entry *old;
+
+	if (!e)
+		return;
+	pthread_mutex_lock(&c->lock);
+	old = keep_present ? entry_find(c, e->path, e->hash) : NULL;
+	if (gen != c->gen || (old && entry_present(old))) {
+		pthread_mutex_unlock(&c->lock);
+		free(e);
+		return;
+	}
+	entry_insert(c, e);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void vfs_cache_put(struct vfs_cache *c, const char *path, const struct stat *st,
+		   uint64_t gen)
+{
+	if (c->buckets)
+		insert_unless_changed(c, stat_entry_new(c, path, st), gen,
+				      false);
+}
+
+void vfs_cache_put_absent(struct vfs_cache *c, const char *path, uint64_t gen)
+{
+	vfs_cache_put(c, path, NULL, gen); /* entry_new(): NULL is absent */
+}
+
+void vfs_cache_set(struct vfs_cache *c, const char *path, const struct stat *st,
+		   uint64_t gen)
+{
+	struct vfs_cache_entry *e =
+		c->buckets ? stat_entry_new(c, path, st) : NULL;
+
+	pthread_mutex_lock(&c->lock);
+	if (e && gen == c->gen) {
+		entry_insert(c, e);
+		e = NULL;
+	} else if (c->buckets) {
+		drop_with_ancestors(c, path);
+	}
+	/* what other lookups read before the change must not land now */
+	c->gen++;
+	pthread_mutex_unlock(&c->lock);
+	free(e);
+}
+
+/* @e if still fresh, else NULL (and @e evicted); lock held. */
+static struct vfs_cache_entry *fresh(struct vfs_cache *c,
+				     struct vfs_cache_entry *e)
+{
+	if (e && e->expires_ns <= now_ns()) {
+		entry_evict(c, e);
+		return NULL;
+	}
+	return e;
+}
+
+enum vfs_cached vfs_cache_lookup(struct vfs_cache *c, const char *path,
+				 struct stat *st)
+{
+	size_t len = strlen(path);
+	struct vfs_cache_entry *e;
+	enum vfs_cached r = VFS_CACHED_NONE;
+
+	if (!c->buckets)
+		return r;
+	pthread_mutex_lock(&c->lock);
+	e = fresh(c, entry_find(c, path, path_hash(path, len)));
+	if (e && e->kind == ENTRY_STAT) {
+		*st = e->st;
+		r = st->st_mode ? VFS_CACHED_STAT : VFS_CACHED_ABSENT;
+	} else if (e) {
+		r = VFS_CACHED_LISTED;
+	} else {
+		e = fresh(c, parent_mark(c, path, len));
+		if (e && e->kind == ENTRY_COMPLETE) {
+			memset(st, 0, sizeof(*st));
+			r = VFS_CACHED_UNLISTED;
+		} else if (e) {
+			r = VFS_CACHED_UNLISTABLE;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+bool vfs_cache_get(struct vfs_cache *c, const char *path, struct stat *st)
+{
+	enum vfs_cached r = vfs_cache_lookup(c, path, st);
+
+	return r == VFS_CACHED_STAT || r == VFS_CACHED_ABSENT ||
+	       r == VFS_CACHED_UNLISTED;
+}
+
+void vfs_cache_put_listed(struct vfs_cache *c, const char *path, uint64_t gen)
+{
+	/* a stat cached says as much, and more */
+	if (c->buckets)
+		insert_unless_changed(
+			c, entry_new(path, ENTRY_LISTED, NULL, c->ttl_ns), gen,
+			true);
+}
+
+void vfs_cache_mark(struct vfs_cache *c, const char *dir, bool whole,
+		    uint64_t gen)
+{
+	char key[PATH_MAX];
+	size_t len = strlen(dir);
+	struct vfs_cache_entry *e;
+
+	if (!c->buckets || len + 2 > sizeof(key))
+		return;
+	memcpy(key, dir, len);
+	key[len] = '/';
+	key[len + 1] = '\0';
+	e = entry_new(key, whole ? ENTRY_COMPLETE : ENTRY_TOO_BIG, NULL,
+		      whole ? c->neg_ttl_ns : c->ttl_ns);
+	insert_unless_changed(c, e, gen, false);
+}
+
+/* Removes what is cached of the first @len bytes of @path; lock held. */
+static void forget_one(struct vfs_cache *c, const char *path, size_t len)
 {
 	struct vfs_cache_entry *e = find_prefix(c, path, len);
 
@@ -282,14 +422,13 @@ static void drop_one(struct vfs_cache *c, const char *path, size_t len)
 }
 
 /*
- * The length in @path of the parent of its first @len bytes; 0 above the
- * topmost directory.
+ * forget_one(), and the mark of the parent: the name may exist without
+ * being cached now; lock held.
  */
-static size_t parent_len(const char *path, size_t len)
+static void drop_one(struct vfs_cache *c, const char *path, size_t len)
 {
-	while (len > 0 && path[len - 1] != '/')
-		len--;
-	return len > 1 ? len - 1 : 0;
+	forget_one(c, path, len);
+	unmark_parent(c, path, len);
 }
 
 /* Drops @path and each ancestor of it; lock held. */
@@ -308,8 +447,9 @@ static bool is_ancestor(const char *a, size_t len, const char *b)
 }
 
 /*
- * Drops the ancestors of @path cached as absent, and (with @keep) those
- * that are not ancestors of @keep too; lock held.
+ * Drops the ancestors of @path not cached as present (they exist now),
+ * and (with @keep) those that are not ancestors of @keep too (an implied
+ * directory may have gone); lock held.
  */
 static void drop_ancestors(struct vfs_cache *c, const char *path,
 			   const char *keep)
@@ -319,32 +459,52 @@ static void drop_ancestors(struct vfs_cache *c, const char *path,
 
 	for (; len > 1; len = parent_len(path, len)) {
 		e = find_prefix(c, path, len);
-		if (e && (e->st.st_mode == 0 ||
-			  (keep && !is_ancestor(path, len, keep))))
-			entry_remove(c, e);
+		if (!e || !entry_present(e) ||
+		    (keep && !is_ancestor(path, len, keep)))
+			drop_one(c, path, len);
 	}
+}
+
+/*
+ * @path exists now: cached as listed (@e, allocated by the caller; NULL
+ * without memory: dropped), its ancestors as drop_ancestors(); lock held.
+ */
+static void added(struct vfs_cache *c, const char *path,
+		  struct vfs_cache_entry *e)
+{
+	if (e)
+		entry_insert(c, e);
+	else
+		drop_one(c, path, strlen(path));
+	drop_ancestors(c, path, NULL);
 }
 
 void vfs_cache_drop_added(struct vfs_cache *c, const char *path)
 {
+	struct vfs_cache_entry *e = NULL;
+
+	if (c->buckets)
+		e = entry_new(path, ENTRY_LISTED, NULL, c->ttl_ns);
 	pthread_mutex_lock(&c->lock);
 	c->gen++;
-	if (c->buckets) {
-		drop_one(c, path, strlen(path));
-		drop_ancestors(c, path, NULL);
-	}
+	if (c->buckets)
+		added(c, path, e);
 	pthread_mutex_unlock(&c->lock);
 }
 
 void vfs_cache_drop_moved(struct vfs_cache *c, const char *from, const char *to)
 {
+	struct vfs_cache_entry *e = NULL;
+
+	if (c->buckets)
+		e = entry_new(to, ENTRY_LISTED, NULL, c->ttl_ns);
 	pthread_mutex_lock(&c->lock);
 	c->gen++;
 	if (c->buckets) {
-		drop_one(c, from, strlen(from));
+		/* @from is gone: its directory's mark still holds */
+		forget_one(c, from, strlen(from));
 		drop_ancestors(c, from, to);
-		drop_one(c, to, strlen(to));
-		drop_ancestors(c, to, NULL);
+		added(c, to, e);
 	}
 	pthread_mutex_unlock(&c->lock);
 }

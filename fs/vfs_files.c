@@ -480,6 +480,17 @@ static bool pending_exists(struct vfs *v, const char *c, const char *k)
 	return vfs_pending_stat(v, c, k, &st);
 }
 
+/* True if the stat cache holds @c/@k as a file (a fresh stat). */
+static bool known_file(struct vfs *v, const char *c, const char *k)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	return !vfs_object_path(path, sizeof(path), c, k) &&
+	       vfs_cache_lookup(&v->cache, path, &st) == VFS_CACHED_STAT &&
+	       S_ISREG(st.st_mode);
+}
+
 /* -EISDIR if @c/@k is a directory, else -ENOENT (or a store error). */
 static int absent_error(struct vfs *v, const char *c, const char *k)
 {
@@ -525,6 +536,16 @@ static int open_key(struct vfs *v, const char *path, const char *c,
 			 * what was written is nothing, so that is what reads.
 			 */
 			h->reads_empty = true;
+			handle_link(h);
+			*out = h;
+			return 0;
+		}
+		if (!pending && known_file(v, c, k)) {
+			/*
+			 * The reader opens at the first read (vfs_read()):
+			 * rsync opens each file it wrote to fchmod() it and
+			 * reads nothing, which cost the store's HEAD.
+			 */
 			handle_link(h);
 			*out = h;
 			return 0;
@@ -618,7 +639,15 @@ int vfs_create(struct vfs *v, const char *path, mode_t mode, int flags,
 	case VP_KEY:
 		break;
 	}
-	err = vfs_key_getattr(v, vp.container, vp.key, &st);
+	/*
+	 * O_EXCL (rsync's temp files, cp's new files) asks for a new name
+	 * and gets one as far as the directory's listing tells; without it
+	 * an existing file is opened (touch, >>), so the name is asked for.
+	 */
+	if (flags & O_EXCL)
+		err = vfs_key_getattr(v, vp.container, vp.key, &st);
+	else
+		err = vfs_key_getattr_for_create(v, vp.container, vp.key, &st);
 	if (!err) {
 		if (flags & O_EXCL)
 			return -EEXIST;
@@ -707,9 +736,24 @@ ssize_t vfs_read(struct vfs_handle *h, char *buf, size_t size, off_t off)
 	}
 	if (h->reads_empty)
 		goto out_unlock;
+	if (h->gone) {
+		err = -ENOENT;
+		goto out_unlock;
+	}
 	if (!h->reader) {
 		err = store_reader_open(h->v->st, h->container, h->key,
 					&h->reader);
+		if (vfs_is_absent(err)) {
+			/*
+			 * Another client deleted it before this first read:
+			 * what the open would have said, had it asked (cat).
+			 */
+			log_warn(
+				"'%s' was deleted before its first read; reads fail with ENOENT",
+				handle_name(h, name, sizeof(name)));
+			h->gone = true;
+			err = -ENOENT;
+		}
 		if (err)
 			goto out_unlock;
 	}

@@ -2,8 +2,10 @@
  * vfs_i.h - private to fs/vfs*.c: the namespace's state, open handles,
  * parsed paths and the stat cache.
  *
- * fs/vfs.c        path parsing, getattr/readdir, directory ops, rename,
- *                 utimens/chmod, statfs, providers
+ * fs/vfs.c        path parsing, getattr, directory ops, rename, statfs,
+ *                 providers
+ * fs/vfs_readdir.c readdir; lookups from listings of the directory
+ * fs/vfs_attrs.c  utimens/chmod/chown
  * fs/vfs_files.c  open handles: create/open/read/write/flush/release,
  *                 truncate, the table of files open for writing
  * fs/vfs_cache.c  the stat cache
@@ -34,6 +36,8 @@
 #define VFS_CACHE_BUCKETS (1u << 17) /* power of 2 */
 #define VFS_COPY_CHUNK (1u << 20)    /* copy fallback of rename */
 #define VFS_FAKE_TOTAL (1ull << 50)  /* statfs total when unknown: 1 PiB */
+/* entries of the one listing page a lookup may ask for (vfs.c) */
+#define VFS_LOOKUP_PAGE 1000
 /* how long "no such name" is believed (vfs_cache.c) */
 #define VFS_CACHE_NEG_TTL_NS 1000000000ull
 
@@ -101,21 +105,54 @@ void vfs_cache_set(struct vfs_cache *c, const char *path, const struct stat *st,
 		   uint64_t gen);
 /* Caches that nothing is at @path (a lookup's -ENOENT), as _put() does. */
 void vfs_cache_put_absent(struct vfs_cache *c, const char *path, uint64_t gen);
-/* True and *@st filled if a fresh entry exists; st_mode 0: absent. */
+/* What the cache knows of a name (vfs_cache_lookup()). */
+enum vfs_cached {
+	VFS_CACHED_NONE,       /* nothing: ask the store */
+	VFS_CACHED_UNLISTABLE, /* nothing, and its directory is too big to
+				 * list for a lookup: ask for the name */
+	VFS_CACHED_LISTED,     /* it exists; its attributes are not known */
+	VFS_CACHED_ABSENT,     /* known absent (*st zeroed) */
+	VFS_CACHED_UNLISTED,   /* not in its directory's complete listing
+				 * (*st zeroed): absent, as far as listings
+				 * tell, which lag a HEAD now and then */
+	VFS_CACHED_STAT,       /* *st filled */
+};
+
+/*
+ * What is cached of @path: its own entry, else what a mark of its
+ * directory says (a complete listing: absent).
+ */
+enum vfs_cached vfs_cache_lookup(struct vfs_cache *c, const char *path,
+				 struct stat *st);
+/* True and *@st filled if known (_STAT, or absent: st_mode 0). */
 bool vfs_cache_get(struct vfs_cache *c, const char *path, struct stat *st);
+/*
+ * Caches that @path exists (a listing said so without its attributes, or
+ * a subdirectory), unless it is cached as present already; @gen as _put().
+ */
+void vfs_cache_put_listed(struct vfs_cache *c, const char *path, uint64_t gen);
+/*
+ * After a listing of directory @dir (@gen taken before it) that cached
+ * each of its names: with @whole it held them all, so for the negative
+ * TTL a name of @dir not cached is absent; without, @dir is too big to be
+ * listed for a lookup, for the TTL.
+ */
+void vfs_cache_mark(struct vfs_cache *c, const char *dir, bool whole,
+		    uint64_t gen);
 /* Drops @path and every ancestor (an implied directory may vanish). */
 void vfs_cache_drop(struct vfs_cache *c, const char *path);
 /* Drops @path, its ancestors and everything below it. */
 void vfs_cache_drop_tree(struct vfs_cache *c, const char *path);
 /*
- * Drops @path, which was created or changed, and of its ancestors those
- * cached as absent: nothing vanished, so a directory above stays cached
- * (rsync creates and renames a file in the same directory many times).
+ * After @path was created or changed: caches it as existing (attributes
+ * unknown) and drops those of its ancestors not cached as present:
+ * nothing vanished, so a directory above and its mark stay cached (rsync
+ * creates and renames a file in the same directory many times).
  */
 void vfs_cache_drop_added(struct vfs_cache *c, const char *path);
 /*
- * Drops @from (moved away) and its ancestors except those of @to, which
- * hold @to now, and @to as vfs_cache_drop_added() does.
+ * Drops @from (moved away: gone) and its ancestors except those of @to,
+ * which hold @to now, and caches @to as vfs_cache_drop_added() does.
  */
 void vfs_cache_drop_moved(struct vfs_cache *c, const char *from,
 			  const char *to);
@@ -135,6 +172,7 @@ struct vfs {
 	pthread_mutex_t files_lock;
 	struct vfs_handle *handles; /* every open handle, files_lock */
 	struct vfs_cache cache;
+	bool list_lookups; /* store_lists_by_page(): look up by listing */
 };
 
 enum vfs_handle_kind {
@@ -170,8 +208,10 @@ struct vfs_handle {
 	pthread_mutex_t lock;
 	bool can_read;
 	bool reads_empty; /* opened while its empty creation awaits release */
+	bool gone;	  /* deleted before the first read: reads ENOENT */
 	bool direct_io;	  /* opened while a new file replaces it */
-	struct store_reader *reader; /* owned; lazily for O_RDWR */
+	struct store_reader *reader; /* owned; NULL until the first read
+				      * for O_RDWR, or a file cached */
 	struct store_writer *w;	     /* owned; opened at the first write */
 	char *wcontainer;	     /* owned: where @w commits */
 	char *wkey;
@@ -227,6 +267,12 @@ void vfs_stat_fill(const struct vfs *v, struct stat *st, mode_t mode,
 		   uint64_t size, const struct timespec *mtime);
 void vfs_stat_object(const struct vfs *v, const struct obj_info *oi,
 		     struct stat *st);
+/* A directory's stat where no marker says more. */
+void vfs_stat_dir(const struct vfs *v, struct stat *st);
+/* "containers", "restore", ... by enum vfs_top */
+extern const char *const vfs_top_names[VFS_TOP_COUNT];
+/* The provider of @vp's top directory, or NULL. */
+const struct vfs_prov *vfs_prov_of(struct vfs *v, const struct vpath *vp);
 int vfs_meta_get_mtime(const struct meta *m, struct timespec *ts);
 mode_t vfs_meta_get_mode(const struct meta *m, mode_t def);
 int vfs_meta_put_mtime(struct meta *m, const struct timespec *ts);
@@ -249,9 +295,26 @@ int vfs_container_getattr(struct vfs *v, const char *c, struct stat *st);
 /* getattr of /containers/C/K: open files, the cache, then the store */
 int vfs_key_getattr(struct vfs *v, const char *container, const char *key,
 		    struct stat *st);
+/*
+ * vfs_key_getattr() for a caller about to create @key unless it exists:
+ * a name missing only from its directory's listing is asked for by name
+ * (a listing may lag an object another client just stored, and creating
+ * over it would lose it: touch, >>).
+ */
+int vfs_key_getattr_for_create(struct vfs *v, const char *c, const char *k,
+			       struct stat *st);
 int vfs_dir_exists(struct vfs *v, const char *container, const char *dir);
-/* 0 if @c/@k names nothing yet and its parent directory exists; -EEXIST,
- * -ENOENT, -ENOTDIR or a store error. */
+
+/* vfs_readdir.c */
+/*
+ * Key @k of @c looked up by one page of a listing of its directory: 0
+ * with *@st filled, -ENOENT, 1 if the store must be asked for it by name
+ * (vfs_lookup()), or a -errno. What the listing says goes to the cache.
+ */
+int vfs_lookup_by_listing(struct vfs *v, const char *c, const char *k,
+			  struct stat *st);
+/* 0 if @c/@k names nothing yet (vfs_key_getattr_for_create()) and its
+ * parent directory exists; -EEXIST, -ENOENT, -ENOTDIR or a store error. */
 int vfs_name_free(struct vfs *v, const char *c, const char *k);
 /* @m (initialised here; caller releases) with "mode" and "mtime" = now. */
 int vfs_meta_new(struct meta *m, mode_t mode);

@@ -297,6 +297,9 @@ for _ in $(seq 1 40); do
 	sleep 0.25
 done
 t_eq "the container is deleted behind the mount's back" "$code" 204
+# the mount still has the file's stat cached: the open does not ask, its
+# first read does
+t_allow "'gone/f' was deleted before its first read; reads fail with ENOENT"
 t_check_fails "mount: a deleted container reads ENOENT" "No such file" \
 	cat "$C/../gone/f"
 t_check_fails "mount: ... and lists ENOENT" "No such file" ls "$C/../gone"

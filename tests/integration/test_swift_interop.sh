@@ -161,6 +161,19 @@ printf 'not really gzip' | t_swift_curl -f -o /dev/null -X PUT \
 	-H 'Content-Disposition: attachment' -H 'X-Delete-At: 4102444800' \
 	-H 'X-Object-Meta-Foo_Bar: keep me' -H 'X-Object-Meta-Note: café' \
 	--data-binary @- ic/m-plain
+# names another client stores show once the mount's last complete listing
+# of the directory is 1 s old (docs/SWIFT.md, "Listings and stat"); until
+# then a create that would open an existing file asks for the name, so
+# touch or >> of an object stored meanwhile does not replace it
+ls "$C" > /dev/null
+printf 'theirs' | t_swift_curl -f -o /dev/null -X PUT --data-binary @- ic/t-new
+t_check "touch of an object stored right after a listing" touch "$C/t-new"
+t_eq "keeps its bytes" "$(t_swift_curl -f ic/t-new)" "theirs"
+printf 'theirs' | t_swift_curl -f -o /dev/null -X PUT --data-binary @- ic/t-app
+printf ' ours' >> "$C/t-app"
+t_eq ">> to one appends" "$(cat "$C/t-app")" "theirs ours"
+rm -f "$C/t-new" "$C/t-app"
+sleep 1.2
 t_check "touch -d of a DLO" touch -d '2020-01-01 00:00:00 UTC' "$C/m-dlo"
 t_eq "the DLO keeps its X-Object-Manifest" "$(hdr ic/m-dlo x-object-manifest)" \
 	"ic_segs/d/"
@@ -186,6 +199,7 @@ t_swift_curl -f -o /dev/null -X PUT --data-binary \
 	'[{"path": "/ic_segs/b1"}, {"path": "/ic_segs/b2"}]' \
 	'ic/broken?multipart-manifest=put'
 t_swift_curl -f -o /dev/null -X DELETE ic_segs/b1
+sleep 1.2 # as above
 t_allow "swift GET 'ic/broken': HTTP 409"
 t_check_fails "an SLO missing a segment reads EIO" "Input/output error" \
 	cat "$C/broken"

@@ -64,7 +64,11 @@ static inline void vconf(struct vfs_conf *vc, double ttl)
 	vc->blksize = 1u << 20;
 }
 
-static inline int fx_setup(void **state, bool codec)
+/*
+ * With @paged the mem store lists by page as Swift does, so that the vfs
+ * answers lookups from listings of the directory.
+ */
+static inline int fx_setup_as(void **state, bool codec, bool paged)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	struct vfs_conf vc;
@@ -73,6 +77,7 @@ static inline int fx_setup(void **state, bool codec)
 		return -1;
 	if (mem_store_new(&f->mem))
 		return -1;
+	mem_store_set_paged(f->mem, paged);
 	f->st = f->mem;
 	if (codec) {
 		struct codec_conf cc;
@@ -100,9 +105,19 @@ static inline int fx_setup(void **state, bool codec)
 	return 0;
 }
 
+static inline int fx_setup(void **state, bool codec)
+{
+	return fx_setup_as(state, codec, false);
+}
+
 static inline int setup(void **state)
 {
 	return fx_setup(state, false);
+}
+
+static inline int setup_paged(void **state)
+{
+	return fx_setup_as(state, false, true);
 }
 
 static inline int setup_codec(void **state)
@@ -308,5 +323,6 @@ static inline const struct ent *find(const struct dirlist *d, const char *name)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define TC(fn) cmocka_unit_test_setup_teardown(fn, setup_codec, teardown)
+#define TP(fn) cmocka_unit_test_setup_teardown(fn, setup_paged, teardown)
 
 #endif /* TESTS_UNIT_VFS_FIXTURE_H */
