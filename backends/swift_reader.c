@@ -27,8 +27,12 @@
  * maps errors as before. After SR_STREAM_FAILS failures in a row the
  * reader stops streaming.
  *
+ * The open is a GET of the first SR_OPEN_PREFETCH bytes (a HEAD only for
+ * an empty object): its headers say what a HEAD would, its body waits in
+ * a gap for the first reads, so that a small file costs one request.
+ *
  * A reader stays on the version it opened (store.h): every GET carries
- * "If-Match: <the ETag of the open's HEAD>", which Swift checks against
+ * "If-Match: <the ETag of the open's response>", which Swift checks against
  * the SLO's own ETag for an SLO. Once the object was replaced or deleted
  * the GET gets 412 or 404 and the read fails with -ESTALE, where it would
  * otherwise mix the new object's bytes into the old one's (the codec
@@ -63,6 +67,8 @@
 #define SR_START_AHEAD (1u << 20)
 /* bytes held for reads that were overtaken, at most */
 #define SR_GAPS_MAX (8u << 20)
+/* what the open's GET brings: a small file whole (codec_tfs1.c's too) */
+#define SR_OPEN_PREFETCH (256u << 10)
 
 /* Stream bytes passed over for reads that have not come yet. */
 struct sw_gap {
@@ -593,7 +599,7 @@ static const struct store_reader_ops sw_reader_ops = {
 };
 
 /*
- * "If-Match: ETAG" for the version @r (an object's HEAD) describes, into
+ * "If-Match: ETAG" for the version @r (the open's GET or HEAD) describes, into
  * *@out; NULL for a DLO or without an ETag. Returns 0 or -ENOMEM.
  */
 static int pin_line(const struct swift_http_req *r, char **out)
@@ -611,21 +617,109 @@ static int pin_line(const struct swift_http_req *r, char **out)
 	return 0;
 }
 
+/* The total of a "Content-Range: bytes A-B/TOTAL" header; false if none. */
+static bool range_total(const struct swift_http_req *r, uint64_t *total)
+{
+	char v[128];
+	const char *slash;
+	char *end;
+
+	if (!swift_http_header(r, "content-range", v, sizeof(v)))
+		return false;
+	slash = strchr(v, '/');
+	if (!slash || slash[1] < '0' || slash[1] > '9')
+		return false;
+	*total = strtoull(slash + 1, &end, 10);
+	return *end == '\0';
+}
+
+/*
+ * The open's request: a GET of the first SR_OPEN_PREFETCH bytes, whose
+ * headers say what a HEAD would (size from Content-Range) and whose body
+ * goes into *@head, a gap the first reads find: a small file is read in
+ * this one request. Returns 0, 1 if only a HEAD can tell (an empty
+ * object: 416), or the GET's -errno.
+ */
+static int open_get(struct swift_priv *sw, const char *container,
+		    const char *key, struct swift_http_req *r,
+		    struct sw_gap **head, uint64_t *size)
+{
+	char range[64];
+	struct curl_slist *h;
+	struct swift_call c = {
+		.method = "GET",
+		.container = container,
+		.key = key,
+		.quiet = SWIFT_QUIET_404,
+		.dst_len = SR_OPEN_PREFETCH,
+	};
+	struct sw_gap *g;
+	char v[64];
+	int err;
+
+	*head = NULL;
+	if (!store_container_is_valid(container) || !store_key_is_valid(key))
+		return -EINVAL;
+	snprintf(range, sizeof(range), "Range: bytes=0-%u",
+		 SR_OPEN_PREFETCH - 1);
+	g = malloc(sizeof(*g) + SR_OPEN_PREFETCH);
+	h = curl_slist_append(NULL, range);
+	if (!g || !h) {
+		free(g);
+		curl_slist_free_all(h);
+		return -ENOMEM;
+	}
+	c.headers = h;
+	c.dst = g->data;
+	err = swift_do(sw, &c, r);
+	curl_slist_free_all(h);
+	if (!err && r->status == 206 && !range_total(r, size))
+		err = 1; /* no total: ask a HEAD */
+	else if (!err && r->status == 200)
+		/* the range ignored: the body's start is the object's */
+		*size = swift_http_header(r, "content-length", v, sizeof(v))
+				? strtoull(v, NULL, 10)
+				: r->got;
+	else if (!err && r->status != 206)
+		err = 1; /* 416: empty, the response says no more */
+	if (err || r->got == 0) {
+		free(g);
+		return err;
+	}
+	g->off = 0;
+	g->len = r->got;
+	g->served = 0;
+	g->next = NULL;
+	*head = g;
+	return 0;
+}
+
 int swift_reader_open(struct store *st, const char *container, const char *key,
 		      struct obj_info *oi, struct store_reader **out)
 {
+	struct sw_gap *head = NULL;
 	struct sw_reader *sr;
 	struct swift_http_req r;
 	struct obj_info tmp;
+	uint64_t size = 0;
+	bool by_get;
 	int err;
 
 	swift_http_req_init(&r);
 	obj_info_init(&tmp);
-	err = swift_head_raw(swift_priv_of(st), container, key, &r);
+	err = open_get(swift_priv_of(st), container, key, &r, &head, &size);
+	by_get = err != 1;
+	if (!by_get) {
+		swift_http_req_release(&r);
+		swift_http_req_init(&r);
+		err = swift_head_raw(swift_priv_of(st), container, key, &r);
+	}
 	if (!err)
 		err = swift_info_from_head(&r, key, &tmp);
 	if (err)
 		goto out_release;
+	if (by_get)
+		tmp.size = size; /* not the body's Content-Length */
 	sr = calloc(1, sizeof(*sr));
 	if (!sr) {
 		err = -ENOMEM;
@@ -645,12 +739,19 @@ int swift_reader_open(struct store *st, const char *container, const char *key,
 		goto out_release;
 	}
 	sr->base.size = tmp.size;
+	if (head && head->len <= tmp.size) {
+		sr->gaps = head;
+		sr->gap_bytes = head->len;
+		sr->next = head->len; /* a read from there streams */
+		head = NULL;
+	}
 	*out = &sr->base;
 	if (oi) {
 		*oi = tmp;
 		obj_info_init(&tmp);
 	}
 out_release:
+	free(head);
 	obj_info_release(&tmp);
 	swift_http_req_release(&r);
 	return err;

@@ -778,6 +778,46 @@ small_run T_RCS R_RCS rclone_small
 echo "small:    swift upload of the directory (small/swift/...)"
 small_run T_SWS R_SWS swift_small
 
+# ---- the same files read back out, cold (trovefs: a fresh mount) ----
+cp_back_small()
+{
+	cp -r "$MNT/containers/small/fs" "$W/back-fs"
+}
+
+rclone_back_small()
+{
+	rclone copy -q sw:small/rclone "$W/back-rc"
+}
+
+swift_back_small()
+{
+	mkdir -p "$W/back-sw" &&
+		(cd "$W/back-sw" && /usr/bin/swift -q download small \
+			--prefix swift/ --remove-prefix)
+}
+
+# same_tree NAME DIR: DIR holds the small files, byte for byte
+same_tree()
+{
+	diff -r -q "$SMALLS" "$2" > /dev/null || failed "$1: files differ"
+}
+
+T_RB=-
+R_RB=-
+if [ "$HAVE_FS" = 1 ] && [ "$T_RS" != - ]; then
+	echo "small:    cp -r of the $BENCH_SWIFT_FILES files out of a fresh mount"
+	mount_fs "conf=$CONF" || die "cannot mount trovefs"
+	small_run T_RB R_RB cp_back_small
+	umount_fs
+	same_tree "cp -r out of trovefs" "$W/back-fs"
+fi
+echo "small:    rclone copy of sw:small/rclone out"
+small_run T_RCB R_RCB rclone_back_small
+same_tree "rclone copy out" "$W/back-rc"
+echo "small:    swift download of small/swift/"
+small_run T_SWB R_SWB swift_back_small
+same_tree "swift download" "$W/back-sw"
+
 # ---- report ----
 
 scan_daemon_logs ""
@@ -849,13 +889,21 @@ row "  rclone --use-server-modtime" "$T_LS_COLD" "$T_RCS_COLD" \
 row "  (warm)" "$T_LS_WARM" "$T_RCS_WARM" \
 	"$(xr "$T_RCS_WARM" "$T_LS_WARM")" "-" "-"
 N=$BENCH_SWIFT_FILES
-row "rsync -a $N small files vs rclone copy" "$T_RS" "$T_RCS" \
-	"$(xr "$T_RCS" "$T_RS")" "-" "-"
-row "  vs swift upload" "$T_RS" "$T_SWS" "$(xr "$T_SWS" "$T_RS")" "-" "-"
-row "  requests a file (vs rclone)" "$(div "$R_RS" "$N" 1)" \
-	"$(div "$R_RCS" "$N" 1)" "-" "-" "-"
-row "  requests a file (vs swift upload)" "$(div "$R_RS" "$N" 1)" \
-	"$(div "$R_SWS" "$N" 1)" "-" "-" "-"
+# small_rows WHAT T R T_RCLONE R_RCLONE SWIFT_CMD T_SWIFT R_SWIFT: the
+# rows of one small-files comparison (times, then requests a file)
+small_rows()
+{
+	row "$1 vs rclone copy" "$2" "$4" "$(xr "$4" "$2")" "-" "-"
+	row "  vs $6" "$2" "$7" "$(xr "$7" "$2")" "-" "-"
+	row "  requests a file (vs rclone)" "$(div "$3" "$N" 1)" \
+		"$(div "$5" "$N" 1)" "-" "-" "-"
+	row "  requests a file (vs $6)" "$(div "$3" "$N" 1)" \
+		"$(div "$8" "$N" 1)" "-" "-" "-"
+}
+small_rows "rsync -a $N small files" "$T_RS" "$R_RS" "$T_RCS" "$R_RCS" \
+	"swift upload" "$T_SWS" "$R_SWS"
+small_rows "cp -r $N small files out" "$T_RB" "$R_RB" "$T_RCB" "$R_RCB" \
+	"swift download" "$T_SWB" "$R_SWB"
 
 echo
 print_rows

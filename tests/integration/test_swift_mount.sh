@@ -175,6 +175,12 @@ t_eq "rsync again: nothing to do" "$(rsync -ai "$T/rsq/" "$C/rsq/")" ""
 rsq=$(($(reqs "rsq") - r0))
 t_check "its lstat of each file costs no request ($rsq)" test "$rsq" -le 3
 t_check "they read back" diff -r "$T/rsq" "$C/rsq"
+# a small file read cold: the open's GET brings what a HEAD would say and
+# the file's bytes (a HEAD and a GET before 2026-11-22)
+t_remount -o log_level=debug || exit 1
+g0=$(reqs "(GET|HEAD) /v1/AUTH_test/sw/rsq/f3 ")
+t_eq "cat of a small file, cold" "$(cat "$C/rsq/f3")" "small 3"
+t_eq "is one request" "$(($(reqs "(GET|HEAD) /v1/AUTH_test/sw/rsq/f3 ") - g0))" 1
 t_eq "both landed" "$(stat -c '%a %Y' "$C/pin")" "640 1100000000"
 t_eq "a file deleted while open: ESTALE" \
 	"$(pinned_read "$C/pin" rm "$C/pin")" ESTALE
