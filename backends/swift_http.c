@@ -595,3 +595,18 @@ int swift_url_encode(struct buf *b, const char *s, bool keep_slash)
 	}
 	return b->err;
 }
+
+bool swift_http_range_total(const struct swift_http_req *r, uint64_t *total)
+{
+	char v[128];
+	const char *slash;
+	char *end;
+
+	if (!swift_http_header(r, "content-range", v, sizeof(v)))
+		return false;
+	slash = strchr(v, '/');
+	if (!slash || slash[1] < '0' || slash[1] > '9')
+		return false;
+	*total = strtoull(slash + 1, &end, 10);
+	return *end == '\0';
+}

@@ -90,6 +90,12 @@ bool swift_http_header(const struct swift_http_req *r, const char *name,
 		       char *dst, size_t dst_len);
 
 /*
+ * The object's size a ranged response gives: TOTAL of its
+ * "Content-Range: bytes A-B/TOTAL". False if there is none or it is "*".
+ */
+bool swift_http_range_total(const struct swift_http_req *r, uint64_t *total);
+
+/*
  * Calls @fn for every response header whose name starts with @prefix
  * (lowercase), with the rest of the name and the value (both borrowed,
  * NUL-terminated, valid during the call). Stops at the first non-zero

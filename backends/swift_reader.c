@@ -617,22 +617,6 @@ static int pin_line(const struct swift_http_req *r, char **out)
 	return 0;
 }
 
-/* The total of a "Content-Range: bytes A-B/TOTAL" header; false if none. */
-static bool range_total(const struct swift_http_req *r, uint64_t *total)
-{
-	char v[128];
-	const char *slash;
-	char *end;
-
-	if (!swift_http_header(r, "content-range", v, sizeof(v)))
-		return false;
-	slash = strchr(v, '/');
-	if (!slash || slash[1] < '0' || slash[1] > '9')
-		return false;
-	*total = strtoull(slash + 1, &end, 10);
-	return *end == '\0';
-}
-
 /*
  * The open's request: a GET of the first SR_OPEN_PREFETCH bytes, whose
  * headers say what a HEAD would (size from Content-Range) and whose body
@@ -673,7 +657,7 @@ static int open_get(struct swift_priv *sw, const char *container,
 	c.dst = g->data;
 	err = swift_do(sw, &c, r);
 	curl_slist_free_all(h);
-	if (!err && r->status == 206 && !range_total(r, size))
+	if (!err && r->status == 206 && !swift_http_range_total(r, size))
 		err = 1; /* no total: ask a HEAD */
 	else if (!err && r->status == 200)
 		/* the range ignored: the body's start is the object's */

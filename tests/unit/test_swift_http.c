@@ -233,6 +233,40 @@ static void test_header_lookup(void **state)
 	swift_http_req_release(&r);
 }
 
+/* The open's ranged GET takes the object's size from Content-Range. */
+static void test_range_total(void **state)
+{
+	static const struct {
+		const char *hdrs;
+		bool ok;
+		uint64_t total;
+	} rows[] = {
+		{ "content-range:bytes 0-262143/5000000000\n", true,
+		  5000000000ull },
+		{ "content-range:bytes 0-4/5\n", true, 5 },
+		{ "content-range:bytes */0\n", true, 0 },
+		{ "content-range:bytes 0-4/*\n", false, 0 },
+		{ "content-range:bytes 0-4/5x\n", false, 0 },
+		{ "content-range:bytes 0-4\n", false, 0 },
+		{ "content-length:5\n", false, 0 },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct swift_http_req r;
+		uint64_t total = 77;
+
+		swift_http_req_init(&r);
+		buf_puts(&r.hdrs, rows[i].hdrs);
+		assert_int_equal(swift_http_range_total(&r, &total),
+				 rows[i].ok);
+		if (rows[i].ok)
+			assert_int_equal(total, rows[i].total);
+		swift_http_req_release(&r);
+	}
+}
+
 static int collect(void *arg, const char *name, const char *value)
 {
 	struct buf *b = arg;
@@ -274,6 +308,7 @@ int main(void)
 		cmocka_unit_test(test_url_encode_utf8),
 		cmocka_unit_test(test_url_encode_cap),
 		cmocka_unit_test(test_header_lookup),
+		cmocka_unit_test(test_range_total),
 		cmocka_unit_test(test_headers_each_prefix),
 	};
 
