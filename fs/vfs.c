@@ -306,10 +306,45 @@ static int first_cb(void *arg, const struct obj_info *oi)
  * for several per file), and a HEAD of the marker only if the listing
  * does not say all of its metadata.
  */
-int vfs_lookup(struct vfs *v, const char *c, const char *k, struct stat *st)
+/*
+ * Directory @k of @c, known not to be an object: its marker (the first
+ * entry listed under "K/"), else an implied directory. 0 with *@st,
+ * -ENOENT (nothing under "K/"), or a store error.
+ */
+static int lookup_dir(struct vfs *v, const char *c, const char *k,
+		      struct stat *st)
 {
 	char marker[STORE_KEY_MAX + 2];
 	struct first_ctx x = { .v = v, .marker = marker, .st = st };
+	struct obj_info oi;
+	int err;
+
+	if (vfs_marker_key(marker, sizeof(marker), k))
+		return -ENOENT;
+	err = store_list_first(v->st, c, marker, '/', first_cb, &x);
+	if (err)
+		return err;
+	if (!x.found)
+		return -ENOENT;
+	if (x.marker_whole)
+		return 0; /* the marker, from the listing */
+	if (x.marker_partial) {
+		obj_info_init(&oi);
+		err = store_head(v->st, c, marker, &oi);
+		if (!err) {
+			stat_of(v, &oi, true, st);
+			obj_info_release(&oi);
+			return 0;
+		}
+		if (!vfs_is_absent(err))
+			return err;
+	}
+	vfs_stat_dir(v, st);
+	return 0;
+}
+
+int vfs_lookup(struct vfs *v, const char *c, const char *k, struct stat *st)
+{
 	struct obj_info oi;
 	int err;
 
@@ -322,27 +357,7 @@ int vfs_lookup(struct vfs *v, const char *c, const char *k, struct stat *st)
 	}
 	if (!vfs_is_absent(err))
 		return err;
-	if (vfs_marker_key(marker, sizeof(marker), k))
-		return -ENOENT;
-	err = store_list_first(v->st, c, marker, '/', first_cb, &x);
-	if (err)
-		return err;
-	if (!x.found)
-		return -ENOENT;
-	if (x.marker_whole)
-		return 0; /* the marker, from the listing */
-	if (x.marker_partial) {
-		err = store_head(v->st, c, marker, &oi);
-		if (!err) {
-			stat_of(v, &oi, true, st);
-			obj_info_release(&oi);
-			return 0;
-		}
-		if (!vfs_is_absent(err))
-			return err;
-	}
-	vfs_stat_dir(v, st);
-	return 0;
+	return lookup_dir(v, c, k, st);
 }
 
 /* getattr of /containers/C, through the cache. */
@@ -392,6 +407,13 @@ static int key_getattr(struct vfs *v, const char *c, const char *k,
 	    (cached == VFS_CACHED_UNLISTED && by_listing))
 		return -ENOENT;
 	gen = vfs_cache_gen(&v->cache);
+	if (cached == VFS_CACHED_LISTED && S_ISDIR(st->st_mode)) {
+		/* a subdirectory its parent's listing just showed */
+		err = lookup_dir(v, c, k, st);
+		if (!err)
+			vfs_cache_put(&v->cache, path, st, gen);
+		return err;
+	}
 	if (cached == VFS_CACHED_NONE && v->list_lookups) {
 		/* what it learnt is cached, the directory marked */
 		err = vfs_lookup_by_listing(v, c, k, st);

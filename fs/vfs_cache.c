@@ -364,6 +364,7 @@ enum vfs_cached vfs_cache_lookup(struct vfs_cache *c, const char *path,
 		*st = e->st;
 		r = st->st_mode ? VFS_CACHED_STAT : VFS_CACHED_ABSENT;
 	} else if (e) {
+		*st = e->st; /* st_mode S_IFDIR: a subdirectory, no object */
 		r = VFS_CACHED_LISTED;
 	} else {
 		e = fresh(c, parent_mark(c, path, len));
@@ -386,13 +387,24 @@ bool vfs_cache_get(struct vfs_cache *c, const char *path, struct stat *st)
 	       r == VFS_CACHED_UNLISTED;
 }
 
-void vfs_cache_put_listed(struct vfs_cache *c, const char *path, uint64_t gen)
+void vfs_cache_put_listed(struct vfs_cache *c, const char *path, bool dir,
+			  uint64_t gen)
 {
-	/* a stat cached says as much, and more */
-	if (c->buckets)
-		insert_unless_changed(
-			c, entry_new(path, ENTRY_LISTED, NULL, c->ttl_ns), gen,
-			true);
+	struct stat st;
+
+	if (!c->buckets)
+		return;
+	/*
+	 * A stat cached says as much, and more. "A directory, no object"
+	 * holds as long as "not there" does: an object of that name stored
+	 * later wins.
+	 */
+	memset(&st, 0, sizeof(st));
+	st.st_mode = dir ? S_IFDIR : 0;
+	insert_unless_changed(c,
+			      entry_new(path, ENTRY_LISTED, &st,
+					dir ? c->neg_ttl_ns : c->ttl_ns),
+			      gen, true);
 }
 
 void vfs_cache_mark(struct vfs_cache *c, const char *dir, bool whole,

@@ -127,10 +127,12 @@ enum vfs_cached vfs_cache_lookup(struct vfs_cache *c, const char *path,
 /* True and *@st filled if known (_STAT, or absent: st_mode 0). */
 bool vfs_cache_get(struct vfs_cache *c, const char *path, struct stat *st);
 /*
- * Caches that @path exists (a listing said so without its attributes, or
- * a subdirectory), unless it is cached as present already; @gen as _put().
+ * Caches that @path exists (a listing said so without its attributes), or
+ * with @dir that it is a subdirectory and no object (for the negative
+ * TTL), unless it is cached as present already; @gen as _put().
  */
-void vfs_cache_put_listed(struct vfs_cache *c, const char *path, uint64_t gen);
+void vfs_cache_put_listed(struct vfs_cache *c, const char *path, bool dir,
+			  uint64_t gen);
 /*
  * After a listing of directory @dir (@gen taken before it) that cached
  * each of its names: with @whole it held them all, so for the negative

@@ -72,13 +72,16 @@ static int rd_fill(struct rd_ctx *x, const char *name, const struct stat *st)
 	return 0;
 }
 
-/* Caches that @name (@len bytes) exists, attributes unknown. */
-static void rd_listed(struct rd_ctx *x, const char *name, size_t len)
+/*
+ * Caches that @name (@len bytes) exists, attributes unknown; @dir: a
+ * subdirectory, no object of that name.
+ */
+static void rd_listed(struct rd_ctx *x, const char *name, size_t len, bool dir)
 {
 	if (x->dlen + len < sizeof(x->path)) {
 		memcpy(x->path + x->dlen, name, len);
 		x->path[x->dlen + len] = '\0';
-		vfs_cache_put_listed(&x->v->cache, x->path, x->gen);
+		vfs_cache_put_listed(&x->v->cache, x->path, dir, x->gen);
 	}
 }
 
@@ -97,7 +100,7 @@ static int rd_subdir(struct rd_ctx *x, const char *name)
 		return 0; /* the object of the same name wins */
 	memcpy(tmp, name, len);
 	tmp[len] = '\0';
-	rd_listed(x, tmp, len); /* its marker's attributes are not listed */
+	rd_listed(x, tmp, len, true); /* its marker's attributes: not here */
 	return rd_fill(x, tmp, NULL);
 }
 
@@ -121,7 +124,7 @@ static int rd_object(struct rd_ctx *x, const struct obj_info *oi,
 		}
 	}
 	if (oi->meta_partial) {
-		rd_listed(x, name, len);
+		rd_listed(x, name, len, false);
 		return rd_fill(x, name, NULL); /* getattr will head it */
 	}
 	vfs_stat_object(x->v, oi, &st);

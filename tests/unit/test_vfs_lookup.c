@@ -41,7 +41,7 @@ static void cache_with_listing(struct vfs_cache *c, size_t max)
 	gen = vfs_cache_gen(c);
 	vfs_cache_put(c, "/c/d/a", &st, gen);
 	vfs_cache_put(c, "/c/d/b", &st, gen);
-	vfs_cache_put_listed(c, "/c/d/sub", gen);
+	vfs_cache_put_listed(c, "/c/d/sub", true, gen);
 	vfs_cache_mark(c, "/c/d", true, gen);
 }
 
@@ -54,7 +54,9 @@ static void test_mark_answers_for_the_directory(void **state)
 	cache_with_listing(&c, 100);
 	assert_int_equal(vfs_cache_lookup(&c, "/c/d/a", &st), VFS_CACHED_STAT);
 	assert_int_equal(st.st_size, 1);
-	assert_int_equal(cached(&c, "/c/d/sub"), VFS_CACHED_LISTED);
+	assert_int_equal(vfs_cache_lookup(&c, "/c/d/sub", &st),
+			 VFS_CACHED_LISTED);
+	assert_int_equal(st.st_mode, S_IFDIR); /* a subdirectory, no object */
 	assert_int_equal(cached(&c, "/c/d/none"), VFS_CACHED_UNLISTED);
 	assert_true(vfs_cache_get(&c, "/c/d/none", &st));
 	assert_int_equal(st.st_mode, 0);
@@ -62,7 +64,7 @@ static void test_mark_answers_for_the_directory(void **state)
 	assert_int_equal(cached(&c, "/c/d/sub/x"), VFS_CACHED_NONE);
 	assert_int_equal(cached(&c, "/c/other"), VFS_CACHED_NONE);
 	/* a listed name does not hide what a stat says */
-	vfs_cache_put_listed(&c, "/c/d/a", vfs_cache_gen(&c));
+	vfs_cache_put_listed(&c, "/c/d/a", false, vfs_cache_gen(&c));
 	assert_int_equal(cached(&c, "/c/d/a"), VFS_CACHED_STAT);
 	vfs_cache_release(&c);
 }
@@ -114,7 +116,7 @@ static void test_mark_follows_changes(void **state)
 		assert_int_equal(vfs_cache_init(&c, 60, 100), 0);
 		gen = vfs_cache_gen(&c);
 		vfs_cache_drop_added(&c, "/c/d/late");
-		vfs_cache_put_listed(&c, "/c/d/other", gen);
+		vfs_cache_put_listed(&c, "/c/d/other", false, gen);
 		vfs_cache_mark(&c, "/c/d", true, gen);
 		assert_int_equal(cached(&c, "/c/d/late"), VFS_CACHED_LISTED);
 		assert_int_equal(cached(&c, "/c/d/none"), VFS_CACHED_NONE);
@@ -210,6 +212,8 @@ static void test_lookup_by_listing(void **state)
 	put(f->st, C, "a", "1", "1600000000", "600");
 	put(f->st, C, "d/", "", "1500000000", "700");
 	put(f->st, C, "i/x", "abc", NULL, NULL);
+	put(f->st, C, "both", "1", NULL, NULL);
+	put(f->st, C, "both/z", "2", NULL, NULL);
 	k = calls_now(f);
 	assert_int_equal(vfs_getattr(f->v, P "none", &st), -ENOENT);
 	calls_since(f, k, 0, 1);
@@ -219,20 +223,24 @@ static void test_lookup_by_listing(void **state)
 	assert_int_equal(st.st_mtim.tv_sec, 1600000000);
 	assert_int_equal(vfs_getattr(f->v, P "other", &st), -ENOENT);
 	assert_int_equal(vfs_getattr(f->v, P "none", &st), -ENOENT);
+	/* a file and a directory of one name: the file wins */
+	assert_int_equal(vfs_getattr(f->v, P "both", &st), 0);
+	assert_true(S_ISREG(st.st_mode));
 	calls_since(f, k, 0, 1);
 	assert_int_equal(vfs_getattr(f->v, P "d", &st), 0);
 	assert_int_equal(st.st_mode, S_IFDIR | 0700);
 	assert_int_equal(st.st_mtim.tv_sec, 1500000000);
 	assert_int_equal(vfs_getattr(f->v, P "i", &st), 0);
 	assert_true(S_ISDIR(st.st_mode));
-	calls_since(f, k, 2, 3); /* a HEAD and a listing under each */
+	/* the listing showed no object of their names: a listing under each */
+	calls_since(f, k, 0, 3);
 	assert_int_equal(vfs_getattr(f->v, P "i/x", &st), 0);
 	assert_int_equal(st.st_size, 3);
 	assert_int_equal(vfs_getattr(f->v, P "i/y", &st), -ENOENT);
-	calls_since(f, k, 2, 4);
+	calls_since(f, k, 0, 4);
 	/* under a file: one listing finds nothing there */
 	assert_int_equal(vfs_getattr(f->v, P "i/x/z", &st), -ENOENT);
-	calls_since(f, k, 2, 5);
+	calls_since(f, k, 0, 5);
 }
 
 /* Creates @path with @data through the vfs. */
