@@ -303,13 +303,12 @@ static void info_list_release(struct info_list *il)
 }
 
 /* Calls @fn per entry; the listing's result (see store_list_fn). */
-/* Calls @fn for the first @n entries of @il. */
-static int info_list_emit(const struct info_list *il, size_t n,
-			  store_list_fn *fn, void *arg)
+static int info_list_emit(const struct info_list *il, store_list_fn *fn,
+			  void *arg)
 {
 	size_t i;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < il->n; i++) {
 		int rc = fn(arg, &il->v[i]);
 
 		if (rc > 0)
@@ -374,7 +373,7 @@ static int mem_list_containers(struct store *st, store_list_fn *fn, void *arg)
 	}
 	mem_unlock(ms);
 	if (!err)
-		err = info_list_emit(&il, il.n, fn, arg);
+		err = info_list_emit(&il, fn, arg);
 	info_list_release(&il);
 	return err;
 }
@@ -497,13 +496,8 @@ static int mem_collect(const struct mem_container *c, const char *prefix,
 	return 0;
 }
 
-/*
- * list() of the first @max entries; *@whole (if not NULL) tells whether
- * they were all.
- */
-static int mem_list_upto(struct store *st, const char *container,
-			 const char *prefix, char delim, size_t max,
-			 bool *whole, store_list_fn *fn, void *arg)
+static int mem_list(struct store *st, const char *container, const char *prefix,
+		    char delim, store_list_fn *fn, void *arg)
 {
 	struct mem_store *ms = mem_of(st);
 	struct info_list il = { 0 };
@@ -518,31 +512,18 @@ static int mem_list_upto(struct store *st, const char *container,
 	if (!err)
 		err = mem_collect(ms->cs.v[at], prefix, delim, &il);
 	mem_unlock(ms);
-	if (!err) {
-		if (whole)
-			*whole = il.n <= max;
-		err = info_list_emit(&il, il.n < max ? il.n : max, fn, arg);
-	}
+	if (!err)
+		err = info_list_emit(&il, fn, arg);
 	info_list_release(&il);
 	return err;
 }
 
-static int mem_list(struct store *st, const char *container, const char *prefix,
-		    char delim, store_list_fn *fn, void *arg)
-{
-	return mem_list_upto(st, container, prefix, delim, SIZE_MAX, NULL, fn,
-			     arg);
-}
-
+/* list_page(), as a store that pages would: one (counted) list() */
 static int mem_list_page(struct store *st, const char *container,
 			 const char *prefix, char delim, unsigned max,
 			 store_list_fn *fn, void *arg)
 {
-	bool whole = false;
-	int err;
-
-	err = mem_list_upto(st, container, prefix, delim, max, &whole, fn, arg);
-	return err ? err : whole;
+	return store_list_cut(st, container, prefix, delim, max, fn, arg);
 }
 
 /*

@@ -61,7 +61,6 @@ struct page_cut {
 static int page_cut_entry(void *arg, const struct obj_info *oi)
 {
 	struct page_cut *pc = arg;
-
 	int rc;
 
 	if (pc->left == 0) {
@@ -75,18 +74,24 @@ static int page_cut_entry(void *arg, const struct obj_info *oi)
 	return rc;
 }
 
-int store_list_page(struct store *st, const char *c, const char *prefix,
-		    char delim, unsigned max, store_list_fn *fn, void *arg)
+int store_list_cut(struct store *st, const char *c, const char *prefix,
+		   char delim, unsigned max, store_list_fn *fn, void *arg)
 {
 	struct page_cut pc = { .fn = fn, .arg = arg, .left = max };
 	int err;
 
-	if (st->ops->list_page)
-		return st->ops->list_page(st, c, prefix, delim, max, fn, arg);
 	err = st->ops->list(st, c, prefix, delim, page_cut_entry, &pc);
 	if (err)
 		return err;
 	return pc.cut ? 0 : 1;
+}
+
+int store_list_page(struct store *st, const char *c, const char *prefix,
+		    char delim, unsigned max, store_list_fn *fn, void *arg)
+{
+	if (st->ops->list_page)
+		return st->ops->list_page(st, c, prefix, delim, max, fn, arg);
+	return store_list_cut(st, c, prefix, delim, max, fn, arg);
 }
 
 int store_statfs(struct store *st, struct store_statfs *out)

@@ -313,9 +313,14 @@ static inline int store_list_first(struct store *st, const char *c,
 bool store_lists_by_page(const struct store *st);
 
 /*
- * list_page() of the top layer that has it, or list() stopped after @max
- * entries: 1 if the entries seen were all, 0 if there were more.
+ * list() stopped after @max entries: 1 if the entries seen were all, 0 if
+ * there were more, or list()'s -errno (list_page() as a layer that lists
+ * whole would give it).
  */
+int store_list_cut(struct store *st, const char *c, const char *prefix,
+		   char delim, unsigned max, store_list_fn *fn, void *arg);
+
+/* list_page() of @st if it has one, else store_list_cut(). */
 int store_list_page(struct store *st, const char *c, const char *prefix,
 		    char delim, unsigned max, store_list_fn *fn, void *arg);
 

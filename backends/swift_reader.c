@@ -453,6 +453,15 @@ static int ranged_read(struct sw_reader *sr, uint64_t off, void *dst,
 	return err;
 }
 
+/* @g holds @len bytes from @off, none read yet; unlinked. */
+static void gap_init(struct sw_gap *g, uint64_t off, size_t len)
+{
+	g->off = off;
+	g->len = len;
+	g->served = 0;
+	g->next = NULL;
+}
+
 static void gap_free(struct sw_reader *sr, struct sw_gap **link)
 {
 	struct sw_gap *g = *link;
@@ -499,10 +508,7 @@ static int gap_fill(struct sw_reader *sr, uint64_t off)
 	g = malloc(sizeof(*g) + len);
 	if (!g)
 		return -ENOMEM;
-	g->off = sr->st.pos;
-	g->len = len;
-	g->served = 0;
-	g->next = NULL;
+	gap_init(g, sr->st.pos, len);
 	err = stream_read(sr, g->data, len, &got);
 	if (err) {
 		free(g);
@@ -670,10 +676,7 @@ static int open_get(struct swift_priv *sw, const char *container,
 		free(g);
 		return err;
 	}
-	g->off = 0;
-	g->len = r->got;
-	g->served = 0;
-	g->next = NULL;
+	gap_init(g, 0, r->got);
 	*head = g;
 	return 0;
 }

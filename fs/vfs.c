@@ -296,20 +296,11 @@ static int first_cb(void *arg, const struct obj_info *oi)
 }
 
 /*
- * What key @k of container @c is in the store: a file, a directory (a
- * marker or an implied prefix) or nothing. No cache, no open files.
- * Returns 0 with *@st filled, -ENOENT, or a store error.
- *
- * A HEAD of the name, then the first entry listed under "K/", which is
- * the marker "K/" if there is one (it sorts first) with the metadata a
- * listing carries: two requests for a name that is not there (rsync asks
- * for several per file), and a HEAD of the marker only if the listing
- * does not say all of its metadata.
- */
-/*
  * Directory @k of @c, known not to be an object: its marker (the first
- * entry listed under "K/"), else an implied directory. 0 with *@st,
- * -ENOENT (nothing under "K/"), or a store error.
+ * entry listed under "K/", which is the marker "K/" if there is one: it
+ * sorts first, with the metadata a listing carries; a HEAD of the marker
+ * only if the listing does not say all of it), else an implied directory.
+ * 0 with *@st, -ENOENT (nothing under "K/"), or a store error.
  */
 static int lookup_dir(struct vfs *v, const char *c, const char *k,
 		      struct stat *st)
@@ -343,6 +334,12 @@ static int lookup_dir(struct vfs *v, const char *c, const char *k,
 	return 0;
 }
 
+/*
+ * What key @k of container @c is in the store: a file, a directory (a
+ * marker or an implied prefix) or nothing. No cache, no open files.
+ * Returns 0 with *@st filled, -ENOENT, or a store error. A HEAD of the
+ * name, then lookup_dir(): two requests for a name that is not there.
+ */
 int vfs_lookup(struct vfs *v, const char *c, const char *k, struct stat *st)
 {
 	struct obj_info oi;
@@ -470,7 +467,6 @@ int vfs_parent_exists(struct vfs *v, const char *c, const char *k)
 	return vfs_dir_exists(v, c, parent);
 }
 
-/* Drops @c/@k, its ancestors and everything below it from the cache. */
 /* @drop (a vfs_cache_drop*()) of the path of @c/@k. */
 static void cache_drop_key(struct vfs *v, const char *c, const char *k,
 			   void (*drop)(struct vfs_cache *, const char *))
@@ -481,6 +477,7 @@ static void cache_drop_key(struct vfs *v, const char *c, const char *k,
 		drop(&v->cache, path);
 }
 
+/* Drops @c/@k, its ancestors and everything below it from the cache. */
 static void cache_drop_tree(struct vfs *v, const char *c, const char *k)
 {
 	cache_drop_key(v, c, k, vfs_cache_drop_tree);

@@ -387,41 +387,41 @@ bool vfs_cache_get(struct vfs_cache *c, const char *path, struct stat *st)
 	       r == VFS_CACHED_UNLISTED;
 }
 
-void vfs_cache_put_listed(struct vfs_cache *c, const char *path, bool dir,
-			  uint64_t gen)
+/*
+ * A "listed" entry for @path; with @dir, a subdirectory and no object,
+ * which holds as long as "not there" does (an object of that name stored
+ * later wins). NULL without memory or without a cache.
+ */
+static struct vfs_cache_entry *listed_entry_new(const struct vfs_cache *c,
+						const char *path, bool dir)
 {
 	struct stat st;
 
 	if (!c->buckets)
-		return;
-	/*
-	 * A stat cached says as much, and more. "A directory, no object"
-	 * holds as long as "not there" does: an object of that name stored
-	 * later wins.
-	 */
+		return NULL;
 	memset(&st, 0, sizeof(st));
 	st.st_mode = dir ? S_IFDIR : 0;
-	insert_unless_changed(c,
-			      entry_new(path, ENTRY_LISTED, &st,
-					dir ? c->neg_ttl_ns : c->ttl_ns),
-			      gen, true);
+	return entry_new(path, ENTRY_LISTED, &st,
+			 dir ? c->neg_ttl_ns : c->ttl_ns);
 }
 
-void vfs_cache_mark(struct vfs_cache *c, const char *dir, bool whole,
+void vfs_cache_put_listed(struct vfs_cache *c, const char *path, bool dir,
+			  uint64_t gen)
+{
+	/* a stat cached says as much, and more */
+	insert_unless_changed(c, listed_entry_new(c, path, dir), gen, true);
+}
+
+void vfs_cache_mark(struct vfs_cache *c, const char *dir_slash, bool whole,
 		    uint64_t gen)
 {
-	char key[PATH_MAX];
-	size_t len = strlen(dir);
-	struct vfs_cache_entry *e;
-
-	if (!c->buckets || len + 2 > sizeof(key))
-		return;
-	memcpy(key, dir, len);
-	key[len] = '/';
-	key[len + 1] = '\0';
-	e = entry_new(key, whole ? ENTRY_COMPLETE : ENTRY_TOO_BIG, NULL,
-		      whole ? c->neg_ttl_ns : c->ttl_ns);
-	insert_unless_changed(c, e, gen, false);
+	if (c->buckets)
+		insert_unless_changed(
+			c,
+			entry_new(dir_slash,
+				  whole ? ENTRY_COMPLETE : ENTRY_TOO_BIG, NULL,
+				  whole ? c->neg_ttl_ns : c->ttl_ns),
+			gen, false);
 }
 
 /* Removes what is cached of the first @len bytes of @path; lock held. */
@@ -493,10 +493,8 @@ static void added(struct vfs_cache *c, const char *path,
 
 void vfs_cache_drop_added(struct vfs_cache *c, const char *path)
 {
-	struct vfs_cache_entry *e = NULL;
+	struct vfs_cache_entry *e = listed_entry_new(c, path, false);
 
-	if (c->buckets)
-		e = entry_new(path, ENTRY_LISTED, NULL, c->ttl_ns);
 	pthread_mutex_lock(&c->lock);
 	c->gen++;
 	if (c->buckets)
@@ -506,10 +504,8 @@ void vfs_cache_drop_added(struct vfs_cache *c, const char *path)
 
 void vfs_cache_drop_moved(struct vfs_cache *c, const char *from, const char *to)
 {
-	struct vfs_cache_entry *e = NULL;
+	struct vfs_cache_entry *e = listed_entry_new(c, to, false);
 
-	if (c->buckets)
-		e = entry_new(to, ENTRY_LISTED, NULL, c->ttl_ns);
 	pthread_mutex_lock(&c->lock);
 	c->gen++;
 	if (c->buckets) {

@@ -134,12 +134,13 @@ bool vfs_cache_get(struct vfs_cache *c, const char *path, struct stat *st);
 void vfs_cache_put_listed(struct vfs_cache *c, const char *path, bool dir,
 			  uint64_t gen);
 /*
- * After a listing of directory @dir (@gen taken before it) that cached
- * each of its names: with @whole it held them all, so for the negative
- * TTL a name of @dir not cached is absent; without, @dir is too big to be
- * listed for a lookup, for the TTL.
+ * After a listing of a directory (@dir_slash: its path and a '/'; @gen
+ * taken before it) that cached each of its names: with @whole it held
+ * them all, so for the negative TTL a name there not cached is absent;
+ * without, the directory is too big to be listed for a lookup, for the
+ * TTL.
  */
-void vfs_cache_mark(struct vfs_cache *c, const char *dir, bool whole,
+void vfs_cache_mark(struct vfs_cache *c, const char *dir_slash, bool whole,
 		    uint64_t gen);
 /* Drops @path and every ancestor (an implied directory may vanish). */
 void vfs_cache_drop(struct vfs_cache *c, const char *path);
@@ -306,15 +307,6 @@ int vfs_key_getattr(struct vfs *v, const char *container, const char *key,
 int vfs_key_getattr_for_create(struct vfs *v, const char *c, const char *k,
 			       struct stat *st);
 int vfs_dir_exists(struct vfs *v, const char *container, const char *dir);
-
-/* vfs_readdir.c */
-/*
- * Key @k of @c looked up by one page of a listing of its directory: 0
- * with *@st filled, -ENOENT, 1 if the store must be asked for it by name
- * (vfs_lookup()), or a -errno. What the listing says goes to the cache.
- */
-int vfs_lookup_by_listing(struct vfs *v, const char *c, const char *k,
-			  struct stat *st);
 /* 0 if @c/@k names nothing yet (vfs_key_getattr_for_create()) and its
  * parent directory exists; -EEXIST, -ENOENT, -ENOTDIR or a store error. */
 int vfs_name_free(struct vfs *v, const char *c, const char *k);
@@ -332,6 +324,15 @@ void vfs_drop_added(struct vfs *v, const char *c, const char *k);
 bool vfs_is_absent(int err);
 const char *vfs_format_for(struct vfs *v, const char *container);
 const char *vfs_strerror(int err, char *buf, size_t len);
+
+/* vfs_readdir.c */
+/*
+ * Key @k of @c looked up by one page of a listing of its directory: 0
+ * with *@st filled, -ENOENT, 1 if the store must be asked for it by name
+ * (vfs_lookup()), or a -errno. What the listing says goes to the cache.
+ */
+int vfs_lookup_by_listing(struct vfs *v, const char *c, const char *k,
+			  struct stat *st);
 
 /* vfs_symlink.c */
 bool vfs_meta_is_symlink(const struct meta *m);

@@ -38,7 +38,7 @@ struct rd_ctx {
 	uint64_t gen;
 	size_t entries;	  /* store entries seen, marker too */
 	bool full;	  /* fill() said stop */
-	bool whole;	  /* list_dir(): the listing held it all */
+	bool whole;	  /* the listing held it all (when it ended) */
 	const char *want; /* a lookup's name, or NULL */
 	int want_r;	  /* -ENOENT: not seen; 0: in *want_st; 1: seen */
 	struct stat *want_st;
@@ -72,17 +72,26 @@ static int rd_fill(struct rd_ctx *x, const char *name, const struct stat *st)
 	return 0;
 }
 
+/* x->path with @name (@len bytes) after the directory; NULL if too long */
+static const char *rd_path(struct rd_ctx *x, const char *name, size_t len)
+{
+	if (x->dlen + len >= sizeof(x->path))
+		return NULL;
+	memcpy(x->path + x->dlen, name, len);
+	x->path[x->dlen + len] = '\0';
+	return x->path;
+}
+
 /*
  * Caches that @name (@len bytes) exists, attributes unknown; @dir: a
  * subdirectory, no object of that name.
  */
 static void rd_listed(struct rd_ctx *x, const char *name, size_t len, bool dir)
 {
-	if (x->dlen + len < sizeof(x->path)) {
-		memcpy(x->path + x->dlen, name, len);
-		x->path[x->dlen + len] = '\0';
-		vfs_cache_put_listed(&x->v->cache, x->path, dir, x->gen);
-	}
+	const char *path = rd_path(x, name, len);
+
+	if (path)
+		vfs_cache_put_listed(&x->v->cache, path, dir, x->gen);
 }
 
 static int rd_subdir(struct rd_ctx *x, const char *name)
@@ -108,6 +117,7 @@ static int rd_object(struct rd_ctx *x, const struct obj_info *oi,
 		     const char *name)
 {
 	size_t len = strlen(name);
+	const char *path;
 	struct stat st;
 	size_t i;
 
@@ -128,10 +138,9 @@ static int rd_object(struct rd_ctx *x, const struct obj_info *oi,
 		return rd_fill(x, name, NULL); /* getattr will head it */
 	}
 	vfs_stat_object(x->v, oi, &st);
-	if (x->dlen + len < sizeof(x->path)) {
-		memcpy(x->path + x->dlen, name, len + 1);
-		vfs_cache_put(&x->v->cache, x->path, &st, x->gen);
-	}
+	path = rd_path(x, name, len);
+	if (path)
+		vfs_cache_put(&x->v->cache, path, &st, x->gen);
 	return rd_fill(x, name, &st);
 }
 
@@ -157,8 +166,6 @@ static int list_dir(struct vfs *v, const char *c, const char *k,
 		    struct rd_ctx *x, unsigned page)
 {
 	char prefix[STORE_KEY_MAX + 2] = "";
-	char dir[PATH_MAX];
-	bool whole;
 	size_t i;
 	int err;
 
@@ -177,8 +184,6 @@ static int list_dir(struct vfs *v, const char *c, const char *k,
 		x->path[x->dlen++] = '/';
 		x->path[x->dlen] = '\0';
 	}
-	memcpy(dir, x->path, x->dlen - 1); /* without its '/' */
-	dir[x->dlen - 1] = '\0';
 	if (x->fill) {
 		err = vfs_pending_names(v, c, prefix, &x->pend, &x->npend);
 		if (err)
@@ -190,16 +195,16 @@ static int list_dir(struct vfs *v, const char *c, const char *k,
 		return 0;
 	if (page) {
 		err = store_list_page(v->st, c, prefix, '/', page, rd_cb, x);
-		whole = err == 1;
+		x->whole = err == 1;
 		err = err > 0 ? 0 : err;
 	} else {
 		err = store_list(v->st, c, prefix, '/', rd_cb, x);
-		whole = true;
+		x->whole = true;
 	}
 	if (err || x->full)
 		return err;
-	x->whole = whole;
-	vfs_cache_mark(&v->cache, dir, whole, x->gen);
+	/* the directory's path and its '/', the mark's key */
+	vfs_cache_mark(&v->cache, rd_path(x, "", 0), x->whole, x->gen);
 	for (i = 0; i < x->npend; i++) {
 		if (x->pend[i].seen)
 			continue;

@@ -42,7 +42,7 @@ static void cache_with_listing(struct vfs_cache *c, size_t max)
 	vfs_cache_put(c, "/c/d/a", &st, gen);
 	vfs_cache_put(c, "/c/d/b", &st, gen);
 	vfs_cache_put_listed(c, "/c/d/sub", true, gen);
-	vfs_cache_mark(c, "/c/d", true, gen);
+	vfs_cache_mark(c, "/c/d/", true, gen);
 }
 
 static void test_mark_answers_for_the_directory(void **state)
@@ -117,7 +117,7 @@ static void test_mark_follows_changes(void **state)
 		gen = vfs_cache_gen(&c);
 		vfs_cache_drop_added(&c, "/c/d/late");
 		vfs_cache_put_listed(&c, "/c/d/other", false, gen);
-		vfs_cache_mark(&c, "/c/d", true, gen);
+		vfs_cache_mark(&c, "/c/d/", true, gen);
 		assert_int_equal(cached(&c, "/c/d/late"), VFS_CACHED_LISTED);
 		assert_int_equal(cached(&c, "/c/d/none"), VFS_CACHED_NONE);
 		assert_int_equal(cached(&c, "/c/d/other"), VFS_CACHED_NONE);
@@ -152,7 +152,7 @@ static void test_mark_expires(void **state)
 	assert_int_equal(vfs_cache_init(&c, 0.2, 100), 0);
 	gen = vfs_cache_gen(&c);
 	vfs_cache_put(&c, "/c/d/a", &st, gen);
-	vfs_cache_mark(&c, "/c/d", true, gen);
+	vfs_cache_mark(&c, "/c/d/", true, gen);
 	assert_int_equal(cached(&c, "/c/d/none"), VFS_CACHED_UNLISTED);
 	nanosleep(&nap, NULL);
 	assert_int_equal(cached(&c, "/c/d/none"), VFS_CACHED_NONE);
@@ -166,7 +166,7 @@ static void test_too_big_mark(void **state)
 
 	(void)state;
 	assert_int_equal(vfs_cache_init(&c, 60, 100), 0);
-	vfs_cache_mark(&c, "/c/big", false, vfs_cache_gen(&c));
+	vfs_cache_mark(&c, "/c/big/", false, vfs_cache_gen(&c));
 	assert_int_equal(cached(&c, "/c/big/x"), VFS_CACHED_UNLISTABLE);
 	assert_int_equal(cached(&c, "/c/big"), VFS_CACHED_NONE);
 	vfs_cache_release(&c);
