@@ -114,8 +114,6 @@ struct xfer {
 	bool stalled; /* we aborted the transfer for a stall */
 };
 
-static uint64_t now_ms(void);
-
 static size_t read_cb(char *dst, size_t size, size_t nmemb, void *arg)
 {
 	struct xfer *x = arg;
@@ -224,7 +222,7 @@ static int xferinfo_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 		       curl_off_t ultotal, curl_off_t ulnow)
 {
 	struct xfer *x = arg;
-	uint64_t now = now_ms();
+	uint64_t now = swift_now_ms();
 
 	(void)dltotal;
 	(void)ultotal;
@@ -294,7 +292,7 @@ int swift_http_perform(struct swift_http_pool *p, struct swift_http_req *r)
 		x.stall_ms = (uint64_t)p->opts.stall_timeout * 1000;
 		if (r->stall_ms > x.stall_ms)
 			x.stall_ms = r->stall_ms;
-		x.last_ms = now_ms();
+		x.last_ms = swift_now_ms();
 		SETOPT(h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
 		SETOPT(h, CURLOPT_XFERINFODATA, &x);
 		SETOPT(h, CURLOPT_NOPROGRESS, 0L);
@@ -507,7 +505,7 @@ long swift_backoff_delay(const struct swift_backoff *b, unsigned attempt,
 	return (long)delay;
 }
 
-static uint64_t now_ms(void)
+uint64_t swift_now_ms(void)
 {
 	struct timespec ts;
 
@@ -547,7 +545,7 @@ int swift_http_perform_retry(struct swift_http_pool *p,
 		.cap_ms = SWIFT_BACKOFF_CAP_MS,
 		.budget_ms = budget_ms,
 	};
-	uint64_t start = now_ms();
+	uint64_t start = swift_now_ms();
 	unsigned n = 0;
 	int err;
 
@@ -563,7 +561,8 @@ int swift_http_perform_retry(struct swift_http_pool *p,
 			break;
 		if (!idempotent || !swift_http_is_retryable(r->status, r->cc))
 			break;
-		delay = swift_backoff_delay(&bo, n, now_ms() - start, jitter());
+		delay = swift_backoff_delay(&bo, n, swift_now_ms() - start,
+					    jitter());
 		if (delay < 0)
 			break;
 		ts.tv_sec = delay / 1000;

@@ -160,6 +160,9 @@ int swift_http_perform_retry(struct swift_http_pool *p,
  * the delay in milliseconds, or -1 when waiting it would pass the budget
  * (@elapsed_ms already spent of @budget_ms): then give up.
  */
+/* CLOCK_MONOTONIC in milliseconds: stalls, budgets, ages. */
+uint64_t swift_now_ms(void);
+
 /* The schedule swift_http_perform_retry() uses. */
 #define SWIFT_BACKOFF_BASE_MS 200
 #define SWIFT_BACKOFF_CAP_MS 10000

@@ -9,6 +9,7 @@
 #ifndef BACKENDS_SWIFT_I_H
 #define BACKENDS_SWIFT_I_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +26,47 @@
 #define SWIFT_MANIFEST_PUT "multipart-manifest=put"
 /* A manifest of 1000 entries (or one returned by multipart-manifest=get). */
 #define SWIFT_MANIFEST_MAX (16u << 20)
+
+/*
+ * What this store stored in one PUT moments ago (swift_recent.c): a
+ * rename of such an object skips the HEAD that asks whether it is a
+ * manifest (rsync renames each file it just wrote). Kept for
+ * SWIFT_RECENT_MS, at most SWIFT_RECENT_MAX of them, the oldest replaced.
+ * Another client may replace the object within that time: the rename's
+ * COPY carries multipart-manifest=get all the same, so a manifest is
+ * still copied as a manifest (docs/SWIFT.md "Renames").
+ */
+#define SWIFT_RECENT_MAX 64
+#define SWIFT_RECENT_MS 5000
+
+struct swift_recent_put {
+	char *path; /* "container/key"; NULL: a free slot */
+	uint64_t bytes;
+	uint64_t at_ms; /* swift_now_ms() of the PUT's answer */
+};
+
+struct swift_recent {
+	pthread_mutex_t lock;
+	struct swift_recent_put puts[SWIFT_RECENT_MAX];
+	unsigned next; /* the slot the next new entry takes */
+};
+
+void swift_recent_init(struct swift_recent *r);
+void swift_recent_release(struct swift_recent *r);
+
+/* Notes that @c/@k was stored in one PUT of @bytes at @now_ms. */
+void swift_recent_note(struct swift_recent *r, const char *c, const char *k,
+		       uint64_t bytes, uint64_t now_ms);
+
+/*
+ * True if @c/@k was noted less than SWIFT_RECENT_MS before @now_ms; then
+ * *@bytes gets its size. The entry goes either way (a rename moves it).
+ */
+bool swift_recent_take(struct swift_recent *r, const char *c, const char *k,
+		       uint64_t now_ms, uint64_t *bytes);
+
+/* Drops @c/@k (deleted, or replaced by what may not be one PUT). */
+void swift_recent_forget(struct swift_recent *r, const char *c, const char *k);
 
 /* The state of one swift store; read-only after swift_store_new(). */
 struct swift_priv {
@@ -53,6 +95,8 @@ struct swift_priv {
 	 * read with __atomic builtins: writers of any thread learn from it.
 	 */
 	uint64_t seg_limit;
+	/* objects just stored in one PUT; has its own lock */
+	struct swift_recent recent;
 };
 
 static inline struct swift_priv *swift_priv_of(struct store *st)

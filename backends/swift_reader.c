@@ -49,7 +49,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "swift_i.h"
 #include "../conf/log.h"
@@ -113,14 +112,6 @@ struct sw_reader {
 	struct sw_gap *gaps; /* owned list, oldest first */
 	size_t gap_bytes;
 };
-
-static uint64_t sr_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static size_t stream_header_cb(char *line, size_t size, size_t nmemb, void *arg)
 {
@@ -330,7 +321,7 @@ static int stream_read(struct sw_reader *sr, void *dst, size_t len, size_t *got)
 {
 	struct sw_stream *s = &sr->st;
 	uint64_t stall_ms = (uint64_t)sr->sw->stall_timeout * 1000;
-	uint64_t last = sr_now_ms();
+	uint64_t last = swift_now_ms();
 	size_t seen = 0;
 	int err = 0;
 
@@ -380,8 +371,8 @@ static int stream_read(struct sw_reader *sr, void *dst, size_t len, size_t *got)
 			continue;
 		if (s->got != seen) {
 			seen = s->got;
-			last = sr_now_ms();
-		} else if (stall_ms && sr_now_ms() - last >= stall_ms) {
+			last = swift_now_ms();
+		} else if (stall_ms && swift_now_ms() - last >= stall_ms) {
 			err = -ETIMEDOUT;
 			break;
 		}

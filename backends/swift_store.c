@@ -834,6 +834,7 @@ static int sw_del(struct store *st, const char *container, const char *key)
 	bool slo;
 	int err;
 
+	swift_recent_forget(&sw->recent, container, key);
 	swift_http_req_init(&r);
 	err = swift_head_raw(sw, container, key, &r);
 	slo = !err && swift_hdr_true(&r, "x-static-large-object");
@@ -885,21 +886,35 @@ static int rename_object(struct store *st, const char *sc, const char *sk,
 	struct swift_slo_parts old;
 	struct swift_http_req r;
 	uint64_t bytes = 0;
-	bool manifest;
-	bool slo;
+	bool manifest = false;
+	bool slo = false;
+	bool just_put;
 	char v[32];
-	int err;
+	int err = 0;
 
 	if (!store_container_is_valid(dc) || !store_key_is_valid(dk))
 		return -EINVAL;
 	swift_http_req_init(&r);
-	err = swift_head_raw(sw, sc, sk, &r);
-	slo = !err && swift_hdr_true(&r, "x-static-large-object");
-	manifest = slo || (!err &&
-			   swift_http_header(&r, "x-object-manifest", NULL, 0));
-	if (!manifest && swift_http_header(&r, "content-length", v, sizeof(v)))
-		bytes = strtoull(v, NULL, 10);
-	if (err || (strcmp(sc, dc) == 0 && strcmp(sk, dk) == 0)) {
+	if (strcmp(sc, dc) == 0 && strcmp(sk, dk) == 0) {
+		/* nothing to move; it must exist all the same */
+		err = swift_head_raw(sw, sc, sk, &r);
+		swift_http_req_release(&r);
+		return err;
+	}
+	swift_recent_forget(&sw->recent, dc, dk);
+	just_put =
+		swift_recent_take(&sw->recent, sc, sk, swift_now_ms(), &bytes);
+	if (!just_put) {
+		err = swift_head_raw(sw, sc, sk, &r);
+		slo = !err && swift_hdr_true(&r, "x-static-large-object");
+		manifest = slo ||
+			   (!err && swift_http_header(&r, "x-object-manifest",
+						      NULL, 0));
+		if (!manifest &&
+		    swift_http_header(&r, "content-length", v, sizeof(v)))
+			bytes = strtoull(v, NULL, 10);
+	}
+	if (err) {
 		swift_http_req_release(&r);
 		return err;
 	}
@@ -917,10 +932,15 @@ static int rename_object(struct store *st, const char *sc, const char *sk,
 		}
 	}
 	swift_http_req_release(&r);
-	/* a manifest is copied as a manifest, not as its data */
-	err = swift_server_copy(sw, sc, sk, dc, dk,
-				manifest ? "multipart-manifest=get" : NULL,
-				bytes);
+	/*
+	 * A manifest is copied as a manifest, not as its data; a plain
+	 * object is copied as it is with or without the query, which is
+	 * why an object just PUT (no HEAD) gets it too: another client may
+	 * have made it a manifest since.
+	 */
+	err = swift_server_copy(
+		sw, sc, sk, dc, dk,
+		manifest || just_put ? "multipart-manifest=get" : NULL, bytes);
 	if (err)
 		goto out_old;
 	/* the source manifest only: its segments now belong to dk */
@@ -1165,6 +1185,7 @@ static void sw_destroy(struct store *st)
 
 	swift_auth_free(sw->auth);
 	swift_http_pool_free(sw->pool);
+	swift_recent_release(&sw->recent);
 	free(sw);
 	free(st);
 }
@@ -1209,9 +1230,11 @@ int swift_store_new(const struct swift_conf *conf, struct store **out)
 	st = calloc(1, sizeof(*st));
 	sw = calloc(1, sizeof(*sw));
 	if (!st || !sw) {
-		err = -ENOMEM;
-		goto out_free;
+		free(sw);
+		free(st);
+		return -ENOMEM;
 	}
+	swift_recent_init(&sw->recent);
 	sw->budget_ms = (uint64_t)conf->retry_budget * 1000;
 	sw->segment_size = conf->segment_size;
 	sw->parallel = conf->parallel;
@@ -1235,6 +1258,7 @@ int swift_store_new(const struct swift_conf *conf, struct store **out)
 out_pool:
 	swift_http_pool_free(sw->pool);
 out_free:
+	swift_recent_release(&sw->recent);
 	free(sw);
 	free(st);
 	return err;

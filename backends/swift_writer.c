@@ -161,14 +161,6 @@ static int seg_name(const struct sw_writer *w, size_t i, struct buf *b)
 	return b->err;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /*
  * A manifest PUT with heartbeat=on: Swift answers 202 at once and sends
  * spaces while it checks every segment (on a slow cluster longer than
@@ -183,7 +175,7 @@ static int put_heartbeat(struct swift_priv *sw, struct swift_call *c)
 		.cap_ms = SWIFT_BACKOFF_CAP_MS,
 		.budget_ms = sw->budget_ms,
 	};
-	uint64_t start = mono_ms();
+	uint64_t start = swift_now_ms();
 	struct swift_http_req r;
 	struct buf resp;
 	unsigned attempt;
@@ -208,8 +200,8 @@ static int put_heartbeat(struct swift_priv *sw, struct swift_call *c)
 		if (err != -EIO && err != -EBADMSG)
 			break;
 		if (swift_http_is_retryable(status, CURLE_OK))
-			delay = swift_backoff_delay(&bo, attempt,
-						    mono_ms() - start, 0.5);
+			delay = swift_backoff_delay(
+				&bo, attempt, swift_now_ms() - start, 0.5);
 		if (delay < 0) {
 			log_error("swift PUT '%s/%s': %.300s", c->container,
 				  c->key, buf_str(&resp));
@@ -841,6 +833,8 @@ static int sw_commit(struct store_writer *wr, const struct meta *m)
 		if (err != -EFBIG) {
 			if (err)
 				goto out_delete;
+			swift_recent_note(&sw->recent, w->container, w->key,
+					  w->cur_len, swift_now_ms());
 			swift_delete_replaced(sw, w->container, w->key, &old,
 					      NULL, 0);
 			goto out_free;
@@ -877,6 +871,8 @@ static int sw_commit(struct store_writer *wr, const struct meta *m)
 		goto out_delete;
 	/* all the new object names: in Trove's layout, sub-manifest names
 	 * may be the old ones' */
+	/* a writer of the same name that committed meanwhile noted it */
+	swift_recent_forget(&sw->recent, w->container, w->key);
 	mine.leaves = segs;
 	mine.nleaves = nsegs;
 	mine.subs = w->nest.subs;
@@ -939,6 +935,8 @@ int swift_writer_open(struct store *st, const char *container, const char *key,
 		return -ENOMEM;
 	w->sw = sw;
 	w->fresh = opts && opts->fresh;
+	/* what replaces the object may be an SLO: renames must ask again */
+	swift_recent_forget(&sw->recent, container, key);
 	/* Trove's readers expect its layout; others get the hidden one */
 	w->trove = sw->segments == SWIFT_SEGMENTS_TROVE ||
 		   (opts && opts->format &&

@@ -191,6 +191,27 @@ t_eq "it keeps metadata trovefs cannot hold (foreign key, UTF-8)" \
 t_eq "it has the new mode" "$(stat -c %a "$C/m-plain")" 600
 t_eq "it reads as before" "$(cat "$C/m-plain")" "not really gzip"
 
+# a file this mount has just stored is renamed without a HEAD of it (the
+# Swift store remembers its one PUT for 5 s). Another client made it an
+# SLO meanwhile: the COPY asks for the manifest all the same, so the new
+# name is their SLO and their segments stay (docs/SWIFT.md "Renames")
+printf 'part one ' | t_swift_curl -f -o /dev/null -X PUT --data-binary @- ic_segs/r1
+printf 'part two' | t_swift_curl -f -o /dev/null -X PUT --data-binary @- ic_segs/r2
+echo ours > "$C/just-put"
+t_swift_curl -f -o /dev/null -X PUT --data-binary \
+	'[{"path": "/ic_segs/r1"}, {"path": "/ic_segs/r2"}]' \
+	'ic/just-put?multipart-manifest=put'
+h0=$(grep -c "HEAD /v1/AUTH_test/ic/just-put " "$SWIFT_DIR/log/proxy.log")
+t_check "mv of a file just stored, since made an SLO by another client" \
+	mv "$C/just-put" "$C/moved"
+t_eq "sends no HEAD of it" \
+	"$(($(grep -c "HEAD /v1/AUTH_test/ic/just-put " "$SWIFT_DIR/log/proxy.log") - h0))" 0
+t_eq "the new name is their SLO" "$(hdr ic/moved x-static-large-object)" True
+t_eq "with their bytes" "$(t_swift_curl -f ic/moved)" "part one part two"
+t_eq "the old name is gone" \
+	"$(t_swift_curl -o /dev/null -w '%{http_code}' -I ic/just-put)" 404
+t_eq "their segments stay" "$(t_swift_curl -f ic_segs/r1)" "part one "
+
 # an SLO whose first segment is gone: Swift answers its GET 409, which is
 # an I/O error on a file (ENOTEMPTY is for a container that is not empty)
 printf 'first' | t_swift_curl -f -o /dev/null -X PUT --data-binary @- ic_segs/b1
