@@ -285,6 +285,36 @@ int swift_bulk_delete_result(const char *json, size_t len, uint64_t *deleted,
 	return err;
 }
 
+long swift_bulk_first_error(const char *json, size_t len)
+{
+	bson_error_t e;
+	bson_iter_t it;
+	bson_iter_t errs;
+	bson_iter_t pair;
+	bson_t *doc;
+	long code = 0;
+
+	doc = bson_new_from_json((const uint8_t *)json, (ssize_t)len, &e);
+	if (!doc)
+		return 0;
+	/* "Errors": [["/c/o", "403 Forbidden"], ...] */
+	if (bson_iter_init_find(&it, doc, "Errors") &&
+	    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &errs)) {
+		while (!code && bson_iter_next(&errs)) {
+			if (!BSON_ITER_HOLDS_ARRAY(&errs) ||
+			    !bson_iter_recurse(&errs, &pair) ||
+			    !bson_iter_next(&pair) || !bson_iter_next(&pair) ||
+			    !BSON_ITER_HOLDS_UTF8(&pair))
+				continue;
+			code = strtol(bson_iter_utf8(&pair, NULL), NULL, 10);
+			if (code < 100 || code > 599)
+				code = 0;
+		}
+	}
+	bson_destroy(doc);
+	return code;
+}
+
 /* One bulk delete of up to @max of @paths; *@taken gets how many it took. */
 static int bulk_delete(struct swift_priv *sw, char *const *paths, size_t n,
 		       size_t max, size_t *taken)

@@ -248,6 +248,12 @@ int swift_bulk_delete_result(const char *json, size_t len, uint64_t *deleted,
 			     uint64_t *not_found, long *status);
 
 /*
+ * The HTTP status of the first well-formed entry of "Errors" in such a
+ * body ("403 Forbidden": 403), or 0 if there is none (or no JSON).
+ */
+long swift_bulk_first_error(const char *json, size_t len);
+
+/*
  * The listing rule of Trove's layout: "<x>_%08d" (and "<x>_m%d-%08d", a
  * nested manifest) is hidden when "<x>" was listed as an SLO before it in
  * the same sorted listing. Feed every entry in order to
@@ -389,6 +395,15 @@ int swift_rename_undo(struct swift_priv *sw, const char *sc, const char *sk,
 
 /* True if @name ends in SWIFT_SEG_SUFFIX (a container of segments). */
 bool swift_is_seg_container(const char *name);
+
+/*
+ * The check of every store op on a name the mount's user gives: 0,
+ * -EINVAL (not a valid name), or -ENOENT for a container of segments.
+ * Such a container is the parts of live objects: it is not listed, and
+ * no path reaches it (`rm -r` of it would break every object it holds).
+ */
+int swift_user_container_check(const char *name);
+int swift_user_object_check(const char *container, const char *key);
 
 /*
  * Calls @fn for every entry of the JSON listing of @container (NULL: the

@@ -639,8 +639,9 @@ static int open_get(struct swift_priv *sw, const char *container,
 	int err;
 
 	*head = NULL;
-	if (!store_container_is_valid(container) || !store_key_is_valid(key))
-		return -EINVAL;
+	err = swift_user_object_check(container, key);
+	if (err)
+		return err;
 	snprintf(range, sizeof(range), "Range: bytes=0-%u",
 		 SR_OPEN_PREFETCH - 1);
 	g = malloc(sizeof(*g) + SR_OPEN_PREFETCH);

@@ -245,6 +245,22 @@ bool swift_is_seg_container(const char *name)
 	return n > s && strcmp(name + n - s, SWIFT_SEG_SUFFIX) == 0;
 }
 
+int swift_user_container_check(const char *name)
+{
+	if (!store_container_is_valid(name))
+		return -EINVAL;
+	return swift_is_seg_container(name) ? -ENOENT : 0;
+}
+
+int swift_user_object_check(const char *container, const char *key)
+{
+	int err = swift_user_container_check(container);
+
+	if (!err && !store_key_is_valid(key))
+		err = -EINVAL;
+	return err;
+}
+
 struct list_ctx {
 	store_list_fn *fn;
 	void *arg;
@@ -530,8 +546,9 @@ static int sw_delete_container(struct store *st, const char *container)
 	struct buf seg;
 	int err;
 
-	if (!store_container_is_valid(container))
-		return -EINVAL;
+	err = swift_user_container_check(container);
+	if (err)
+		return err;
 	err = swift_simple(sw, "DELETE", container, NULL, NULL,
 			   SWIFT_QUIET_404 | SWIFT_QUIET_409, NULL);
 	if (err)
@@ -549,8 +566,10 @@ static int sw_list_objects(struct store *st, const char *container,
 			   const char *prefix, char delim, store_list_fn *fn,
 			   void *arg)
 {
-	if (!store_container_is_valid(container))
-		return -EINVAL;
+	int err = swift_user_container_check(container);
+
+	if (err)
+		return err;
 	return sw_list(swift_priv_of(st), container, prefix, delim, PAGE_LIMIT,
 		       NULL, fn, arg);
 }
@@ -564,8 +583,10 @@ static int sw_list_first(struct store *st, const char *container,
 			 const char *prefix, char delim, store_list_fn *fn,
 			 void *arg)
 {
-	if (!store_container_is_valid(container))
-		return -EINVAL;
+	int err = swift_user_container_check(container);
+
+	if (err)
+		return err;
 	return sw_list(swift_priv_of(st), container, prefix, delim,
 		       LIST_FIRST_PAGE, NULL, fn, arg);
 }
@@ -576,10 +597,10 @@ static int sw_list_page(struct store *st, const char *container,
 			store_list_fn *fn, void *arg)
 {
 	bool whole = false;
-	int err;
+	int err = swift_user_container_check(container);
 
-	if (!store_container_is_valid(container))
-		return -EINVAL;
+	if (err)
+		return err;
 	if (max == 0 || max > PAGE_LIMIT)
 		max = PAGE_LIMIT;
 	err = sw_list(swift_priv_of(st), container, prefix, delim, (int)max,
@@ -681,6 +702,9 @@ static int sw_head(struct store *st, const char *container, const char *key,
 	struct obj_info tmp;
 	int err;
 
+	err = swift_user_object_check(container, key);
+	if (err)
+		return err;
 	swift_http_req_init(&r);
 	err = swift_head_raw(swift_priv_of(st), container, key, &r);
 	if (!err)
@@ -816,9 +840,16 @@ static int delete_slo(struct swift_priv *sw, const char *container,
 				container, key, buf_str(&resp));
 			err = 0;
 		} else {
+			/* e.g. 403 for the manifest: EACCES, as for a plain
+			 * object the user may not delete */
+			long code = swift_bulk_first_error(resp.data, resp.len);
+
 			log_error("cannot delete '%s/%s': %.300s", container,
 				  key, buf_str(&resp));
-			err = -EIO;
+			err = code >= 400 && code != 404
+				      ? swift_http_errno(code, CURLE_OK,
+							 SWIFT_TARGET_OBJECT)
+				      : -EIO;
 		}
 	}
 	swift_http_req_release(&r);
@@ -834,6 +865,9 @@ static int sw_del(struct store *st, const char *container, const char *key)
 	bool slo;
 	int err;
 
+	err = swift_user_object_check(container, key);
+	if (err)
+		return err;
 	swift_recent_forget(&sw->recent, container, key);
 	swift_http_req_init(&r);
 	err = swift_head_raw(sw, container, key, &r);
@@ -892,8 +926,11 @@ static int rename_object(struct store *st, const char *sc, const char *sk,
 	char v[32];
 	int err = 0;
 
-	if (!store_container_is_valid(dc) || !store_key_is_valid(dk))
-		return -EINVAL;
+	err = swift_user_object_check(sc, sk);
+	if (!err)
+		err = swift_user_object_check(dc, dk);
+	if (err)
+		return err;
 	swift_http_req_init(&r);
 	if (strcmp(sc, dc) == 0 && strcmp(sk, dk) == 0) {
 		/* nothing to move; it must exist all the same */
@@ -1058,8 +1095,9 @@ static int post_meta(struct store *st, const char *container, const char *key,
 	struct carry_ctx cc = { .m = m, .h = &h };
 	int err;
 
-	if (!store_container_is_valid(container) || !store_key_is_valid(key))
-		return -EINVAL;
+	err = swift_user_object_check(container, key);
+	if (err)
+		return err;
 	obj_info_init(&shown);
 	meta_init(&merged);
 	swift_http_req_init(&r);

@@ -928,8 +928,9 @@ int swift_writer_open(struct store *st, const char *container, const char *key,
 	unsigned i;
 	int err;
 
-	if (!store_container_is_valid(container) || !store_key_is_valid(key))
-		return -EINVAL;
+	err = swift_user_object_check(container, key);
+	if (err)
+		return err;
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;

@@ -56,6 +56,18 @@ nsegs=$(t_swift_curl sw+segments | grep -c .)
 t_check "its segments are in sw+segments ($nsegs)" test "$nsegs" -ge 5
 t_eq "segments are not listed in the container" "$(ls -A "$C")" big
 t_eq "the segments container is not listed" "$(ls "$MNT/containers" | grep -c segments)" 0
+# nor reachable by name: rm -r of it would break every SLO it holds
+seg1=$(t_swift_curl sw+segments | head -n 1)
+t_check_fails "ls of the segments container by name: ENOENT" \
+	"No such file or directory" ls "$MNT/containers/sw+segments"
+t_check_fails "cat of a segment by name: ENOENT" "No such file or directory" \
+	cat "$MNT/containers/sw+segments/$seg1"
+t_check_fails "rm -r of the segments container: ENOENT" \
+	"No such file or directory" rm -r "$MNT/containers/sw+segments"
+t_check_fails "cp into it: ENOENT" "No such file or directory" \
+	cp "$T/src/big" "$MNT/containers/sw+segments/x"
+t_eq "its segments are all still there" "$(t_swift_curl sw+segments | grep -c .)" "$nsegs"
+t_eq "and the SLO still reads back" "$(t_sha "$C/big")" "$(t_sha "$T/src/big")"
 
 # ---- cold reads while the kernel sends several reads at once, which the
 # FUSE threads deliver out of order: the object must still come in one

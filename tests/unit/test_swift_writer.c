@@ -422,6 +422,29 @@ static void test_bulk_result_statuses(void **state)
 			 -EBADMSG);
 }
 
+static void test_bulk_first_error(void **state)
+{
+	static const char forbidden[] =
+		"{\"Response Status\": \"400 Bad Request\", \"Errors\": "
+		"[[\"/ro/seg\", \"403 Forbidden\"], "
+		"[\"/ro/obj\", \"503 Service Unavailable\"]]}";
+	static const char odd_first[] =
+		"{\"Errors\": [\"not a pair\", [\"/c/a\"], [\"/c/b\", 7], "
+		"[\"/c/c\", \"no code\"], [\"/c/d\", \"409 Conflict\"]]}";
+	static const char none[] =
+		"{\"Response Status\": \"200 OK\", \"Errors\": []}";
+
+	(void)state;
+	assert_int_equal(swift_bulk_first_error(forbidden, strlen(forbidden)),
+			 403);
+	/* entries without a status are passed over */
+	assert_int_equal(swift_bulk_first_error(odd_first, strlen(odd_first)),
+			 409);
+	assert_int_equal(swift_bulk_first_error(none, strlen(none)), 0);
+	assert_int_equal(swift_bulk_first_error("{\"Errors\": 3}", 13), 0);
+	assert_int_equal(swift_bulk_first_error("not json", 8), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -445,6 +468,7 @@ int main(void)
 		cmocka_unit_test(test_bulk_body_encodes_paths),
 		cmocka_unit_test(test_bulk_body_limits),
 		cmocka_unit_test(test_bulk_result_statuses),
+		cmocka_unit_test(test_bulk_first_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
