@@ -505,10 +505,16 @@ static int read_file(const char *path, char **out, size_t *len)
 	return 0;
 }
 
-/* Replaces @path atomically with @data (temp file, fsync, rename). */
+/*
+ * Replaces @path atomically with @data (temp file, fsync, rename), with
+ * the owner and mode of @like (NULL: ours, 0640). The owner matters: a
+ * server running as "redis" must still read its config file after a
+ * root daemon rewrote it.
+ */
 static int write_file_atomic(const char *path, const char *data, size_t len,
-			     mode_t mode)
+			     const struct stat *like)
 {
+	mode_t mode = like ? like->st_mode : 0640;
 	struct buf tmp;
 	ssize_t n;
 	size_t off = 0;
@@ -534,6 +540,8 @@ static int write_file_atomic(const char *path, const char *data, size_t len,
 		}
 		off += (size_t)n;
 	}
+	if (!err && like && fchown(fd, like->st_uid, like->st_gid) < 0)
+		err = -errno;
 	if (!err && (fchmod(fd, mode & 07777) < 0 || fsync(fd) < 0))
 		err = -errno;
 	if (close(fd) < 0 && !err)
@@ -627,7 +635,7 @@ static int conf_set_aof_off(struct redis_ds *r, struct redis_site *st)
 	err = conf_aof_off(st->conf_orig, &b);
 	if (!err)
 		err = write_file_atomic(buf_str(&st->conf), buf_str(&b), b.len,
-					sb.st_mode);
+					&sb);
 	buf_release(&b);
 	if (err)
 		log_error("redis '%s': cannot write '%s': %s", r->ds->name,
@@ -644,10 +652,10 @@ static int conf_put_back(struct redis_ds *r, struct redis_site *st)
 
 	if (!st->conf_changed)
 		return 0;
-	if (stat(buf_str(&st->conf), &sb) < 0)
-		sb.st_mode = 0640;
-	err = write_file_atomic(buf_str(&st->conf), st->conf_orig,
-				st->conf_orig_len, sb.st_mode);
+	/* what we wrote kept the original's owner and mode; gone: ours */
+	err = write_file_atomic(
+		buf_str(&st->conf), st->conf_orig, st->conf_orig_len,
+		stat(buf_str(&st->conf), &sb) == 0 ? &sb : NULL);
 	if (err)
 		log_error("redis '%s': cannot restore '%s': %s", r->ds->name,
 			  buf_str(&st->conf), strerror(-err));

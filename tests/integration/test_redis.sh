@@ -232,7 +232,13 @@ c1 SADD set extra >/dev/null
 echo old > "$D1/.dump.rdb.trovefs-trash.1.1"
 mkdir "$D1/.dump.rdb.trovefs-trash.1.2"
 echo old > "$D1/.dump.rdb.trovefs-trash.1.2/appendonly.aof.1.base.rdb"
+# the config file the recover rewrites keeps its owner and mode (a server
+# running as "redis" must still read it)
+chown 65534:65534 "$D1/redis.conf"
+chmod 640 "$D1/redis.conf"
 t_check "recover (AOF on)" bash -c "echo latest > '$DS/r1/recover'"
+t_eq "the config file keeps its owner and mode" \
+	"$(stat -c '%u:%g %a' "$D1/redis.conf")" "65534:65534 640"
 t_check "the recover removed the dead daemon's trash" \
 	sh -c "! ls -A '$D1' | grep -q 'trovefs-trash\.1\.[12]\$'"
 t_log_has "the log names the trash removed" \
