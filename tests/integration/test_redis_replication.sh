@@ -7,9 +7,7 @@
 # is lost), eject after kill -9 of the source (the most current replica
 # wins), eject while the source lives.
 #
-# Through the mount when the daemon serves datastores/NAME/replication/;
-# until then through tests/tools/repl_tool, which calls the same module
-# (the mode is printed). Servers are started and stopped by
+# Everything goes through the mount. Servers are started and stopped by
 # tests/services/redis.sh, each in its own dir; only their pids are
 # signalled.
 . "$(dirname "$0")/lib.sh"
@@ -17,7 +15,6 @@ t_init
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REDIS_SH=$HERE/../services/redis.sh
-REPL_TOOL=$TROVEFS_BUILD/tests/tools/repl_tool
 STOPPED_PID=""
 WRITER_PID=""
 
@@ -84,54 +81,29 @@ caught_up() {	# caught_up REPLICA_PORT MASTER_PORT
 	[ -n "$want" ] && [ "$(info_field "$1" slave_repl_offset)" = "$want" ]
 }
 
-# The datastores, for the daemon and for the tool.
+# The datastores, for the daemon.
 t_write_conf "$(printf '[redis:%s]\nhost = %s\nport = %s\ntimeout = 2\n' \
 	a $H "$P_a" b $H "$P_b" c $H "$P_c")"
-TCONF=$T/repl_tool.conf
-printf 'node = a %s %s\nnode = b %s %s\nnode = c %s %s\ntimeout = 2\nwait_timeout = 10\n' \
-	$H "$P_a" $H "$P_b" $H "$P_c" > "$TCONF"
-MODE=tool
-if t_mount; then
-	[ -d "$MNT/datastores/a/replication" ] && MODE=mount
-else
-	# no datastore support in the daemon yet: its log is not ours
-	mv "$LOG" "$T/daemon-mount-failed.log"
-	: > "$LOG"
-fi
-if [ $MODE = tool ] && [ ! -x "$REPL_TOOL" ]; then
-	echo "not ok - no $REPL_TOOL (make tools)"
-	exit 1
-fi
-echo "# mode: $MODE"
+t_mount || exit 1
+for n in a b c; do
+	[ -d "$MNT/datastores/$n/replication" ] || {
+		echo "not ok - no $MNT/datastores/$n/replication"
+		exit 1
+	}
+done
 
 rd() {	# rd NAME FILE
-	if [ $MODE = mount ]; then
-		cat "$MNT/datastores/$1/replication/$2"
-	else
-		local rc=0
-		"$REPL_TOOL" "$TCONF" read "$1/$2" 2>"$T/.rderr" || rc=$?
-		cat "$T/.rderr" >> "$LOG"
-		cat "$T/.rderr" >&2
-		return $rc
-	fi
+	cat "$MNT/datastores/$1/replication/$2"
 }
 
 wr() {	# wr NAME FILE DATA - fails with the strerror text on stderr
-	if [ $MODE = mount ]; then
-		bash -c 'echo "$1" > "$2"' _ "$3" \
-			"$MNT/datastores/$1/replication/$2"
-	else
-		"$REPL_TOOL" "$TCONF" write "$1/$2" "$3" 2>&1 |
-			tee -a "$LOG" | grep -v '^repl_tool: info:' >&2
-		return "${PIPESTATUS[0]}"
-	fi
+	bash -c 'echo "$1" > "$2"' _ "$3" "$MNT/datastores/$1/replication/$2"
 }
 
-# Expected daemon (or tool) log lines.
+# Expected daemon log lines.
 t_allow "replica_of: (expected|unknown datastore|refusing)"
 t_allow "cannot connect|Connection refused|source still alive"
 t_allow "unreachable|Resource temporarily unavailable|timed out|no data"
-t_allow "^repl_tool: (write|read): "
 t_allow "promote: not a replica|eject: no reachable replica"
 
 # ---- set up and read ----
@@ -311,5 +283,5 @@ t_check_fails "eject of dead b: no replica of it is left" "No such device" \
 	wr b eject 1
 t_check_fails "reading a dead node's role" "Connection refused" rd b role
 
-[ $MODE = mount ] && t_check "unmount" t_umount
+t_check "unmount" t_umount
 t_done
