@@ -547,7 +547,10 @@ static int op_begin(struct ds *ds, const char *op)
 	return err;
 }
 
-static void op_end(struct ds *ds, int err)
+/* Sets last_op/result/time: @op ended with @err during @step (may be
+ * ""). Called with ds->lock held. */
+static void set_result_locked(struct ds *ds, const char *op, int err,
+			      const char *step)
 {
 	char res[DS_STATUS_MAX];
 	int n;
@@ -555,18 +558,35 @@ static void op_end(struct ds *ds, int err)
 	if (err)
 		n = snprintf(res, sizeof(res), "error: %s (%s)%s%s",
 			     strerror(-err), ds_errno_name(err),
-			     ds->step[0] ? " during: " : "", ds->step);
+			     step[0] ? " during: " : "", step);
 	else
 		n = snprintf(res, sizeof(res), "ok");
 	if (n < 0)
 		res[0] = '\0';
-	pthread_mutex_lock(&ds->lock);
-	copy_str(ds->last_op, sizeof(ds->last_op), ds->op);
+	copy_str(ds->last_op, sizeof(ds->last_op), op);
 	copy_str(ds->last_result, sizeof(ds->last_result), res);
 	ds->last_time = time(NULL);
+}
+
+static void op_end(struct ds *ds, int err)
+{
+	pthread_mutex_lock(&ds->lock);
+	set_result_locked(ds, ds->op, err, ds->step);
 	ds->busy = false;
 	ds->op[0] = '\0';
 	ds->step[0] = '\0';
+	pthread_mutex_unlock(&ds->lock);
+}
+
+/*
+ * Records @op refused with @err before anything ran (status says what
+ * happened to the last request); a job running meanwhile keeps its own.
+ */
+static void op_refused(struct ds *ds, const char *op, int err)
+{
+	pthread_mutex_lock(&ds->lock);
+	if (!ds->busy)
+		set_result_locked(ds, op, err, "");
 	pthread_mutex_unlock(&ds->lock);
 }
 
@@ -1239,8 +1259,17 @@ int ds_recover(struct ds *ds, const char *arg, size_t len)
 	if (err) {
 		while (len > 0 && isspace((unsigned char)arg[len - 1]))
 			len--;
-		log_error("datastore '%s': cannot recover: no backup '%.*s'",
-			  ds->name, (int)(len > 64 ? 64 : len), arg);
+		if (len == 0)
+			log_error(
+				"datastore '%s': cannot recover: no backup name written",
+				ds->name);
+		else
+			log_error(
+				"datastore '%s': cannot recover: no backup '%.*s'",
+				ds->name, (int)(len > 64 ? 64 : len), arg);
+		snprintf(op, sizeof(op), "recover %.*s",
+			 (int)(len > 64 ? 64 : len), arg);
+		op_refused(ds, op, err);
 		return err;
 	}
 	if (!ds->drv->recover && !ds->drv->stage_open) {

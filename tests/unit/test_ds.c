@@ -613,8 +613,23 @@ static void test_ds_recover_no_safety_backup_no_recover(void **state)
 static void test_ds_recover_garbage(void **state)
 {
 	struct fixture *f = *state;
+	struct buf b;
 
 	assert_int_equal(ds_recover(f->ds, "garbage", 7), -ENOENT);
+	assert_int_equal(g_recovers, 0);
+	/* status says what became of the request, though nothing ran */
+	buf_init(&b, 4096);
+	assert_int_equal(ds_status(f->ds, &b), 0);
+	assert_non_null(
+		strstr(buf_str(&b), "last_operation: recover garbage\n"));
+	assert_non_null(strstr(
+		buf_str(&b),
+		"last_result: error: No such file or directory (ENOENT)\n"));
+	buf_reset(&b);
+	assert_int_equal(ds_recover(f->ds, "\n", 1), -EINVAL);
+	assert_int_equal(ds_status(f->ds, &b), 0);
+	assert_non_null(strstr(buf_str(&b), "(EINVAL)"));
+	buf_release(&b);
 	assert_int_equal(g_recovers, 0);
 }
 
