@@ -447,8 +447,12 @@ static int datastores_open(void *p, const char *rel, int flags, void **fh)
 	if (ds_is_dir(n, file))
 		return -EISDIR;
 	/* control files are write-only, the others read-only */
-	if (want_write != w || (w && (flags & O_ACCMODE) == O_RDWR))
+	if (want_write != w || (w && (flags & O_ACCMODE) == O_RDWR)) {
+		log_warn("datastores/%s: %s", rel,
+			 w ? "a control file: open it for writing only"
+			   : "read-only");
 		return -EACCES;
+	}
 	switch (file) {
 	case DSF_F_LIVE:
 		h = handle_new(DSF_LIVE, ds);

@@ -285,6 +285,8 @@ t_allow "does not verify|cannot decode|corrupt|authentication|tag|bad frame|reco
 # ---- bad input
 t_check_fails "garbage backup name" "No such file" \
 	bash -c "echo no-such-backup > '$DS/r1/recover'"
+t_check "status shows the refused recover" \
+	grep -q "^last_operation: recover no-such-backup" "$DS/r1/status"
 t_check_fails "a path as backup name" "No such file" \
 	bash -c "echo ../../etc > '$DS/r1/recover'"
 t_check_fails "empty recover" "Invalid argument" \
@@ -298,6 +300,10 @@ t_check_fails "write to progress" "Permission denied" bash -c "echo x > '$DS/r1/
 t_check_fails "write to dump.rdb" "Permission denied" bash -c "echo x > '$DS/r1/dump.rdb'"
 t_check_fails "read of backup" "Permission denied" cat "$DS/r1/backup"
 t_check_fails "read of recover" "Permission denied" cat "$DS/r1/recover"
+t_allow "datastores/r1/(status|progress|dump.rdb): read-only|datastores/r1/(backup|recover): a control file"
+t_log_has "one line says status is read-only" "datastores/r1/status: read-only"
+t_log_has "one line says recover is for writing" \
+	"datastores/r1/recover: a control file: open it for writing only"
 t_check_fails "unknown datastore" "No such file" ls "$DS/nope"
 t_check_fails "unknown file" "No such file" cat "$DS/r1/nope"
 t_check_fails "unknown backup in restore/" "No such file" ls "$MNT/restore/r1/nope"
