@@ -203,8 +203,10 @@ static int put_heartbeat(struct swift_priv *sw, struct swift_call *c)
 			delay = swift_backoff_delay(
 				&bo, attempt, swift_now_ms() - start, 0.5);
 		if (delay < 0) {
-			log_error("swift PUT '%s/%s': %.300s", c->container,
-				  c->key, buf_str(&resp));
+			/* a transport failure: swift_do() said it already */
+			if (resp.len > 0)
+				log_error("swift PUT '%s/%s': %.300s",
+					  c->container, c->key, buf_str(&resp));
 			if (status)
 				err = swift_http_errno(status, CURLE_OK,
 						       SWIFT_TARGET_OBJECT);
@@ -218,6 +220,18 @@ static int put_heartbeat(struct swift_priv *sw, struct swift_call *c)
 	c->resp = NULL;
 	buf_release(&resp);
 	return err;
+}
+
+/* True if the ETag header value @got (quoted or not) is md5 hex @want. */
+static bool etag_is(const char *got, const char *want)
+{
+	size_t gl = strlen(got);
+
+	if (gl >= 2 && got[0] == '"' && got[gl - 1] == '"') {
+		got++;
+		gl -= 2;
+	}
+	return gl == 32 && strncasecmp(got, want, 32) == 0;
 }
 
 int swift_put_checked(struct swift_priv *sw, const char *container,
@@ -265,15 +279,8 @@ int swift_put_checked(struct swift_priv *sw, const char *container,
 	err = swift_do(sw, &c, &r);
 	if (!err && etag && etag[0] && !query &&
 	    swift_http_header(&r, "etag", got, sizeof(got))) {
-		const char *g = got;
-		size_t gl = strlen(g);
-
-		if (gl >= 2 && g[0] == '"') {
-			g++;
-			gl -= 2;
-		}
 		/* Swift checked it (422 otherwise); this catches proxies */
-		if (gl != 32 || strncasecmp(g, etag, 32) != 0) {
+		if (!etag_is(got, etag)) {
 			log_error("swift PUT '%s/%s': etag %s, expected %s",
 				  container, key, got, etag);
 			err = -EIO;
@@ -795,6 +802,47 @@ void swift_nest_release(struct swift_nest *ns)
 	ns->cap = 0;
 }
 
+/*
+ * After the PUT that commits the object failed: is the object now what
+ * we sent (an SLO with ETag @etag, or a plain object of md5 @etag)?
+ * Swift may have stored it and the answer been lost (a reset or timeout
+ * after the commit, every retry's answer lost); deleting the segments
+ * then would break the object that replaced the old one. 1: ours; 0: not
+ * (or nothing there); -errno: Swift cannot say.
+ */
+static int commit_landed(struct sw_writer *w, const char *etag, bool slo)
+{
+	struct swift_http_req r;
+	char got[72];
+	int err;
+
+	swift_http_req_init(&r);
+	err = swift_head_raw(w->sw, w->container, w->key, &r);
+	if (!err)
+		err = swift_hdr_true(&r, "x-static-large-object") == slo &&
+		      swift_http_header(&r, "etag", got, sizeof(got)) &&
+		      etag_is(got, etag);
+	else if (err == -ENOENT)
+		err = 0;
+	swift_http_req_release(&r);
+	return err;
+}
+
+/* commit_landed() of the manifest naming @top. */
+static int manifest_landed(struct sw_writer *w, const struct swift_seg *top,
+			   size_t ntop)
+{
+	char want[33];
+	size_t i;
+	int err;
+
+	for (i = 0; i < ntop; i++)
+		if (!top[i].etag[0])
+			return -EIO; /* ours cannot be computed */
+	err = swift_slo_etag(top, ntop, want);
+	return err ? err : commit_landed(w, want, true);
+}
+
 static int sw_commit(struct store_writer *wr, const struct meta *m)
 {
 	struct sw_writer *w = wr->priv;
@@ -826,10 +874,16 @@ static int sw_commit(struct store_writer *wr, const struct meta *m)
 			w->container, w->key);
 	if (w->nseg == 0) {
 		err = hex_md5(w->md5, etag);
-		if (!err)
-			err = swift_put_checked(sw, w->container, w->key, NULL,
-						w->cur, w->cur_len, etag, m,
-						true);
+		if (err)
+			goto out_delete;
+		err = swift_put_checked(sw, w->container, w->key, NULL, w->cur,
+					w->cur_len, etag, m, true);
+		if (err && err != -EFBIG && commit_landed(w, etag, false) > 0) {
+			log_warn(
+				"swift PUT '%s/%s' failed (%s), but the object is the one sent: committed",
+				w->container, w->key, strerror(-err));
+			err = 0;
+		}
 		if (err != -EFBIG) {
 			if (err)
 				goto out_delete;
@@ -867,8 +921,22 @@ static int sw_commit(struct store_writer *wr, const struct meta *m)
 		log_error(
 			"swift PUT '%s/%s': Swift refuses the manifest (HTTP 413)",
 			w->container, w->key);
-	if (err)
-		goto out_delete;
+	if (err) {
+		int landed = manifest_landed(w, top, ntop);
+
+		if (landed == 0)
+			goto out_delete;
+		if (landed < 0) {
+			log_error(
+				"swift PUT '%s/%s': cannot tell whether the manifest was stored (%s): its segments are kept",
+				w->container, w->key, strerror(-landed));
+			goto out_free;
+		}
+		log_warn(
+			"swift PUT '%s/%s': the manifest PUT failed (%s), but the object is that manifest: committed",
+			w->container, w->key, strerror(-err));
+		err = 0;
+	}
 	/* all the new object names: in Trove's layout, sub-manifest names
 	 * may be the old ones' */
 	/* a writer of the same name that committed meanwhile noted it */

@@ -21,7 +21,7 @@ A rule:
      "nth": 1,                   first matching request to hit (1-based)
      "count": 1,                 how many matching requests in a row (a
                                  burst); 0 = every one from nth on
-     "action": "status" | "stall" | "cut" | "reset" | "delay",
+     "action": "status" | "stall" | "cut" | "reset" | "delay" | "lost",
      "status": 503,              for "status": 503, 429, 500, 401, 404, 413
      "body": "...",              for "status": the body (default: a line
                                  naming the fault; JSON if it starts "{")
@@ -32,11 +32,16 @@ A rule:
      "cut_after": 1000}          for "cut": body bytes sent before the
                                  connection is closed (the headers carry
                                  the full Content-Length)
+"lost" forwards the request, reads Swift's whole answer (so what Swift
+does, it finishes) and resets the client's connection instead of
+relaying it: a request that took effect and whose answer never came.
 
 The first rule whose window holds the request applies; every matching
 rule counts the request. Every request is logged to --log, one line:
     METHOD PATH STATUS ACTION
 (ACTION is "pass" or the fault), flushed per line, so tests can count.
+A stall the client gives up on first (it closes its end) logs a second
+line, ACTION "stall-abandoned": the client's stall timeout fired.
 Stops on SIGTERM/SIGINT.
 """
 
@@ -45,12 +50,14 @@ import http.client
 import json
 import os
 import re
+import select
 import signal
 import socket
 import socketserver
 import struct
 import sys
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler
 
@@ -204,6 +211,27 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def _client_left(self, secs):
+        """Waits up to secs; True if the client closed its end first (its
+        stall timeout gave up on us)."""
+        deadline = time.monotonic() + secs
+        sock = self.connection
+        while not self.server.stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            ready, _, _ = select.select([sock], [], [], min(left, 0.2))
+            if not ready:
+                continue
+            try:
+                if not sock.recv(1, socket.MSG_PEEK):
+                    return True
+            except OSError:
+                return True
+            # bytes of a next request: not gone; do not spin on them
+            self.server.stop.wait(min(left, 0.2))
+        return False
+
     def _control(self):
         srv = self.server
         what = self.path[len("/__fault__/"):]
@@ -253,7 +281,8 @@ class Handler(BaseHTTPRequestHandler):
         if action == "stall":
             self._drain()
             self._log(0, "stall")
-            self.server.stop.wait(float(rule.get("stall", 30)))
+            if self._client_left(float(rule.get("stall", 30))):
+                self._log(0, "stall-abandoned")
             self.close_connection = True
             return
         if action == "reset":
@@ -261,9 +290,9 @@ class Handler(BaseHTTPRequestHandler):
             self._log(0, "reset")
             self._reset()
             return
-        self._forward(rule if action == "cut" else None)
+        self._forward(rule if action == "cut" else None, action == "lost")
 
-    def _forward(self, cut):
+    def _forward(self, cut, lost=False):
         srv = self.server
         up = http.client.HTTPConnection(srv.up_host, srv.up_port,
                                         timeout=srv.up_timeout)
@@ -297,7 +326,12 @@ class Handler(BaseHTTPRequestHandler):
             up.close()
             return
         try:
-            self._relay(resp, cut)
+            if lost:
+                resp.read()
+                self._log(resp.status, "lost")
+                self._reset()
+            else:
+                self._relay(resp, cut)
         finally:
             up.close()
 

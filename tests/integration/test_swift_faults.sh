@@ -78,9 +78,6 @@ plan() { printf '%s\n' "$1" > "$PLAN"; : > "$FP_LOG"; }
 faults() { grep -c " $1\$" "$FP_LOG" || true; }
 # segment objects of container C (direct)
 nsegs() { t_swift_curl "$1%2Bsegments" | grep -c . || true; }
-# seconds since $1 (date +%s.%N)
-# whole seconds since $1 (a date +%s.%N stamp)
-since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%d", b - a }'; }
 SEGRE='segments/.+'
 
 t_data "$T/big" $((5 * 1048576 + 777)) big
@@ -134,10 +131,11 @@ t_eq "tool: ... and reads back identical" \
 # ---- a burst longer than the retry budget: EIO, nothing left
 before=$(nsegs $F)
 plan '[{"method":"PUT","path":"'$SEGRE'/00000002$","count":0,"status":503}]'
-t0=$(date +%s.%N)
 t_check_fails "tool: endless segment 503s fail the copy with EIO" "EIO" \
 	sh -c "'$TOOL' '$T/tool.conf' put $F lost < '$T/big'"
-t_check "tool: ... within the budget (<= 10 s)" test "$(since "$t0")" -le 10
+# retry_budget = 4 s of backoff from 200 ms: about 5 attempts, not endless
+t_check "tool: ... after a bounded number of attempts ($(faults fault))" \
+	test "$(faults fault)" -ge 2 -a "$(faults fault)" -le 10
 plan '[]'
 t_check_fails "tool: ... no object" "ENOENT" st head $F lost
 t_eq "tool: ... no segment left" "$(nsegs $F)" "$before"
@@ -149,20 +147,19 @@ plan '[]'
 t_check_fails "tool: ... no object" "ENOENT" st head $F lost2
 t_eq "tool: ... no segment left" "$(nsegs $F)" "$before"
 
-# ---- stalls: the stall timeout fires, bounded in time
+# ---- stalls: the stall timeout fires (the proxy sees the client hang
+# up before its stall ends: "stall-abandoned")
 plan '[{"method":"PUT","path":"'$SEGRE'/00000001$","count":1,"action":"stall","stall":30}]'
-t0=$(date +%s.%N)
 t_check "tool: a segment PUT stalled once is retried" \
 	sh -c "'$TOOL' '$T/tool.conf' put $F b5 < '$T/big'"
-t_check "tool: ... in bounded time (<= 10 s)" test "$(since "$t0")" -le 10
+t_eq "tool: ... after the stall timeout gave up on it" "$(faults stall-abandoned)" 1
 t_eq "tool: ... and reads back identical" \
 	"$(st get $F b5 | sha256sum | cut -d' ' -f1)" "$BIGSHA"
 plan '[{"method":"GET","path":"/'$F'/b1$","count":0,"action":"stall","stall":60}]'
-t0=$(date +%s.%N)
 t_check_fails "tool: a GET that always stalls fails with ETIMEDOUT" "ETIMEDOUT" \
 	sh -c "'$TOOL' '$T/tool.conf' get $F b1 > /dev/null"
-t_check "tool: ... in bounded time (<= 12 s)" test "$(since "$t0")" -le 12
-t_check "tool: ... after more than one attempt" test "$(faults stall)" -ge 2
+t_check "tool: ... after more than one attempt, each given up by the client" \
+	test "$(faults stall)" -ge 2 -a "$(faults stall-abandoned)" = "$(faults stall)"
 
 # ---- cut bodies: detected, retried, never garbage
 plan '[{"method":"GET","path":"/'$F'/b1$","count":2,"action":"cut","cut_after":100000}]'
@@ -256,26 +253,70 @@ t_check "mount: cp through a burst of 3 segment 503s" cp "$T/big" "$C/big"
 t_eq "mount: ... the 503s were answered" "$(faults fault)" 3
 plan '[]'
 t_eq "mount: ... reads back identical" "$(t_sha "$C/big")" "$BIGSHA"
+# a commit whose answer is lost after Swift stored it, every retry's too:
+# the object is what was sent (its ETag says so), so the copy succeeded
+# and its segments stay
+t_allow "but the object is (that manifest|the one sent): committed"
+t_allow "cannot tell whether the manifest was stored"
+plan '[{"method":"PUT","path":"/'$M'/lostans\\?multipart-manifest=put","count":0,"action":"lost"}]'
+t_check "mount: cp whose manifest PUT answers are all lost succeeds" \
+	cp "$T/big" "$C/lostans"
+t_check "mount: ... they were lost ($(faults lost))" test "$(faults lost)" -ge 2
+plan '[]'
+t_log_has "mount: ... one line says the object is the one sent" \
+	"swift PUT '$M/lostans': the manifest PUT failed .*, but the object is that manifest: committed"
+t_eq "mount: ... it reads back identical" "$(t_sha "$C/lostans")" "$BIGSHA"
+t_text "$T/small" 2000
+plan '[{"method":"PUT","path":"/'$M'/lostsmall$","count":0,"action":"lost"}]'
+t_check "mount: cp of a small file whose PUT answers are all lost succeeds" \
+	cp "$T/small" "$C/lostsmall"
+plan '[]'
+t_eq "mount: ... it reads back identical" "$(t_sha "$C/lostsmall")" "$(t_sha "$T/small")"
+# the same, and Swift cannot say what it holds (its HEAD answers 503):
+# close() fails, and the segments stay for whatever Swift did store
+nseg0=$(nsegs $M)
+t_eq "mount: a close whose commit cannot be confirmed fails" "$(/usr/bin/python3 - "$C/unsure" "$T/big" "$PLAN" "$M" <<'PY'
+import sys
+dst, src, plan, m = sys.argv[1:]
+f = open(dst, "wb")
+f.write(open(src, "rb").read())
+with open(plan, "w") as p:
+    p.write('[{"method":"PUT","path":"/%s/unsure\\\\?multipart-manifest=put",'
+            '"count":0,"action":"lost"},{"method":"HEAD","path":"/%s/unsure$",'
+            '"count":0,"status":503}]' % (m, m))
+try:
+    f.close()
+    print("closed")
+except OSError as e:
+    print(e.strerror)
+PY
+)" "Input/output error"
+plan '[]'
+t_log_has "mount: ... one line says the segments are kept" \
+	"swift PUT '$M/unsure': cannot tell whether the manifest was stored .*: its segments are kept"
+t_check "mount: ... they are ($(nsegs $M) > $nseg0)" test "$(nsegs $M)" -gt "$nseg0"
+t_eq "mount: ... and the object Swift stored reads whole" \
+	"$(t_swift_curl -o /dev/null -w '%{http_code}' $M/unsure)" 200
 t_remount || exit 1
 plan '[{"method":"GET","path":"/'$M'/big$","count":2,"action":"cut","cut_after":50000},{"method":"GET","path":"/'$M'/big$","nth":3,"count":2,"status":503}]'
 t_eq "mount: read through cut bodies and 503s is identical" "$(t_sha "$C/big")" "$BIGSHA"
 plan '[]'
 before=$(nsegs $M)
 plan '[{"method":"PUT","path":"'$M'%2Bsegments/.+/00000002$","count":0,"status":503}]'
-t0=$(date +%s.%N)
 t_check_fails "mount: endless 503s fail cp with EIO" "Input/output error" \
 	cp "$T/big" "$C/lost"
-t_check "mount: ... in bounded time (<= 15 s)" test "$(since "$t0")" -le 15
+t_check "mount: ... after a bounded number of attempts ($(faults fault))" \
+	test "$(faults fault)" -ge 2 -a "$(faults fault)" -le 10
 plan '[]'
 t_check_fails "mount: ... no file" "No such file" stat "$C/lost"
 t_eq "mount: ... no object" "$(t_swift_curl -o /dev/null -w '%{http_code}' -I $M/lost)" 404
 t_eq "mount: ... no segment left" "$(nsegs $M)" "$before"
 t_remount || exit 1
 plan '[{"method":"GET","path":"/'$M'/big$","count":0,"action":"stall","stall":60}]'
-t0=$(date +%s.%N)
 t_check "mount: a read that always stalls fails" \
 	sh -c "! timeout 40 cat '$C/big' > /dev/null"
-t_check "mount: ... in bounded time (<= 15 s)" test "$(since "$t0")" -le 15
+t_check "mount: ... each stall given up by the client ($(faults stall-abandoned))" \
+	test "$(faults stall)" -ge 1 -a "$(faults stall-abandoned)" = "$(faults stall)"
 plan '[]'
 t_eq "mount: ... and the next read works" "$(t_sha "$C/big")" "$BIGSHA"
 
@@ -318,9 +359,8 @@ t_eq "mount: ... no segments container made for it" \
 
 # Swift's proxy stopped mid-copy, after 8 segments went up: the cleanup
 # stops at the first DELETE that fails instead of spending the retry
-# budget (4 s) on each of them (that took >= 4 + 8 * 4 s): one retry
-# budget for the segment PUTs in flight, one for the first DELETE, a few
-# stall timeouts (2 s) of slack
+# budget (4 s) on each of them (that was >= 8 budgets, ~40 requests):
+# counted in the fault proxy's log, which answers 502 while Swift is down
 t_allow "segments of '.*' left for 'trovefs gc'"
 t_data "$T/huge" $((24 * 1048576)) huge
 plan '[{"method":"PUT","path":"'$M'%2Bsegments/.+/00000008$","count":1,"action":"stall","stall":2}]'
@@ -331,12 +371,13 @@ for _ in $(seq 1 100); do
 	sleep 0.1
 done
 t_check "swift proxy stopped" svc_stop proxy
-t0=$(date +%s.%N)
 wait "$cp_pid"
 t_check "mount: cp fails while Swift is down" test $? -ne 0
-down_s=$(since "$t0")
 t_check "mount: ... with an errno" grep -q "Input/output error\|timed out\|No route" "$T/down.err"
-t_check "mount: ... in bounded time ($down_s s <= 2 * 4 + 3 * 2 s)" test "$down_s" -le 14
+# the fault proxy answers 502 for every request Swift's proxy cannot take
+dels=$(grep -cE '^(DELETE|POST) .* 502 upstream-down$' "$FP_LOG" || true)
+t_check "mount: ... its cleanup tried one delete's retry budget, not one per segment ($dels)" \
+	test "$dels" -ge 1 -a "$dels" -le 10
 t_log_has "mount: ... the leftovers are logged once, for gc" \
 	"[0-9]+ segments of '$M/down' left for 'trovefs gc'"
 t_eq "mount: ... in one line" "$(grep -c "segments of '$M/down' left" "$LOG")" 1
