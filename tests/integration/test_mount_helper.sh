@@ -23,7 +23,9 @@ t_check "the helper honours -f (fake)" "$HELPER" "local:$STORE" "$MNT" -f -o "co
 t_check "and mounted nothing" sh -c "! mountpoint -q '$MNT'"
 
 # mount(8) itself and an fstab line: mount looks for /sbin/mount.trovefs.
-if t_sbin_helper; then
+if ! t_sbin_helper; then
+	t_not_ok "mount(8): /sbin/mount.trovefs is not trovefs's helper"
+else
 	t_check "mount -t trovefs" mount -t trovefs "local:$STORE" "$MNT" -o "conf=$CONF"
 	t_eq "the file written before is there" "$(cat "$MNT/containers/h/f")" "hi"
 	t_check "umount" umount "$MNT"
