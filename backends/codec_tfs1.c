@@ -391,10 +391,26 @@ static int tfs1_commit(struct store_writer *sw, const struct meta *m)
 	return err;
 }
 
+/* The frames sealed so far go to the inner writer, which syncs them. */
+static int tfs1_sync(struct store_writer *sw)
+{
+	struct tfs1_writer *w = sw->priv;
+	int err = w->err;
+
+	while (!err && w->inflight > 0)
+		err = tfs1_flush_oldest(w);
+	if (!err)
+		err = store_writer_sync(w->inner);
+	if (err)
+		w->err = err;
+	return err;
+}
+
 static const struct store_writer_ops tfs1_writer_ops = {
 	.write = tfs1_write,
 	.commit = tfs1_commit,
 	.abort = tfs1_abort,
+	.sync = tfs1_sync,
 };
 
 int codec_tfs1_writer_new(struct codec *c, struct store_writer *inner, bool lz4,

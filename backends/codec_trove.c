@@ -96,10 +96,24 @@ static int trove_commit(struct store_writer *sw, const struct meta *m)
 	return err;
 }
 
+/* What the encoder passed on is the inner writer's to sync. */
+static int trove_sync(struct store_writer *sw)
+{
+	struct trove_writer *w = sw->priv;
+	int err = w->err;
+
+	if (!err)
+		err = store_writer_sync(w->inner);
+	if (err)
+		w->err = err;
+	return err;
+}
+
 static const struct store_writer_ops trove_writer_ops = {
 	.write = trove_write,
 	.commit = trove_commit,
 	.abort = trove_abort,
+	.sync = trove_sync,
 };
 
 int codec_trove_writer_new(struct codec *c, struct store_writer *inner,

@@ -809,10 +809,27 @@ static void mem_abort(struct store_writer *w)
 	mem_writer_free(w->priv);
 }
 
+/* Nothing to wait for; an injected failure sticks like a write's. */
+static int mem_sync(struct store_writer *w)
+{
+	struct mem_writer *mw = w->priv;
+	int err;
+
+	mem_lock(mw->ms);
+	err = mem_enter(mw->ms, MEM_OP_SYNC);
+	mem_unlock(mw->ms);
+	if (mw->err)
+		return mw->err;
+	if (err)
+		mw->err = err;
+	return err;
+}
+
 static const struct store_writer_ops mem_writer_ops = {
 	.write = mem_write,
 	.commit = mem_commit,
 	.abort = mem_abort,
+	.sync = mem_sync,
 };
 
 static int mem_writer_open(struct store *st, const char *container,

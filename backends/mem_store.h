@@ -30,6 +30,7 @@ enum mem_op {
 	MEM_OP_RENAME,
 	MEM_OP_SET_META,
 	MEM_OP_STATFS,
+	MEM_OP_SYNC, /* writer sync */
 	MEM_OP_COUNT
 };
 

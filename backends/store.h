@@ -264,6 +264,14 @@ struct store_writer_ops {
 	int (*commit)(struct store_writer *w, const struct meta *m);
 	/* Discards everything written and frees the writer. */
 	void (*abort)(struct store_writer *w);
+	/*
+	 * Optional (fsync): waits until what the writer has handed on so
+	 * far (sealed frames, segments being uploaded) is stored or has
+	 * failed. Returns 0 or the writer's error, which then sticks as
+	 * after a failed write. A frame or segment still filling stays in
+	 * memory: nothing is visible, or durable, before commit.
+	 */
+	int (*sync)(struct store_writer *w);
 };
 
 struct store_writer {
@@ -412,6 +420,11 @@ static inline int store_writer_commit(struct store_writer *w,
 
 /* Accepts NULL. */
 void store_writer_abort(struct store_writer *w);
+
+static inline int store_writer_sync(struct store_writer *w)
+{
+	return w->ops->sync ? w->ops->sync(w) : 0;
+}
 
 /*
  * Reads exactly @len bytes at @off (looping over short reads). Returns 0,

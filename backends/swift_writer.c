@@ -966,10 +966,20 @@ static void sw_abort(struct store_writer *wr)
 	writer_free(w);
 }
 
+/* Waits for the segment uploads in flight: their failure is ours. */
+static int sw_sync(struct store_writer *wr)
+{
+	struct sw_writer *w = wr->priv;
+
+	join_all(w);
+	return w->err;
+}
+
 static const struct store_writer_ops sw_writer_ops = {
 	.write = sw_write,
 	.commit = sw_commit,
 	.abort = sw_abort,
+	.sync = sw_sync,
 };
 
 /* A key cut to @max bytes without splitting a UTF-8 sequence. */

@@ -1250,10 +1250,19 @@ int vfs_fsync(struct vfs_handle *h, bool datasync)
 	(void)datasync;
 	if (h->kind == VFS_H_PROVIDER)
 		return 0;
-	/* the data is durable once committed, at close */
+	/*
+	 * The data is durable once committed, at close; what the store has
+	 * been handed so far (segments in flight) is waited for, so that a
+	 * failed upload fails this fsync rather than only the close.
+	 */
 	pthread_mutex_lock(&h->lock);
-	if (h->ws == VFS_W_PENDING)
+	if (h->ws == VFS_W_PENDING) {
 		err = h->err;
+		if (!err && h->w)
+			err = store_writer_sync(h->w);
+		if (err)
+			h->err = err;
+	}
 	pthread_mutex_unlock(&h->lock);
 	return err;
 }

@@ -297,6 +297,28 @@ t_log_has "mount: ... one line says the segments are kept" \
 t_check "mount: ... they are ($(nsegs $M) > $nseg0)" test "$(nsegs $M)" -gt "$nseg0"
 t_eq "mount: ... and the object Swift stored reads whole" \
 	"$(t_swift_curl -o /dev/null -w '%{http_code}' $M/unsure)" 200
+# fsync() waits for the segment uploads in flight: one that failed fails
+# the fsync, not only the close (2.5 MiB: two segments handed on, none
+# joined by a write yet)
+head -c $((5 * 1048576 / 2)) "$T/big" > "$T/part"
+plan '[{"method":"PUT","path":"'$M'%2Bsegments/.+/00000001$","count":0,"status":503}]'
+t_eq "mount: fsync after a segment upload failed fails" "$(/usr/bin/python3 - "$C/fsyncfail" "$T/part" <<'PY'
+import os, sys
+f = open(sys.argv[1], "wb", buffering=0)
+f.write(open(sys.argv[2], "rb").read())
+try:
+    os.fsync(f.fileno())
+    print("synced")
+except OSError as e:
+    print("fsync: " + e.strerror)
+try:
+    f.close()
+except OSError:
+    pass
+PY
+)" "fsync: Input/output error"
+plan '[]'
+t_check_fails "mount: ... and the file is not there" "No such file" stat "$C/fsyncfail"
 t_remount || exit 1
 plan '[{"method":"GET","path":"/'$M'/big$","count":2,"action":"cut","cut_after":50000},{"method":"GET","path":"/'$M'/big$","nth":3,"count":2,"status":503}]'
 t_eq "mount: read through cut bodies and 503s is identical" "$(t_sha "$C/big")" "$BIGSHA"

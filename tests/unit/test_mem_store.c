@@ -98,6 +98,11 @@ static int call_op(struct store *st, enum mem_op op, unsigned seq)
 		return store_set_meta(st, "c", "k", &m);
 	case MEM_OP_STATFS:
 		return store_statfs(st, &sf);
+	case MEM_OP_SYNC:
+		assert_int_equal(store_writer_open(st, "c", name, NULL, &w), 0);
+		err = store_writer_sync(w);
+		store_writer_abort(w);
+		return err;
 	case MEM_OP_COUNT:
 		break;
 	}

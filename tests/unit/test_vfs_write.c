@@ -854,6 +854,50 @@ static void test_codec_roundtrip_and_rename(void **state)
 	free(data);
 }
 
+/*
+ * fsync waits for what the codec sealed so far and asks the store below:
+ * a failure there (a segment upload, on Swift) fails the fsync, then the
+ * close, and nothing is stored.
+ */
+static void test_codec_fsync_reaches_store(void **state)
+{
+	struct fx *f = *state;
+	size_t len = 3u << 20; /* frames sealed and handed on before fsync */
+	char *data = malloc(len);
+	struct vfs_handle *h;
+	struct stat st;
+	char *back;
+	size_t n;
+
+	assert_non_null(data);
+	memset(data, 'x', len);
+	assert_int_equal(vfs_create(f->v, P "ok", 0644,
+				    O_WRONLY | O_CREAT | O_TRUNC, &h),
+			 0);
+	assert_int_equal(vfs_write(h, data, len, 0), (int)len);
+	assert_int_equal(vfs_fsync(h, false), 0);
+	assert_int_equal(mem_store_calls(f->mem, MEM_OP_SYNC), 1);
+	assert_int_equal(vfs_write(h, "tail", 4, len), 4);
+	assert_int_equal(vfs_flush(h), 0);
+	assert_int_equal(vfs_release(h), 0);
+	back = read_file(f->v, P "ok", &n);
+	assert_int_equal(n, len + 4);
+	assert_memory_equal(back + len, "tail", 4);
+	free(back);
+
+	assert_int_equal(vfs_create(f->v, P "bad", 0644,
+				    O_WRONLY | O_CREAT | O_TRUNC, &h),
+			 0);
+	assert_int_equal(vfs_write(h, data, len, 0), (int)len);
+	mem_store_fail(f->mem, MEM_OP_SYNC, 1, -EIO);
+	assert_int_equal(vfs_fsync(h, true), -EIO);
+	assert_int_equal(vfs_write(h, "tail", 4, len), -EIO);
+	assert_int_equal(vfs_flush(h), -EIO);
+	assert_int_equal(vfs_release(h), 0);
+	assert_int_equal(vfs_getattr(f->v, P "bad", &st), -ENOENT);
+	free(data);
+}
+
 static void test_codec_mkdir_rmdir(void **state)
 {
 	struct fx *f = *state;
@@ -895,6 +939,7 @@ int main(void)
 		T(test_rename_dir),
 		T(test_truncate),
 		TC(test_codec_roundtrip_and_rename),
+		TC(test_codec_fsync_reaches_store),
 		TC(test_codec_mkdir_rmdir),
 	};
 
