@@ -300,6 +300,15 @@ size_t swift_trove_seg_base(const char *name)
 	return i - 1;
 }
 
+/* Pushes @name (owned; NULL: out of memory, nothing) if there is room. */
+static void hide_push(struct swift_hide *h, char *name)
+{
+	if (name && h->nslo < SWIFT_HIDE_STACK_MAX)
+		h->slo[h->nslo++] = name;
+	else
+		free(name);
+}
+
 /*
  * Keeps the stack: drops SLO names that do not prefix @name, then tells
  * whether @name is a segment of one left, else pushes @name if an SLO.
@@ -317,10 +326,15 @@ bool swift_hide_is_segment(struct swift_hide *h, const char *name,
 		if (strlen(h->slo[i]) == base &&
 		    strncmp(name, h->slo[i], base) == 0)
 			return true;
-	if (!is_subdir && is_slo && h->nslo < SWIFT_HIDE_STACK_MAX) {
-		h->slo[h->nslo] = strdup(name);
-		if (h->slo[h->nslo])
-			h->nslo++;
+	if (!is_subdir && is_slo) {
+		/* Trove's guest agent names the segments of "<id>.xbstream.
+		 * gz.enc" after the name up to its first dot: "<id>_%08d" */
+		const char *last = strrchr(name, '/');
+		const char *dot = strchr(last ? last + 1 : name, '.');
+
+		if (dot && dot > (last ? last + 1 : name))
+			hide_push(h, strndup(name, (size_t)(dot - name)));
+		hide_push(h, strdup(name));
 	}
 	return false;
 }

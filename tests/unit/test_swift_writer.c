@@ -133,6 +133,24 @@ static void test_hide_nested_slo_names(void **state)
 	swift_hide_release(&h);
 }
 
+static void test_hide_trove_agent_base(void **state)
+{
+	/* Trove's agent: "<id>.xbstream.gz.enc" has "<id>_%08d" segments;
+	 * the base ends at the first dot of the last path component */
+	static const char *const names[] = {
+		"id1.xbstream.gz.enc*", "id1_00000000", "id1_00000001",
+		"id1x_00000000",	"d.v/b.gz*",	"d.v/b_00000000",
+		"d_00000000",		"e.gz",		"e_00000000",
+	};
+	struct swift_hide h = { .nslo = 0 };
+	char out[16];
+
+	(void)state;
+	feed(&h, names, 9, out);
+	assert_string_equal(out, ".hh..h...");
+	swift_hide_release(&h);
+}
+
 static void test_hide_subdir_is_no_slo(void **state)
 {
 	struct swift_hide h = { .nslo = 0 };
@@ -454,6 +472,7 @@ int main(void)
 		cmocka_unit_test(test_hide_segments_without_slo_shown),
 		cmocka_unit_test(test_hide_other_bases_shown),
 		cmocka_unit_test(test_hide_nested_slo_names),
+		cmocka_unit_test(test_hide_trove_agent_base),
 		cmocka_unit_test(test_hide_subdir_is_no_slo),
 		cmocka_unit_test(test_put_cut_takes_whole_segment),
 		cmocka_unit_test(test_put_cut_halves_until_taken),
