@@ -114,8 +114,7 @@ static bool bson_uint_at(const bson_t *doc, const char *path, unsigned *out)
 	return true;
 }
 
-int swift_info_parse(const char *json, size_t len, unsigned *slo_max,
-		     unsigned *bulk_max)
+int swift_info_parse(const char *json, size_t len, struct swift_info *out)
 {
 	bson_error_t e;
 	bson_t *doc;
@@ -126,23 +125,25 @@ int swift_info_parse(const char *json, size_t len, unsigned *slo_max,
 	if (!doc)
 		return -EBADMSG;
 	if (bson_uint_at(doc, "slo.max_manifest_segments", &v) && v > 0)
-		*slo_max = v;
-	*bulk_max = 0;
+		out->slo_max = v;
+	out->bulk_max = 0;
 	if (bson_iter_init_find(&it, doc, "bulk_delete")) {
 		/* present without a number: Swift's default */
-		*bulk_max = 10000;
+		out->bulk_max = 10000;
 		if (bson_uint_at(doc, "bulk_delete.max_deletes_per_request",
 				 &v))
-			*bulk_max = v;
+			out->bulk_max = v;
 	}
+	out->list_max = 0;
+	if (bson_uint_at(doc, "swift.container_listing_limit", &v))
+		out->list_max = v;
 	bson_destroy(doc);
 	return 0;
 }
 
 int swift_info_load(struct swift_priv *sw, uint64_t budget_ms)
 {
-	unsigned slo_max = SWIFT_SLO_MAX_SEGMENTS;
-	unsigned bulk_max = 0;
+	struct swift_info info = { .slo_max = SWIFT_SLO_MAX_SEGMENTS };
 	struct swift_http_req r;
 	struct swift_token tok;
 	struct buf url;
@@ -174,17 +175,17 @@ int swift_info_load(struct swift_priv *sw, uint64_t budget_ms)
 		err = -EIO; /* transient: ask again next time */
 	if (err)
 		goto out_release;
-	if (r.status == 200 &&
-	    !swift_info_parse(resp.data, resp.len, &slo_max, &bulk_max))
+	if (r.status == 200 && !swift_info_parse(resp.data, resp.len, &info))
 		log_debug(
-			"swift: /info: %u manifest segments, bulk delete of %u",
-			slo_max, bulk_max);
+			"swift: /info: %u manifest segments, bulk delete of %u, listings of %u",
+			info.slo_max, info.bulk_max, info.list_max);
 	else
 		log_info(
 			"swift: no usable /info (HTTP %ld): assuming %u segments per manifest, no bulk delete",
-			r.status, slo_max);
-	__atomic_store_n(&sw->slo_max, slo_max, __ATOMIC_RELAXED);
-	__atomic_store_n(&sw->bulk_max, bulk_max, __ATOMIC_RELAXED);
+			r.status, info.slo_max);
+	__atomic_store_n(&sw->slo_max, info.slo_max, __ATOMIC_RELAXED);
+	__atomic_store_n(&sw->bulk_max, info.bulk_max, __ATOMIC_RELAXED);
+	__atomic_store_n(&sw->list_max, info.list_max, __ATOMIC_RELAXED);
 	__atomic_store_n(&sw->info_known, true, __ATOMIC_RELEASE);
 out_release:
 	swift_http_req_release(&r);

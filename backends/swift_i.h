@@ -90,6 +90,12 @@ struct swift_priv {
 	unsigned bulk_max;
 	bool info_known;
 	/*
+	 * The most entries of one listing page (swift.container_listing_
+	 * limit), 0 until a listing answered 412 made swift_info_load()
+	 * read it; then every page asks for no more. __atomic as above.
+	 */
+	unsigned list_max;
+	/*
 	 * The largest segment Swift took after answering 413 (its
 	 * max_file_size is below segment_size); 0 until then. Written and
 	 * read with __atomic builtins: writers of any thread learn from it.
@@ -218,13 +224,18 @@ int swift_info_load(struct swift_priv *sw, uint64_t budget_ms);
  */
 int swift_info_url(const char *storage_url, struct buf *b);
 
+/* What /info says that trovefs uses. */
+struct swift_info {
+	unsigned slo_max;  /* slo.max_manifest_segments */
+	unsigned bulk_max; /* bulk_delete.max_deletes_per_request; 0: none */
+	unsigned list_max; /* swift.container_listing_limit; 0: not said */
+};
+
 /*
- * Parses /info: *@slo_max gets slo.max_manifest_segments (unchanged if
- * absent), *@bulk_max bulk_delete.max_deletes_per_request (0 if Swift has
- * no bulk delete). Returns 0, -EBADMSG.
+ * Parses /info into @out: slo_max unchanged if absent, bulk_max 0 if
+ * Swift has no bulk delete, list_max 0 if not said. Returns 0, -EBADMSG.
  */
-int swift_info_parse(const char *json, size_t len, unsigned *slo_max,
-		     unsigned *bulk_max);
+int swift_info_parse(const char *json, size_t len, struct swift_info *out);
 
 /*
  * Appends to @b the bulk-delete lines of @paths ("/c/o"), URL-encoded,

@@ -425,6 +425,7 @@ static int list_pages(struct swift_priv *sw, const char *container,
 		      swift_json_entry_fn *fn, void *arg)
 {
 	struct page_ctx pc = { .fn = fn, .arg = arg };
+	bool learnt = false;
 	struct buf q;
 	struct buf resp;
 	int err = 0;
@@ -436,15 +437,19 @@ static int list_pages(struct swift_priv *sw, const char *container,
 			.method = "GET",
 			.container = container,
 			.resp = &resp,
-			.quiet = SWIFT_QUIET_404,
+			.quiet = SWIFT_QUIET_404 | SWIFT_QUIET_412,
 		};
 		struct swift_http_req r;
+		unsigned max = __atomic_load_n(&sw->list_max, __ATOMIC_RELAXED);
+		int limit = pc.last ? PAGE_LIMIT : first;
+		long status;
 		size_t n = 0;
 
+		if (max > 0 && (unsigned)limit > max)
+			limit = (int)max;
 		buf_reset(&q);
 		buf_reset(&resp);
-		buf_printf(&q, "format=json&limit=%d",
-			   pc.last ? PAGE_LIMIT : first);
+		buf_printf(&q, "format=json&limit=%d", limit);
 		if (prefix && *prefix) {
 			buf_puts(&q, "&prefix=");
 			swift_url_encode(&q, prefix, false);
@@ -466,7 +471,25 @@ static int list_pages(struct swift_priv *sw, const char *container,
 		c.query = q.data;
 		swift_http_req_init(&r);
 		err = swift_do(sw, &c, &r);
+		status = r.status;
 		swift_http_req_release(&r);
+		if (err == -ESTALE && status == 412 && !learnt) {
+			/* a limit above the cluster's: /info says which */
+			learnt = true;
+			__atomic_store_n(&sw->info_known, false,
+					 __ATOMIC_RELEASE);
+			swift_info_load(sw, sw->budget_ms);
+			max = __atomic_load_n(&sw->list_max, __ATOMIC_RELAXED);
+			if (max > 0 && max < (unsigned)limit) {
+				log_info(
+					"swift: listings of at most %u entries a page (container_listing_limit)",
+					max);
+				continue;
+			}
+		}
+		if (err == -ESTALE && status == 412)
+			log_error("swift GET '%s' listing: HTTP 412",
+				  container ? container : "(account)");
 		if (err)
 			break;
 		if (resp.len == 0)
@@ -484,7 +507,7 @@ static int list_pages(struct swift_priv *sw, const char *container,
 			break;
 		}
 		if (whole) {
-			*whole = n < (size_t)first;
+			*whole = n < (size_t)limit;
 			break;
 		}
 		if (n == 0)

@@ -22,7 +22,8 @@ export SWIFT_DIR SWIFT_PROXY_PORT SWIFT_AUTH_URL SWIFT_USER SWIFT_KEY \
 SD2=$(mktemp -d /dev/shm/trovefs-swift413.XXXXXX 2>/dev/null) || SD2=$T/swift413
 stop2() { bash "$SVC" stop "$SD2" >/dev/null 2>&1; rm -rf "$SD2"; }
 trap 'stop2; t_cleanup' EXIT
-SWIFT_MAX_FILE_SIZE=2097152 SWIFT_SLO_MAX_SEGMENTS=10 bash "$SVC" start "$SD2" >"$T/swift2.env" 2>"$T/swift2.log" &
+SWIFT_MAX_FILE_SIZE=2097152 SWIFT_SLO_MAX_SEGMENTS=10 SWIFT_LISTING_LIMIT=200 \
+	bash "$SVC" start "$SD2" >"$T/swift2.env" 2>"$T/swift2.log" &
 SD2_PID=$!
 
 # ---- the local: tests, on Swift
@@ -396,6 +397,21 @@ else
 	t_check "rm of the nested SLO" rm "$N/n25.moved"
 	t_eq "no segment or sub-manifest remains" \
 		"$(t_swift_curl 'nest%2Bsegments' | grep -c . || true)" 0
+
+	# ---- container_listing_limit 200: a page of 10,000 (or 1,000) is
+	# refused with 412; the limit comes from /info, pages follow it
+	mkdir -p "$T/lim/l"
+	for i in $(seq 1 450); do echo "$i" > "$T/lim/l/f$i"; done
+	tar -C "$T/lim" -cf "$T/lim.tar" l
+	t_eq "450 objects stored by a bulk upload" \
+		"$(t_swift_curl -X PUT -T "$T/lim.tar" -H 'Accept: application/json' \
+			'nest?extract-archive=tar' | grep -o '"Number Files Created": [0-9]*' |
+			awk '{print $NF}')" 450
+	t_remount -o log_level=debug || { stop2; exit 1; }
+	t_eq "ls lists all 450 in pages of 200" "$(ls "$N/l" | wc -l)" 450
+	t_log_has "the limit came from /info" \
+		"listings of at most 200 entries a page"
+	t_eq "a name looked up there" "$(cat "$N/l/f321")" 321
 	t_check "unmount" t_umount
 	stop2
 fi

@@ -17,6 +17,7 @@
 # Settings (environment):
 #   SWIFT_MAX_FILE_SIZE     bytes; small values make Swift answer 413
 #   SWIFT_SLO_MAX_SEGMENTS  SLO max_manifest_segments (default 1000)
+#   SWIFT_LISTING_LIMIT     container_listing_limit (default Swift's, 10000)
 #   SWIFT_CHUNK_SIZE        server chunk sizes (default 1 MiB: Swift's
 #                           64 KiB halves loopback throughput)
 #   SWIFT_NO_INSTALL=1      never call apt-get
@@ -41,6 +42,7 @@ PKGS="swift swift-proxy swift-account swift-container swift-object python3-swift
 SERVERS="account container object proxy updater"
 MAX_FILE_SIZE=${SWIFT_MAX_FILE_SIZE:-}
 SLO_MAX_SEGMENTS=${SWIFT_SLO_MAX_SEGMENTS:-1000}
+LISTING_LIMIT=${SWIFT_LISTING_LIMIT:-}
 CHUNK_SIZE=${SWIFT_CHUNK_SIZE:-1048576}
 
 say() { echo "swift.sh: $*" >&2; }
@@ -148,6 +150,7 @@ default = yes
 
 [swift-constraints]
 $([ -n "$MAX_FILE_SIZE" ] && echo "max_file_size = $MAX_FILE_SIZE")
+$([ -n "$LISTING_LIMIT" ] && echo "container_listing_limit = $LISTING_LIMIT")
 EOF
 	common="bind_ip = 127.0.0.1
 workers = 0

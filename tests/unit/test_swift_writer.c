@@ -299,25 +299,28 @@ static void test_info_parse_limits(void **state)
 		"{\"max_deletes_per_request\": 10000, "
 		"\"max_failed_deletes\": 1000}}";
 	static const char no_bulk[] =
-		"{\"slo\": {\"max_manifest_segments\": 77}}";
+		"{\"slo\": {\"max_manifest_segments\": 77}, \"swift\": "
+		"{\"container_listing_limit\": 500}}";
 	static const char no_slo[] = "{\"bulk_delete\": {}}";
-	unsigned slo = 1000;
-	unsigned bulk = 5;
+	struct swift_info in = { .slo_max = 1000,
+				 .bulk_max = 5,
+				 .list_max = 9 };
 
 	(void)state;
-	assert_int_equal(swift_info_parse(info, strlen(info), &slo, &bulk), 0);
-	assert_int_equal(slo, 10);
-	assert_int_equal(bulk, 10000);
-	assert_int_equal(
-		swift_info_parse(no_bulk, strlen(no_bulk), &slo, &bulk), 0);
-	assert_int_equal(slo, 77);
-	assert_int_equal(bulk, 0);
-	slo = 1000;
-	assert_int_equal(swift_info_parse(no_slo, strlen(no_slo), &slo, &bulk),
-			 0);
-	assert_int_equal(slo, 1000);
-	assert_int_equal(bulk, 10000);
-	assert_int_equal(swift_info_parse("<html>", 6, &slo, &bulk), -EBADMSG);
+	assert_int_equal(swift_info_parse(info, strlen(info), &in), 0);
+	assert_int_equal(in.slo_max, 10);
+	assert_int_equal(in.bulk_max, 10000);
+	assert_int_equal(in.list_max, 0);
+	assert_int_equal(swift_info_parse(no_bulk, strlen(no_bulk), &in), 0);
+	assert_int_equal(in.slo_max, 77);
+	assert_int_equal(in.bulk_max, 0);
+	assert_int_equal(in.list_max, 500);
+	in.slo_max = 1000;
+	assert_int_equal(swift_info_parse(no_slo, strlen(no_slo), &in), 0);
+	assert_int_equal(in.slo_max, 1000);
+	assert_int_equal(in.bulk_max, 10000);
+	assert_int_equal(in.list_max, 0);
+	assert_int_equal(swift_info_parse("<html>", 6, &in), -EBADMSG);
 }
 
 /* ---- bulk delete ---- */
