@@ -151,6 +151,15 @@ t_eq "sync mode leaves the server's dump.rdb untouched (content)" \
 t_eq "sync mode leaves the server's dump.rdb untouched (mtime)" \
 	"$(stat -c %Y.%N "$D1/dump.rdb")" "$mtime0"
 t_check "redis-check-rdb accepts it" redis-check-rdb "$T/live1.rdb"
+# a server with repl-diskless-sync no sends its RDB with "$len" framing
+# (after saving it to disk), not "$EOF:": read the same way
+saves() { c1 INFO persistence | tr -d '\r' | sed -n 's/^rdb_saves://p'; }
+saves0=$(saves)
+c1 CONFIG SET repl-diskless-sync no > /dev/null
+t_check "cp of the live dump.rdb, \$len framing" cp "$DS/r1/dump.rdb" "$T/live1len.rdb"
+c1 CONFIG SET repl-diskless-sync yes > /dev/null
+t_check "the server saved to disk for it (so it sent \$len)" test "$(saves)" -gt "$saves0"
+t_eq "it loads with the same digest" "$(digest_rdb "$T/live1len.rdb")" "$want1"
 
 # ---- live dump, bgsave mode
 want2=$(digest "$P2")
