@@ -120,14 +120,39 @@ static void fake_verify_free(struct ds_verify *v)
 	free(v);
 }
 
+/* Set: fake_recover() looks at the datastore from inside the job. */
+static bool g_probe;
+static int g_probe_backup;  /* what a backup started meanwhile returned */
+static int g_probe_recover; /* what a second recover returned */
+static char g_probe_status[2048];
+static char g_probe_progress[512];
+
+static void probe_running_job(struct ds *ds)
+{
+	struct buf b;
+
+	g_probe_backup = ds_backup(ds, "", NULL, 0);
+	g_probe_recover = ds_recover(ds, "latest", 6);
+	buf_init(&b, sizeof(g_probe_status) - 1);
+	if (ds_status(ds, &b) == 0)
+		snprintf(g_probe_status, sizeof(g_probe_status), "%s",
+			 buf_str(&b));
+	buf_reset(&b);
+	if (ds_progress(ds, &b) == 0)
+		snprintf(g_probe_progress, sizeof(g_probe_progress), "%s",
+			 buf_str(&b));
+	buf_release(&b);
+}
+
 static int fake_recover(struct ds *ds, const char *name,
 			struct store_reader *src)
 {
 	size_t got = 0;
 	int err;
 
-	(void)ds;
 	(void)name;
+	if (g_probe)
+		probe_running_job(ds);
 	g_recovers++;
 	memset(g_recovered, 0, sizeof(g_recovered));
 	err = store_reader_read(src, 0, g_recovered, sizeof(g_recovered) - 1,
@@ -608,6 +633,32 @@ static void test_ds_recover_no_safety_backup_no_recover(void **state)
 	g_stream_end_err = -ECONNREFUSED;
 	assert_int_equal(ds_recover(f->ds, "latest", 6), -ECONNREFUSED);
 	assert_int_equal(g_recovers, 0);
+}
+
+/*
+ * While a recover runs: a backup or a second recover gets EBUSY (one
+ * line each) and leaves it be; status and progress show the running job.
+ */
+static void test_ds_one_job_at_a_time(void **state)
+{
+	struct fixture *f = *state;
+
+	put_backup(f, "2024-01-01T00:00:00Z", "GOOD-OLD");
+	g_probe = true;
+	g_nerrors = 0;
+	assert_int_equal(ds_recover(f->ds, "2024-01-01T00:00:00Z", 20), 0);
+	g_probe = false;
+	assert_int_equal(g_probe_backup, -EBUSY);
+	assert_int_equal(g_probe_recover, -EBUSY);
+	assert_int_equal(g_nerrors, 2);
+	assert_int_equal(g_recovers, 1);
+	assert_non_null(strstr(g_probe_status, "state: running\n"));
+	assert_non_null(strstr(g_probe_status,
+			       "running: recover 2024-01-01T00:00:00Z\n"));
+	assert_non_null(strstr(g_probe_status, "step: "));
+	assert_non_null(strstr(g_probe_progress,
+			       "operation: recover 2024-01-01T00:00:00Z"));
+	assert_string_equal(g_recovered, "GOOD-OLD");
 }
 
 static void test_ds_recover_garbage(void **state)
@@ -1345,6 +1396,7 @@ int main(void)
 		T(test_ds_recover_takes_safety_backup_then_driver),
 		T(test_ds_recover_refuses_corrupt_backup),
 		T(test_ds_recover_no_safety_backup_no_recover),
+		T(test_ds_one_job_at_a_time),
 		T(test_ds_recover_garbage),
 		T(test_ds_recover_driver_error_is_returned),
 		T(test_ds_recover_staged_bytes_in_order),
