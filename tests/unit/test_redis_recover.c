@@ -224,7 +224,9 @@ static void test_redis_stage_apply_failed_move_keeps_dump(void **state)
 	expect_cmd("PING", 0);
 	assert_true(ds->drv->stage_apply(sg) < 0);
 	ds->drv->stage_free(sg);
-	assert_true(g_nnotice >= 1); /* the failed removal, named */
+	/* the failed move, naming what is in the way; the rollback's */
+	assert_int_equal(g_nnotice, 2);
+	assert_non_null(strstr(g_first_error, "dump.rdb.trovefs-old"));
 	assert_file_is(f->dir, "dump.rdb", "the old data");
 	assert_false(has_entry(f->dir, ".dump.rdb.trovefs-new"));
 	snprintf(path, sizeof(path), "%s/dump.rdb.trovefs-old/sub", f->dir);
