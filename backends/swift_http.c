@@ -319,6 +319,9 @@ int swift_http_perform(struct swift_http_pool *p, struct swift_http_req *r)
 
 	r->cc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+	snprintf(r->err_text, sizeof(r->err_text), "%.*s",
+		 x.err_body.err ? 0 : (int)x.err_body.len,
+		 x.err_body.data ? x.err_body.data : "");
 	if (r->cc == CURLE_ABORTED_BY_CALLBACK && x.stalled)
 		r->cc = CURLE_OPERATION_TIMEDOUT;
 	if (r->cc == CURLE_WRITE_ERROR && r->dst && r->got == r->dst_len &&

@@ -65,10 +65,11 @@ struct swift_http_req {
 			    * when done); 0: the pool's */
 
 	/* out */
-	CURLcode cc;	 /* CURLE_OK if a response came */
-	long status;	 /* HTTP status, 0 without one */
-	size_t got;	 /* bytes stored into dst */
-	struct buf hdrs; /* "name: value\n" lines, names lower */
+	CURLcode cc;	    /* CURLE_OK if a response came */
+	long status;	    /* HTTP status, 0 without one */
+	size_t got;	    /* bytes stored into dst */
+	struct buf hdrs;    /* "name: value\n" lines, names lower */
+	char err_text[128]; /* start of a non-2xx body ("" if none) */
 };
 
 /* Zeroes @r (then fill the inputs); release with swift_http_req_release. */

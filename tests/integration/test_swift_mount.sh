@@ -299,6 +299,17 @@ t_eq "df shows the account quota as the size" \
 t_eq "df shows the account's bytes used (in 4 KiB blocks)" \
 	"$((blocks - bfree))" "$(((used + 4095) / 4096))"
 t_check "df -h works" df -h "$MNT"
+# past the account's quota Swift answers 413 as for max_file_size, but
+# smaller pieces would not fit either: EDQUOT at once, nothing stored
+curl -s -o /dev/null -X POST -H "X-Auth-Token: $ATOK" \
+	-H "X-Account-Meta-Quota-Bytes: $((used + 100000))" "$SWIFT_STORAGE_URL"
+t_allow "over the quota \\(HTTP 413|cannot store 'sw/overquota'"
+t_check_fails "cp past the account's quota: EDQUOT" "Disk quota exceeded" \
+	cp "$T/src/big" "$C/overquota"
+t_log_has "one line says so" "swift PUT '.*': over the quota \\(HTTP 413"
+t_check_fails "... and no file" "No such file" stat "$C/overquota"
+curl -s -o /dev/null -X POST -H "X-Auth-Token: $ATOK" \
+	-H 'X-Account-Meta-Quota-Bytes: 10000000000' "$SWIFT_STORAGE_URL"
 t_check "unmount" t_umount
 
 # ---- the mount helper, mount -t and an fstab line with _netdev
