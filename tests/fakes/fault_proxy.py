@@ -21,7 +21,8 @@ A rule:
      "nth": 1,                   first matching request to hit (1-based)
      "count": 1,                 how many matching requests in a row (a
                                  burst); 0 = every one from nth on
-     "action": "status" | "stall" | "cut" | "reset" | "delay" | "lost",
+     "action": "status" | "stall" | "cut" | "reset" | "delay" | "lost"
+               | "corrupt",
      "status": 503,              for "status": 503, 429, 500, 401, 404, 413
      "body": "...",              for "status": the body (default: a line
                                  naming the fault; JSON if it starts "{")
@@ -35,6 +36,8 @@ A rule:
 "lost" forwards the request, reads Swift's whole answer (so what Swift
 does, it finishes) and resets the client's connection instead of
 relaying it: a request that took effect and whose answer never came.
+"corrupt" forwards the request with the first byte of its body inverted
+(bits flipped in flight) and relays Swift's answer.
 
 The first rule whose window holds the request applies; every matching
 rule counts the request. Every request is logged to --log, one line:
@@ -290,9 +293,10 @@ class Handler(BaseHTTPRequestHandler):
             self._log(0, "reset")
             self._reset()
             return
-        self._forward(rule if action == "cut" else None, action == "lost")
+        self._forward(rule if action == "cut" else None, action == "lost",
+                      action == "corrupt")
 
-    def _forward(self, cut, lost=False):
+    def _forward(self, cut, lost=False, corrupt=False):
         srv = self.server
         up = http.client.HTTPConnection(srv.up_host, srv.up_port,
                                         timeout=srv.up_timeout)
@@ -312,6 +316,10 @@ class Handler(BaseHTTPRequestHandler):
             up.putheader("Connection", "close")
             up.endheaders()
             for b in self._read_body():
+                if corrupt and b:
+                    b = bytes([b[0] ^ 0xFF]) + b[1:]
+                    corrupt = False
+                    self._log(0, "corrupt")
                 if chunked:
                     up.send(b"%x\r\n%s\r\n" % (len(b), b))
                 else:

@@ -2,7 +2,8 @@
 # test_swift_faults.sh - the Swift store under faults, with nothing lost:
 # a fault-injecting proxy (tests/fakes/fault_proxy.py) in front of a real
 # Swift (tests/services/swift.sh) answers 503 bursts, 429/500/401/413,
-# stalls, cuts bodies short and resets connections; Swift's proxy is
+# stalls, cuts bodies short, damages them, loses answers and resets
+# connections; Swift's proxy is
 # stopped mid-copy, memcached is restarted (tokens lost), a container is
 # deleted behind the mount's back, a daemon is killed mid-copy and
 # `trovefs gc` cleans up after it; renames fail half way in both segment
@@ -127,6 +128,17 @@ t_check "tool: a segment answered 413 is cut smaller" \
 	sh -c "'$TOOL' '$T/tool.conf' put $F b4 < '$T/big'"
 t_eq "tool: ... and reads back identical" \
 	"$(st get $F b4 | sha256sum | cut -d' ' -f1)" "$BIGSHA"
+
+# ---- a body damaged in flight: Swift's MD5 of it is not the ETag sent,
+# it answers 422, and the segment goes again
+plan '[{"method":"PUT","path":"'$SEGRE'/00000001$","count":1,"action":"corrupt"}]'
+t_check "tool: a segment damaged in flight is sent again" \
+	sh -c "'$TOOL' '$T/tool.conf' put $F b6 < '$T/big'"
+t_eq "tool: ... it was damaged once" "$(faults corrupt)" 1
+t_check "tool: ... and Swift refused it (422)" grep -q ' 422 pass$' "$FP_LOG"
+t_eq "tool: ... it reads back identical" \
+	"$(st get $F b6 | sha256sum | cut -d' ' -f1)" "$BIGSHA"
+t_check "tool: rm of it" st rm $F b6
 
 # ---- a burst longer than the retry budget: EIO, nothing left
 before=$(nsegs $F)
