@@ -185,6 +185,8 @@ t_check_fails "a master with replicas is not made a replica" "Invalid argument" 
 t_eq "after the refusals b still follows a" "$(rd b source)" "$H $P_a"
 t_eq "after the refusals a is still the master" "$(rd a role)" "master"
 t_check_fails "read-only files refuse writes" "ermission denied" wr a role x
+t_allow "datastores/a/replication/role: read-only"
+t_log_has "... with one line" "datastores/a/replication/role: read-only"
 t_check_fails "promote on the master" "Invalid argument" wr a promote 1
 t_check "b's link is up before promote" wait_for 15 link_up "$P_b"
 t_check "c's link is up before promote" wait_for 15 link_up "$P_c"
