@@ -267,8 +267,9 @@ long swift_bulk_first_error(const char *json, size_t len);
 /*
  * The listing rule of Trove's layout: "<x>_%08d" (and "<x>_m%d-%08d", a
  * nested manifest) is hidden when "<x>" was listed as an SLO before it in
- * the same sorted listing, or an SLO "<x>.<ext>" (Trove's guest agent
- * names segments after the name up to its first dot). Feed every entry in order to
+ * the same sorted listing, or an SLO "<x>.<ext>" when <x> is a UUID
+ * (Trove's guest agent names segments after the backup id, the name up
+ * to its first dot). Feed every entry in order to
  * swift_hide_is_segment(); release with swift_hide_release().
  */
 #define SWIFT_HIDE_STACK_MAX 32

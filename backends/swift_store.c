@@ -24,6 +24,7 @@
  */
 #include "swift_store.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <stdarg.h>
@@ -300,6 +301,22 @@ size_t swift_trove_seg_base(const char *name)
 	return i - 1;
 }
 
+/* True if @s[0..@n) is a UUID: 8-4-4-4-12 hex digits. */
+static bool is_uuid(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n != 36)
+		return false;
+	for (i = 0; i < n; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+			return false;
+	}
+	return true;
+}
+
 /* Pushes @name (owned; NULL: out of memory, nothing) if there is room. */
 static void hide_push(struct swift_hide *h, char *name)
 {
@@ -328,12 +345,18 @@ bool swift_hide_is_segment(struct swift_hide *h, const char *name,
 			return true;
 	if (!is_subdir && is_slo) {
 		/* Trove's guest agent names the segments of "<id>.xbstream.
-		 * gz.enc" after the name up to its first dot: "<id>_%08d" */
+		 * gz.enc" after the name up to its first dot: "<id>_%08d";
+		 * its ids are UUIDs, which keeps "x_20261122" next to an SLO
+		 * "x.tar" shown. Siblings share the base: pushed once. */
 		const char *last = strrchr(name, '/');
-		const char *dot = strchr(last ? last + 1 : name, '.');
+		const char *comp = last ? last + 1 : name;
+		const char *dot = strchr(comp, '.');
+		size_t blen = dot ? (size_t)(dot - name) : 0;
 
-		if (dot && dot > (last ? last + 1 : name))
-			hide_push(h, strndup(name, (size_t)(dot - name)));
+		if (dot && is_uuid(comp, (size_t)(dot - comp)) &&
+		    !(h->nslo > 0 && strlen(h->slo[h->nslo - 1]) == blen &&
+		      strncmp(h->slo[h->nslo - 1], name, blen) == 0))
+			hide_push(h, strndup(name, blen));
 		hide_push(h, strdup(name));
 	}
 	return false;
@@ -476,9 +499,7 @@ static int list_pages(struct swift_priv *sw, const char *container,
 		if (err == -ESTALE && status == 412 && !learnt) {
 			/* a limit above the cluster's: /info says which */
 			learnt = true;
-			__atomic_store_n(&sw->info_known, false,
-					 __ATOMIC_RELEASE);
-			swift_info_load(sw, sw->budget_ms);
+			swift_info_load(sw, sw->budget_ms); /* once a store */
 			max = __atomic_load_n(&sw->list_max, __ATOMIC_RELAXED);
 			if (max > 0 && max < (unsigned)limit) {
 				log_info(
@@ -1017,6 +1038,8 @@ static int rename_object(struct store *st, const char *sc, const char *sk,
 		manifest || just_put ? "multipart-manifest=get" : NULL, bytes);
 	if (err)
 		goto out_old;
+	/* a PUT of dk noted meanwhile is replaced by the copy */
+	swift_recent_forget(&sw->recent, dc, dk);
 	/* the source manifest only: its segments now belong to dk */
 	err = swift_simple(sw, "DELETE", sc, sk, NULL, SWIFT_QUIET_404, NULL);
 	if (err == -ENOENT)

@@ -810,23 +810,55 @@ void swift_nest_release(struct swift_nest *ns)
 }
 
 /*
- * After the PUT that commits the object failed: is the object now what
- * we sent (an SLO with ETag @etag, or a plain object of md5 @etag)?
- * Swift may have stored it and the answer been lost (a reset or timeout
- * after the commit, every retry's answer lost); deleting the segments
- * then would break the object that replaced the old one. 1: ours; 0: not
- * (or nothing there); -errno: Swift cannot say.
+ * After the PUT that commits the object failed with no telling answer
+ * (commit_unknown()): Swift may have stored it and the answer been lost
+ * (a reset or timeout after the commit, on every retry); deleting the
+ * segments then would break the object that replaced the old one. So the
+ * object is read back with X-Newest (a commit that reached some replicas
+ * only is still seen). 1: it is ours; 0: it is not (or nothing is
+ * there); -errno: Swift cannot say.
  */
-static int commit_landed(struct sw_writer *w, const char *etag, bool slo)
+static bool commit_unknown(int err)
+{
+	return err == -EIO || err == -ETIMEDOUT;
+}
+
+/* @method on @w's object with X-Newest; @resp may be NULL. */
+static int newest_call(struct sw_writer *w, const char *method,
+		       const char *query, struct buf *resp,
+		       struct swift_http_req *r)
+{
+	struct curl_slist *h = NULL;
+	int err = swift_add_header(&h, "X-Newest: true");
+
+	if (!err) {
+		struct swift_call c = {
+			.method = method,
+			.container = w->container,
+			.key = w->key,
+			.query = query,
+			.headers = h,
+			.resp = resp,
+			.quiet = SWIFT_QUIET_404,
+		};
+
+		err = swift_do(w->sw, &c, r);
+	}
+	curl_slist_free_all(h);
+	return err;
+}
+
+/* The one PUT: a plain object of our MD5 @etag. */
+static int put_landed(struct sw_writer *w, const char *etag)
 {
 	struct swift_http_req r;
 	char got[72];
 	int err;
 
 	swift_http_req_init(&r);
-	err = swift_head_raw(w->sw, w->container, w->key, &r);
+	err = newest_call(w, "HEAD", NULL, NULL, &r);
 	if (!err)
-		err = swift_hdr_true(&r, "x-static-large-object") == slo &&
+		err = !swift_hdr_true(&r, "x-static-large-object") &&
 		      swift_http_header(&r, "etag", got, sizeof(got)) &&
 		      etag_is(got, etag);
 	else if (err == -ENOENT)
@@ -835,19 +867,52 @@ static int commit_landed(struct sw_writer *w, const char *etag, bool slo)
 	return err;
 }
 
-/* commit_landed() of the manifest naming @top. */
+struct landed_ctx {
+	const struct swift_seg *top;
+	size_t ntop;
+	size_t i;
+	bool same;
+};
+
+static int landed_entry(void *arg, const struct swift_json_entry *e)
+{
+	struct landed_ctx *lc = arg;
+
+	if (lc->i >= lc->ntop || strcmp(e->name, lc->top[lc->i].path) != 0)
+		lc->same = false;
+	lc->i++;
+	return 0;
+}
+
+/*
+ * The manifest: the one Swift holds names exactly our @top parts, in
+ * order (their names are this writer's own: a uuid, or numbers above
+ * every one in use), not merely the same ETag (identical content).
+ */
 static int manifest_landed(struct sw_writer *w, const struct swift_seg *top,
 			   size_t ntop)
 {
-	char want[33];
-	size_t i;
+	struct landed_ctx lc = { .top = top, .ntop = ntop, .same = true };
+	struct swift_http_req r;
+	struct buf resp;
+	size_t n = 0;
+	bool slo;
 	int err;
 
-	for (i = 0; i < ntop; i++)
-		if (!top[i].etag[0])
-			return -EIO; /* ours cannot be computed */
-	err = swift_slo_etag(top, ntop, want);
-	return err ? err : commit_landed(w, want, true);
+	buf_init(&resp, SWIFT_MANIFEST_MAX);
+	swift_http_req_init(&r);
+	err = newest_call(w, "GET", "multipart-manifest=get", &resp, &r);
+	slo = !err && swift_hdr_true(&r, "x-static-large-object");
+	swift_http_req_release(&r);
+	if (err == -ENOENT || (!err && !slo))
+		err = 0; /* nothing, or another (plain) object */
+	else if (!err && swift_json_parse_manifest(resp.data, resp.len,
+						   landed_entry, &lc, &n))
+		err = -EIO; /* unreadable: cannot say */
+	else if (!err)
+		err = lc.same && lc.i == ntop;
+	buf_release(&resp);
+	return err;
 }
 
 static int sw_commit(struct store_writer *wr, const struct meta *m)
@@ -863,6 +928,7 @@ static int sw_commit(struct store_writer *wr, const struct meta *m)
 	size_t ntop = 0;
 	struct buf body;
 	char etag[33];
+	bool sent = false; /* the manifest PUT went out */
 	int err = w->err;
 
 	memset(&old, 0, sizeof(old));
@@ -885,7 +951,7 @@ static int sw_commit(struct store_writer *wr, const struct meta *m)
 			goto out_delete;
 		err = swift_put_checked(sw, w->container, w->key, NULL, w->cur,
 					w->cur_len, etag, m, true);
-		if (err && err != -EFBIG && commit_landed(w, etag, false) > 0) {
+		if (commit_unknown(err) && put_landed(w, etag) > 0) {
 			log_warn(
 				"swift PUT '%s/%s' failed (%s), but the object is the one sent: committed",
 				w->container, w->key, strerror(-err));
@@ -920,14 +986,20 @@ static int sw_commit(struct store_writer *wr, const struct meta *m)
 					   &ntop);
 	if (!err)
 		err = swift_json_manifest(top, ntop, &body);
-	if (!err)
+	if (!err) {
+		/* a writer of the same name may have noted a plain object */
+		swift_recent_forget(&sw->recent, w->container, w->key);
 		err = swift_put_checked(sw, w->container, w->key,
 					SWIFT_MANIFEST_PUT, body.data, body.len,
 					NULL, m, true);
+		sent = true;
+	}
 	if (err == -EFBIG)
 		log_error(
 			"swift PUT '%s/%s': Swift refuses the manifest (HTTP 413)",
 			w->container, w->key);
+	if (err && !(sent && commit_unknown(err)))
+		goto out_delete;
 	if (err) {
 		int landed = manifest_landed(w, top, ntop);
 
@@ -944,10 +1016,10 @@ static int sw_commit(struct store_writer *wr, const struct meta *m)
 			w->container, w->key, strerror(-err));
 		err = 0;
 	}
-	/* all the new object names: in Trove's layout, sub-manifest names
-	 * may be the old ones' */
 	/* a writer of the same name that committed meanwhile noted it */
 	swift_recent_forget(&sw->recent, w->container, w->key);
+	/* all the new object names: in Trove's layout, sub-manifest names
+	 * may be the old ones' */
 	mine.leaves = segs;
 	mine.nleaves = nsegs;
 	mine.subs = w->nest.subs;

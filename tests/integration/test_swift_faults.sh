@@ -284,7 +284,8 @@ t_check "mount: cp of a small file whose PUT answers are all lost succeeds" \
 	cp "$T/small" "$C/lostsmall"
 plan '[]'
 t_eq "mount: ... it reads back identical" "$(t_sha "$C/lostsmall")" "$(t_sha "$T/small")"
-# the same, and Swift cannot say what it holds (its HEAD answers 503):
+# the same, and Swift cannot say what it holds (the manifest's GET
+# answers 503):
 # close() fails, and the segments stay for whatever Swift did store
 nseg0=$(nsegs $M)
 t_eq "mount: a close whose commit cannot be confirmed fails" "$(/usr/bin/python3 - "$C/unsure" "$T/big" "$PLAN" "$M" <<'PY'
@@ -294,7 +295,7 @@ f = open(dst, "wb")
 f.write(open(src, "rb").read())
 with open(plan, "w") as p:
     p.write('[{"method":"PUT","path":"/%s/unsure\\\\?multipart-manifest=put",'
-            '"count":0,"action":"lost"},{"method":"HEAD","path":"/%s/unsure$",'
+            '"count":0,"action":"lost"},{"method":"GET","path":"/%s/unsure\\\\?multipart-manifest=get",'
             '"count":0,"status":503}]' % (m, m))
 try:
     f.close()

@@ -135,21 +135,22 @@ for p in "$T"/dlo.part.*; do
 done
 t_swift_curl -f -o /dev/null -X PUT -H 'X-Object-Manifest: ic/trove-dlo.gz.enc_' \
 	--data-binary '' ic/trove-dlo.gz.enc
-# the guest agent's own SLO layout: segments named after the backup id,
-# the name up to its first dot ("<id>_%08d" next to "<id>.xbstream.gz.enc")
+# the guest agent's own SLO layout: segments named after the backup id (a
+# UUID), the name up to its first dot ("<id>_%08d" by "<id>.xbstream.gz.enc")
+TA=5b0e1c7a-2f4d-4e8b-9c1a-7d3e5f6a8b9c
 i=0
 mf=""
 for p in "$T"/dlo.part.*; do
-	seg=tagent_$(printf '%08d' $i)
+	seg=${TA}_$(printf '%08d' $i)
 	t_swift_curl -f -o /dev/null -X PUT -T "$p" "ic/$seg"
 	mf="$mf${mf:+,}{\"path\": \"/ic/$seg\", \"etag\": \"$(md5sum < "$p" | cut -d' ' -f1)\", \"size_bytes\": $(stat -c %s "$p")}"
 	i=$((i + 1))
 done
 t_swift_curl -f -o /dev/null -X PUT --data-binary "[$mf]" \
-	'ic/tagent.xbstream.gz.enc?multipart-manifest=put'
-t_eq "the agent's segments (tagent_*) are not listed" \
-	"$(ls "$C" | grep -c '^tagent')" 1
-for o in trove-single.gz.enc trove-dlo.gz.enc tagent.xbstream.gz.enc; do
+	"ic/$TA.xbstream.gz.enc?multipart-manifest=put"
+t_eq "the agent's segments (<id>_*) are not listed" \
+	"$(ls "$C" | grep -c "^$TA")" 1
+for o in trove-single.gz.enc trove-dlo.gz.enc $TA.xbstream.gz.enc; do
 	t_eq "$o reads back as a curl GET gives it" \
 		"$(t_sha "$C/$o")" "$(t_swift_curl -f "ic/$o" | sha256sum | cut -d' ' -f1)"
 	t_eq "$o has the size of the GET in ls -l" "$(stat -c %s "$C/$o")" \

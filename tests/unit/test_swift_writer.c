@@ -133,14 +133,18 @@ static void test_hide_nested_slo_names(void **state)
 	swift_hide_release(&h);
 }
 
+#define U1 "8c1e4a52-4b2f-4d5e-9a3b-0123456789ab"
+#define U2 "d.v/9f0e4a52-4b2f-4d5e-9a3b-0123456789ab"
+
 static void test_hide_trove_agent_base(void **state)
 {
 	/* Trove's agent: "<id>.xbstream.gz.enc" has "<id>_%08d" segments;
-	 * the base ends at the first dot of the last path component */
+	 * the base ends at the first dot of the last path component, and
+	 * is a UUID (Trove's backup ids): "x_20261122" by "x.tar" shows */
 	static const char *const names[] = {
-		"id1.xbstream.gz.enc*", "id1_00000000", "id1_00000001",
-		"id1x_00000000",	"d.v/b.gz*",	"d.v/b_00000000",
-		"d_00000000",		"e.gz",		"e_00000000",
+		U1 ".xbstream.gz.enc*", U1 "_00000000", U1 "_00000001",
+		U1 "x_00000000",	U2 ".gz*",	U2 "_00000000",
+		"d_00000000",		"x.tar*",	"x_20261122",
 	};
 	struct swift_hide h = { .nslo = 0 };
 	char out[16];
@@ -148,6 +152,25 @@ static void test_hide_trove_agent_base(void **state)
 	(void)state;
 	feed(&h, names, 9, out);
 	assert_string_equal(out, ".hh..h...");
+	swift_hide_release(&h);
+}
+
+static void test_hide_many_siblings_of_one_base(void **state)
+{
+	/* 40 SLOs "<id>.partNN" with their own "<name>_%08d": the shared
+	 * base is on the stack once, so none of them overflows it */
+	struct swift_hide h = { .nslo = 0 };
+	char name[96];
+	unsigned i;
+
+	(void)state;
+	for (i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), U1 ".part%02u", i);
+		assert_false(swift_hide_is_segment(&h, name, false, true));
+		snprintf(name, sizeof(name), U1 ".part%02u_00000001", i);
+		assert_true(swift_hide_is_segment(&h, name, false, false));
+		assert_true(h.nslo <= 2);
+	}
 	swift_hide_release(&h);
 }
 
@@ -476,6 +499,7 @@ int main(void)
 		cmocka_unit_test(test_hide_other_bases_shown),
 		cmocka_unit_test(test_hide_nested_slo_names),
 		cmocka_unit_test(test_hide_trove_agent_base),
+		cmocka_unit_test(test_hide_many_siblings_of_one_base),
 		cmocka_unit_test(test_hide_subdir_is_no_slo),
 		cmocka_unit_test(test_put_cut_takes_whole_segment),
 		cmocka_unit_test(test_put_cut_halves_until_taken),
