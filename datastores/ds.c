@@ -1259,16 +1259,20 @@ int ds_recover(struct ds *ds, const char *arg, size_t len)
 	if (err) {
 		while (len > 0 && isspace((unsigned char)arg[len - 1]))
 			len--;
+		snprintf(op, sizeof(op), "recover %.*s",
+			 (int)(len > 64 ? 64 : len), arg);
+		/* the bytes written: no line breaks into status or the log */
+		for (char *c = op; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?';
 		if (len == 0)
 			log_error(
 				"datastore '%s': cannot recover: no backup name written",
 				ds->name);
 		else
 			log_error(
-				"datastore '%s': cannot recover: no backup '%.*s'",
-				ds->name, (int)(len > 64 ? 64 : len), arg);
-		snprintf(op, sizeof(op), "recover %.*s",
-			 (int)(len > 64 ? 64 : len), arg);
+				"datastore '%s': cannot recover: no backup '%s'",
+				ds->name, op + strlen("recover "));
 		op_refused(ds, op, err);
 		return err;
 	}

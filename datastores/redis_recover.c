@@ -522,10 +522,10 @@ static int write_file_atomic(const char *path, const char *data, size_t len,
 	int err = 0;
 
 	buf_init(&tmp, 2 * REDIS_PATH_MAX);
-	if (buf_printf(&tmp, "%s.trovefs-tmp", path))
+	if (buf_printf(&tmp, "%s.trovefs-tmp.XXXXXX", path))
 		return tmp.err;
-	fd = open(buf_str(&tmp), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-		  mode & 07777);
+	/* a fresh name, O_EXCL: nothing planted there is followed */
+	fd = mkostemp(tmp.data, O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
 		goto out_release;
@@ -540,8 +540,15 @@ static int write_file_atomic(const char *path, const char *data, size_t len,
 		}
 		off += (size_t)n;
 	}
-	if (!err && like && fchown(fd, like->st_uid, like->st_gid) < 0)
-		err = -errno;
+	if (!err && like &&
+	    (like->st_uid != geteuid() || like->st_gid != getegid()) &&
+	    fchown(fd, like->st_uid, like->st_gid) < 0) {
+		if (errno != EPERM || geteuid() == 0)
+			err = -errno;
+		else /* not root: as before, the file is ours */
+			log_warn("cannot give '%s' its owner back: %s", path,
+				 strerror(errno));
+	}
 	if (!err && (fchmod(fd, mode & 07777) < 0 || fsync(fd) < 0))
 		err = -errno;
 	if (close(fd) < 0 && !err)

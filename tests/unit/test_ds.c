@@ -676,6 +676,12 @@ static void test_ds_recover_garbage(void **state)
 	assert_non_null(strstr(
 		buf_str(&b),
 		"last_result: error: No such file or directory (ENOENT)\n"));
+	/* what was written cannot add lines to status */
+	buf_reset(&b);
+	assert_int_equal(ds_recover(f->ds, "x\nlast_result: ok", 17), -ENOENT);
+	assert_int_equal(ds_status(f->ds, &b), 0);
+	assert_non_null(strstr(buf_str(&b),
+			       "last_operation: recover x?last_result: ok\n"));
 	buf_reset(&b);
 	assert_int_equal(ds_recover(f->ds, "\n", 1), -EINVAL);
 	assert_int_equal(ds_status(f->ds, &b), 0);
