@@ -185,11 +185,15 @@ int swift_do(struct swift_priv *sw, const struct swift_call *c,
 		if (err == -ENOENT && attempts > 1 &&
 		    strcmp(c->method, "DELETE") == 0)
 			err = 0;
+		/* account_quotas / container_quotas answer 413 like
+		 * max_file_size: the body tells them apart */
+		if (err == -EFBIG && strcasestr(r->err_text, "quota"))
+			err = -EDQUOT;
 		if (err &&
 		    !((c->quiet & SWIFT_QUIET_404) && r->status == 404) &&
 		    !((c->quiet & SWIFT_QUIET_409) && r->status == 409) &&
 		    !((c->quiet & SWIFT_QUIET_401) && r->status == 401) &&
-		    !((c->quiet & SWIFT_QUIET_413) && r->status == 413) &&
+		    !((c->quiet & SWIFT_QUIET_413) && err == -EFBIG) &&
 		    !((c->quiet & SWIFT_QUIET_412) && r->status == 412))
 			log_failure(c, r, err);
 		goto out;

@@ -277,13 +277,6 @@ int swift_put_checked(struct swift_priv *sw, const char *container,
 	}
 	swift_http_req_init(&r);
 	err = swift_do(sw, &c, &r);
-	if (err == -EFBIG && strcasestr(r.err_text, "quota")) {
-		/* account_quotas / container_quotas, not max_file_size:
-		 * smaller pieces would not fit either */
-		log_error("swift PUT '%s/%s': over the quota (HTTP 413: %s)",
-			  container, key, r.err_text);
-		err = -EDQUOT;
-	}
 	if (!err && etag && etag[0] && !query &&
 	    swift_http_header(&r, "etag", got, sizeof(got))) {
 		/* Swift checked it (422 otherwise); this catches proxies */

@@ -301,13 +301,18 @@ t_eq "df shows the account's bytes used (in 4 KiB blocks)" \
 t_check "df -h works" df -h "$MNT"
 # past the account's quota Swift answers 413 as for max_file_size, but
 # smaller pieces would not fit either: EDQUOT at once, nothing stored
+t_data "$T/src/q300k" 300000 q300k
+cp "$T/src/q300k" "$C/q300k"
 curl -s -o /dev/null -X POST -H "X-Auth-Token: $ATOK" \
 	-H "X-Account-Meta-Quota-Bytes: $((used + 100000))" "$SWIFT_STORAGE_URL"
-t_allow "over the quota \\(HTTP 413|cannot store 'sw/overquota'"
+t_allow "HTTP 413 .*\\(Disk quota exceeded\\)|cannot store 'sw/overquota'|cannot rename 'sw/q300k'"
 t_check_fails "cp past the account's quota: EDQUOT" "Disk quota exceeded" \
 	cp "$T/src/big" "$C/overquota"
-t_log_has "one line says so" "swift PUT '.*': over the quota \\(HTTP 413"
+t_log_has "one line says so" "swift PUT '.*': HTTP 413 .*\\(Disk quota exceeded\\)"
 t_check_fails "... and no file" "No such file" stat "$C/overquota"
+t_check_fails "mv of a 300 kB object (a server-side copy): EDQUOT" \
+	"Disk quota exceeded" mv "$C/q300k" "$C/q300k.moved"
+t_eq "... it stays under its name" "$(t_sha "$C/q300k")" "$(t_sha "$T/src/q300k")"
 curl -s -o /dev/null -X POST -H "X-Auth-Token: $ATOK" \
 	-H 'X-Account-Meta-Quota-Bytes: 10000000000' "$SWIFT_STORAGE_URL"
 t_check "unmount" t_umount
