@@ -1000,7 +1000,6 @@ static int rename_object(struct store *st, const char *sc, const char *sk,
 		swift_http_req_release(&r);
 		return err;
 	}
-	swift_recent_forget(&sw->recent, dc, dk);
 	just_put =
 		swift_recent_take(&sw->recent, sc, sk, swift_now_ms(), &bytes);
 	if (!just_put) {
@@ -1042,7 +1041,7 @@ static int rename_object(struct store *st, const char *sc, const char *sk,
 		manifest || just_put ? "multipart-manifest=get" : NULL, bytes);
 	if (err)
 		goto out_old;
-	/* a PUT of dk noted meanwhile is replaced by the copy */
+	/* dk is a copy now, whatever one PUT of it was noted */
 	swift_recent_forget(&sw->recent, dc, dk);
 	/* the source manifest only: its segments now belong to dk */
 	err = swift_simple(sw, "DELETE", sc, sk, NULL, SWIFT_QUIET_404, NULL);

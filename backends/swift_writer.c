@@ -803,20 +803,22 @@ void swift_nest_release(struct swift_nest *ns)
 }
 
 /*
- * After the PUT that commits the object failed with no telling answer
- * (commit_unknown()): Swift may have stored it and the answer been lost
- * (a reset or timeout after the commit, on every retry); deleting the
- * segments then would break the object that replaced the old one. So the
- * object is read back with X-Newest (a commit that reached some replicas
- * only is still seen). 1: it is ours; 0: it is not (or nothing is
- * there); -errno: Swift cannot say.
+ * A commit PUT failed with no telling answer: Swift may have stored it
+ * and the answer been lost (a reset or timeout after the commit, on every
+ * retry). Deleting the segments then would break the object that replaced
+ * the old one, so put_landed() / manifest_landed() read it back first.
  */
 static bool commit_unknown(int err)
 {
 	return err == -EIO || err == -ETIMEDOUT;
 }
 
-/* @method on @w's object with X-Newest; @resp may be NULL. */
+/*
+ * @method on @w's object with X-Newest (a commit that reached some
+ * replicas only is still seen); @resp may be NULL. The *_landed()
+ * functions below return 1 if the object is ours, 0 if it is not (or
+ * nothing is there), -errno if Swift cannot say.
+ */
 static int newest_call(struct sw_writer *w, const char *method,
 		       const char *query, struct buf *resp,
 		       struct swift_http_req *r)
@@ -1086,8 +1088,6 @@ int swift_writer_open(struct store *st, const char *container, const char *key,
 		return -ENOMEM;
 	w->sw = sw;
 	w->fresh = opts && opts->fresh;
-	/* what replaces the object may be an SLO: renames must ask again */
-	swift_recent_forget(&sw->recent, container, key);
 	/* Trove's readers expect its layout; others get the hidden one */
 	w->trove = sw->segments == SWIFT_SEGMENTS_TROVE ||
 		   (opts && opts->format &&
