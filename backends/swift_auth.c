@@ -188,7 +188,8 @@ static int auth_fail(const struct swift_auth *a, struct swift_http_req *r,
 	char trans[128] = "";
 
 	if (!err)
-		err = swift_http_errno(r->status, r->cc, SWIFT_TARGET_ACCOUNT);
+		err = swift_http_errno(r->status, r->cc, SWIFT_TARGET_ACCOUNT,
+				       NULL);
 	if (!err)
 		err = -EBADMSG;
 	swift_http_header(r, "x-openstack-request-id", trans, sizeof(trans));

@@ -11,15 +11,23 @@
  * newest segment is older than the grace period (an upload in progress
  * has no manifest yet, but its segments are fresh).
  *
+ * In Trove's layout the parts are "<c>/<key>_%08d" (and sub-manifests
+ * "<c>/<key>_m<l>-%08d") next to users' objects; trovefs gives the ones
+ * it writes the Content-Type SWIFT_SEG_CTYPE naming their upload, and a
+ * group there is the parts of one upload under one "<key>". A part whose
+ * Content-Type does not say so (Trove's own, anyone's "x_00000001") is
+ * never touched.
+ *
  * Invariant: a segment referenced by a manifest that exists when gc ends
- * is never deleted. The segments container is listed first; the manifests
- * are then read in rounds over the account listing until a round finds no
- * SLO not read before (a rename between two listings shows up as a new
- * name in the next round; the references of the name it came from were
- * already taken). Only names of the form "<prefix>/<32 hex>/<leaf>" are
- * ever deleted; anything else in a segments container is left alone.
- * Trove-layout segments ("<c>/<key>_%08d") are user-visible objects and
- * are not touched.
+ * is never deleted. The segments (and marked parts) are listed first; the
+ * manifests are then read in rounds over the account listing until a
+ * round finds no SLO not read before (a rename between two listings shows
+ * up as a new name in the next round; the references of the name it came
+ * from were already taken). Only names of the form "<prefix>/<32 hex>/
+ * <leaf>" in a segments container, or marked parts, are ever deleted.
+ * A marked sub-manifest keeps its parts only while a manifest that is not
+ * itself a marked part names it (read from the top down), so the parts
+ * of an upload cut short between two sub-manifest PUTs go together.
  *
  * Locks: none; gc runs in one thread over the store's (thread-safe)
  * request runner.
@@ -162,9 +170,10 @@ static int man_entry(void *arg, const struct swift_json_entry *e)
 		mc->err = -ENOMEM;
 		return 1;
 	}
-	if (!swift_is_seg_container(cont)) {
+	if (!swift_is_seg_container(cont) &&
+	    swift_trove_seg_base(slash + 1) == 0) {
 		free(cont);
-		return 0; /* not a segment of ours */
+		return 0; /* not a part name trovefs writes */
 	}
 	ret = strset_add(&mc->rf->refs, e->name);
 	if (ret < 0) {
@@ -222,11 +231,14 @@ out_release:
 static int obj_entry(void *arg, const struct swift_json_entry *e)
 {
 	struct refs *rf = arg;
+	char upload[SWIFT_UPLOAD_ID_LEN + 1];
 	struct buf id;
 	int ret;
 
 	if (e->is_subdir || !e->slo_etag || !e->slo_etag[0])
 		return 0; /* not an SLO manifest */
+	if (swift_seg_ctype_upload(e->content_type, upload))
+		return 0; /* a sub-manifest: read if a manifest names it */
 	buf_init(&id, STORE_CONTAINER_MAX + STORE_KEY_MAX + 64);
 	buf_printf(&id, "%s/%s\n%s", rf->container, e->name,
 		   e->hash ? e->hash : "");
@@ -283,7 +295,8 @@ static int refs_round(struct refs *rf)
 /* ---- segments ---- */
 
 struct seg {
-	char *name; /* owned */
+	char *name;  /* owned */
+	char *group; /* owned: what the parts of one upload share */
 	uint64_t bytes;
 	time_t mtime;
 };
@@ -293,43 +306,6 @@ struct segs {
 	size_t n;
 	size_t cap;
 };
-
-static int seg_entry(void *arg, const struct swift_json_entry *e)
-{
-	struct segs *s = arg;
-	struct timespec ts = { 0 };
-
-	if (e->is_subdir)
-		return 0;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 256;
-		struct seg *v = reallocarray(s->v, cap, sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		s->v = v;
-		s->cap = cap;
-	}
-	if (!e->last_modified || swift_parse_iso_time(e->last_modified, &ts))
-		ts.tv_sec = time(NULL); /* unknown: treat as fresh */
-	s->v[s->n].name = strdup(e->name);
-	if (!s->v[s->n].name)
-		return -ENOMEM;
-	s->v[s->n].bytes = e->bytes;
-	s->v[s->n].mtime = ts.tv_sec;
-	s->n++;
-	return 0;
-}
-
-static void segs_release(struct segs *s)
-{
-	size_t i;
-
-	for (i = 0; i < s->n; i++)
-		free(s->v[i].name);
-	free(s->v);
-	memset(s, 0, sizeof(*s));
-}
 
 /*
  * Length of the upload group prefix of @name ("<key>/<32 hex>/"), or 0 if
@@ -353,6 +329,89 @@ static size_t group_len(const char *name)
 	return (size_t)(last - name) + 1;
 }
 
+/* Appends @e as a part of @group (owned; NULL: out of memory). */
+static int segs_add(struct segs *s, const struct swift_json_entry *e,
+		    char *group)
+{
+	struct timespec ts = { 0 };
+	char *name = strdup(e->name);
+
+	if (!group || !name)
+		goto out_nomem;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 256;
+		struct seg *v = reallocarray(s->v, cap, sizeof(*v));
+
+		if (!v)
+			goto out_nomem;
+		s->v = v;
+		s->cap = cap;
+	}
+	if (!e->last_modified || swift_parse_iso_time(e->last_modified, &ts))
+		ts.tv_sec = time(NULL); /* unknown: treat as fresh */
+	s->v[s->n].name = name;
+	s->v[s->n].group = group;
+	s->v[s->n].bytes = e->bytes;
+	s->v[s->n].mtime = ts.tv_sec;
+	s->n++;
+	return 0;
+out_nomem:
+	free(group);
+	free(name);
+	return -ENOMEM;
+}
+
+/* An entry of a segments container: grouped by "<key>/<uuid>/". */
+static int seg_entry(void *arg, const struct swift_json_entry *e)
+{
+	size_t glen = e->is_subdir ? 0 : group_len(e->name);
+
+	if (glen == 0)
+		return 0; /* not ours: never touched */
+	return segs_add(arg, e, strndup(e->name, glen));
+}
+
+/*
+ * An entry of a user's container: only the parts trovefs marked as its
+ * own (Trove's layout), grouped by "<key>" and upload id.
+ */
+static int part_entry(void *arg, const struct swift_json_entry *e)
+{
+	char id[SWIFT_UPLOAD_ID_LEN + 1];
+	size_t base = e->is_subdir
+			      ? 0
+			      : swift_marked_part(e->name, e->content_type, id);
+	char *group;
+
+	if (base == 0)
+		return 0;
+	group = malloc(base + 1 + SWIFT_UPLOAD_ID_LEN + 1);
+	if (group)
+		sprintf(group, "%.*s\n%s", (int)base, e->name, id);
+	return segs_add(arg, e, group);
+}
+
+static int seg_cmp(const void *a, const void *b)
+{
+	const struct seg *x = a;
+	const struct seg *y = b;
+	int c = strcmp(x->group, y->group);
+
+	return c ? c : strcmp(x->name, y->name);
+}
+
+static void segs_release(struct segs *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		free(s->v[i].name);
+		free(s->v[i].group);
+	}
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
 struct gc_ctx {
 	struct swift_priv *sw;
 	const struct swift_gc_opts *o;
@@ -360,56 +419,67 @@ struct gc_ctx {
 	uint64_t removed;
 };
 
-/* Removes (or reports) the orphan groups of segments container @seg_c. */
-static int gc_segments(struct gc_ctx *g, const char *seg_c,
-		       const struct segs *s)
+/*
+ * Sets *@orphan if no part of the group @s->v[@i..@end) in @cont is named
+ * by a manifest and its newest part is past the grace period.
+ */
+static int group_is_orphan(const struct gc_ctx *g, const char *cont,
+			   const struct segs *s, size_t i, size_t end,
+			   bool *orphan)
 {
-	struct buf path;
 	time_t now = time(NULL);
-	size_t i = 0;
+	time_t newest = s->v[i].mtime;
+	struct buf path;
+	bool live = false;
+	size_t j;
 	int err = 0;
 
 	buf_init(&path, SWIFT_URL_MAX);
+	for (j = i; j < end && !live; j++) {
+		buf_reset(&path);
+		buf_printf(&path, "/%s/%s", cont, s->v[j].name);
+		if (path.err) {
+			err = path.err;
+			break;
+		}
+		live = strset_has(&g->rf.refs, path.data);
+		if (s->v[j].mtime > newest)
+			newest = s->v[j].mtime;
+	}
+	buf_release(&path);
+	*orphan = !err && !live && newest <= now &&
+		  (uint64_t)(now - newest) >= g->o->grace_s;
+	return err;
+}
+
+/* Removes (or reports) the orphan groups among the parts @s of @cont. */
+static int gc_segments(struct gc_ctx *g, const char *cont, struct segs *s)
+{
+	size_t i = 0;
+	int err = 0;
+
+	if (s->n > 1)
+		qsort(s->v, s->n, sizeof(*s->v), seg_cmp);
 	while (i < s->n && !err) {
-		size_t glen = group_len(s->v[i].name);
 		size_t end = i + 1;
-		bool live = false;
-		time_t newest = s->v[i].mtime;
+		bool orphan = false;
 		size_t j;
 
-		if (glen == 0) {
-			i++; /* not ours: never touched */
-			continue;
-		}
 		while (end < s->n &&
-		       strncmp(s->v[end].name, s->v[i].name, glen) == 0 &&
-		       group_len(s->v[end].name) == glen)
+		       strcmp(s->v[end].group, s->v[i].group) == 0)
 			end++;
-		for (j = i; j < end && !live; j++) {
-			buf_reset(&path);
-			buf_printf(&path, "/%s/%s", seg_c, s->v[j].name);
-			if (path.err) {
-				err = path.err;
-				break;
-			}
-			live = strset_has(&g->rf.refs, path.data);
-			if (s->v[j].mtime > newest)
-				newest = s->v[j].mtime;
-		}
-		if (err || live || (uint64_t)(now - newest) < g->o->grace_s ||
-		    newest > now) {
-			i = end;
-			continue;
-		}
-		for (j = i; j < end && !err; j++) {
+		err = group_is_orphan(g, cont, s, i, end, &orphan);
+		for (j = i; orphan && j < end && !err; j++) {
 			if (g->o->fn) {
-				err = g->o->fn(g->o->arg, seg_c, s->v[j].name,
+				err = g->o->fn(g->o->arg, cont, s->v[j].name,
 					       s->v[j].bytes);
 				if (err)
 					break;
 			}
 			if (!g->o->dry_run) {
-				err = swift_simple(g->sw, "DELETE", seg_c,
+				/* a plain DELETE of a sub-manifest takes it
+				 * alone: its parts are in this group */
+				err = swift_simple(g->sw, "DELETE", cont,
 						   s->v[j].name, NULL,
 						   SWIFT_QUIET_404, NULL);
 				if (err == -ENOENT)
@@ -421,19 +491,14 @@ static int gc_segments(struct gc_ctx *g, const char *seg_c,
 		}
 		i = end;
 	}
-	buf_release(&path);
 	return err;
 }
 
-/* Collects the segments containers to clean (all, or @container's). */
-static int seg_cont_entry(void *arg, const struct swift_json_entry *e)
+/* Collects the containers to clean: segments containers and users'. */
+static int todo_entry(void *arg, const struct swift_json_entry *e)
 {
-	struct strset *s = arg;
-	int ret;
+	int ret = strset_add(arg, e->name);
 
-	if (!swift_is_seg_container(e->name))
-		return 0;
-	ret = strset_add(s, e->name);
 	return ret < 0 ? ret : 0;
 }
 
@@ -468,7 +533,8 @@ int swift_store_gc_opts(struct store *st, const char *container,
 	g.sw = swift_priv_of(st);
 	g.rf.sw = g.sw;
 
-	/* 1. the segments, listed before any manifest is read */
+	/* 1. the parts, listed before any manifest is read: segments
+	 * containers, and users' containers for Trove's layout */
 	if (container) {
 		struct buf b;
 
@@ -476,10 +542,11 @@ int swift_store_gc_opts(struct store *st, const char *container,
 		err = swift_seg_container_name(container, &b);
 		if (!err)
 			err = strset_add(&todo, b.data) < 0 ? -ENOMEM : 0;
+		if (!err)
+			err = strset_add(&todo, container) < 0 ? -ENOMEM : 0;
 		buf_release(&b);
 	} else {
-		err = swift_list_pages(g.sw, NULL, NULL, 0, seg_cont_entry,
-				       &todo);
+		err = swift_list_pages(g.sw, NULL, NULL, 0, todo_entry, &todo);
 	}
 	if (err)
 		goto out_release;
@@ -493,7 +560,10 @@ int swift_store_gc_opts(struct store *st, const char *container,
 		if (todo.slot[i])
 			names[nnames++] = todo.slot[i];
 	for (i = 0; i < nnames; i++) {
-		err = swift_list_pages(g.sw, names[i], NULL, 0, seg_entry,
+		err = swift_list_pages(g.sw, names[i], NULL, 0,
+				       swift_is_seg_container(names[i])
+					       ? seg_entry
+					       : part_entry,
 				       &all[i]);
 		if (err == -ENOENT)
 			err = 0; /* nothing was ever segmented there */

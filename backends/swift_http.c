@@ -334,7 +334,7 @@ int swift_http_perform(struct swift_http_pool *p, struct swift_http_req *r)
 		err = r->resp->err;
 	}
 	if (!err && r->cc != CURLE_OK)
-		err = swift_http_errno(0, r->cc, SWIFT_TARGET_ACCOUNT);
+		err = swift_http_errno(0, r->cc, SWIFT_TARGET_ACCOUNT, NULL);
 	if (h && r->cc != CURLE_OK) {
 		curl_easy_cleanup(h);
 		h = NULL;
@@ -424,7 +424,8 @@ int swift_http_headers_each(const struct swift_http_req *r, const char *prefix,
 
 /* ---- policy ---- */
 
-int swift_http_errno(long status, CURLcode cc, enum swift_target t)
+int swift_http_errno(long status, CURLcode cc, enum swift_target t,
+		     const char *body)
 {
 	switch (cc) {
 	case CURLE_OK:
@@ -455,7 +456,7 @@ int swift_http_errno(long status, CURLcode cc, enum swift_target t)
 	case 412:
 		return -ESTALE;
 	case 413:
-		return -EFBIG;
+		return body && strcasestr(body, "quota") ? -EDQUOT : -EFBIG;
 	default:
 		return -EIO;
 	}

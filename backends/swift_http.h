@@ -123,7 +123,10 @@ enum swift_target {
  *   409 -> -ENOTEMPTY for a container (DELETE of one holding objects),
  *          -EIO otherwise (an object: an SLO whose segments changed, a
  *          timestamp conflict; no directory is involved)
- *   413 -> -EFBIG           422 -> -EIO
+ *   413 -> -EFBIG, or -EDQUOT when @body (the response's text, NULL:
+ *          none) names a quota: account_quotas and container_quotas
+ *          answer 413 like max_file_size ("Upload exceeds quota.")
+ *                           422 -> -EIO
  *   429, 498, 5xx -> -EIO   other 4xx -> -EINVAL (400) / -EIO
  *   CURLE_OPERATION_TIMEDOUT -> -ETIMEDOUT
  *   resolve / connect failures -> -EHOSTUNREACH
@@ -131,7 +134,8 @@ enum swift_target {
  *   CURLE_OUT_OF_MEMORY -> -ENOMEM
  * A CURLcode other than CURLE_OK wins over @status.
  */
-int swift_http_errno(long status, CURLcode cc, enum swift_target t);
+int swift_http_errno(long status, CURLcode cc, enum swift_target t,
+		     const char *body);
 
 /*
  * True if the failure is transient and an idempotent request may be sent

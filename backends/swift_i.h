@@ -282,6 +282,14 @@ struct swift_hide {
 size_t swift_trove_seg_base(const char *name);
 
 /*
+ * If @name (a listed object, Content-Type @ctype) is a part trovefs wrote
+ * in Trove's layout - a Trove segment name marked SWIFT_SEG_CTYPE - the
+ * length of its "<x>", with its upload id in @id; else 0.
+ */
+size_t swift_marked_part(const char *name, const char *ctype,
+			 char id[SWIFT_UPLOAD_ID_LEN + 1]);
+
+/*
  * True if @name is a segment of an SLO fed before it (hide it). Then
  * remembers @name if it is an SLO (@is_slo: listed with slo_etag), for
  * the entries after it. A failed allocation only means a segment may
@@ -444,7 +452,8 @@ int swift_server_copy(struct swift_priv *sw, const char *sc, const char *sk,
 /*
  * PUTs @len bytes of @data at @container/@key with @query (NULL: none),
  * checked against @etag (md5 hex; NULL or "": unchecked), with the
- * metadata headers of @m if @with_meta (else a plain Content-Type). A
+ * metadata headers of @m, or for a part of an object (a segment, a
+ * sub-manifest) the Content-Type @part_ctype instead (non-NULL). A
  * manifest PUT (@query SWIFT_MANIFEST_PUT) is sent with heartbeat=on and
  * its outcome read from the body. A 413 is returned as -EFBIG without a
  * log line (the caller cuts smaller); other failures are logged. Returns
@@ -453,12 +462,23 @@ int swift_server_copy(struct swift_priv *sw, const char *sc, const char *sk,
 int swift_put_checked(struct swift_priv *sw, const char *container,
 		      const char *key, const char *query, const void *data,
 		      size_t len, const char *etag, const struct meta *m,
-		      bool with_meta);
+		      const char *part_ctype);
+
+/* A new random upload id: SWIFT_UPLOAD_ID_LEN hex digits. 0 or -EIO. */
+int swift_upload_id_new(char id[SWIFT_UPLOAD_ID_LEN + 1]);
+
+/*
+ * The Content-Type of the parts of upload @id in Trove's layout
+ * (SWIFT_SEG_CTYPE; swift_seg_ctype_upload() reads it back) into @out
+ * (appended). Returns 0 or the buf's error.
+ */
+int swift_part_ctype(const char *id, struct buf *out);
 
 /* Sub-manifests made to nest a manifest (swift_nest_manifests()). */
 struct swift_nest {
 	const char *container;	/* where they go (borrowed) */
 	const char *prefix;	/* names "<prefix>m<level>-%08zu" (borrowed) */
+	const char *ctype;	/* their Content-Type (borrowed) */
 	size_t first;		/* the number of each level's first one */
 	struct swift_seg *subs; /* owned: those PUT so far, in order */
 	size_t nsub;

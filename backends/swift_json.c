@@ -504,46 +504,79 @@ static void trim(const char **s, const char **e)
 		(*e)--;
 }
 
-int swift_ctype_to_meta(const char *ctype, struct meta *m, bool *complete)
+/* One "key=value" parameter of a content type. */
+struct ctype_param {
+	const char *ks, *ke; /* the key, trimmed */
+	const char *vs, *ve; /* the value, trimmed, unquoted */
+};
+
+/*
+ * Checks that @ctype's type is @type (case-insensitive); then *@next is
+ * where its parameters start (NULL: none).
+ */
+static bool ctype_is(const char *ctype, const char *type, const char **next)
 {
 	const char *p = ctype;
 	const char *semi = strchr(p, ';');
 	const char *end = semi ? semi : p + strlen(p);
+
+	trim(&p, &end);
+	*next = semi;
+	return (size_t)(end - p) == strlen(type) &&
+	       strncasecmp(p, type, (size_t)(end - p)) == 0;
+}
+
+/* The parameter at *@next (a ';'), skipping any without '='; advances. */
+static bool ctype_next_param(const char **next, struct ctype_param *pa)
+{
+	while (*next) {
+		const char *ks = *next + 1;
+		const char *ve;
+		const char *eq;
+
+		*next = strchr(ks, ';');
+		ve = *next ? *next : ks + strlen(ks);
+		eq = memchr(ks, '=', (size_t)(ve - ks));
+		if (!eq)
+			continue;
+		pa->ks = ks;
+		pa->ke = eq;
+		pa->vs = eq + 1;
+		pa->ve = ve;
+		trim(&pa->ks, &pa->ke);
+		trim(&pa->vs, &pa->ve);
+		if (pa->ve - pa->vs >= 2 && *pa->vs == '"' &&
+		    pa->ve[-1] == '"') {
+			pa->vs++;
+			pa->ve--;
+		}
+		return true;
+	}
+	return false;
+}
+
+int swift_ctype_to_meta(const char *ctype, struct meta *m, bool *complete)
+{
 	bool partial = false;
+	struct ctype_param pa;
+	const char *next;
 	char key[META_KEY_MAX + 1];
 	char val[META_VALUE_MAX + 1];
 
 	*complete = false;
-	trim(&p, &end);
-	if ((size_t)(end - p) != strlen(SWIFT_CTYPE) ||
-	    strncasecmp(p, SWIFT_CTYPE, (size_t)(end - p)) != 0)
+	if (!ctype_is(ctype, SWIFT_CTYPE, &next))
 		return 0;
-	while (semi) {
-		const char *eq;
-		const char *ks = semi + 1;
-		const char *ve;
-		const char *vs;
+	while (ctype_next_param(&next, &pa)) {
+		size_t kl = (size_t)(pa.ke - pa.ks);
+		size_t vl = (size_t)(pa.ve - pa.vs);
 		int err;
 
-		semi = strchr(ks, ';');
-		ve = semi ? semi : ks + strlen(ks);
-		eq = memchr(ks, '=', (size_t)(ve - ks));
-		if (!eq)
+		if (kl > META_KEY_MAX || vl > META_VALUE_MAX)
 			continue;
-		vs = eq + 1;
-		trim(&ks, &eq);
-		trim(&vs, &ve);
-		if (ve - vs >= 2 && *vs == '"' && ve[-1] == '"') {
-			vs++;
-			ve--;
-		}
-		if ((size_t)(eq - ks) > META_KEY_MAX ||
-		    (size_t)(ve - vs) > META_VALUE_MAX)
-			continue;
-		memcpy(key, ks, (size_t)(eq - ks));
-		key[eq - ks] = '\0';
-		memcpy(val, vs, (size_t)(ve - vs));
-		val[ve - vs] = '\0';
+		memcpy(key, pa.ks, kl);
+		key[kl] = '\0';
+		memcpy(val, pa.vs, vl);
+		val[vl] = '\0';
 		if (strcmp(key, "tfs_partial") == 0) {
 			partial = true;
 			continue;
@@ -558,6 +591,30 @@ int swift_ctype_to_meta(const char *ctype, struct meta *m, bool *complete)
 	}
 	*complete = !partial;
 	return 0;
+}
+
+bool swift_seg_ctype_upload(const char *ctype, char id[SWIFT_UPLOAD_ID_LEN + 1])
+{
+	struct ctype_param pa;
+	const char *next;
+	size_t i;
+
+	if (!ctype_is(ctype, SWIFT_SEG_CTYPE, &next))
+		return false;
+	while (ctype_next_param(&next, &pa)) {
+		if (pa.ke - pa.ks != 6 || strncmp(pa.ks, "upload", 6) != 0)
+			continue;
+		if (pa.ve - pa.vs != SWIFT_UPLOAD_ID_LEN)
+			return false;
+		for (i = 0; i < SWIFT_UPLOAD_ID_LEN; i++)
+			if (!((pa.vs[i] >= '0' && pa.vs[i] <= '9') ||
+			      (pa.vs[i] >= 'a' && pa.vs[i] <= 'f')))
+				return false;
+		memcpy(id, pa.vs, SWIFT_UPLOAD_ID_LEN);
+		id[SWIFT_UPLOAD_ID_LEN] = '\0';
+		return true;
+	}
+	return false;
 }
 
 /* ---- times ---- */

@@ -18,6 +18,14 @@
 
 /* The content type trovefs gives its objects; parameters carry metadata. */
 #define SWIFT_CTYPE "application/x-trovefs"
+/*
+ * The content type of the parts (segments, sub-manifests) trovefs writes
+ * in Trove's layout, next to users' objects: "...; upload=<32 hex>" names
+ * the upload they belong to, so that listings hide them and `trovefs gc`
+ * can tell an interrupted upload's parts from anyone's "<x>_%08d".
+ */
+#define SWIFT_SEG_CTYPE "application/x-trovefs-segment"
+#define SWIFT_UPLOAD_ID_LEN 32
 
 /* One entry of a listing; every pointer borrowed for the callback. */
 struct swift_json_entry {
@@ -130,6 +138,13 @@ int swift_ctype_from_meta(const struct meta *m, struct buf *out);
  * false. Returns 0, -ENOMEM.
  */
 int swift_ctype_to_meta(const char *ctype, struct meta *m, bool *complete);
+
+/*
+ * True if @ctype is SWIFT_SEG_CTYPE with an "upload" parameter of
+ * SWIFT_UPLOAD_ID_LEN lowercase hex digits, copied to @id (NUL-ended).
+ */
+bool swift_seg_ctype_upload(const char *ctype,
+			    char id[SWIFT_UPLOAD_ID_LEN + 1]);
 
 /*
  * Parses a listing's "2024-01-02T03:04:05.123456" (UTC) or a header's

@@ -510,7 +510,7 @@ static void delete_made(struct swift_priv *sw, const struct swift_nest *ns,
 	}
 	if (err)
 		log_warn(
-			"%zu segments of '%s/%s' left behind: delete the '%s/%s_*' that its manifests do not name by hand",
+			"%zu segments of '%s/%s' left behind: 'trovefs gc' removes those trovefs wrote; delete any other '%s/%s_*' its manifests do not name by hand",
 			total - done, dc, dk, dc, dk);
 }
 
@@ -540,7 +540,7 @@ static int put_renamed(struct swift_priv *sw, const char *dc, const char *dk,
 	if (!err)
 		err = swift_put_checked(sw, dc, dk, SWIFT_MANIFEST_PUT,
 					body.data, body.len, NULL, &oi.meta,
-					true);
+					NULL);
 	obj_info_release(&oi);
 	buf_release(&body);
 	return err;
@@ -563,7 +563,9 @@ int swift_rename_trove_slo(struct swift_priv *sw, const char *sc,
 	const struct swift_slo_parts *keep = &made;
 	struct swift_nest ns = { .container = dc };
 	struct swift_seg *nv = NULL;
+	char id[SWIFT_UPLOAD_ID_LEN + 1];
 	struct buf prefix;
+	struct buf ctype;
 	uint64_t first = 0;
 	size_t done = 0;
 	int err;
@@ -571,9 +573,17 @@ int swift_rename_trove_slo(struct swift_priv *sw, const char *sc,
 	err = swift_slo_parts_get(sw, sc, sk, &src);
 	if (err)
 		return err;
+	/* the sub-manifests made again are parts of an upload of our own
+	 * (the leaves' copies keep the Content-Type of their source) */
+	buf_init(&ctype, 128);
+	err = swift_upload_id_new(id);
+	if (!err)
+		err = swift_part_ctype(id, &ctype);
+	ns.ctype = ctype.data;
 	buf_init(&prefix, SWIFT_URL_MAX);
 	buf_printf(&prefix, "/%s/%s_", sc, sk);
-	err = prefix.err;
+	if (!err)
+		err = prefix.err;
 	if (!err && !trove_named(&src, prefix.data))
 		err = 1; /* not (all) Trove-named: the manifest is copied */
 	buf_reset(&prefix);
@@ -622,5 +632,6 @@ out_release:
 	swift_nest_release(&ns);
 	swift_slo_parts_release(&src);
 	buf_release(&prefix);
+	buf_release(&ctype);
 	return err;
 }

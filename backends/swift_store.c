@@ -17,7 +17,9 @@
  * and "<x>_%08d" (Trove's segment names) when "<x>" was listed as an SLO.
  * In a sorted listing every name between "<x>" and "<x>_..." starts with
  * "<x>", so a stack of the SLO names that prefix the current entry is all
- * the state this needs.
+ * the state this needs. Also hidden: "<x>_%08d" that trovefs wrote as a
+ * part of an upload in that layout (their Content-Type says so), so an
+ * upload cut short shows nothing.
  *
  * Locks: none of its own; the http pool and the auth cache lock inside and
  * never across the network.
@@ -181,14 +183,11 @@ int swift_do(struct swift_priv *sw, const struct swift_call *c,
 		}
 		if (err)
 			break;
-		err = swift_http_errno(r->status, r->cc, call_target(c));
+		err = swift_http_errno(r->status, r->cc, call_target(c),
+				       r->err_text);
 		if (err == -ENOENT && attempts > 1 &&
 		    strcmp(c->method, "DELETE") == 0)
 			err = 0;
-		/* account_quotas / container_quotas answer 413 like
-		 * max_file_size: the body tells them apart */
-		if (err == -EFBIG && strcasestr(r->err_text, "quota"))
-			err = -EDQUOT;
 		if (err &&
 		    !((c->quiet & SWIFT_QUIET_404) && r->status == 404) &&
 		    !((c->quiet & SWIFT_QUIET_409) && r->status == 409) &&
@@ -305,6 +304,14 @@ size_t swift_trove_seg_base(const char *name)
 	return i - 1;
 }
 
+size_t swift_marked_part(const char *name, const char *ctype,
+			 char id[SWIFT_UPLOAD_ID_LEN + 1])
+{
+	size_t base = swift_trove_seg_base(name);
+
+	return base > 0 && swift_seg_ctype_upload(ctype, id) ? base : 0;
+}
+
 /* True if @s[0..@n) is a UUID: 8-4-4-4-12 hex digits. */
 static bool is_uuid(const char *s, size_t n)
 {
@@ -372,12 +379,20 @@ void swift_hide_release(struct swift_hide *h)
 		free(h->slo[--h->nslo]);
 }
 
-/* True if @e is a segment of an SLO listed before it. */
+/*
+ * True if @e is a segment of an SLO listed before it, or a part trovefs
+ * marked as one of an upload in Trove's layout (SWIFT_SEG_CTYPE): so the
+ * parts of an upload a killed daemon left are not shown either.
+ */
 static bool is_trove_segment(struct list_ctx *lc,
 			     const struct swift_json_entry *e)
 {
-	return swift_hide_is_segment(&lc->hide, e->name, e->is_subdir,
-				     e->slo_etag && e->slo_etag[0]);
+	char id[SWIFT_UPLOAD_ID_LEN + 1];
+	bool after_slo = swift_hide_is_segment(&lc->hide, e->name, e->is_subdir,
+					       e->slo_etag && e->slo_etag[0]);
+
+	return after_slo || (!e->is_subdir &&
+			     swift_marked_part(e->name, e->content_type, id));
 }
 
 static int list_entry(void *arg, const struct swift_json_entry *e)
@@ -910,7 +925,8 @@ static int delete_slo(struct swift_priv *sw, const char *container,
 				  key, buf_str(&resp));
 			err = code >= 400 && code != 404
 				      ? swift_http_errno(code, CURLE_OK,
-							 SWIFT_TARGET_OBJECT)
+							 SWIFT_TARGET_OBJECT,
+							 NULL)
 				      : -EIO;
 		}
 	}

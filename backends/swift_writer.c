@@ -74,6 +74,7 @@ struct sw_writer {
 	char *key;
 	char *seg_container; /* where segments go */
 	char *seg_prefix;    /* "<key>/<uuid>/" or "<key>_" */
+	char *part_ctype;    /* Content-Type of segments, sub-manifests */
 	bool trove;
 	bool seg_container_ok;
 	bool fresh; /* store_wopts.fresh: no old parts to look for */
@@ -95,16 +96,37 @@ struct sw_writer {
 	int err;		/* sticky */
 };
 
-static void md5_hex(const unsigned char *md, char out[33])
+/* @n bytes of @in as lowercase hex into @out (2 * @n + 1 bytes). */
+static void hex_of(const unsigned char *in, size_t n, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned int i;
+	size_t i;
 
-	for (i = 0; i < 16; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hex[in[i] >> 4];
+		out[2 * i + 1] = hex[in[i] & 15];
 	}
-	out[32] = '\0';
+	out[2 * n] = '\0';
+}
+
+int swift_upload_id_new(char id[SWIFT_UPLOAD_ID_LEN + 1])
+{
+	unsigned char rnd[SWIFT_UPLOAD_ID_LEN / 2];
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return -EIO;
+	hex_of(rnd, sizeof(rnd), id);
+	return 0;
+}
+
+int swift_part_ctype(const char *id, struct buf *out)
+{
+	return buf_printf(out, SWIFT_SEG_CTYPE "; upload=%s", id);
+}
+
+static void md5_hex(const unsigned char *md, char out[33])
+{
+	hex_of(md, 16, out);
 }
 
 /* Finishes @ctx into @out and restarts it for the next buffer. */
@@ -207,9 +229,11 @@ static int put_heartbeat(struct swift_priv *sw, struct swift_call *c)
 			if (resp.len > 0)
 				log_error("swift PUT '%s/%s': %.300s",
 					  c->container, c->key, buf_str(&resp));
+			/* the body's text: a quota is EDQUOT here too */
 			if (status)
 				err = swift_http_errno(status, CURLE_OK,
-						       SWIFT_TARGET_OBJECT);
+						       SWIFT_TARGET_OBJECT,
+						       buf_str(&resp));
 			break;
 		}
 		ts.tv_sec = delay / 1000;
@@ -237,7 +261,7 @@ static bool etag_is(const char *got, const char *want)
 int swift_put_checked(struct swift_priv *sw, const char *container,
 		      const char *key, const char *query, const void *data,
 		      size_t len, const char *etag, const struct meta *m,
-		      bool with_meta)
+		      const char *part_ctype)
 {
 	struct curl_slist *h = NULL;
 	struct swift_call c = {
@@ -257,11 +281,10 @@ int swift_put_checked(struct swift_priv *sw, const char *container,
 
 	if (etag && etag[0])
 		err = swift_add_header(&h, "ETag: %s", etag);
-	if (!err && with_meta)
+	if (!err && !part_ctype)
 		err = swift_meta_headers(m, &h);
-	if (!err && !with_meta)
-		err = swift_add_header(
-			&h, "Content-Type: application/octet-stream");
+	if (!err && part_ctype)
+		err = swift_add_header(&h, "Content-Type: %s", part_ctype);
 	if (!err && heartbeat)
 		err = swift_add_header(&h, "Accept: application/json");
 	if (err) {
@@ -388,7 +411,8 @@ static int put_piece(void *arg, size_t off, size_t len, bool cut)
 	err = seg_name(w, num, &name);
 	if (!err)
 		err = swift_put_checked(w->sw, w->seg_container, name.data,
-					NULL, data, len, etag, NULL, false);
+					NULL, data, len, etag, NULL,
+					w->part_ctype);
 	buf_release(&name);
 	if (!err) {
 		if (cut)
@@ -606,8 +630,7 @@ static void join_all(struct sw_writer *w)
  * Deletes every segment and sub-manifest this writer may have made (the
  * sub-manifests first: they name segments). Stops at the first failure
  * (swift_delete_paths): when Swift is down, close() must not wait a retry
- * budget per segment; the rest is left for `trovefs gc` (hidden layout)
- * with one log line.
+ * budget per segment; the rest is left for `trovefs gc` with one log line.
  */
 static void delete_uploaded(struct sw_writer *w)
 {
@@ -645,14 +668,9 @@ static void delete_uploaded(struct sw_writer *w)
 		free(paths[nsub + i]);
 	free(paths);
 out_log:
-	if (!err)
-		return;
-	if (w->trove)
-		log_warn(
-			"%zu segments of '%s/%s' left behind: delete '%s/%s_<n>' and '%s_m<l>-<n>' for n from %08zu to %08zu by hand (other numbers are the object's)",
-			total - done, w->container, w->key, w->seg_container,
-			w->key, w->key, first, first + (n ? n - 1 : 0));
-	else
+	/* in either layout the parts are marked as this upload's (Trove's:
+	 * by their Content-Type), which is how gc knows them */
+	if (err)
 		log_warn("%zu segments of '%s/%s' left for 'trovefs gc'",
 			 total - done, w->container, w->key);
 }
@@ -675,6 +693,7 @@ static void writer_free(struct sw_writer *w)
 	free(w->key);
 	free(w->seg_container);
 	free(w->seg_prefix);
+	free(w->part_ctype);
 	free(w);
 }
 
@@ -722,7 +741,7 @@ static int put_sub(struct swift_priv *sw, const struct swift_nest *ns,
 	if (!err)
 		err = swift_put_checked(sw, ns->container, name,
 					SWIFT_MANIFEST_PUT, body.data, body.len,
-					NULL, NULL, false);
+					NULL, NULL, ns->ctype);
 	buf_reset(&body);
 	if (!err && buf_printf(&body, "/%s/%s", ns->container, name))
 		err = body.err;
@@ -945,7 +964,7 @@ static int sw_commit(struct store_writer *wr, const struct meta *m)
 		if (err)
 			goto out_delete;
 		err = swift_put_checked(sw, w->container, w->key, NULL, w->cur,
-					w->cur_len, etag, m, true);
+					w->cur_len, etag, m, NULL);
 		if (commit_unknown(err) && put_landed(w, etag) > 0) {
 			log_warn(
 				"swift PUT '%s/%s' failed (%s), but the object is the one sent: committed",
@@ -986,7 +1005,7 @@ static int sw_commit(struct store_writer *wr, const struct meta *m)
 		swift_recent_forget(&sw->recent, w->container, w->key);
 		err = swift_put_checked(sw, w->container, w->key,
 					SWIFT_MANIFEST_PUT, body.data, body.len,
-					NULL, m, true);
+					NULL, m, NULL);
 		sent = true;
 	}
 	if (err == -EFBIG)
@@ -1075,9 +1094,7 @@ int swift_writer_open(struct store *st, const char *container, const char *key,
 	struct swift_priv *sw = swift_priv_of(st);
 	struct sw_writer *w;
 	struct buf b;
-	unsigned char rnd[16];
-	char uuid[33];
-	unsigned i;
+	char uuid[SWIFT_UPLOAD_ID_LEN + 1];
 	int err;
 
 	err = swift_user_object_check(container, key);
@@ -1101,6 +1118,16 @@ int swift_writer_open(struct store *st, const char *container, const char *key,
 		err = -ENOMEM;
 		goto out_free;
 	}
+	err = swift_upload_id_new(uuid);
+	if (err)
+		goto out_free;
+	buf_init(&b, 128);
+	/* next to users' objects, the parts say whose they are (for gc) */
+	if (w->trove)
+		swift_part_ctype(uuid, &b);
+	else
+		buf_puts(&b, "application/octet-stream");
+	w->part_ctype = buf_steal(&b);
 	buf_init(&b, SWIFT_URL_MAX);
 	if (w->trove) {
 		buf_puts(&b, key);
@@ -1109,12 +1136,6 @@ int swift_writer_open(struct store *st, const char *container, const char *key,
 		w->seg_container = strdup(container);
 		w->seg_container_ok = true;
 	} else {
-		if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-			err = -EIO;
-			goto out_free;
-		}
-		for (i = 0; i < 16; i++)
-			snprintf(uuid + 2 * i, 3, "%02x", rnd[i]);
 		/* key + "/" + uuid + "/" + "m9-00000000" fits 1024 */
 		buf_append(&b, key, utf8_cut(key, STORE_KEY_MAX - 48));
 		buf_printf(&b, "/%s/", uuid);
@@ -1123,12 +1144,13 @@ int swift_writer_open(struct store *st, const char *container, const char *key,
 		swift_seg_container_name(container, &b);
 		w->seg_container = buf_steal(&b);
 	}
-	if (!w->seg_prefix || !w->seg_container) {
+	if (!w->seg_prefix || !w->seg_container || !w->part_ctype) {
 		err = -ENOMEM;
 		goto out_free;
 	}
 	w->nest.container = w->seg_container;
 	w->nest.prefix = w->seg_prefix;
+	w->nest.ctype = w->part_ctype;
 	w->base.ops = &sw_writer_ops;
 	w->base.priv = w;
 	*out = &w->base;

@@ -246,6 +246,20 @@ t_umount() {
 	fi
 }
 
+# t_kill9 [PID...] - kill -9 the daemon mid-work, then end PIDs (its
+# clients, blocked on the mount) and detach the dead mount.
+t_kill9() {
+	kill -9 "$T_PID"
+	wait "$T_PID" 2>/dev/null
+	T_PID=""
+	local p
+	for p in "$@"; do
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	fusermount3 -uz "$MNT"
+}
+
 # t_remount [-o OPTS] - unmount cleanly and mount again.
 t_remount() {
 	t_umount && t_mount "$@"

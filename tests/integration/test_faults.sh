@@ -21,12 +21,7 @@ for _ in $(seq 50); do
 	[ -e "$C/interrupted" ] && [ "$(stat -c %s "$C/interrupted" 2>/dev/null || echo 0)" -gt 1000000 ] && break
 	sleep 0.1
 done
-kill -9 "$T_PID"
-wait "$T_PID" 2>/dev/null
-T_PID=""
-kill "$cp_pid" 2>/dev/null
-wait "$cp_pid" 2>/dev/null
-fusermount3 -uz "$MNT"
+t_kill9 "$cp_pid"
 t_check "remount after kill -9" t_mount
 t_eq "earlier objects are intact (a)" "$(t_sha "$C/a")" "$(t_sha "$T/src/a")"
 t_eq "earlier objects are intact (b)" "$(t_sha "$C/b")" "$(t_sha "$T/src/b")"

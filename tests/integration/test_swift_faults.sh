@@ -436,11 +436,7 @@ for _ in $(seq 1 100); do
 	grep -q '/00000004 0 stall$' "$FP_LOG" && break
 	sleep 0.1
 done
-kill -9 "$T_PID"
-wait "$T_PID" 2> /dev/null
-T_PID=""
-wait "$cp_pid" 2> /dev/null
-fusermount3 -uz "$MNT"
+t_kill9 "$cp_pid"
 plan '[]'
 killed=$(t_swift_curl "$M%2Bsegments" | grep -c '^killed/' || true)
 t_check "kill -9 mid-copy left segments ($killed)" test "$killed" -ge 2

@@ -5,7 +5,9 @@
 # on a Swift whose SLO manifests take 10 entries, with 1 MiB segments, so
 # 25 MiB is a nested manifest. After each step the object reads back and
 # the container holds exactly the parts its manifests name: nothing of
-# the object replaced is left, nothing of the live one is gone. Swift is
+# the object replaced is left, nothing of the live one is gone. Last, a
+# copy cut short by kill -9: its parts are hidden and `trovefs gc`
+# removes exactly them. Swift is
 # Debian's, started by tests/services/swift.sh; exit 77 if it cannot run.
 . "$(dirname "$0")/lib.sh"
 export TROVEFS_TEST_SOURCE=swift
@@ -134,6 +136,70 @@ PY
 	reads "old-$src" "$T/src/$src"
 	parts_only "old-$src"
 done
+
+# ---- a daemon killed mid-copy: the parts it wrote are marked as one
+# upload's (Content-Type), not shown, and `trovefs gc` removes exactly
+# them - with a sub-manifest of theirs (one Trove-made nesting would
+# have PUT), and nothing of a live object or of anyone's "x_00000001"
+printf 'not a part\n' > "$T/foreign"
+t_swift_curl -X PUT -T "$T/foreign" -o /dev/null tl/foreign_00000001
+t_data "$T/src/k" $((3 * 1048576 + 512 * 1024)) kkk
+/usr/bin/python3 - "$T/src/k" "$C/k" > /dev/null 2>&1 <<'PY' &
+import sys, time
+data = open(sys.argv[1], "rb").read()
+fd = open(sys.argv[2], "wb", buffering=0)
+fd.write(data)
+time.sleep(120)  # held open until the daemon is killed
+PY
+writer=$!
+for _ in $(seq 1 100); do
+	[ "$(names k | grep -c .)" -ge 3 ] && break
+	sleep 0.1
+done
+t_check "the copy's segments went up before the kill ($(names k | grep -c .))" \
+	test "$(names k | grep -c .)" -ge 3
+t_kill9 "$writer"
+killed=$(names k | grep -c .)
+t_eq "... but no object" "$(status k)" 404
+marked=$(t_swift_curl "tl?format=json&prefix=k_" |
+	grep -o '"content_type": *"application/x-trovefs-segment; *upload=[0-9a-f]\{32\}"' |
+	sort -u | wc -l)
+t_eq "... its parts are marked as one upload's" "$marked" 1
+# a sub-manifest of those parts, as the writer PUTs before its top one
+upload=$(t_swift_curl "tl?format=json&prefix=k_" |
+	grep -o 'upload=[0-9a-f]\{32\}' | head -n 1)
+man=$(t_swift_curl "tl?format=json&prefix=k_" | /usr/bin/python3 -c '
+import json, sys
+print(json.dumps([{"path": "/tl/" + e["name"], "etag": e["hash"],
+                   "size_bytes": e["bytes"]} for e in json.load(sys.stdin)]))')
+code=$(printf '%s' "$man" | t_swift_curl -X PUT -o /dev/null -w '%{http_code}' \
+	-H "Content-Type: application/x-trovefs-segment; $upload" --data-binary @- \
+	'tl/k_m0-00000000?multipart-manifest=put')
+t_eq "... and a sub-manifest of theirs" "$code" 201
+t_mount -o format=trove || exit 1
+t_eq "ls shows no part of the killed copy, and anyone's x_00000001" \
+	"$(ls "$C" | tr '\n' ' ')" "e foreign_00000001 obj old-a25 old-c5 "
+t_umount
+gc() { "$TROVEFS" gc -o "conf=$CONF" "$@"; }
+gc swift:test tl > "$T/gc1.out" 2>&1
+t_check "gc: the grace period keeps fresh parts" grep -qx '0 segments removed' "$T/gc1.out"
+gc --dry-run --grace=0 swift:test tl > "$T/gc2.out" 2>&1
+t_eq "gc --dry-run lists the killed copy's parts and its sub-manifest" \
+	"$(grep -c '^tl/k_' "$T/gc2.out")" "$((killed + 1))"
+t_eq "gc --dry-run lists nothing else" "$(grep -c '^tl' "$T/gc2.out")" "$((killed + 1))"
+t_eq "gc --dry-run removes nothing" "$(names k | grep -c .)" "$((killed + 1))"
+gc --grace=0 swift:test tl > "$T/gc3.out" 2>&1
+t_check "gc removes them" \
+	grep -qx "$((killed + 1)) segments removed" "$T/gc3.out"
+t_eq "gc: nothing of the killed copy is left" "$(names k)" ""
+t_eq "gc: anyone's x_00000001 is left" "$(status foreign_00000001)" 200
+t_mount -o format=trove || exit 1
+for k in e obj old-a25 old-c5; do
+	parts_only "$k"
+done
+reads e "$T/src/a25"
+reads obj "$T/src/a25"
+reads old-a25 "$T/src/a25"
 
 t_check "unmount" t_umount
 t_done

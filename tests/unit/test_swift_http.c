@@ -15,49 +15,58 @@
 #include "../../backends/swift_http.h"
 #include "row_assert.h"
 
-/* One status/CURLcode/target and the errno it must map to. */
+/* One status/CURLcode/target (and body) and the errno it must map to. */
 struct errno_row {
 	long status;
 	CURLcode cc;
 	enum swift_target target;
 	int want;
+	const char *body; /* NULL: none */
 };
 
 #define OBJ SWIFT_TARGET_OBJECT
 static const struct errno_row errno_rows[] = {
 	/* success */
-	{ 200, CURLE_OK, OBJ, 0 },
-	{ 201, CURLE_OK, OBJ, 0 },
-	{ 202, CURLE_OK, OBJ, 0 },
-	{ 204, CURLE_OK, OBJ, 0 },
-	{ 206, CURLE_OK, OBJ, 0 },
-	{ 304, CURLE_OK, OBJ, 0 },
-	{ 416, CURLE_OK, OBJ, 0 }, /* a range past the end reads as EOF */
+	{ 200, CURLE_OK, OBJ, 0, NULL },
+	{ 201, CURLE_OK, OBJ, 0, NULL },
+	{ 202, CURLE_OK, OBJ, 0, NULL },
+	{ 204, CURLE_OK, OBJ, 0, NULL },
+	{ 206, CURLE_OK, OBJ, 0, NULL },
+	{ 304, CURLE_OK, OBJ, 0, NULL },
+	{ 416, CURLE_OK, OBJ, 0, NULL }, /* a range past the end reads as EOF */
 	/* client errors; 409 is "not empty" for a container only */
-	{ 400, CURLE_OK, OBJ, -EINVAL },
-	{ 401, CURLE_OK, OBJ, -EACCES },
-	{ 403, CURLE_OK, OBJ, -EACCES },
-	{ 404, CURLE_OK, OBJ, -ENOENT },
-	{ 409, CURLE_OK, OBJ, -EIO },
-	{ 409, CURLE_OK, SWIFT_TARGET_CONTAINER, -ENOTEMPTY },
-	{ 409, CURLE_OK, SWIFT_TARGET_ACCOUNT, -EIO },
-	{ 412, CURLE_OK, OBJ, -ESTALE },
-	{ 413, CURLE_OK, OBJ, -EFBIG },
-	{ 422, CURLE_OK, OBJ, -EIO },
-	{ 429, CURLE_OK, OBJ, -EIO },
-	{ 498, CURLE_OK, OBJ, -EIO },
+	{ 400, CURLE_OK, OBJ, -EINVAL, NULL },
+	{ 401, CURLE_OK, OBJ, -EACCES, NULL },
+	{ 403, CURLE_OK, OBJ, -EACCES, NULL },
+	{ 404, CURLE_OK, OBJ, -ENOENT, NULL },
+	{ 409, CURLE_OK, OBJ, -EIO, NULL },
+	{ 409, CURLE_OK, SWIFT_TARGET_CONTAINER, -ENOTEMPTY, NULL },
+	{ 409, CURLE_OK, SWIFT_TARGET_ACCOUNT, -EIO, NULL },
+	{ 412, CURLE_OK, OBJ, -ESTALE, NULL },
+	{ 413, CURLE_OK, OBJ, -EFBIG, NULL },
+	/* a quota answers 413 too; its text tells (a heartbeat's JSON) */
+	{ 413, CURLE_OK, OBJ, -EDQUOT, "Upload exceeds quota." },
+	{ 413, CURLE_OK, OBJ, -EDQUOT,
+	  "{\"Response Status\": \"413 Request Entity Too Large\", "
+	  "\"Response Body\": \"Upload exceeds quota.\", \"Errors\": []}" },
+	{ 413, CURLE_OK, OBJ, -EFBIG,
+	  "<html><h1>Request Entity Too Large</h1></html>" },
+	{ 507, CURLE_OK, OBJ, -EIO, "quota" }, /* only a 413 is one */
+	{ 422, CURLE_OK, OBJ, -EIO, NULL },
+	{ 429, CURLE_OK, OBJ, -EIO, NULL },
+	{ 498, CURLE_OK, OBJ, -EIO, NULL },
 	/* server errors */
-	{ 500, CURLE_OK, OBJ, -EIO },
-	{ 503, CURLE_OK, OBJ, -EIO },
-	{ 507, CURLE_OK, OBJ, -EIO },
+	{ 500, CURLE_OK, OBJ, -EIO, NULL },
+	{ 503, CURLE_OK, OBJ, -EIO, NULL },
+	{ 507, CURLE_OK, OBJ, -EIO, NULL },
 	/* the transport wins over the status */
-	{ 0, CURLE_OPERATION_TIMEDOUT, OBJ, -ETIMEDOUT },
-	{ 0, CURLE_COULDNT_CONNECT, OBJ, -EHOSTUNREACH },
-	{ 0, CURLE_COULDNT_RESOLVE_HOST, OBJ, -EHOSTUNREACH },
-	{ 0, CURLE_RECV_ERROR, OBJ, -EIO },
-	{ 0, CURLE_OUT_OF_MEMORY, OBJ, -ENOMEM },
+	{ 0, CURLE_OPERATION_TIMEDOUT, OBJ, -ETIMEDOUT, NULL },
+	{ 0, CURLE_COULDNT_CONNECT, OBJ, -EHOSTUNREACH, NULL },
+	{ 0, CURLE_COULDNT_RESOLVE_HOST, OBJ, -EHOSTUNREACH, NULL },
+	{ 0, CURLE_RECV_ERROR, OBJ, -EIO, NULL },
+	{ 0, CURLE_OUT_OF_MEMORY, OBJ, -ENOMEM, NULL },
 	/* a body cut short after a 200 is still a failure */
-	{ 200, CURLE_PARTIAL_FILE, OBJ, -EIO },
+	{ 200, CURLE_PARTIAL_FILE, OBJ, -EIO, NULL },
 };
 #undef OBJ
 
@@ -69,9 +78,10 @@ static void test_errno_rows(void **state)
 	for (i = 0; i < sizeof(errno_rows) / sizeof(errno_rows[0]); i++) {
 		const struct errno_row *r = &errno_rows[i];
 
-		row_int_equal(i, "swift_http_errno()",
-			      swift_http_errno(r->status, r->cc, r->target),
-			      r->want, __FILE__, __LINE__);
+		row_int_equal(
+			i, "swift_http_errno()",
+			swift_http_errno(r->status, r->cc, r->target, r->body),
+			r->want, __FILE__, __LINE__);
 	}
 }
 

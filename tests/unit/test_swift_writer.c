@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "../../backends/swift_i.h"
+#include "row_assert.h"
 
 /* ---- the listing rule ---- */
 
@@ -183,6 +184,72 @@ static void test_hide_subdir_is_no_slo(void **state)
 	assert_false(swift_hide_is_segment(&h, "a_00000000", false, false));
 	assert_int_equal(h.nslo, 0);
 	swift_hide_release(&h);
+}
+
+/*
+ * The parts trovefs writes in Trove's layout carry their upload in their
+ * Content-Type: a Trove segment name so marked is a part (hidden from
+ * listings, gc's to judge), whatever else is listed; no other is.
+ */
+#define U_ID "0123456789abcdef0123456789abcdef"
+static void test_marked_parts(void **state)
+{
+	static const char id[] = U_ID;
+	static const struct {
+		const char *name;
+		const char *ctype;
+		size_t base; /* 0: not a marked part */
+	} cases[] = {
+		{ "db.gz_00000001",
+		  "application/x-trovefs-segment; upload=" U_ID, 5 },
+		{ "d/db.gz_m0-00000003",
+		  "application/x-trovefs-segment;upload=\"" U_ID "\"", 7 },
+		{ "db.gz_00000001",
+		  "Application/X-Trovefs-Segment ; upload=" U_ID "; x=1", 5 },
+		/* Trove's own segments, anyone's object of that name */
+		{ "db.gz_00000001", "application/octet-stream", 0 },
+		{ "db.gz_00000001", "", 0 },
+		/* the marker on a name that is no part */
+		{ "db.gz", "application/x-trovefs-segment; upload=" U_ID, 0 },
+		{ "db.gz_0000001",
+		  "application/x-trovefs-segment; upload=" U_ID, 0 },
+		/* a damaged marker */
+		{ "db.gz_00000001", "application/x-trovefs-segment", 0 },
+		{ "db.gz_00000001",
+		  "application/x-trovefs-segment; upload=0123456789ABCDEF0123456789ABCDEF",
+		  0 },
+		{ "db.gz_00000001", "application/x-trovefs-segment; upload=abc",
+		  0 },
+		{ "db.gz_00000001",
+		  "application/x-trovefs-segmentx; upload=" U_ID, 0 },
+		{ "db.gz_00000001", "application/x-trovefs; upload=" U_ID, 0 },
+	};
+	struct buf b;
+	char got[SWIFT_UPLOAD_ID_LEN + 1];
+	char fresh[SWIFT_UPLOAD_ID_LEN + 1];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(got, 0, sizeof(got));
+		assert_row_int_equal(
+			i,
+			swift_marked_part(cases[i].name, cases[i].ctype, got),
+			cases[i].base);
+		if (cases[i].base)
+			assert_row_string_equal(i, got, id);
+	}
+	/* what the writer sends reads back as its upload */
+	assert_int_equal(swift_upload_id_new(fresh), 0);
+	assert_int_equal(strlen(fresh), SWIFT_UPLOAD_ID_LEN);
+	buf_init(&b, 128);
+	assert_int_equal(swift_part_ctype(fresh, &b), 0);
+	assert_int_equal(swift_marked_part("k_00000002", buf_str(&b), got), 1);
+	assert_string_equal(got, fresh);
+	buf_release(&b);
+	/* two uploads do not share an id */
+	assert_int_equal(swift_upload_id_new(got), 0);
+	assert_string_not_equal(got, fresh);
 }
 
 /* ---- 413: cutting a segment ---- */
@@ -515,6 +582,7 @@ int main(void)
 		cmocka_unit_test(test_bulk_body_limits),
 		cmocka_unit_test(test_bulk_result_statuses),
 		cmocka_unit_test(test_bulk_first_error),
+		cmocka_unit_test(test_marked_parts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
