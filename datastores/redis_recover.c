@@ -672,6 +672,41 @@ static int conf_put_back(struct redis_ds *r, struct redis_site *st)
 }
 
 /*
+ * The config file could not be put back after a recover with AOF on (it
+ * still says "appendonly no" while the server runs with AOF on, so a
+ * restart would load the last RDB snapshot, not the AOF): the server
+ * rewrites it itself with CONFIG REWRITE, which writes its running
+ * settings, appendonly yes among them. Returns 0 or -errno (one line).
+ */
+static int conf_rewrite_by_server(struct redis_ds *r, struct redis_site *st,
+				  int put_back_err)
+{
+	const char *rewrite[2] = { "CONFIG", "REWRITE" };
+	struct redis_reply rep;
+	struct redis_conn *c;
+	int err;
+
+	err = redis_ds_connect(r, &c);
+	if (!err) {
+		err = redis_ds_cmd(r, c, &rep, 2, rewrite);
+		redis_reply_release(&rep);
+		r->ops->close(c);
+	}
+	if (err) {
+		log_error(
+			"redis '%s': '%s' says appendonly no while the server runs with AOF on (put back: %s; CONFIG REWRITE: %s): a restart would not load the AOF; set appendonly yes there by hand",
+			r->ds->name, buf_str(&st->conf),
+			strerror(-put_back_err), strerror(-err));
+		return put_back_err;
+	}
+	log_warn(
+		"redis '%s': could not put '%s' back (%s); the server rewrote it with CONFIG REWRITE (appendonly yes, and its other running settings)",
+		r->ds->name, buf_str(&st->conf), strerror(-put_back_err));
+	st->conf_changed = false;
+	return 0;
+}
+
+/*
  * Removes a flat directory (the AOF dir: base, incr, manifest). Entries
  * that vanish meanwhile are fine: another daemon's sweep may race us.
  */
@@ -1430,6 +1465,8 @@ int redis_stage_apply(struct ds_stage *sg)
 		if (err)
 			goto out_rollback;
 		err = conf_put_back(r, st);
+		if (err)
+			err = conf_rewrite_by_server(r, st, err);
 		if (err)
 			return err;
 	}

@@ -44,12 +44,15 @@ static int g_nnotice; /* of them, notice or worse: not progress steps */
 static char g_last_log[1024];
 static char g_first_error[1024];     /* the first error line, or "" */
 static char g_last_error_line[1024]; /* the last error line, or "" */
+static char g_last_notice[1024];     /* the last notice or worse, or "" */
 
 static inline void log_hook(int level, const char *msg)
 {
 	g_nlogs++;
-	if (level <= LOG_NOTICE)
+	if (level <= LOG_NOTICE) {
 		g_nnotice++;
+		snprintf(g_last_notice, sizeof(g_last_notice), "%s", msg);
+	}
 	if (level <= LOG_ERR && !g_first_error[0])
 		snprintf(g_first_error, sizeof(g_first_error), "%s", msg);
 	if (level <= LOG_ERR)
@@ -121,6 +124,7 @@ static inline int setup(void **state)
 	g_nnotice = 0;
 	g_first_error[0] = '\0';
 	g_last_error_line[0] = '\0';
+	g_last_notice[0] = '\0';
 	log_set_hook(log_hook);
 	*state = f;
 	return 0;
@@ -212,8 +216,10 @@ static unsigned g_persistence_qt; /* next free */
 static const char *g_info_replication;
 static const char *g_info_replication2; /* from the 2nd INFO replication */
 static const char *g_info_keyspace;
-/* CONFIG GET dir's answer; dbfilename is always dump.rdb, appendonly no */
+/* CONFIG GET dir's answer; dbfilename is always dump.rdb */
 static const char *g_conf_dir;
+/* CONFIG GET appendonly's answer; NULL: "no" */
+static const char *g_conf_appendonly;
 /* the error reply text of a command that fails; last_error() shows it */
 static const char *g_error_text;
 static const char *g_last_error;
@@ -291,7 +297,8 @@ static inline int mock_command(struct redis_conn *c, struct redis_reply *reply,
 	} else if (strcmp(got, "CONFIG GET dbfilename") == 0) {
 		reply_config(reply, "dbfilename", "dump.rdb");
 	} else if (strcmp(got, "CONFIG GET appendonly") == 0) {
-		reply_config(reply, "appendonly", "no");
+		reply_config(reply, "appendonly",
+			     g_conf_appendonly ? g_conf_appendonly : "no");
 	} else if (strcmp(got, "CONFIG GET appenddirname") == 0) {
 		reply_config(reply, "appenddirname", "appendonlydir");
 	} else {
@@ -399,6 +406,7 @@ static inline struct ds *mocked_ds_kv(struct fixture *f, const char *const *kv,
 	g_persistence_qh = 0;
 	g_persistence_qt = 0;
 	g_conf_dir = NULL;
+	g_conf_appendonly = NULL;
 	g_error_text = NULL;
 	g_last_error = "";
 	g_slept_ms = 0;

@@ -315,21 +315,36 @@ static void test_redis_stage_apply_checks_loaded_row(void **state)
  * would load the old AOF, so the recover is refused before anything is
  * touched; a later "appendonly no" line is the one that counts.
  */
+/*
+ * Datastore "m" in a fresh temp data dir whose config_file is @conf (set
+ * to "<dir>/redis.conf"); its start command is "true", or if
+ * @start_breaks_conf, one that replaces the config file by a directory.
+ */
+static struct ds *conf_ds(struct fixture *f, char conf[128],
+			  bool start_breaks_conf)
+{
+	char start[512] = "true";
+	const char *kv[8] = { "data_dir",      f->dir,
+			      "dbfilename",    "dump.rdb",
+			      "start_command", start,
+			      "config_file",   conf };
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_redis.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(conf, 128, "%s/redis.conf", f->dir);
+	if (start_breaks_conf)
+		snprintf(start, sizeof(start), "rm '%s' && mkdir -p '%s/x'",
+			 conf, conf);
+	return mocked_ds_kv(f, kv, 4);
+}
+
 static void test_redis_stage_open_refuses_aof_in_config(void **state)
 {
 	struct fixture *f = *state;
 	char conf[128];
-	const char *kv[8] = { "data_dir",      f->dir,
-			      "dbfilename",    "dump.rdb",
-			      "start_command", "true",
-			      "config_file",   conf };
 	struct ds_stage *sg = NULL;
-	struct ds *ds;
+	struct ds *ds = conf_ds(f, conf, false);
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test_redis.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(conf, sizeof(conf), "%s/redis.conf", f->dir);
-	ds = mocked_ds_kv(f, kv, 4);
 	put_file(f->dir, "redis.conf", "port 1\n  appendonly \"yes\"\n");
 	expect_probe_conf(true);
 	assert_int_equal(ds->drv->stage_open(ds, "b1", &sg), -EINVAL);
@@ -380,6 +395,92 @@ static void test_redis_rollback_cannot_stop_leaves_old_files(void **state)
 		strstr(ds->step, "rollback failed: the server would not stop"));
 }
 
+/* ---- AOF on: the config file after the recover ---- */
+
+struct aof_conf_row {
+	int rewrite_err; /* CONFIG REWRITE's answer */
+	int want_err;
+	const char *want_log; /* in the last error or notice line */
+};
+
+/* the server rewrites its config file: the recover succeeds */
+static const struct aof_conf_row aof_conf_rewritten = {
+	.want_log = "the server rewrote it with CONFIG REWRITE",
+};
+/* it cannot either: the recover fails and says what to set by hand */
+static const struct aof_conf_row aof_conf_stuck = {
+	.rewrite_err = -EIO,
+	.want_err = -EISDIR,
+	.want_log = "set appendonly yes there by hand",
+};
+
+/*
+ * A recover with AOF on writes "appendonly no" into the config file for
+ * the start on the RDB, and puts the file back once AOF is on again. If
+ * that fails (here the file became a directory during the start: its
+ * rename fails even for root), the file would make the next restart load
+ * the last RDB snapshot instead of the AOF: the server is asked to
+ * rewrite it (CONFIG REWRITE). The server runs on the backup either way.
+ */
+static void test_redis_stage_apply_aof_conf_put_back_row(void **state)
+{
+	struct fixture *f = *state;
+	const struct aof_conf_row *row = f->row;
+	char conf[128];
+	char aof[160];
+	struct ds_stage *sg = NULL;
+	struct ds *ds = conf_ds(f, conf, true);
+
+	g_conf_appendonly = "yes";
+	put_file(f->dir, "redis.conf", "port 1\nappendonly yes\n");
+	put_file(f->dir, "dump.rdb", "the old data");
+	snprintf(aof, sizeof(aof), "%s/appendonlydir", f->dir);
+	assert_int_equal(mkdir(aof, 0755), 0);
+	put_file(aof, "appendonly.aof.1.base.rdb", "old base");
+	expect_probe_conf(true);
+	assert_int_equal(ds->drv->stage_open(ds, "b1", &sg), 0);
+	assert_int_equal(
+		ds->drv->stage_write(sg, RDB_3_KEYS, sizeof(RDB_3_KEYS) - 1),
+		0);
+	assert_int_equal(ds->drv->stage_sync(sg), 0);
+
+	will_return(mock_connect, -ECONNREFUSED); /* already stopped */
+	will_return(mock_connect, 0);		  /* up after the start */
+	expect_cmd("PING", 0);
+	/* loaded the backup, with AOF off */
+	queue_persistence("# Persistence\r\naof_enabled:0\r\n");
+	g_info_keyspace = "# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=9\r\n";
+	will_return(mock_connect, 0);
+	expect_cmd("INFO persistence", 0);
+	expect_cmd("INFO keyspace", 0);
+	/* AOF back on, rewritten */
+	queue_persistence("# Persistence\r\naof_enabled:1\r\n"
+			  "aof_rewrite_in_progress:0\r\n"
+			  "aof_rewrite_scheduled:0\r\n"
+			  "aof_last_bgrewrite_status:ok\r\n");
+	will_return(mock_connect, 0);
+	expect_cmd("CONFIG SET appendonly yes", 0);
+	expect_cmd("INFO persistence", 0);
+	/* the put back fails: the server rewrites the file */
+	will_return(mock_connect, 0);
+	expect_cmd("CONFIG REWRITE", row->rewrite_err);
+	assert_int_equal(ds->drv->stage_apply(sg), row->want_err);
+	ds->drv->stage_free(sg);
+	assert_int_equal(redis_trash_wait(10), 0);
+	assert_non_null(strstr(g_first_error, "cannot restore"));
+	assert_non_null(strstr(g_last_notice, row->want_log));
+	assert_non_null(strstr(g_last_notice, "redis 'm'"));
+	assert_int_equal(g_nnotice, 2);
+	/* the server runs on the backup either way; the old data goes only
+	 * with a recover that succeeded */
+	assert_true(has_entry(f->dir, "dump.rdb"));
+	assert_false(has_entry(f->dir, ".dump.rdb.trovefs-new"));
+	assert_int_equal(has_entry(f->dir, "dump.rdb.trovefs-old"),
+			 row->want_err != 0);
+	assert_int_equal(has_entry(f->dir, "appendonlydir.trovefs-old"),
+			 row->want_err != 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -393,6 +494,10 @@ int main(void)
 		ROW(test_redis_stage_apply_checks_loaded_row, loaded_too_few),
 		T(test_redis_stage_open_refuses_aof_in_config),
 		T(test_redis_rollback_cannot_stop_leaves_old_files),
+		ROW(test_redis_stage_apply_aof_conf_put_back_row,
+		    aof_conf_rewritten),
+		ROW(test_redis_stage_apply_aof_conf_put_back_row,
+		    aof_conf_stuck),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
