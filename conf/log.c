@@ -4,13 +4,17 @@
  * One static sink chosen by log_init(); a message is formatted once into a
  * stack buffer and written with a single write(2)/syslog(3) call so lines
  * from different threads never interleave. No locks: the sink is set
- * before threads start (main, then the FUSE init callback).
+ * before threads start (main, then the FUSE init callback). The table of
+ * log_once_per() has a lock of its own, held for no I/O.
  */
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 int log_max_level = LOG_INFO;
@@ -33,6 +37,50 @@ void log_init(const char *ident, bool use_syslog, int max_level)
 void log_set_hook(log_hook_fn *fn)
 {
 	log_hook = fn;
+}
+
+/* log_once_per(): keys by hash, the least recently asked one replaced */
+static struct {
+	uint64_t hash;
+	time_t at;    /* CLOCK_MONOTONIC seconds of its last line */
+	uint64_t use; /* once_uses when last asked; 0 = free */
+} once_keys[LOG_ONCE_KEYS];
+static uint64_t once_uses;
+static pthread_mutex_t once_lock = PTHREAD_MUTEX_INITIALIZER;
+
+bool log_once_per(const char *key, unsigned interval_s)
+{
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+	struct timespec now;
+	size_t oldest = 0;
+	size_t i;
+	bool pass = true;
+
+	for (; *key; key++) {
+		h ^= (unsigned char)*key;
+		h *= 1099511628211ULL;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&once_lock);
+	once_uses++;
+	for (i = 0; i < LOG_ONCE_KEYS; i++) {
+		if (once_keys[i].use && once_keys[i].hash == h)
+			break;
+		if (once_keys[i].use < once_keys[oldest].use)
+			oldest = i;
+	}
+	if (i < LOG_ONCE_KEYS) {
+		pass = now.tv_sec - once_keys[i].at >= (time_t)interval_s;
+		if (pass)
+			once_keys[i].at = now.tv_sec;
+		once_keys[i].use = once_uses;
+	} else {
+		once_keys[oldest].hash = h;
+		once_keys[oldest].at = now.tv_sec;
+		once_keys[oldest].use = once_uses;
+	}
+	pthread_mutex_unlock(&once_lock);
+	return pass;
 }
 
 static const char *level_word(int level)

@@ -38,6 +38,15 @@ void log_msg(int level, const char *fmt, ...)
 	} while (0)
 
 /*
+ * For warnings a user can repeat at will (grep -r over control files
+ * opens each of them): true if a line keyed @key may go now, false if
+ * one went less than @interval_s ago. Remembers the last LOG_ONCE_KEYS
+ * keys (an older key forgotten may log again). Thread-safe.
+ */
+#define LOG_ONCE_KEYS 32
+bool log_once_per(const char *key, unsigned interval_s);
+
+/*
  * Test hook: when set, every message is also passed to @fn (cmocka tests
  * assert that an error path logged exactly one line). NULL removes it.
  */

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,6 +25,16 @@
 #include "../conf/log.h"
 
 #define DSF_TEXT_MAX (1u << 20)
+/* A refused open of one datastores/ file is logged at most this often. */
+#define DSF_WARN_EVERY_S 60
+/*
+ * restore/ reads are checked by the driver's verifier in file order. A
+ * read past the bytes fed is caught up by reading the gap again (the
+ * kernel's read-ahead sends reads out of order) if it is at most this
+ * long; a farther jump is random access, and the handle stops checking.
+ */
+#define DSF_VERIFY_GAP_MAX (16u << 20)
+#define DSF_VERIFY_CHUNK (256u << 10)
 
 struct ds_fs {
 	struct ds_set *set; /* borrowed */
@@ -54,6 +65,16 @@ struct dsf_handle {
 	 */
 	pthread_mutex_t read_lock;
 	char file[64]; /* DSF_CTL: the file name */
+	/*
+	 * DSF_STORED, under read_lock: the driver's verifier of the whole
+	 * file (NULL: none, or given up on random access), the bytes fed to
+	 * it from offset 0, the plain size, the object's name for the log.
+	 */
+	struct ds_verify *verify;
+	uint64_t verified;
+	uint64_t size;
+	char *what;  /* owned: "<container>/<key>" */
+	int verdict; /* verify_final()'s, once verified == size */
 };
 
 /* Up to three components of @rel; returns how many, or -ENOENT. */
@@ -264,6 +285,9 @@ static void handle_free(struct dsf_handle *h)
 		return;
 	ds_live_close(h->live);
 	store_reader_close(h->reader);
+	if (h->verify)
+		h->ds->drv->verify_free(h->verify);
+	free(h->what);
 	buf_release(&h->text);
 	pthread_mutex_destroy(&h->read_lock);
 	free(h);
@@ -275,6 +299,7 @@ static int restore_open(void *p, const char *rel, int flags, void **fh)
 	char parts[3][DS_NAME_MAX];
 	char key[STORE_KEY_MAX + 1];
 	struct dsf_handle *h;
+	struct obj_info oi;
 	struct ds *ds;
 	int n = split(rel, parts);
 	int err;
@@ -295,10 +320,20 @@ static int restore_open(void *p, const char *rel, int flags, void **fh)
 	h = handle_new(DSF_STORED, ds);
 	if (!h)
 		return -ENOMEM;
-	err = store_reader_open(ds->st, ds->container, key, &h->reader);
+	obj_info_init(&oi);
+	err = store_reader_open_info(ds->st, ds->container, key, &oi,
+				     &h->reader);
 	if (err) {
 		handle_free(h);
 		return err;
+	}
+	h->size = oi.size;
+	obj_info_release(&oi);
+	if (asprintf(&h->what, "%s/%s", ds->container, key) < 0)
+		h->what = NULL;
+	if (!h->what || ds->drv->verify_new(ds, &h->verify)) {
+		handle_free(h);
+		return -ENOMEM;
 	}
 	*fh = h;
 	return 0;
@@ -448,9 +483,11 @@ static int datastores_open(void *p, const char *rel, int flags, void **fh)
 		return -EISDIR;
 	/* control files are write-only, the others read-only */
 	if (want_write != w || (w && (flags & O_ACCMODE) == O_RDWR)) {
-		log_warn("datastores/%s: %s", rel,
-			 w ? "a control file: open it for writing only"
-			   : "read-only");
+		/* once a minute a file: grep -r opens every control file */
+		if (log_once_per(rel, DSF_WARN_EVERY_S))
+			log_warn("datastores/%s: %s", rel,
+				 w ? "a control file: open it for writing only"
+				   : "read-only");
 		return -EACCES;
 	}
 	switch (file) {
@@ -500,12 +537,86 @@ static int datastores_open(void *p, const char *rel, int flags, void **fh)
 	return 0;
 }
 
+/*
+ * Feeds the verifier @len bytes at @off of what a read returned, the part
+ * past what it has; at the end of the file, its verdict. Then 0 or the
+ * verdict's -errno (logged by the driver, naming the object).
+ */
+static int stored_feed(struct dsf_handle *h, const char *p, uint64_t off,
+		       size_t len)
+{
+	uint64_t end = off + len;
+
+	if (h->verify && off <= h->verified && end > h->verified) {
+		h->ds->drv->verify_update(h->verify, p + (h->verified - off),
+					  (size_t)(end - h->verified));
+		h->verified = end;
+	}
+	if (!h->verify || h->verified < h->size)
+		return h->verify ? 0 : h->verdict;
+	h->verdict = h->ds->drv->verify_final(h->verify, h->what);
+	h->ds->drv->verify_free(h->verify);
+	h->verify = NULL;
+	return h->verdict;
+}
+
+/*
+ * Before a read at @off past what the verifier has: the bytes in between
+ * read again and fed, if the gap is short; else checking stops for this
+ * handle (random access: `dd skip=`, `tail -c`).
+ */
+static int stored_catch_up(struct dsf_handle *h, uint64_t off)
+{
+	char *chunk;
+	int err = 0;
+
+	if (!h->verify || off <= h->verified)
+		return 0;
+	if (off - h->verified > DSF_VERIFY_GAP_MAX) {
+		log_debug(
+			"'%s': read at %llu: random access, not checked as an RDB",
+			h->what, (unsigned long long)off);
+		h->ds->drv->verify_free(h->verify);
+		h->verify = NULL;
+		return 0;
+	}
+	chunk = malloc(DSF_VERIFY_CHUNK);
+	if (!chunk)
+		return -ENOMEM;
+	while (!err && h->verify && h->verified < off) {
+		uint64_t at = h->verified;
+		size_t n = off - at < DSF_VERIFY_CHUNK ? (size_t)(off - at)
+						       : DSF_VERIFY_CHUNK;
+
+		err = store_reader_read_full(h->reader, at, chunk, n);
+		if (!err)
+			err = stored_feed(h, chunk, at, n);
+	}
+	free(chunk);
+	return err;
+}
+
+static ssize_t stored_read(struct dsf_handle *h, char *buf, size_t size,
+			   off_t off)
+{
+	size_t got = 0;
+	int err;
+
+	pthread_mutex_lock(&h->read_lock);
+	err = stored_catch_up(h, (uint64_t)off);
+	if (!err)
+		err = store_reader_read(h->reader, (uint64_t)off, buf, size,
+					&got);
+	if (!err)
+		err = stored_feed(h, buf, (uint64_t)off, got);
+	pthread_mutex_unlock(&h->read_lock);
+	return err ? err : (ssize_t)got;
+}
+
 static ssize_t dsf_read(void *p, void *fh, char *buf, size_t size, off_t off)
 {
 	struct dsf_handle *h = fh;
-	size_t got;
 	size_t n;
-	int err;
 
 	(void)p;
 	switch (h->kind) {
@@ -520,11 +631,7 @@ static ssize_t dsf_read(void *p, void *fh, char *buf, size_t size, off_t off)
 		memcpy(buf, h->text.data + off, n);
 		return (ssize_t)n;
 	case DSF_STORED:
-		pthread_mutex_lock(&h->read_lock);
-		err = store_reader_read(h->reader, (uint64_t)off, buf, size,
-					&got);
-		pthread_mutex_unlock(&h->read_lock);
-		return err ? err : (ssize_t)got;
+		return stored_read(h, buf, size, off);
 	default:
 		return -EBADF;
 	}

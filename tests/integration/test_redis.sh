@@ -291,6 +291,36 @@ t_check_fails "reading the corrupt backup fails" "Bad message" \
 	cat "$MNT/restore/r1/$B1/dump.rdb"
 t_allow "does not verify|cannot decode|corrupt|authentication|tag|bad frame|recover from"
 
+# ---- restore/ reads are checked as an RDB too: a backup whose store
+# frames authenticate (trovefs stored the bytes it was given) but whose
+# RDB CRC-64 does not match fails its last read; the same bytes with the
+# CRC intact read back
+cat "$DS/r1/dump.rdb" > "$T/live.rdb"
+/usr/bin/python3 - "$T/live.rdb" "$T/badcrc.rdb" <<'PY'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+b[len(b) // 2] ^= 0x01
+open(sys.argv[2], "wb").write(b)
+PY
+BADB=2020-01-01T00:00:00Z
+GOODB=2020-01-02T00:00:00Z
+mkdir -p "$MNT/containers/database_backups/r1/$BADB" \
+	"$MNT/containers/database_backups/r1/$GOODB"
+cp "$T/badcrc.rdb" "$MNT/containers/database_backups/r1/$BADB/dump.rdb"
+cp "$T/live.rdb" "$MNT/containers/database_backups/r1/$GOODB/dump.rdb"
+t_check_fails "reading a backup whose RDB CRC is wrong fails" "Bad message" \
+	cat "$MNT/restore/r1/$BADB/dump.rdb"
+t_log_has "... one line names it" \
+	"r1/$BADB/dump.rdb' is not a valid RDB file: CRC-64 mismatch"
+t_eq "... in one line" "$(grep -c "$BADB/dump.rdb' is not a valid RDB" "$LOG")" 1
+t_check "the same bytes with their CRC read back" \
+	cmp "$MNT/restore/r1/$GOODB/dump.rdb" "$T/live.rdb"
+t_check "... also read from the end first (tail -c)" \
+	bash -c "tail -c 100 '$MNT/restore/r1/$GOODB/dump.rdb' | cmp - <(tail -c 100 '$T/live.rdb')"
+rm -r "$MNT/containers/database_backups/r1/$BADB" \
+	"$MNT/containers/database_backups/r1/$GOODB"
+t_allow "is not a valid RDB file: CRC-64 mismatch"
+
 # ---- bad input
 t_check_fails "garbage backup name" "No such file" \
 	bash -c "echo no-such-backup > '$DS/r1/recover'"
@@ -311,6 +341,13 @@ t_check_fails "read of backup" "Permission denied" cat "$DS/r1/backup"
 t_check_fails "read of recover" "Permission denied" cat "$DS/r1/recover"
 t_allow "datastores/r1/(status|progress|dump.rdb): read-only|datastores/r1/(backup|recover): a control file"
 t_log_has "one line says status is read-only" "datastores/r1/status: read-only"
+# grep -r opens every control file: a repeat within a minute is not logged
+t_check_fails "write to status again" "Permission denied" bash -c "echo x > '$DS/r1/status'"
+t_check_fails "read of recover again" "Permission denied" cat "$DS/r1/recover"
+t_eq "... the recover line is logged once" \
+	"$(grep -c "datastores/r1/recover: a control file" "$LOG")" 1
+t_eq "... and the status line once" \
+	"$(grep -c "datastores/r1/status: read-only" "$LOG")" 1
 t_log_has "one line says recover is for writing" \
 	"datastores/r1/recover: a control file: open it for writing only"
 t_check_fails "unknown datastore" "No such file" ls "$DS/nope"

@@ -1166,6 +1166,35 @@ static void test_conf_load_file_errors(void **state)
 	check_one_error("nul.conf:3: NUL byte in line");
 }
 
+/*
+ * log_once_per(): a key logs once per interval, each key on its own;
+ * past the table's size the oldest key is forgotten, not a recent one.
+ */
+static void test_log_once_per(void **state)
+{
+	char key[32];
+	unsigned i;
+
+	(void)state;
+	assert_true(log_once_per("datastores/a/status", 3600));
+	assert_false(log_once_per("datastores/a/status", 3600));
+	assert_true(log_once_per("datastores/a/recover", 3600));
+	assert_false(log_once_per("datastores/a/recover", 3600));
+	/* an interval of 0 always passes */
+	assert_true(log_once_per("datastores/a/status", 0));
+	/* more keys than the table holds: the newest are all still held,
+	 * the first ones forgotten */
+	for (i = 0; i < 2 * LOG_ONCE_KEYS; i++) {
+		snprintf(key, sizeof(key), "k%u", i);
+		assert_true(log_once_per(key, 3600));
+	}
+	for (i = LOG_ONCE_KEYS; i < 2 * LOG_ONCE_KEYS; i++) {
+		snprintf(key, sizeof(key), "k%u", i);
+		assert_false(log_once_per(key, 3600));
+	}
+	assert_true(log_once_per("k0", 3600));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1205,6 +1234,7 @@ int main(void)
 		T(test_conf_load_file_world_readable_with_secret),
 		T(test_conf_load_file_world_readable_without_secret),
 		T(test_conf_load_file_errors),
+		T(test_log_once_per),
 #undef T
 	};
 

@@ -44,6 +44,10 @@ struct ds_verify {
 	bool ok;
 	bool first;
 };
+/* every byte fed to a verifier since reset, and its verdicts asked */
+static char g_fed[256];
+static size_t g_nfed;
+static int g_finals;
 
 static int fake_init(struct ds *ds, const struct conf_section *s, void **priv)
 {
@@ -102,6 +106,10 @@ static int fake_verify_new(struct ds *ds, struct ds_verify **out)
 
 static void fake_verify_update(struct ds_verify *v, const void *p, size_t len)
 {
+	size_t room = sizeof(g_fed) - g_nfed;
+
+	memcpy(g_fed + g_nfed, p, len < room ? len : room);
+	g_nfed += len < room ? len : room;
 	if (v->first && len > 0) {
 		v->ok = ((const char *)p)[0] == 'G';
 		v->first = false;
@@ -110,6 +118,7 @@ static void fake_verify_update(struct ds_verify *v, const void *p, size_t len)
 
 static int fake_verify_final(struct ds_verify *v, const char *what)
 {
+	g_finals++;
 	if (!v->ok)
 		log_error("'%s' is not valid", what);
 	return v->ok ? 0 : -EBADMSG;
@@ -1384,6 +1393,60 @@ static void test_ds_fs_restore_reads_one_call_at_a_time(void **state)
 	assert_int_equal(r->release(f->fs, fh), 0);
 }
 
+/*
+ * restore/ reads go through the driver's verifier in file order whatever
+ * order they come in (the bytes before a read ahead are read again and
+ * fed first), and the read that reaches the end gets its verdict: a
+ * backup that does not verify fails there with -EBADMSG and one line,
+ * and so does every read of the end after it.
+ */
+static void test_ds_fs_restore_reads_verified_in_order(void **state)
+{
+	static const char good[] = "GOOD-DATA-0123456789";
+	struct fixture *f = *state;
+	const struct vfs_provider_ops *r = &ds_fs_restore_ops;
+	char buf[64];
+	void *fh;
+
+	put_backup(f, "2020-01-01T00:00:00Z", good);
+	assert_int_equal(r->open(f->fs, "db/2020-01-01T00:00:00Z/dump.bin",
+				 O_RDONLY, &fh),
+			 0);
+	g_nfed = 0;
+	g_finals = 0;
+	/* the kernel's read-ahead: a later read first */
+	assert_int_equal((int)r->read(f->fs, fh, buf, 5, 10), 5);
+	assert_memory_equal(buf, good + 10, 5);
+	assert_int_equal((int)g_nfed, 15);
+	assert_int_equal((int)r->read(f->fs, fh, buf, 5, 5), 5);
+	assert_memory_equal(buf, good + 5, 5);
+	assert_int_equal((int)r->read(f->fs, fh, buf, 5, 0), 5);
+	assert_memory_equal(buf, good, 5);
+	assert_int_equal(g_finals, 0);
+	assert_int_equal((int)r->read(f->fs, fh, buf, sizeof(buf), 15), 5);
+	assert_int_equal(g_finals, 1);
+	assert_int_equal((int)g_nfed, (int)strlen(good));
+	assert_memory_equal(g_fed, good, strlen(good));
+	/* reading it again is not checked again */
+	assert_int_equal((int)r->read(f->fs, fh, buf, sizeof(buf), 0), 20);
+	assert_int_equal(g_finals, 1);
+	assert_int_equal(r->release(f->fs, fh), 0);
+
+	put_backup(f, "2020-01-02T00:00:00Z", "BAD-DATA-0123456789");
+	assert_int_equal(r->open(f->fs, "db/2020-01-02T00:00:00Z/dump.bin",
+				 O_RDONLY, &fh),
+			 0);
+	g_nerrors = 0;
+	assert_int_equal((int)r->read(f->fs, fh, buf, 8, 0), 8);
+	assert_int_equal((int)r->read(f->fs, fh, buf, sizeof(buf), 8),
+			 -EBADMSG);
+	assert_int_equal(g_nerrors, 1);
+	assert_int_equal((int)r->read(f->fs, fh, buf, sizeof(buf), 8),
+			 -EBADMSG);
+	assert_int_equal(g_nerrors, 1);
+	assert_int_equal(r->release(f->fs, fh), 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1423,6 +1486,7 @@ int main(void)
 		T(test_ds_fs_status_and_progress_text),
 		T(test_ds_fs_restore_unknown),
 		T(test_ds_fs_restore_reads_one_call_at_a_time),
+		T(test_ds_fs_restore_reads_verified_in_order),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
