@@ -40,6 +40,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../conf/hash.h"
 #include "../conf/log.h"
 
 /* Listing rounds before giving up on a namespace that keeps changing. */
@@ -47,7 +48,7 @@
 /* Nesting of sub-manifests followed (the writer makes at most 2-3). */
 #define GC_DEPTH_MAX 8
 
-/* ---- a set of strings (open addressing, FNV-1a) ---- */
+/* ---- a set of strings (open addressing, fnv1a() of conf/hash.h) ---- */
 
 struct strset {
 	char **slot; /* owned strings, NULL = free */
@@ -55,24 +56,13 @@ struct strset {
 	size_t n;
 };
 
-static uint64_t fnv1a(const char *s)
-{
-	uint64_t h = 14695981039346656037ULL;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 static char **strset_find(const struct strset *s, const char *key)
 {
 	size_t i;
 
 	if (!s->cap)
 		return NULL;
-	i = fnv1a(key) & (s->cap - 1);
+	i = fnv1a(key, strlen(key)) & (s->cap - 1);
 	while (s->slot[i] && strcmp(s->slot[i], key) != 0)
 		i = (i + 1) & (s->cap - 1);
 	return &s->slot[i];

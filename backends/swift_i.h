@@ -467,13 +467,6 @@ int swift_put_checked(struct swift_priv *sw, const char *container,
 /* A new random upload id: SWIFT_UPLOAD_ID_LEN hex digits. 0 or -EIO. */
 int swift_upload_id_new(char id[SWIFT_UPLOAD_ID_LEN + 1]);
 
-/*
- * The Content-Type of the parts of upload @id in Trove's layout
- * (SWIFT_SEG_CTYPE; swift_seg_ctype_upload() reads it back) into @out
- * (appended). Returns 0 or the buf's error.
- */
-int swift_part_ctype(const char *id, struct buf *out);
-
 /* Sub-manifests made to nest a manifest (swift_nest_manifests()). */
 struct swift_nest {
 	const char *container;	/* where they go (borrowed) */

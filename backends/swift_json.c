@@ -593,6 +593,11 @@ int swift_ctype_to_meta(const char *ctype, struct meta *m, bool *complete)
 	return 0;
 }
 
+int swift_part_ctype(const char *id, struct buf *out)
+{
+	return buf_printf(out, SWIFT_SEG_CTYPE "; upload=%s", id);
+}
+
 bool swift_seg_ctype_upload(const char *ctype, char id[SWIFT_UPLOAD_ID_LEN + 1])
 {
 	struct ctype_param pa;

@@ -140,6 +140,12 @@ int swift_ctype_from_meta(const struct meta *m, struct buf *out);
 int swift_ctype_to_meta(const char *ctype, struct meta *m, bool *complete);
 
 /*
+ * The Content-Type of the parts of upload @id (SWIFT_SEG_CTYPE), appended
+ * to @out. Returns 0 or the buf's error.
+ */
+int swift_part_ctype(const char *id, struct buf *out);
+
+/*
  * True if @ctype is SWIFT_SEG_CTYPE with an "upload" parameter of
  * SWIFT_UPLOAD_ID_LEN lowercase hex digits, copied to @id (NUL-ended).
  */

@@ -119,11 +119,6 @@ int swift_upload_id_new(char id[SWIFT_UPLOAD_ID_LEN + 1])
 	return 0;
 }
 
-int swift_part_ctype(const char *id, struct buf *out)
-{
-	return buf_printf(out, SWIFT_SEG_CTYPE "; upload=%s", id);
-}
-
 static void md5_hex(const unsigned char *md, char out[33])
 {
 	hex_of(md, 16, out);

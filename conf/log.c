@@ -8,6 +8,7 @@
  * log_once_per() has a lock of its own, held for no I/O.
  */
 #include "log.h"
+#include "hash.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -50,16 +51,12 @@ static pthread_mutex_t once_lock = PTHREAD_MUTEX_INITIALIZER;
 
 bool log_once_per(const char *key, unsigned interval_s)
 {
-	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+	uint64_t h = fnv1a(key, strlen(key));
 	struct timespec now;
 	size_t oldest = 0;
 	size_t i;
 	bool pass = true;
 
-	for (; *key; key++) {
-		h ^= (unsigned char)*key;
-		h *= 1099511628211ULL;
-	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&once_lock);
 	once_uses++;

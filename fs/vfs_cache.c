@@ -44,6 +44,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../conf/hash.h"
+
 enum entry_kind {
 	ENTRY_STAT,	/* st; st_mode 0: absent */
 	ENTRY_LISTED,	/* exists, attributes not known */
@@ -68,19 +70,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* FNV-1a */
-static uint64_t path_hash(const char *s, size_t len)
-{
-	uint64_t h = 14695981039346656037ull;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ull;
-	}
-	return h;
 }
 
 int vfs_cache_init(struct vfs_cache *c, double ttl, size_t max)
@@ -180,7 +169,7 @@ static struct vfs_cache_entry *entry_new(const char *path, enum entry_kind kind,
 	if (!e)
 		return NULL;
 	memcpy(e->path, path, len + 1);
-	e->hash = path_hash(path, len);
+	e->hash = fnv1a(path, len);
 	e->kind = kind;
 	if (st)
 		e->st = *st;
@@ -225,7 +214,7 @@ static struct vfs_cache_entry *find_prefix(struct vfs_cache *c,
 		return NULL;
 	memcpy(tmp, path, len);
 	tmp[len] = '\0';
-	return entry_find(c, tmp, path_hash(tmp, len));
+	return entry_find(c, tmp, fnv1a(tmp, len));
 }
 
 /*
@@ -359,7 +348,7 @@ enum vfs_cached vfs_cache_lookup(struct vfs_cache *c, const char *path,
 	if (!c->buckets)
 		return r;
 	pthread_mutex_lock(&c->lock);
-	e = fresh(c, entry_find(c, path, path_hash(path, len)));
+	e = fresh(c, entry_find(c, path, fnv1a(path, len)));
 	if (e && e->kind == ENTRY_STAT) {
 		*st = e->st;
 		r = st->st_mode ? VFS_CACHED_STAT : VFS_CACHED_ABSENT;
