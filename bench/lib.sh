@@ -352,7 +352,6 @@ scan_daemon_logs()
 
 	[ "$MOUNTS" -gt 0 ] || return 0
 	bad=$(cat "$W"/daemon.*.log | grep -iE 'error|warn|sanitizer' |
-		grep -v 'invalid max threads value' |
 		grep -vE "${1:-^\$}" || true)
 	if [ -n "$bad" ]; then
 		failed "daemon logged $(wc -l <<< "$bad") error/warning lines," \

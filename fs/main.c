@@ -42,6 +42,15 @@
 
 #define TFS_MAX_OPTS 64 /* -o keys of ours on one command line */
 
+/*
+ * libfuse 3.14's fuse_main() passes its default max_idle_threads (-1:
+ * idle workers never exit) to a setter that rejects it with "Ignoring
+ * invalid max threads value 4294967295" on stderr at every mount
+ * (libfuse issue #1003). Its largest valid value means the same here,
+ * since there are never more idle workers than max_threads.
+ */
+#define TFS_MAX_IDLE_THREADS "100000"
+
 enum {
 	KEY_HELP,
 	KEY_VERSION,
@@ -49,6 +58,7 @@ enum {
 	KEY_FOREGROUND,
 	KEY_FSNAME,
 	KEY_SUBTYPE,
+	KEY_MAX_IDLE,
 };
 
 struct args {
@@ -61,6 +71,7 @@ struct args {
 	bool foreground;
 	bool fsname; /* given by the user: keep theirs */
 	bool subtype;
+	bool max_idle;		  /* max_idle_threads given by the user */
 	char *opts[TFS_MAX_OPTS]; /* owned "key=value" of ours */
 	size_t nopts;
 	bool bad; /* a usage error was printed */
@@ -84,6 +95,7 @@ static const struct fuse_opt tfs_opts[] = {
 	FUSE_OPT_KEY("debug", KEY_FOREGROUND),
 	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
 	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
+	FUSE_OPT_KEY("max_idle_threads=", KEY_MAX_IDLE),
 	/* the [trovefs] keys of conf.h, applied with conf_set() */
 	FUSE_OPT_KEY("key_file=", KEY_CONF),
 	FUSE_OPT_KEY("trove_key_file=", KEY_CONF),
@@ -147,6 +159,9 @@ static int opt_proc(void *data, const char *arg, int key,
 		return 1;
 	case KEY_SUBTYPE:
 		a->subtype = true;
+		return 1;
+	case KEY_MAX_IDLE:
+		a->max_idle = true;
 		return 1;
 	case KEY_CONF:
 		/* kept until the config file is read: the command line wins */
@@ -269,7 +284,9 @@ static int run(struct fuse_args *args, struct args *a)
 	if (!c.source || !c.mountpoint)
 		goto out_release;
 	if ((!a->fsname && add_opt(args, "fsname", a->source)) ||
-	    (!a->subtype && add_opt(args, "subtype", "trovefs")))
+	    (!a->subtype && add_opt(args, "subtype", "trovefs")) ||
+	    (!a->max_idle &&
+	     add_opt(args, "max_idle_threads", TFS_MAX_IDLE_THREADS)))
 		goto out_release;
 
 	if (stack_build(&c, &st))
