@@ -82,6 +82,17 @@ static int tfs_symlink(const char *target, const char *path)
 	return vfs_symlink(tfs()->v, target, path);
 }
 
+static int tfs_mknod(const char *path, mode_t mode, dev_t rdev)
+{
+	(void)rdev;
+	return vfs_mknod(tfs()->v, path, mode);
+}
+
+static int tfs_link(const char *from, const char *to)
+{
+	return vfs_link(tfs()->v, from, to);
+}
+
 static struct vfs_dirsnap *dirsnap_of(const struct fuse_file_info *fi)
 {
 	return (struct vfs_dirsnap *)(uintptr_t)fi->fh;
@@ -460,6 +471,8 @@ const struct fuse_operations trovefs_fuse_ops = {
 	.getattr = tfs_getattr,
 	.readlink = tfs_readlink,
 	.symlink = tfs_symlink,
+	.mknod = tfs_mknod,
+	.link = tfs_link,
 	.opendir = tfs_opendir,
 	.readdir = tfs_readdir,
 	.releasedir = tfs_releasedir,

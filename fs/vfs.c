@@ -1051,6 +1051,17 @@ int vfs_rename(struct vfs *v, const char *from, const char *to, unsigned flags)
 		err = vfs_path_parse(to, b);
 	if (err)
 		goto out_free;
+	if (a->kind == VP_KEY && b->kind == VP_CONTAINER) {
+		/* a directory becomes a container by mv's copy; a file never */
+		err = vfs_key_getattr(v, a->container, a->key, &sa);
+		if (!err && S_ISDIR(sa.st_mode))
+			err = -EXDEV;
+		else if (!err)
+			err = vfs_refuse_in_containers(v, b->container, "file");
+		if (err == -EEXIST)
+			err = -EISDIR; /* a file over a directory */
+		goto out_free;
+	}
 	if (a->kind != VP_KEY || b->kind != VP_KEY) {
 		/* containers are not renamed: mv copies instead */
 		err = is_read_only(a) || is_read_only(b) ? -EROFS : -EXDEV;

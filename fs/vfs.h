@@ -130,7 +130,11 @@ int vfs_unlink(struct vfs *v, const char *path);
 #define VFS_RENAME_NOREPLACE (1u << 0) /* RENAME_NOREPLACE */
 #define VFS_RENAME_EXCHANGE (1u << 1)  /* RENAME_EXCHANGE: -EINVAL */
 
-/* 0, -ENOENT, -EEXIST, -ENOTEMPTY, -EISDIR, -ENOTDIR, -EINVAL, -EROFS */
+/*
+ * 0, -ENOENT, -EEXIST, -ENOTEMPTY, -EISDIR, -ENOTDIR, -EINVAL, -EROFS;
+ * -EXDEV for a container or a directory becoming one (mv copies it), and
+ * -EPERM for a file moved into containers/ itself.
+ */
 int vfs_rename(struct vfs *v, const char *from, const char *to, unsigned flags);
 
 /*
@@ -159,7 +163,8 @@ int vfs_statfs(struct vfs *v, const char *path, struct statvfs *out);
 /*
  * Creates (or truncates, with O_TRUNC) a file for writing; on success
  * *@out is the caller's handle, ended with vfs_release().
- * Returns 0, -EEXIST (O_EXCL), -ENOENT (parent), -EISDIR, -EROFS.
+ * Returns 0, -EEXIST (O_EXCL), -ENOENT (parent), -EISDIR, -EROFS, -EPERM
+ * (a file in containers/ itself: one log line).
  */
 int vfs_create(struct vfs *v, const char *path, mode_t mode, int flags,
 	       struct vfs_handle **out);
@@ -259,5 +264,15 @@ int vfs_readlink(struct vfs *v, const char *path, char *buf, size_t size);
  * error (logged).
  */
 int vfs_symlink(struct vfs *v, const char *target, const char *path);
+
+/*
+ * mknod(2): a regular @mode creates an empty file; FIFOs, sockets and
+ * devices are refused with -EPERM (one log line). Also -EEXIST, -ENOENT
+ * (no parent), -EROFS (outside /containers/C/).
+ */
+int vfs_mknod(struct vfs *v, const char *path, mode_t mode);
+
+/* link(2): hard links are not kept by any store: -EPERM, one log line. */
+int vfs_link(struct vfs *v, const char *from, const char *to);
 
 #endif /* FS_VFS_H */

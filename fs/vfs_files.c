@@ -629,9 +629,11 @@ int vfs_create(struct vfs *v, const char *path, mode_t mode, int flags,
 	if (err)
 		return err;
 	switch (vp.kind) {
+	case VP_CONTAINER:
+		err = vfs_refuse_in_containers(v, vp.container, "file");
+		return err == -EEXIST && !(flags & O_EXCL) ? -EISDIR : err;
 	case VP_ROOT:
 	case VP_TOP:
-	case VP_CONTAINER:
 		return (flags & O_EXCL) ? -EEXIST : -EISDIR;
 	case VP_BAD_TOP:
 	case VP_PROV:

@@ -310,6 +310,10 @@ int vfs_dir_exists(struct vfs *v, const char *container, const char *dir);
 /* 0 if @c/@k names nothing yet (vfs_key_getattr_for_create()) and its
  * parent directory exists; -EEXIST, -ENOENT, -ENOTDIR or a store error. */
 int vfs_name_free(struct vfs *v, const char *c, const char *k);
+/* For a node other than a directory at /containers/@c (@what: "file",
+ * "symlink", ...): -EEXIST if that container exists, else -EPERM with one
+ * log line (containers/ holds directories only), or a store error. */
+int vfs_refuse_in_containers(struct vfs *v, const char *c, const char *what);
 /* @m (initialised here; caller releases) with "mode" and "mtime" = now. */
 int vfs_meta_new(struct meta *m, mode_t mode);
 int vfs_parent_exists(struct vfs *v, const char *container, const char *key);

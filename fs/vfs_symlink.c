@@ -14,9 +14,15 @@
  * must not fail on (or lose) its links, e.g. PostgreSQL's pg_tblspc/ and
  * a pg_wal moved to another disk.
  *
+ * Hard links and other node types (FIFOs, sockets, devices) are refused
+ * with EPERM, what mknod(2) gives where a filesystem does not support the
+ * type: a store has nothing to keep them in, and `rsync -a` of a data
+ * directory with a socket in it then says what was skipped.
+ *
  * Locks: none of its own (the store's and the stat cache's).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
 #include "vfs_i.h"
@@ -51,6 +57,33 @@ static int link_put(struct vfs *v, const char *c, const char *k,
 	return store_writer_commit(w, m);
 }
 
+/*
+ * Parses @path for a new node other than a directory (@what: for the log):
+ * 0 with @vp a key under /containers/C/, else -EEXIST, -EROFS, or what
+ * vfs_refuse_in_containers() says for containers/ itself.
+ */
+static int parse_new_node(struct vfs *v, const char *path, struct vpath *vp,
+			  const char *what)
+{
+	int err = vfs_path_parse(path, vp);
+
+	if (err)
+		return err;
+	switch (vp->kind) {
+	case VP_ROOT:
+	case VP_TOP:
+		return -EEXIST;
+	case VP_BAD_TOP:
+	case VP_PROV:
+		return -EROFS;
+	case VP_CONTAINER:
+		return vfs_refuse_in_containers(v, vp->container, what);
+	case VP_KEY:
+		break;
+	}
+	return 0;
+}
+
 int vfs_symlink(struct vfs *v, const char *target, const char *path)
 {
 	struct vpath vp;
@@ -58,19 +91,9 @@ int vfs_symlink(struct vfs *v, const char *target, const char *path)
 	size_t len = strlen(target);
 	int err;
 
-	err = vfs_path_parse(path, &vp);
+	err = parse_new_node(v, path, &vp, "symlink");
 	if (err)
 		return err;
-	if (vp.kind == VP_ROOT || vp.kind == VP_TOP)
-		return -EEXIST;
-	if (vp.kind == VP_CONTAINER) {
-		log_warn("cannot create the symlink '%s': a container is a "
-			 "directory of the store, never a link",
-			 vp.container);
-		return -EPERM;
-	}
-	if (vp.kind != VP_KEY)
-		return -EROFS;
 	if (len == 0)
 		return -ENOENT; /* symlink(2) on Linux: empty target */
 	if (len >= PATH_MAX)
@@ -89,6 +112,64 @@ int vfs_symlink(struct vfs *v, const char *target, const char *path)
 		log_error("cannot create the symlink '%s/%s': %s", vp.container,
 			  vp.key, strerror(-err));
 	return err;
+}
+
+int vfs_refuse_in_containers(struct vfs *v, const char *c, const char *what)
+{
+	struct stat st;
+	int err = vfs_container_getattr(v, c, &st);
+
+	if (err == -ENOENT) {
+		log_warn("cannot create the %s 'containers/%s': containers/ "
+			 "holds containers (directories) only",
+			 what, c);
+		return -EPERM;
+	}
+	return err ? err : -EEXIST;
+}
+
+static const char *node_type_name(mode_t mode)
+{
+	if (S_ISFIFO(mode))
+		return "FIFO";
+	if (S_ISSOCK(mode))
+		return "socket";
+	if (S_ISCHR(mode))
+		return "character device";
+	if (S_ISBLK(mode))
+		return "block device";
+	return "special file";
+}
+
+int vfs_mknod(struct vfs *v, const char *path, mode_t mode)
+{
+	struct vfs_handle *h;
+	struct vpath vp;
+	int err;
+
+	if (S_ISREG(mode)) {
+		/* the kernel sends create instead; this is for completeness */
+		err = vfs_create(v, path, mode & 07777, O_WRONLY | O_EXCL, &h);
+		return err ? err : vfs_release(h);
+	}
+	err = parse_new_node(v, path, &vp, node_type_name(mode));
+	if (!err)
+		err = vfs_name_free(v, vp.container, vp.key);
+	if (err)
+		return err;
+	log_warn("cannot create the %s '%s/%s': the store keeps regular "
+		 "files, directories and symbolic links only",
+		 node_type_name(mode), vp.container, vp.key);
+	return -EPERM;
+}
+
+int vfs_link(struct vfs *v, const char *from, const char *to)
+{
+	(void)v;
+	log_warn("cannot create '%s' as a hard link of '%s': hard links are "
+		 "not supported (a symbolic link or a copy is)",
+		 to + (*to == '/'), from + (*from == '/'));
+	return -EPERM;
 }
 
 int vfs_key_readlink(struct vfs *v, const char *c, const char *k, char *buf,

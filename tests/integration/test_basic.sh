@@ -182,6 +182,39 @@ t_check_fails "an unknown container" "No such file" ls "$MNT/containers/nope"
 t_check_fails "an unknown file" "No such file" cat "$C/nope"
 t_check_fails "a file in an unknown container" "No such file" touch "$MNT/containers/nope/x"
 
+# containers/ holds containers only; the store holds no FIFOs, sockets or
+# devices: EPERM (what mknod(2) gives for a type a filesystem lacks) and
+# one log line each, not ENOSYS or a misleading EEXIST/ENOENT
+t_allow "cannot create the (file|FIFO|socket|block device) '(containers/)?[a-z0-9/]+': (containers/ holds|the store keeps)"
+t_check_fails "touch of a file in containers/" "Operation not permitted" \
+	touch "$MNT/containers/afile"
+t_check_fails "> a file in containers/" "Operation not permitted" \
+	sh -c "echo x > '$MNT/containers/afile'"
+t_check_fails "> an existing container" "Is a directory" sh -c "echo x > '$C'"
+echo keep > "$C/keep"
+t_check_fails "mv of a file into containers/" "Operation not permitted" \
+	mv "$C/keep" "$MNT/containers/"
+t_eq "the file stays where it was" "$(cat "$C/keep")" "keep"
+t_check "a directory still moves into containers/ (copied)" \
+	sh -c "mkdir '$C/pd' && echo in-pd > '$C/pd/f' && mv '$C/pd' '$MNT/containers/pd2'"
+t_eq "and is a container with the file" "$(cat "$MNT/containers/pd2/f")" "in-pd"
+t_check "rm -r of that container" rm -r "$MNT/containers/pd2"
+t_check_fails "mkfifo in a container" "Operation not permitted" mkfifo "$C/fifo"
+t_check_fails "mkfifo in containers/" "Operation not permitted" mkfifo "$MNT/containers/fifo"
+t_check_fails "mkfifo over an existing file" "File exists" mkfifo "$C/keep"
+t_check_fails "mkfifo under restore/" "Read-only file system" mkfifo "$MNT/restore/fifo"
+t_check_fails "a socket bound in a container" "Operation not permitted" \
+	python3 -c "import socket; socket.socket(socket.AF_UNIX).bind('$C/sock')"
+t_check_fails "mknod of a device" "Operation not permitted" mknod "$C/dev" b 7 0
+t_allow "cannot create 'containers/c1/hard' as a hard link of 'containers/c1/keep'"
+t_check_fails "a hard link" "Operation not permitted" ln "$C/keep" "$C/hard"
+t_log_has "the refused hard link is logged" "as a hard link of 'containers/c1/keep'"
+t_log_has "the refused FIFO is logged" "cannot create the FIFO 'c1/fifo': the store keeps"
+t_eq "nothing of these shows in the container" \
+	"$(ls "$C" | grep -cE '^(fifo|sock|dev|pd|hard)$' || true)" "0"
+t_eq "nor in containers/" "$(ls "$MNT/containers" | grep -cE '^(afile|fifo|keep)$' || true)" "0"
+t_check "rm of the kept file" rm "$C/keep"
+
 # statfs
 t_check "df works on the mount" df -h "$MNT"
 t_check "stat -f reports a name limit of 255" sh -c "[ \"\$(stat -f -c %l '$MNT')\" = 255 ]"

@@ -1028,6 +1028,60 @@ static void test_cache_off_sees_store_changes(void **state)
  * metadata says tfs-type=symlink; shown as S_IFLNK by getattr and listings;
  * renamed and touched like files, staying links.
  */
+/*
+ * Nodes a store cannot keep, and files where only containers go: EPERM
+ * (not ENOSYS, nor the EEXIST/EISDIR a container's name gave before), and
+ * nothing stored.
+ */
+static void test_nodes_the_store_cannot_keep(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *h;
+	struct stat st;
+
+	put(f->st, C, "file", "data", NULL, NULL);
+	put(f->st, C, "d/", "", NULL, NULL);
+	assert_int_equal(vfs_mknod(f->v, P "fifo", S_IFIFO | 0644), -EPERM);
+	assert_int_equal(vfs_mknod(f->v, P "d/sock", S_IFSOCK | 0755), -EPERM);
+	assert_int_equal(vfs_mknod(f->v, P "dev", S_IFBLK | 0600), -EPERM);
+	assert_int_equal(vfs_mknod(f->v, P "file", S_IFIFO | 0644), -EEXIST);
+	assert_int_equal(vfs_mknod(f->v, P "none/f", S_IFIFO | 0644), -ENOENT);
+	assert_int_equal(vfs_mknod(f->v, "/containers/nc", S_IFIFO), -EPERM);
+	assert_int_equal(vfs_mknod(f->v, "/containers/c", S_IFIFO), -EEXIST);
+	assert_int_equal(vfs_mknod(f->v, "/restore/f", S_IFIFO), -EROFS);
+	assert_int_equal(vfs_link(f->v, P "file", P "hard"), -EPERM);
+	assert_false(exists(f->st, C, "fifo"));
+	assert_false(exists(f->st, C, "d/sock"));
+	assert_false(exists(f->st, C, "hard"));
+	/* a regular mknod is an empty file */
+	assert_int_equal(vfs_mknod(f->v, P "empty", S_IFREG | 0600), 0);
+	assert_int_equal(vfs_getattr(f->v, P "empty", &st), 0);
+	assert_int_equal(st.st_mode, S_IFREG | 0600);
+	assert_int_equal(st.st_size, 0);
+
+	/* containers/ itself: directories only */
+	assert_int_equal(vfs_create(f->v, "/containers/nc", 0644,
+				    O_WRONLY | O_CREAT | O_EXCL, &h),
+			 -EPERM);
+	assert_int_equal(vfs_create(f->v, "/containers/nc", 0644,
+				    O_WRONLY | O_CREAT | O_TRUNC, &h),
+			 -EPERM);
+	assert_int_equal(vfs_create(f->v, "/containers/c", 0644,
+				    O_WRONLY | O_CREAT | O_EXCL, &h),
+			 -EEXIST);
+	assert_int_equal(
+		vfs_create(f->v, "/containers/c", 0644, O_WRONLY | O_CREAT, &h),
+		-EISDIR);
+	assert_int_equal(vfs_rename(f->v, P "file", "/containers/nc", 0),
+			 -EPERM);
+	assert_int_equal(vfs_rename(f->v, P "file", "/containers/c", 0),
+			 -EISDIR);
+	assert_true(exists(f->st, C, "file"));
+	/* a directory becomes a container by mv's copy */
+	assert_int_equal(vfs_rename(f->v, P "d", "/containers/nc", 0), -EXDEV);
+	assert_int_equal(vfs_getattr(f->v, "/containers/nc", &st), -ENOENT);
+}
+
 static void test_symlinks(void **state)
 {
 	struct fx *f = *state;
@@ -1071,6 +1125,7 @@ static void test_symlinks(void **state)
 	big[PATH_MAX] = '\0';
 	assert_int_equal(vfs_symlink(f->v, big, P "d/big"), -ENAMETOOLONG);
 	assert_int_equal(vfs_symlink(f->v, "x", "/containers/newc"), -EPERM);
+	assert_int_equal(vfs_symlink(f->v, "x", "/containers/c"), -EEXIST);
 	assert_int_equal(vfs_symlink(f->v, "x", "/restore/l"), -EROFS);
 	assert_false(exists(f->st, C, "d/e"));
 	assert_false(exists(f->st, C, "d/big"));
@@ -1138,6 +1193,7 @@ int main(void)
 		T(test_free_aborts_uncommitted),
 		T(test_cache_off_sees_store_changes),
 		TC(test_symlinks),
+		TC(test_nodes_the_store_cannot_keep),
 		/*
 		 * Again where the store lists by page, as Swift: lookups
 		 * from listings of the directory (test_vfs_lookup.c); the
