@@ -599,6 +599,48 @@ int swift_url_encode(struct buf *b, const char *s, bool keep_slash)
 	return b->err;
 }
 
+bool swift_name_is_utf8(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		unsigned char c = *p;
+		unsigned char lo = 0x80; /* the second byte's range */
+		unsigned char hi = 0xBF;
+		size_t n;
+		size_t i;
+
+		if (c < 0x80) {
+			p++;
+			continue;
+		}
+		if (c >= 0xC2 && c <= 0xDF) {
+			n = 1;
+		} else if (c >= 0xE0 && c <= 0xEF) {
+			n = 2;
+			if (c == 0xE0)
+				lo = 0xA0; /* overlong */
+			else if (c == 0xED)
+				hi = 0x9F; /* surrogates */
+		} else if (c >= 0xF0 && c <= 0xF4) {
+			n = 3;
+			if (c == 0xF0)
+				lo = 0x90; /* overlong */
+			else if (c == 0xF4)
+				hi = 0x8F; /* past U+10FFFF */
+		} else {
+			return false; /* a continuation byte, C0, C1, F5-FF */
+		}
+		if (p[1] < lo || p[1] > hi)
+			return false;
+		for (i = 2; i <= n; i++)
+			if (p[i] < 0x80 || p[i] > 0xBF)
+				return false;
+		p += n + 1;
+	}
+	return true;
+}
+
 bool swift_http_range_total(const struct swift_http_req *r, uint64_t *total)
 {
 	char v[128];

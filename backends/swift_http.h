@@ -190,4 +190,11 @@ long swift_backoff_delay(const struct swift_backoff *b, unsigned attempt,
  */
 int swift_url_encode(struct buf *b, const char *s, bool keep_slash);
 
+/*
+ * True if @s is well-formed UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF). Swift refuses any other name with
+ * 412 "Invalid UTF8", which would read as a stale handle.
+ */
+bool swift_name_is_utf8(const char *s);
+
 #endif /* BACKENDS_SWIFT_HTTP_H */

@@ -100,6 +100,14 @@ int swift_request_setup(const struct swift_token *tok,
 
 	buf_reset(url);
 	buf_reset(th);
+	if ((c->container && !swift_name_is_utf8(c->container)) ||
+	    (c->key && !swift_name_is_utf8(c->key))) {
+		log_warn("swift: '%s%s%s' is not valid UTF-8, which Swift "
+			 "requires of every name",
+			 c->container ? c->container : "", c->key ? "/" : "",
+			 c->key ? c->key : "");
+		return -EILSEQ;
+	}
 	if (build_url(url, tok->url, c)) {
 		log_error("swift: url of '%s/%s' too long",
 			  c->container ? c->container : "",

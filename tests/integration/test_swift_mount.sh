@@ -227,6 +227,13 @@ for name in "a b  c" "ünïcødé 日本" "100%" "what?x=1" "hash#tag" "a&b=c" "
 	t_eq "'$name' is listed" "$(ls "$C" | grep -cxF -- "$name")" 1
 	t_check "rm of '$name'" rm "$C/$name"
 done
+# a name that is not UTF-8: Swift answers 412, which read as a stale handle
+t_allow "is not valid UTF-8, which Swift requires of every name"
+t_check_fails "cp to a name that is not UTF-8" "Invalid or incomplete multibyte" \
+	cp "$T/src/rs/small" "$C/bad$(printf '\377')"
+t_check_fails "mkdir of a container that is not UTF-8" "Invalid or incomplete multibyte" \
+	mkdir "$MNT/containers/bad$(printf '\376')"
+t_log_has "it is logged" "swift: 'sw/bad"
 
 # ---- a pseudo-dir of 10,050 objects: clones of one object trovefs wrote
 echo seed > "$C/seed"

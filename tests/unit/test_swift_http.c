@@ -212,6 +212,32 @@ static void test_url_encode_utf8(void **state)
 	check_encode("\xf0\x9f\x98\x80.txt", true, "%F0%9F%98%80.txt");
 }
 
+/* what Python's strict UTF-8 decoder (Swift's check_utf8) accepts */
+static void test_name_is_utf8(void **state)
+{
+	(void)state;
+	assert_true(swift_name_is_utf8(""));
+	assert_true(swift_name_is_utf8("plain/ascii name"));
+	assert_true(swift_name_is_utf8("\xc3\xa9t\xc3\xa9")); /* U+00E9 */
+	assert_true(swift_name_is_utf8("\xe6\x97\xa5"));      /* U+65E5 */
+	assert_true(swift_name_is_utf8("\xed\x9f\xbf"));      /* U+D7FF */
+	assert_true(swift_name_is_utf8("\xf0\x9f\x98\x80"));  /* U+1F600 */
+	assert_true(swift_name_is_utf8("\xf4\x8f\xbf\xbf"));  /* U+10FFFF */
+	assert_false(swift_name_is_utf8("bad\xff"));
+	assert_false(swift_name_is_utf8("\x80"));     /* continuation */
+	assert_false(swift_name_is_utf8("\xc0\xaf")); /* overlong '/' */
+	assert_false(swift_name_is_utf8("\xc1\xbf"));
+	assert_false(swift_name_is_utf8("\xe0\x80\xaf")); /* overlong */
+	assert_false(swift_name_is_utf8("\xed\xa0\x80")); /* surrogate */
+	assert_false(swift_name_is_utf8("\xf0\x80\x80\xaf"));
+	assert_false(swift_name_is_utf8("\xf4\x90\x80\x80")); /* > U+10FFFF */
+	assert_false(swift_name_is_utf8("\xf5\x80\x80\x80"));
+	assert_false(swift_name_is_utf8("\xc3")); /* cut short */
+	assert_false(swift_name_is_utf8("\xe6\x97"));
+	assert_false(swift_name_is_utf8("\xe6\x97x"));
+	assert_false(swift_name_is_utf8("\xf0\x9f\x98"));
+}
+
 static void test_url_encode_cap(void **state)
 {
 	struct buf b;
@@ -317,6 +343,7 @@ int main(void)
 		cmocka_unit_test(test_url_encode_slash),
 		cmocka_unit_test(test_url_encode_utf8),
 		cmocka_unit_test(test_url_encode_cap),
+		cmocka_unit_test(test_name_is_utf8),
 		cmocka_unit_test(test_header_lookup),
 		cmocka_unit_test(test_range_total),
 		cmocka_unit_test(test_headers_each_prefix),
