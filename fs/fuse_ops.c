@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
+#include <fuse_lowlevel.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,42 @@ static struct trovefs_fuse *tfs(void)
 static struct vfs_handle *handle_of(const struct fuse_file_info *fi)
 {
 	return fi ? (struct vfs_handle *)(uintptr_t)fi->fh : NULL;
+}
+
+/*
+ * Stopping on SIGTERM, SIGINT or SIGHUP. libfuse 3.14's own handler
+ * stores the signal as the session's error, so fuse_main() returned
+ * non-zero and `kill`, `systemctl stop` or Ctrl-C of `trovefs -f` looked
+ * like a failure. Ours ends the loop the same way (the main thread's
+ * sem_wait() is interrupted and sees the session exited) without that.
+ */
+static struct fuse_session *volatile stop_session;
+static volatile sig_atomic_t stop_signal;
+
+static void stop_handler(int sig)
+{
+	stop_signal = sig;
+	if (stop_session)
+		fuse_session_exit(stop_session);
+}
+
+static void take_stop_signals(struct fuse_session *se)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	struct sigaction sa;
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = stop_handler;
+	sigemptyset(&sa.sa_mask);
+	stop_session = se;
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
+int trovefs_fuse_stop_signal(void)
+{
+	return stop_signal;
 }
 
 static void *tfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
@@ -59,6 +97,8 @@ static void *tfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	/* fuse_main() has daemonized by now unless in the foreground */
 	if (!t->foreground)
 		log_init("trovefs", true, t->log_level);
+	/* after fuse_main() set libfuse's handlers: ours replace them */
+	take_stop_signals(fuse_get_session(fuse_get_context()->fuse));
 	return t;
 }
 

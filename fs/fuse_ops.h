@@ -25,4 +25,7 @@ struct trovefs_fuse {
 /* The operations table for fuse_main(); private_data is a trovefs_fuse. */
 extern const struct fuse_operations trovefs_fuse_ops;
 
+/* The signal (SIGTERM, SIGINT, SIGHUP) that stopped the mount, or 0. */
+int trovefs_fuse_stop_signal(void);
+
 #endif /* FS_FUSE_OPS_H */

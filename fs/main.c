@@ -269,6 +269,7 @@ static int run(struct fuse_args *args, struct args *a)
 	struct vfs *v;
 	struct conf c;
 	int ret = 1;
+	int sig;
 
 	conf_init(&c);
 	log_init("trovefs", false, LOG_INFO);
@@ -315,6 +316,9 @@ static int run(struct fuse_args *args, struct args *a)
 	t.log_level = c.log_level;
 
 	ret = fuse_main(args->argc, args->argv, &trovefs_fuse_ops, &t) ? 1 : 0;
+	sig = trovefs_fuse_stop_signal();
+	if (sig)
+		log_info("stopped by SIG%s: unmounted", sigabbrev_np(sig));
 
 out_free_vfs:
 	vfs_free(v);

@@ -143,6 +143,8 @@ void vfs_handles_free(struct vfs *v)
 	while (h) {
 		struct vfs_handle *next = h->next;
 
+		/* a file cut off by an unmount (or SIGTERM) gets its line */
+		vfs_abandon(h, "was cut off by the unmount");
 		handle_free(h);
 		h = next;
 	}

@@ -52,6 +52,35 @@ t_log_has "the kill is logged with the file's name" \
 	"c/kept-TERM' is not stored: its writer was killed by signal 15"
 t_log_has "... for SIGKILL too" "c/kept-KILL' is not stored: its writer was killed by signal 9"
 
+# ---- the daemon stopped (SIGTERM) with a file being written ----
+# the writer gets an error, the old file under the name stays, one line
+t_allow "is not stored: its writer was cut off by the unmount"
+cp "$T/src/a" "$C/cut"
+mkfifo "$T/cut.fifo"
+cp "$T/cut.fifo" "$C/cut" 2>"$T/cut.err" &
+cp_pid=$!
+exec 7> "$T/cut.fifo"
+head -c 2000000 "$T/src/b" >&7
+for _ in $(seq 50); do
+	[ "$(stat -c %s "$C/cut")" = 2000000 ] && break
+	sleep 0.1
+done
+kill -TERM "$T_PID"
+# libfuse 3.14's own handler made fuse_main() fail on a signal (exit 1)
+t_check "the daemon stops on SIGTERM with exit code 0" wait "$T_PID"
+T_PID=""
+exec 7>&- # the writer's end of the copy: cp now closes its file
+wait "$cp_pid"
+t_eq "the writer's close() fails" "$?" "1"
+t_check "with ENOTCONN" grep -q "Transport endpoint is not connected" "$T/cut.err"
+t_check "the mount is gone" sh -c "! mountpoint -q '$MNT'"
+t_log_has "the stop is logged" "info: stopped by SIGTERM: unmounted"
+t_log_has "the cut-off file is logged" \
+	"'c/cut' is not stored: its writer was cut off by the unmount mid-way \([0-9]+ bytes written\); the file under its name is unchanged"
+t_check "mount after SIGTERM" t_mount
+t_eq "the old file under that name is unchanged" "$(t_sha "$C/cut")" "$(t_sha "$T/src/a")"
+t_eq "no staging file is left behind" "$(find "$STORE/.trovefs/tmp" -type f | wc -l)" "0"
+
 # ---- close() in another thread than open()'s ----
 # FUSE names the calling thread; the commit belongs to the whole process
 t_allow "cannot store"
