@@ -121,6 +121,36 @@ static void site_release(struct redis_site *st)
 	free(st->conf_orig);
 }
 
+/*
+ * A replica's data is its source's: the source's full resync after the
+ * restart would replace the recovered data within seconds, after the
+ * recover had reported success. -EBUSY (logged) for a replica.
+ */
+static int refuse_replica(struct redis_ds *r, struct redis_conn *c,
+			  struct buf *v)
+{
+	char source[REDIS_PATH_MAX];
+	int err;
+
+	err = redis_ds_info_get(r, c, "replication", "role", v);
+	if (err == -ENOENT)
+		return 0; /* no role line: not a replica */
+	if (err)
+		return err;
+	if (strcmp(buf_str(v), "slave") != 0)
+		return 0;
+	snprintf(source, sizeof(source), "?");
+	if (!redis_ds_info_get(r, c, "replication", "master_host", v))
+		snprintf(source, sizeof(source), "%s", buf_str(v));
+	if (!redis_ds_info_get(r, c, "replication", "master_port", v))
+		snprintf(source + strlen(source),
+			 sizeof(source) - strlen(source), ":%s", buf_str(v));
+	log_error(
+		"redis '%s': cannot recover a replica (of %s): its source would replace the recovered data; detach it first ('none' into replication/replica_of)",
+		r->ds->name, source);
+	return -EBUSY;
+}
+
 /* Asks the running server where its files are. */
 static int site_probe(struct redis_ds *r, struct redis_site *st)
 {
@@ -132,6 +162,9 @@ static int site_probe(struct redis_ds *r, struct redis_site *st)
 	if (err)
 		return err;
 	buf_init(&v, REDIS_PATH_MAX);
+	err = refuse_replica(r, c, &v);
+	if (err)
+		goto out_close;
 	if (r->data_dir)
 		err = buf_puts(&st->dir, r->data_dir);
 	else

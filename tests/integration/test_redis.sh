@@ -501,6 +501,20 @@ t_check "the server recover started (default start) stops on SIGTERM" \
 	term_stops "$T/r2"
 t_check "restart r2" sh -c "bash '$RS' start '$T/r2' >/dev/null"
 
+# ---- a replica is not recovered: its source's resync would replace the
+# recovered data seconds after the recover said it worked
+c2 REPLICAOF 127.0.0.1 "$P1" >/dev/null
+npre2=$(ls "$MNT/restore/r2" | grep -c pre-recover)
+pid_before=$(c2 INFO server | tr -d '\r' | sed -n 's/^process_id://p')
+t_check_fails "recover of a replica" "Device or resource busy" \
+	bash -c "echo '$B2' > '$DS/r2/recover'"
+t_eq "the replica was not stopped" \
+	"$(c2 INFO server | tr -d '\r' | sed -n 's/^process_id://p')" "$pid_before"
+t_eq "no safety backup was taken" "$(ls "$MNT/restore/r2" | grep -c pre-recover)" "$npre2"
+t_log_has "the refusal names the source" \
+	"redis 'r2': cannot recover a replica \(of 127.0.0.1:$P1\)"
+c2 REPLICAOF NO ONE >/dev/null
+
 # ---- server down
 bash "$RS" stop "$T/r2" >/dev/null 2>&1
 t_check_fails "dump of a stopped server" "Connection refused" cat "$DS/r2/dump.rdb"

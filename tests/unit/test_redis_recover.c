@@ -61,13 +61,15 @@ static struct ds *recover_ds(struct fixture *f)
 }
 
 /*
- * What redis_stage_open() asks the server: AOF, config file (unless
- * configured), pid.
+ * What redis_stage_open() asks the server: its role, AOF, config file
+ * (unless configured), pid.
  */
 static void expect_probe_conf(bool config_file_set)
 {
 	g_info_server = INFO_SERVER; /* no config_file, no process_id */
+	g_info_replication = "# Replication\r\nrole:master\r\n";
 	will_return(mock_connect, 0);
+	expect_cmd("INFO replication", 0);
 	expect_cmd("CONFIG GET appendonly", 0);
 	expect_cmd("CONFIG GET appenddirname", 0);
 	if (!config_file_set)
@@ -118,6 +120,30 @@ static void test_redis_stage_open_sweeps_leftover_trash(void **state)
 	assert_int_equal(g_nnotice, 2);
 	assert_non_null(strstr(g_last_log, "left by an earlier recover"));
 	ds->drv->stage_free(sg);
+	assert_false(has_entry(f->dir, ".dump.rdb.trovefs-new"));
+}
+
+/*
+ * A replica is refused before anything is staged or backed up: its
+ * source's resync would replace the recovered data after the recover had
+ * reported success.
+ */
+static void test_redis_stage_open_refuses_a_replica(void **state)
+{
+	struct fixture *f = *state;
+	struct ds *ds = recover_ds(f);
+	struct ds_stage *sg = NULL;
+
+	g_info_replication = "# Replication\r\nrole:slave\r\n"
+			     "master_host:10.0.0.7\r\nmaster_port:6380\r\n";
+	will_return(mock_connect, 0);
+	expect_cmd("INFO replication", 0);
+	expect_cmd("INFO replication", 0);
+	expect_cmd("INFO replication", 0);
+	assert_int_equal(ds->drv->stage_open(ds, "b1", &sg), -EBUSY);
+	assert_null(sg);
+	assert_non_null(strstr(g_first_error, "cannot recover a replica "
+					      "(of 10.0.0.7:6380)"));
 	assert_false(has_entry(f->dir, ".dump.rdb.trovefs-new"));
 }
 
@@ -485,6 +511,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_redis_stage_open_sweeps_leftover_trash),
+		T(test_redis_stage_open_refuses_a_replica),
 		T(test_redis_stage_apply_removes_old_dump_in_background),
 		T(test_redis_stage_apply_failed_move_keeps_dump),
 		ROW(test_redis_stage_apply_checks_loaded_row, loaded_backup),
