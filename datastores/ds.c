@@ -348,11 +348,18 @@ int ds_backup_name_cmp(const char *a, const char *b)
 /* The backup names of one listing, to be sorted before they are used. */
 struct list_ctx {
 	size_t plen;
+	const char *file; /* "/dump.rdb": what makes a directory a backup */
+	size_t flen;
 	char **v; /* owned array of owned names */
 	size_t n;
 	size_t cap;
 };
 
+/*
+ * "PREFIX<name>/<backup file>" names backup <name>. Only such keys: a
+ * directory under the prefix without the file (a stray mkdir, files
+ * copied one level deeper) was listed and then not found by its lookup.
+ */
 static int list_one(void *arg, const struct obj_info *oi)
 {
 	struct list_ctx *x = arg;
@@ -360,13 +367,15 @@ static int list_one(void *arg, const struct obj_info *oi)
 	char **v;
 	size_t len;
 
-	if (!oi->is_subdir)
-		return 0;
 	len = strlen(oi->name);
-	if (len <= x->plen + 1 || len - x->plen - 1 >= sizeof(name))
+	if (oi->is_subdir || len <= x->plen + x->flen ||
+	    strcmp(oi->name + len - x->flen, x->file) != 0)
 		return 0;
-	memcpy(name, oi->name + x->plen, len - x->plen - 1);
-	name[len - x->plen - 1] = '\0';
+	len -= x->plen + x->flen;
+	if (len >= sizeof(name))
+		return 0;
+	memcpy(name, oi->name + x->plen, len);
+	name[len] = '\0';
 	if (!ds_backup_name_is_valid(name))
 		return 0;
 	if (x->n == x->cap) {
@@ -396,11 +405,17 @@ static int name_ptr_cmp(const void *a, const void *b)
  */
 int ds_backup_list(struct ds *ds, ds_backup_fn *fn, void *arg)
 {
-	struct list_ctx x = { .plen = strlen(ds->prefix) };
+	char file[DS_NAME_MAX];
+	struct list_ctx x = { .plen = strlen(ds->prefix), .file = file };
 	size_t i;
 	int err;
 
-	err = store_list(ds->st, ds->container, ds->prefix, '/', list_one, &x);
+	if (snprintf(file, sizeof(file), "/%s", ds->drv->backup_file) >=
+	    (int)sizeof(file))
+		return -ENAMETOOLONG;
+	x.flen = strlen(file);
+	/* no delimiter: the backup files themselves, one key each */
+	err = store_list(ds->st, ds->container, ds->prefix, 0, list_one, &x);
 	if (err == -ENOENT)
 		err = 0; /* no container yet: no backups */
 	if (!err && x.n)
@@ -421,11 +436,37 @@ struct latest_ctx {
 	bool found;
 };
 
+/*
+ * A name backup made: "YYYY-MM-DDTHH:MM:SSZ", maybe "-N" for a second
+ * one in that second. Not a safety backup ("...-pre-recover"): `latest`
+ * right after a recover must not mean the data it just replaced. Nor a
+ * name given by hand, whose place among times means nothing.
+ */
+static bool is_made_backup_name(const char *name)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+	size_t i;
+
+	for (i = 0; shape[i]; i++) {
+		if (shape[i] == 'd' ? !isdigit((unsigned char)name[i])
+				    : name[i] != shape[i])
+			return false;
+	}
+	name += i;
+	if (*name == '\0')
+		return true;
+	return name[0] == '-' && name[1] &&
+	       strspn(name + 1, "0123456789") == strlen(name + 1);
+}
+
 static int latest_one(void *arg, const char *name)
 {
 	struct latest_ctx *x = arg;
-	int n = snprintf(x->out, x->size, "%s", name);
+	int n;
 
+	if (!is_made_backup_name(name))
+		return 0;
+	n = snprintf(x->out, x->size, "%s", name);
 	if (n < 0 || (size_t)n >= x->size)
 		return -ENAMETOOLONG;
 	x->found = true; /* ascending order: the last one wins */

@@ -205,6 +205,20 @@ t_check "status names the backup" grep -q "^last_backup: $B1" "$DS/r1/status"
 t_check "progress shows bytes" grep -q "^bytes_done: [1-9]" "$DS/r1/progress"
 t_check_fails "restore/ is read-only" "Read-only file system" \
 	bash -c "echo x > '$MNT/restore/r1/$B1/dump.rdb'"
+# what is not a backup under the prefix is not listed (its lookup failed)
+# and never latest: a directory with dump.rdb one level down, a name given
+# by hand
+BK=$MNT/containers/database_backups/r1
+mkdir -p "$BK/2097-01-01T00:00:00Z/sub"
+cp "$T/b1.rdb" "$BK/2097-01-01T00:00:00Z/sub/dump.rdb"
+mkdir "$BK/zz-by-hand"
+cp "$T/b1.rdb" "$BK/zz-by-hand/dump.rdb"
+t_eq "restore/r1 lists backups only" "$(ls "$MNT/restore/r1" | tr '\n' ' ')" \
+	"$B1 latest zz-by-hand "
+t_eq "latest is still the backup made" "$(readlink "$MNT/restore/r1/latest")" "$B1"
+t_check "find restore/ sees no vanished entry" find "$MNT/restore/r1" -name dump.rdb
+t_check "a backup named by hand reads back" cmp "$MNT/restore/r1/zz-by-hand/dump.rdb" "$T/b1.rdb"
+rm -r "$BK/2097-01-01T00:00:00Z" "$BK/zz-by-hand"
 
 # ---- recover, AOF off
 c1 SET str:1 changed >/dev/null
@@ -252,10 +266,17 @@ t_check "the recover removed the dead daemon's trash" \
 	sh -c "! ls -A '$D1' | grep -q 'trovefs-trash\.1\.[12]\$'"
 t_log_has "the log names the trash removed" \
 	"redis 'r1': removed '$D1/.dump.rdb.trovefs-trash.1.2', left by an earlier recover"
-t_eq "recover latest chose the newest backup" "$(digest "$P1")" \
+# latest is the newest backup made, not the safety backup the last
+# recover took (that would undo the recover)
+t_eq "recover latest chose the newest backup made" "$(digest "$P1")" "$want1"
+S1=$(ls "$MNT/restore/r1" | grep -- '-pre-recover$' | head -1) # the first
+t_check "recover of the safety backup by name (AOF on)" \
+	bash -c "echo '$S1' > '$DS/r1/recover'"
+t_eq "the data is the safety backup's (AOF on)" "$(digest "$P1")" \
 	"$(digest_rdb "$T/safety.rdb")"
 t_check "recover by name (AOF on)" bash -c "echo '$B1' > '$DS/r1/recover'"
 t_eq "the data is the backup's (AOF on)" "$(digest "$P1")" "$want1"
+t_eq "latest still names it" "$(readlink "$MNT/restore/r1/latest")" "$B1"
 t_eq "AOF is on again" "$(c1 CONFIG GET appendonly | tail -1)" "yes"
 t_check "the config file says appendonly yes" grep -q "^appendonly yes" "$D1/redis.conf"
 t_check "the AOF dir has a manifest" sh -c "ls '$D1/appendonlydir/'*.manifest"

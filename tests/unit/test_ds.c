@@ -543,6 +543,66 @@ static void test_ds_backup_list_order_within_a_second(void **state)
 	assert_string_equal(out, "2024-01-01T00:00:01Z");
 }
 
+/* @key (under the datastore's container) holds a few bytes */
+static void put_key(struct fixture *f, const char *key)
+{
+	struct store_writer *w;
+	int err;
+
+	err = store_create_container(f->st, f->ds->container);
+	assert_true(err == 0 || err == -EEXIST);
+	assert_int_equal(
+		store_writer_open(f->st, f->ds->container, key, NULL, &w), 0);
+	assert_int_equal(store_writer_write(w, "x", 1), 0);
+	assert_int_equal(store_writer_commit(w, NULL), 0);
+}
+
+/*
+ * A backup is a directory holding the backup file: other directories
+ * under the prefix are not listed (their lookup found nothing). `latest`
+ * is the newest backup made (a time name), never a safety backup nor a
+ * name given by hand.
+ */
+static void test_ds_backup_list_only_backups_latest_only_made(void **state)
+{
+	struct fixture *f = *state;
+	char out[DS_NAME_MAX];
+	char key[STORE_KEY_MAX + 1];
+	struct buf b;
+
+	put_backup(f, "2024-01-01T00:00:00Z", "GOOD");
+	put_backup(f, "2024-01-01T00:00:05Z-2", "GOOD");
+	put_backup(f, "2024-01-01T00:00:09Z-pre-recover", "GOOD");
+	put_backup(f, "zz-by-hand", "GOOD");
+	put_backup(f, "2099-01-01T00:00:00", "GOOD"); /* no 'Z' */
+	/* a directory without the file; the file one level deeper */
+	snprintf(key, sizeof(key), "%s2098-01-01T00:00:00Z/x", f->ds->prefix);
+	put_key(f, key);
+	snprintf(key, sizeof(key), "%s2097-01-01T00:00:00Z/sub/%s",
+		 f->ds->prefix, f->ds->drv->backup_file);
+	put_key(f, key);
+	buf_init(&b, 4096);
+	assert_int_equal(ds_backup_list(f->ds, collect_name, &b), 0);
+	assert_string_equal(buf_str(&b),
+			    "2024-01-01T00:00:00Z 2024-01-01T00:00:05Z-2 "
+			    "2024-01-01T00:00:09Z-pre-recover "
+			    "2099-01-01T00:00:00 zz-by-hand ");
+	buf_release(&b);
+	assert_int_equal(ds_backup_latest(f->ds, out, sizeof(out)), 0);
+	assert_string_equal(out, "2024-01-01T00:00:05Z-2");
+	/* all are still recovered by name */
+	assert_int_equal(
+		ds_backup_resolve(f->ds, "zz-by-hand", 10, out, sizeof(out)),
+		0);
+	assert_int_equal(ds_backup_resolve(f->ds,
+					   "2024-01-01T00:00:09Z-pre-recover",
+					   32, out, sizeof(out)),
+			 0);
+	assert_int_equal(ds_backup_resolve(f->ds, "2098-01-01T00:00:00Z", 20,
+					   out, sizeof(out)),
+			 -ENOENT);
+}
+
 static void test_ds_backup_name_cmp(void **state)
 {
 	(void)state;
@@ -612,9 +672,19 @@ static void test_ds_recover_takes_safety_backup_then_driver(void **state)
 	assert_int_equal(ds_recover(f->ds, "2024-01-01T00:00:00Z", 20), 0);
 	assert_int_equal(g_recovers, 1);
 	assert_string_equal(g_recovered, "GOOD-OLD");
-	/* the safety backup is now the latest and holds the live data */
+	/* the safety backup is listed last; `latest` stays the backup made */
+	{
+		struct buf b;
+
+		buf_init(&b, 4096);
+		assert_int_equal(ds_backup_list(f->ds, collect_name, &b), 0);
+		assert_non_null(strstr(buf_str(&b), "-pre-recover "));
+		assert_string_equal(strstr(buf_str(&b), "-pre-recover "),
+				    "-pre-recover ");
+		buf_release(&b);
+	}
 	assert_int_equal(ds_backup_latest(f->ds, out, sizeof(out)), 0);
-	assert_non_null(strstr(out, "-pre-recover"));
+	assert_string_equal(out, "2024-01-01T00:00:00Z");
 }
 
 static void test_ds_recover_refuses_corrupt_backup(void **state)
@@ -1459,6 +1529,7 @@ int main(void)
 		T(test_ds_backup_same_second_gets_new_name),
 		T(test_ds_backup_same_second_latest_is_newest),
 		T(test_ds_backup_list_order_within_a_second),
+		T(test_ds_backup_list_only_backups_latest_only_made),
 		cmocka_unit_test(test_ds_backup_name_cmp),
 		T(test_ds_backup_store_failure),
 		T(test_ds_latest_and_resolve),
