@@ -132,15 +132,18 @@ static int prefix_set(struct ds *ds, const char *value, int line)
 	size_t len = strlen(value);
 	struct buf b;
 
-	if (len > 0 && (value[0] == '/' || strstr(value, "//"))) {
-		log_error("line %d: [%s:%s]: bad prefix '%s'", line,
-			  ds->drv->type, ds->name, value);
-		return -EINVAL;
-	}
 	buf_init(&b, STORE_KEY_MAX / 2);
 	buf_puts(&b, value);
 	if (len > 0 && value[len - 1] != '/')
 		buf_puts(&b, "/");
+	/* a key's rules, "." and ".." components included: every backup
+	 * key failed later with EINVAL and no line saying why */
+	if (len > 0 && !b.err && !store_key_is_valid(b.data)) {
+		log_error("line %d: [%s:%s]: bad prefix '%s'", line,
+			  ds->drv->type, ds->name, value);
+		buf_release(&b);
+		return -EINVAL;
+	}
 	if (b.err) {
 		log_error("line %d: [%s:%s]: prefix too long", line,
 			  ds->drv->type, ds->name);

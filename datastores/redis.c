@@ -173,9 +173,11 @@ static int redis_key(struct redis_ds *r, const char *k, const char *v,
 		     const char **password_file)
 {
 	if (strcmp(k, "host") == 0)
-		return set_str(&r->host, v);
-	if (strcmp(k, "port") == 0)
+		return v[0] ? set_str(&r->host, v) : -EINVAL;
+	if (strcmp(k, "port") == 0) {
+		r->port_set = true;
 		return parse_port(v, &r->addr.port);
+	}
 	if (strcmp(k, "unix") == 0)
 		return v[0] == '/' ? set_str(&r->unix_path, v) : -EINVAL;
 	if (strcmp(k, "password_file") == 0) {
@@ -251,9 +253,9 @@ static int redis_init(struct ds *ds, const struct conf_section *s, void **priv)
 		if (err)
 			goto out_free;
 	}
-	if (r->host && r->unix_path) {
+	if ((r->host || r->port_set) && r->unix_path) {
 		log_error(
-			"line %d: [redis:%s]: 'host' and 'unix' exclude each other",
+			"line %d: [redis:%s]: 'unix' excludes 'host' and 'port'",
 			s->line, s->name);
 		err = -EINVAL;
 		goto out_free;

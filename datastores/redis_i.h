@@ -31,6 +31,7 @@ struct redis_ds {
 	struct redis_addr addr; /* strings point into the fields below */
 	char *host;		/* owned */
 	char *unix_path;	/* owned */
+	bool port_set;		/* "port" given: not with "unix" */
 	char *user;		/* owned */
 	char *password;		/* owned secret, wiped on free */
 	size_t password_len;

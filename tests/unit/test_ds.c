@@ -431,6 +431,17 @@ static void test_ds_config_prefix_and_container(void **state)
 	assert_string_equal(f->ds->container, "database_backups");
 	assert_int_equal(ds_set_add(f->set, &fake_driver, &s), -EINVAL);
 	kv[0].value = (char *)"c2";
+	/* prefixes no key may have: refused at mount, not at each backup */
+	kv[1].value = (char *)"../../evil/";
+	assert_int_equal(ds_set_add(f->set, &fake_driver, &s), -EINVAL);
+	kv[1].value = (char *)"a/./b";
+	assert_int_equal(ds_set_add(f->set, &fake_driver, &s), -EINVAL);
+	kv[1].value = (char *)"/abs";
+	assert_int_equal(ds_set_add(f->set, &fake_driver, &s), -EINVAL);
+	kv[1].value = (char *)"a//b";
+	assert_int_equal(ds_set_add(f->set, &fake_driver, &s), -EINVAL);
+	assert_null(ds_set_find(f->set, "x"));
+	kv[1].value = (char *)"p";
 	assert_int_equal(ds_set_add(f->set, &fake_driver, &s), 0);
 	assert_string_equal(ds_set_find(f->set, "x")->prefix, "p/");
 	assert_string_equal(ds_set_find(f->set, "x")->container, "c2");

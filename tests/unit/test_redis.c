@@ -311,12 +311,18 @@ static void test_redis_conf_bad_values(void **state)
 	static const char *const both[] = { "host", "h", "unix", "/s" };
 	static const char *const rel[] = { "data_dir", "relative" };
 	static const char *const pw[] = { "password_file", "/nonexistent/pw" };
+	static const char *const empty_host[] = { "host", "" };
+	static const char *const unix_port[] = { "unix", "/s", "port", "7000" };
 
 	assert_int_equal(add_redis(f, "a", mode, 1), -EINVAL);
 	assert_int_equal(add_redis(f, "b", port, 1), -EINVAL);
 	assert_int_equal(add_redis(f, "c", both, 2), -EINVAL);
 	assert_int_equal(add_redis(f, "d", rel, 1), -EINVAL);
 	assert_int_equal(add_redis(f, "e", pw, 1), -ENOENT);
+	assert_int_equal(add_redis(f, "h", empty_host, 1), -EINVAL);
+	assert_int_equal(add_redis(f, "u", unix_port, 2), -EINVAL);
+	assert_non_null(
+		strstr(g_last_log, "'unix' excludes 'host' and 'port'"));
 	assert_int_equal(add_redis(f, "f/g", NULL, 0), -EINVAL);
 	assert_int_equal(add_redis(f, "ok", NULL, 0), 0);
 	assert_int_equal(add_redis(f, "ok", NULL, 0), -EINVAL); /* twice */
