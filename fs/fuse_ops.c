@@ -39,6 +39,27 @@ static struct vfs_handle *handle_of(const struct fuse_file_info *fi)
 }
 
 /*
+ * @err of @op on @path, with one line for a change refused as read-only
+ * (restore/, datastores/, the root): once a minute per path, since
+ * `rm -rf` or `touch` of such a path tries several ops, and a tool may
+ * retry at will.
+ */
+static int ro_said(const char *op, const char *path, int err)
+{
+	char key[64];
+
+	if (err != -EROFS || !path)
+		return err;
+	snprintf(key, sizeof(key), "EROFS %s", path);
+	if (log_once_per(key, 60))
+		log_warn("%s of '%s' refused (EROFS): only containers/ is "
+			 "writable; restore/ and datastores/ are made by "
+			 "trovefs",
+			 op, path);
+	return err;
+}
+
+/*
  * Stopping on SIGTERM, SIGINT or SIGHUP. libfuse 3.14's own handler
  * stores the signal as the session's error, so fuse_main() returned
  * non-zero and `kill`, `systemctl stop` or Ctrl-C of `trovefs -f` looked
@@ -119,13 +140,13 @@ static int tfs_readlink(const char *path, char *buf, size_t size)
 
 static int tfs_symlink(const char *target, const char *path)
 {
-	return vfs_symlink(tfs()->v, target, path);
+	return ro_said("symlink", path, vfs_symlink(tfs()->v, target, path));
 }
 
 static int tfs_mknod(const char *path, mode_t mode, dev_t rdev)
 {
 	(void)rdev;
-	return vfs_mknod(tfs()->v, path, mode);
+	return ro_said("mknod", path, vfs_mknod(tfs()->v, path, mode));
 }
 
 static int tfs_link(const char *from, const char *to)
@@ -218,17 +239,17 @@ static int tfs_releasedir(const char *path, struct fuse_file_info *fi)
 
 static int tfs_mkdir(const char *path, mode_t mode)
 {
-	return vfs_mkdir(tfs()->v, path, mode);
+	return ro_said("mkdir", path, vfs_mkdir(tfs()->v, path, mode));
 }
 
 static int tfs_rmdir(const char *path)
 {
-	return vfs_rmdir(tfs()->v, path);
+	return ro_said("rmdir", path, vfs_rmdir(tfs()->v, path));
 }
 
 static int tfs_unlink(const char *path)
 {
-	return vfs_unlink(tfs()->v, path);
+	return ro_said("unlink", path, vfs_unlink(tfs()->v, path));
 }
 
 static int tfs_rename(const char *from, const char *to, unsigned int flags)
@@ -241,23 +262,26 @@ static int tfs_rename(const char *from, const char *to, unsigned int flags)
 		vflags |= VFS_RENAME_NOREPLACE;
 	if (flags & RENAME_EXCHANGE)
 		vflags |= VFS_RENAME_EXCHANGE;
-	return vfs_rename(tfs()->v, from, to, vflags);
+	return ro_said("rename", from, vfs_rename(tfs()->v, from, to, vflags));
 }
 
 static int tfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
-	return vfs_truncate(tfs()->v, path, size, handle_of(fi));
+	return ro_said("truncate", path,
+		       vfs_truncate(tfs()->v, path, size, handle_of(fi)));
 }
 
 static int tfs_utimens(const char *path, const struct timespec tv[2],
 		       struct fuse_file_info *fi)
 {
-	return vfs_utimens(tfs()->v, path, tv, handle_of(fi));
+	return ro_said("utimens", path,
+		       vfs_utimens(tfs()->v, path, tv, handle_of(fi)));
 }
 
 static int tfs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-	return vfs_chmod(tfs()->v, path, mode, handle_of(fi));
+	return ro_said("chmod", path,
+		       vfs_chmod(tfs()->v, path, mode, handle_of(fi)));
 }
 
 /* True if the calling process is in group @gid. */
@@ -315,7 +339,8 @@ static int tfs_chown(const char *path, uid_t uid, gid_t gid,
 			 (long)(int)gid);
 	if (err)
 		return err;
-	return vfs_chown(tfs()->v, path, uid, gid, handle_of(fi));
+	return ro_said("chown", path,
+		       vfs_chown(tfs()->v, path, uid, gid, handle_of(fi)));
 }
 
 /*
@@ -396,7 +421,7 @@ static int tfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 
 	err = vfs_create(tfs()->v, path, mode, fi->flags, &h);
 	if (err)
-		return err;
+		return ro_said("create", path, err);
 	vfs_handle_set_owner(h, caller_process());
 	fi->fh = (uint64_t)(uintptr_t)h;
 	return 0;
@@ -409,7 +434,7 @@ static int tfs_open(const char *path, struct fuse_file_info *fi)
 
 	err = vfs_open(tfs()->v, path, fi->flags, &h);
 	if (err)
-		return err;
+		return ro_said("open for writing", path, err);
 	/* only a handle that can write has a commit for its owner's close */
 	if ((fi->flags & O_ACCMODE) != O_RDONLY)
 		vfs_handle_set_owner(h, caller_process());

@@ -174,8 +174,11 @@ LOG=$MAIN_LOG
 t_check "mount again, with the user's max_idle_threads" \
 	t_mount -o max_idle_threads=2
 
-# read-only parts and unknown paths
+# read-only parts and unknown paths: EROFS, one line per path (a minute)
+t_allow "refused \\(EROFS\\): only containers/ is writable"
 t_check_fails "writing under restore/" "Read-only file system" touch "$MNT/restore/x"
+t_eq "one line for the refused touch" \
+	"$(grep -c "of '/restore/x' refused (EROFS): only containers/ is writable" "$LOG")" "1"
 t_check_fails "mkdir under datastores/" "Read-only file system" mkdir "$MNT/datastores/x"
 t_check_fails "a file in the root" "Read-only file system" touch "$MNT/x"
 t_check_fails "an unknown container" "No such file" ls "$MNT/containers/nope"

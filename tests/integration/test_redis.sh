@@ -374,7 +374,9 @@ t_log_has "one line says recover is for writing" \
 t_check_fails "unknown datastore" "No such file" ls "$DS/nope"
 t_check_fails "unknown file" "No such file" cat "$DS/r1/nope"
 t_check_fails "unknown backup in restore/" "No such file" ls "$MNT/restore/r1/nope"
+t_allow "refused \\(EROFS\\): only containers/ is writable"
 t_check_fails "new files in datastores/" "Read-only file system" touch "$DS/r1/new"
+t_log_has "it is logged" "create of '/datastores/r1/new' refused \\(EROFS\\)"
 t_check_fails "mkdir in restore/" "Read-only file system" mkdir "$MNT/restore/r1/x"
 t_check_fails "random access to the live dump" "Invalid argument" \
 	dd if="$DS/r1/dump.rdb" of=/dev/null bs=4096 skip=10 count=1
