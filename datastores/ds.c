@@ -511,8 +511,13 @@ int ds_backup_resolve(struct ds *ds, const char *arg, size_t len, char *out,
 	int n;
 	int err;
 
+	/* blanks around the name, as `echo " NAME"` or a pasted line has */
 	while (len > 0 && isspace((unsigned char)arg[len - 1]))
 		len--;
+	while (len > 0 && isspace((unsigned char)*arg)) {
+		arg++;
+		len--;
+	}
 	if (len == 0)
 		return -EINVAL;
 	if (len >= sizeof(name))

@@ -661,6 +661,10 @@ static void test_ds_latest_and_resolve(void **state)
 					   out, sizeof(out)),
 			 0);
 	assert_string_equal(out, "2024-02-01T00:00:00Z");
+	assert_int_equal(
+		ds_backup_resolve(f->ds, " \tlatest \n", 10, out, sizeof(out)),
+		0);
+	assert_string_equal(out, "2024-03-01T00:00:00Z");
 	assert_int_equal(ds_backup_resolve(f->ds, "nope", 4, out, sizeof(out)),
 			 -ENOENT);
 	assert_int_equal(ds_backup_resolve(f->ds, "../x", 4, out, sizeof(out)),
