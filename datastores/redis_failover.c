@@ -11,6 +11,10 @@
  *            most current of its configured replicas, promote it, repoint
  *            the rest.
  *
+ * A repointed node gets the new source's credentials (masterauth,
+ * masteruser) when that source is a configured datastore: this one for
+ * promote, the chosen one for eject (see redis_repl_point()).
+ *
  * Invariant of promote: no write the old source acknowledged after the
  * fence is lost. Writes paused by the fence are answered only after the
  * old source has become a replica, so they fail with READONLY; writes
@@ -35,14 +39,6 @@
 
 #define FAILOVER_POLL_NS (20 * 1000 * 1000) /* catch-up poll interval */
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* The address other nodes reach @conf at ("" if unix socket only). */
 static int tcp_address(const struct redis_addr *conf, const char **host)
 {
@@ -58,12 +54,15 @@ static int tcp_address(const struct redis_addr *conf, const char **host)
 
 /*
  * Repoints every reachable candidate except the one whose run_id is
- * @skip_run_id (the new source) to @host/@port. Counts what it did;
+ * @skip_run_id (the new source) to @host/@port, with the credentials of
+ * @src_conf, the new source's configured datastore (NULL: not configured,
+ * masterauth left as it is; see redis_repl_point()). Counts what it did;
  * failures are logged as warnings and do not stop the others.
  */
 static void repoint_others(const struct redis_repl_env *env,
 			   const struct redis_repl_cand *c, size_t n,
 			   const char *skip_run_id, const char *host, int port,
+			   const struct redis_addr *src_conf,
 			   struct redis_repl_info *scratch, size_t *done,
 			   size_t *failed)
 {
@@ -93,7 +92,8 @@ static void repoint_others(const struct redis_repl_env *env,
 			continue;
 		}
 		if (!err)
-			err = redis_repl_point(conn, node.label, host, port);
+			err = redis_repl_point(conn, node.label, host, port,
+					       src_conf);
 		redis_close(conn);
 		if (err) {
 			log_warn(
@@ -114,7 +114,7 @@ static int wait_catch_up(const struct redis_repl_env *env,
 			 struct redis_repl_info *info)
 {
 	const struct timespec pause = { 0, FAILOVER_POLL_NS };
-	double deadline = now_seconds() + env->wait_timeout;
+	double deadline = redis_repl_now() + env->wait_timeout;
 	int err;
 
 	for (;;) {
@@ -124,7 +124,7 @@ static int wait_catch_up(const struct redis_repl_env *env,
 			return err;
 		if (info->offset >= target)
 			return 0;
-		if (now_seconds() >= deadline)
+		if (redis_repl_now() >= deadline)
 			return -ETIMEDOUT;
 		nanosleep(&pause, NULL);
 	}
@@ -160,7 +160,8 @@ static int promote_fenced(const struct redis_repl_env *env,
 	if (redis_repl_persist(sc, me))
 		log_warn("redis '%s': promote: now a master, but not persisted",
 			 me);
-	err = redis_repl_point(oc, src->label, new_host, env->self->port);
+	err = redis_repl_point(oc, src->label, new_host, env->self->port,
+			       env->self);
 	if (err) {
 		/* Unpausing it now would make two masters: let it expire. */
 		log_error(
@@ -264,7 +265,7 @@ int redis_repl_promote(const struct redis_repl_env *env)
 		goto out_close_source;
 	done = 1; /* the old source */
 	repoint_others(env, cands, ncands, run_id, new_host, env->self->port,
-		       info, &done, &failed);
+		       env->self, info, &done, &failed);
 	log_info(
 		"redis '%s': promoted %s:%d (offset %lld); repointed %zu nodes%s",
 		me, new_host, env->self->port, offset, done,
@@ -416,7 +417,7 @@ int redis_repl_eject(const struct redis_repl_env *env)
 		goto out_free;
 	err = redis_repl_info_of(bc, best_node.label, "server", info);
 	if (!err)
-		err = redis_repl_point(bc, best_node.label, NULL, 0);
+		err = redis_repl_point(bc, best_node.label, NULL, 0, NULL);
 	redis_close(bc);
 	if (err) {
 		log_error("redis '%s': eject: cannot promote '%s'", me,
@@ -427,7 +428,7 @@ int redis_repl_eject(const struct redis_repl_env *env)
 	offset = cands[best].offset;
 	cands[best] = cands[--ncands]; /* the rest follow it */
 	repoint_others(env, cands, ncands, run_id, best_node.host,
-		       best_node.port, info, &done, &failed);
+		       best_node.port, best_node.conf, info, &done, &failed);
 	log_info(
 		"redis '%s': ejected '%s'; promoted %s:%d (offset %lld); repointed %zu nodes%s",
 		me, src.label, best_node.host, best_node.port, offset, done,

@@ -10,6 +10,10 @@
  * Addresses are compared as strings (loopback names count as one host,
  * see redis_repl_same_host()); a node is "the same server" as another
  * when their INFO run_id match. No locks.
+ *
+ * Pointing a node at a configured source sets its masterauth/masteruser
+ * from that source's datastore first (redis_repl_point()); the password
+ * goes out as a command argument only, never into a log line.
  */
 #include "redis_repl.h"
 
@@ -21,12 +25,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "../conf/log.h"
 #include "redis_repl_i.h"
 
 #define REDIS_REPL_ARGV_MAX 8
 #define REDIS_REPL_WRITE_MAX 512 /* bytes accepted by replica_of */
+#define REDIS_REPL_LINK_WAIT 3.0 /* s: replica_of's look at the new link */
+#define REDIS_REPL_LINK_POLL_NS (100 * 1000 * 1000)
 
 const char *const redis_repl_files[] = {
 	"role",	      "source",	    "replicas", "offset", "lag", "link",
@@ -477,6 +484,14 @@ int redis_repl_connect(const struct redis_repl_env *env,
 	return redis_connect(&a, out);
 }
 
+double redis_repl_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 int redis_repl_run(struct redis_conn *c, ...)
 {
 	const char *argv[REDIS_REPL_ARGV_MAX];
@@ -544,8 +559,58 @@ out_free:
 	return err;
 }
 
+/*
+ * CONFIG GET masteruser: *@set true if the server has one set (a server
+ * without the parameter, Redis < 6, answers an empty array: false).
+ */
+static int masteruser_is_set(struct redis_conn *c, const char *who, bool *set)
+{
+	const char *argv[3] = { "CONFIG", "GET", "masteruser" };
+	struct redis_reply r;
+	int err;
+
+	*set = false;
+	err = redis_command(c, &r, 3, argv, NULL);
+	if (err)
+		return err;
+	if (r.type != REDIS_R_ARRAY || (r.nelements != 0 && r.nelements != 2)) {
+		log_error("redis '%s': CONFIG GET masteruser: unexpected reply",
+			  who);
+		err = -EPROTO;
+	} else if (r.nelements == 2) {
+		*set = r.elements[1].type == REDIS_R_STRING &&
+		       r.elements[1].len > 0;
+	}
+	redis_reply_release(&r);
+	return err;
+}
+
+/*
+ * The credentials of the configured source @src for the replica @c (see
+ * redis_repl_point()). masteruser matters only with a masterauth (the
+ * replica then sends AUTH masteruser masterauth), so it goes first and
+ * only then. The password is an argument only, never in a log line (the
+ * client logs a command's name alone).
+ */
+static int set_master_auth(struct redis_conn *c, const char *who,
+			   const struct redis_addr *src)
+{
+	bool user_set = true;
+	int err = 0;
+
+	if (src->password && !src->user)
+		err = masteruser_is_set(c, who, &user_set);
+	if (!err && src->password && user_set)
+		err = redis_repl_run(c, "CONFIG", "SET", "masteruser",
+				     src->user ? src->user : "", NULL);
+	if (err)
+		return err;
+	return redis_repl_run(c, "CONFIG", "SET", "masterauth",
+			      src->password ? src->password : "", NULL);
+}
+
 int redis_repl_point(struct redis_conn *c, const char *who, const char *host,
-		     int port)
+		     int port, const struct redis_addr *src_conf)
 {
 	char portstr[16];
 	int n;
@@ -564,6 +629,11 @@ int redis_repl_point(struct redis_conn *c, const char *who, const char *host,
 			     NULL);
 	if (err)
 		return err;
+	if (src_conf) {
+		err = set_master_auth(c, who, src_conf);
+		if (err)
+			return err;
+	}
 	err = redis_repl_run(c, "REPLICAOF", host, portstr, NULL);
 	if (err)
 		return err;
@@ -930,6 +1000,79 @@ static int check_target(const struct redis_repl_env *env,
 	return 0;
 }
 
+/*
+ * True if the source on *@sc lists a replica at @port: it let the replica
+ * in (AUTH, REPLCONF, PSYNC accepted), its sync is on its way. Matched by
+ * port alone: the source sees the replica's address, which need not be
+ * the one configured here (a name, NAT, replica-announce-ip). A failing
+ * INFO (the client logged it) closes *@sc and sets it NULL, so it is
+ * asked no more.
+ */
+static bool source_lists(struct redis_conn **sc,
+			 const struct redis_repl_node *t, int port,
+			 struct redis_repl_info *info)
+{
+	size_t i;
+
+	if (!*sc || port <= 0)
+		return false;
+	if (redis_repl_info_of(*sc, t->label, "replication", info)) {
+		redis_close(*sc);
+		*sc = NULL;
+		return false;
+	}
+	for (i = 0; i < info->nreplicas; i++)
+		if (info->replicas[i].port == port)
+			return true;
+	return false;
+}
+
+/*
+ * A brief look at the link @c (this node) just got to @t, for at most
+ * REDIS_REPL_LINK_WAIT s or env->wait_timeout if smaller (0: one look):
+ * fine once this node's master_link_status is up or @t lists it as a
+ * replica. Not master_sync_in_progress: a server that cannot AUTH flips
+ * it on at each retry (PSYNC refused, SYNC tried), and one waiting for a
+ * diskless transfer (repl-diskless-sync-delay, 5 s by default) shows
+ * neither. Still down: one warning; the write still succeeds (the change
+ * is made and persisted, the server retries on its own and its log says
+ * why: NOAUTH, refused...). A failing INFO on @c ends the look (the
+ * client logged it).
+ */
+static void check_link(const struct redis_repl_env *env, struct redis_conn *c,
+		       const struct redis_repl_node *t,
+		       struct redis_repl_info *info)
+{
+	const struct timespec pause = { 0, REDIS_REPL_LINK_POLL_NS };
+	const char *me = env->self->name;
+	double wait = REDIS_REPL_LINK_WAIT;
+	struct redis_conn *sc = NULL;
+	int port = env->self->unix_path ? 0 : env->self->port;
+	double deadline;
+
+	if (env->wait_timeout < wait)
+		wait = env->wait_timeout > 0 ? env->wait_timeout : 0;
+	deadline = redis_repl_now() + wait;
+	if (redis_repl_connect(env, t, &sc))
+		sc = NULL; /* logged; this node's own view is left */
+	for (;;) {
+		if (redis_repl_info_of(c, me, "replication", info))
+			goto out_close;
+		if (info->link_up)
+			goto out_close;
+		if (source_lists(&sc, t, port, info))
+			goto out_close;
+		if (redis_repl_now() >= deadline)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	log_warn(
+		"redis '%s': replica_of: the link to '%s' (%s %d) is not up yet after %.1f s; see the server's log",
+		me, t->label, t->host, t->port, wait);
+out_close:
+	redis_close(sc);
+}
+
 static int write_replica_of(const struct redis_repl_env *env, const char *data,
 			    size_t len)
 {
@@ -950,7 +1093,7 @@ static int write_replica_of(const struct redis_repl_env *env, const char *data,
 	if (err)
 		goto out_free;
 	if (none) {
-		err = redis_repl_point(conn, me, NULL, 0);
+		err = redis_repl_point(conn, me, NULL, 0, NULL);
 		if (!err)
 			log_info("redis '%s': detached, now a master", me);
 		goto out_close;
@@ -958,10 +1101,12 @@ static int write_replica_of(const struct redis_repl_env *env, const char *data,
 	err = check_target(env, &t, conn, info);
 	if (err)
 		goto out_close;
-	err = redis_repl_point(conn, me, t.host, t.port);
-	if (!err)
-		log_info("redis '%s': now a read-only replica of '%s' (%s %d)",
-			 me, t.label, t.host, t.port);
+	err = redis_repl_point(conn, me, t.host, t.port, t.conf);
+	if (err)
+		goto out_close;
+	log_info("redis '%s': now a read-only replica of '%s' (%s %d)", me,
+		 t.label, t.host, t.port);
+	check_link(env, conn, &t, info);
 out_close:
 	redis_close(conn);
 out_free:

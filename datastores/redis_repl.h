@@ -18,6 +18,14 @@
  *          eject       anything: the source is gone, promote the most
  *                      current replica
  *
+ * A node made a replica of a configured datastore (replica_of by name or
+ * by its "HOST PORT", and the repointing of promote and eject) first gets
+ * that source's credentials: masterauth (its password, "" when it has
+ * none) and masteruser (its ACL user), persisted with the rest; a source
+ * that is not configured leaves them as they are. The password is never
+ * logged. replica_of then looks at the new link for up to 3 s: still down
+ * means one warning (the write succeeds: the server keeps retrying).
+ *
  * Each call opens its own connections (never shared) and closes them.
  * Every failure is one log line naming the datastore plus a -errno.
  */

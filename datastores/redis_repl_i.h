@@ -146,16 +146,32 @@ int redis_repl_connect(const struct redis_repl_env *env,
 int redis_repl_info_of(struct redis_conn *c, const char *who,
 		       const char *section, struct redis_repl_info *out);
 
+/* CLOCK_MONOTONIC in seconds, for the bounded polls. */
+double redis_repl_now(void);
+
 /* Runs a command whose reply is not needed (NULL-terminated args). */
 int redis_repl_run(struct redis_conn *c, ...) __attribute__((sentinel));
 
 /*
  * Makes @c a replica of @host/@port: CONFIG SET replica-read-only yes,
- * REPLICAOF, then persist (see redis_repl_persist()). @host NULL means
- * REPLICAOF NO ONE. Returns 0 or the failing command's -errno.
+ * the source's credentials (below), REPLICAOF, then persist (see
+ * redis_repl_persist()). @host NULL means REPLICAOF NO ONE (@src_conf
+ * ignored; masterauth is left as it is).
+ *
+ * @src_conf is the configured datastore at @host/@port (borrowed), or
+ * NULL when the source is not configured. When known, the replica gets
+ * its credentials before REPLICAOF: CONFIG SET masterauth to its password
+ * ("" when it has none, so a stale one from an earlier source does not
+ * break the new link), and, with a password, CONFIG SET masteruser to
+ * its ACL user, or, without a user, "" if CONFIG GET shows one left set
+ * (a server without masteruser, Redis < 6, shows none: left alone). When
+ * NULL, masterauth and masteruser are left as they are. The password is
+ * never logged.
+ *
+ * Returns 0 or the failing command's -errno (one log line: the client's).
  */
 int redis_repl_point(struct redis_conn *c, const char *who, const char *host,
-		     int port);
+		     int port, const struct redis_addr *src_conf);
 
 /*
  * CONFIG REWRITE when the server has a config file; otherwise a warning

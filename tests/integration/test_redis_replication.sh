@@ -1,11 +1,16 @@
 #!/bin/bash
 # test_redis_replication.sh - replication pseudo-files (datastores/NAME/
-# replication/) against three real redis-server instances on loopback:
+# replication/) against real redis-server instances on loopback:
 # A master, B and C its replicas. Reads, replica_of (name, "HOST PORT",
 # "none", garbage, replica of a replica, self), promote of B under a
 # steady writer (no write acknowledged by the old source after the fence
 # is lost), eject after kill -9 of the source (the most current replica
-# wins), eject while the source lives.
+# wins), eject while the source lives. P, a source with requirepass and
+# a password_file, and R, its replica: replica_of gives R the source's
+# masterauth (link up, data flows, persisted), and following a source
+# without a password clears a stale one. U, not configured, with P's
+# password: P made its replica by "HOST PORT" keeps its masterauth, so
+# the link stays down and the write succeeds with one warning.
 #
 # Everything goes through the mount. Servers are started and stopped by
 # tests/services/redis.sh, each in its own dir; only their pids are
@@ -21,19 +26,20 @@ WRITER_PID=""
 stop_all() {
 	[ -n "$STOPPED_PID" ] && kill -CONT "$STOPPED_PID" 2>/dev/null
 	[ -n "$WRITER_PID" ] && kill "$WRITER_PID" 2>/dev/null
-	for n in a b c; do
+	for n in a b c p r u; do
 		[ -d "$T/redis/$n" ] && bash "$REDIS_SH" stop "$T/redis/$n" 2>/dev/null
 	done
 	t_cleanup
 }
 trap stop_all EXIT
 
-# start_node NAME - a server in $T/redis/NAME; sets P_NAME (port).
+# start_node NAME [PASSWORD] - a server in $T/redis/NAME (with
+# requirepass PASSWORD); sets P_NAME (port).
 start_node() {
 	local dir=$T/redis/$1 try rc out
 	for try in 1 2 3; do
 		rc=0
-		out=$(bash "$REDIS_SH" start "$dir" auto \
+		out=$(REDIS_PASSWORD=${2:-} bash "$REDIS_SH" start "$dir" auto \
 			"repl-diskless-sync-delay 0" 2>"$T/redis-$1.err") || rc=$?
 		[ $rc -eq 0 ] && break
 		[ $rc -eq 77 ] && t_skip "$(tail -1 "$T/redis-$1.err")"
@@ -45,6 +51,11 @@ start_node() {
 start_node a
 start_node b
 start_node c
+(umask 077 && openssl rand -hex 16 > "$T/p-password")
+PW=$(cat "$T/p-password")
+start_node p "$PW"
+start_node r
+start_node u "$PW"
 H=127.0.0.1
 
 rcli() {	# rcli PORT ARGS...
@@ -83,9 +94,11 @@ caught_up() {	# caught_up REPLICA_PORT MASTER_PORT
 
 # The datastores, for the daemon.
 t_write_conf "$(printf '[redis:%s]\nhost = %s\nport = %s\ntimeout = 2\n' \
-	a $H "$P_a" b $H "$P_b" c $H "$P_c")"
+	a $H "$P_a" b $H "$P_b" c $H "$P_c" r $H "$P_r"
+	printf '[redis:p]\nhost = %s\nport = %s\ntimeout = 2\npassword_file = %s\n' \
+	$H "$P_p" "$T/p-password")"
 t_mount || exit 1
-for n in a b c; do
+for n in a b c p r; do
 	[ -d "$MNT/datastores/$n/replication" ] || {
 		echo "not ok - no $MNT/datastores/$n/replication"
 		exit 1
@@ -188,6 +201,63 @@ t_check_fails "read-only files refuse writes" "ermission denied" wr a role x
 t_allow "datastores/a/replication/role: read-only"
 t_log_has "... with one line" "datastores/a/replication/role: read-only"
 t_check_fails "promote on the master" "Invalid argument" wr a promote 1
+
+# ---- a source with a password: masterauth ----
+# P has requirepass and its datastore a password_file; R has neither.
+pcli() {
+	REDISCLI_AUTH=$PW redis-cli -h $H -p "$P_p" "$@"
+}
+masterauth_of() {	# masterauth_of PORT
+	rcli "$1" CONFIG GET masterauth | sed -n 2p
+}
+r_has() {	# r_has KEY VALUE
+	[ "$(rcli "$P_r" GET "$1")" = "$2" ]
+}
+pcli SET pk1 before >/dev/null
+# Redis's default delay: r's link stays down > 3 s while p, which lists
+# r at once, waits for more replicas; that is no link failure to warn of
+pcli CONFIG SET repl-diskless-sync-delay 5 >/dev/null
+t_check "replica_of a source with a password, by name (r follows p)" \
+	wr r replica_of p
+t_check "no warning while r's sync waits (p lists r)" sh -c \
+	"! grep -q \"redis 'r': replica_of: the link\" '$LOG'"
+t_eq "r follows p" "$(rd r source)" "$H $P_p"
+t_check "r's link to p comes up" wait_for 15 link_up "$P_r"
+t_eq "r's link file says up" "$(rd r link)" "up"
+t_check "what p held is on r" wait_for 10 r_has pk1 before
+pcli SET pk2 after >/dev/null
+t_check "a key written on p appears on r" wait_for 10 r_has pk2 after
+t_eq "r's masterauth is p's password" "$(masterauth_of "$P_r")" "$PW"
+t_check "masterauth was persisted in r's config" \
+	grep -qx "masterauth \"\\{0,1\\}$PW\"\\{0,1\\}" "$T/redis/r/redis.conf"
+t_check "r's server log has no authentication failure" sh -c \
+	"! grep -qE 'NOAUTH|Unable to AUTH' '$T/redis/r/redis.log'"
+t_check "p's password is in no daemon log line" sh -c "! grep -qF '$PW' '$LOG'"
+t_check "replica_of none detaches r" wr r replica_of none
+t_eq "r is a master" "$(rd r role)" "master"
+t_eq "the detach leaves masterauth" "$(masterauth_of "$P_r")" "$PW"
+# one from an earlier source that a source without a password refuses
+rcli "$P_r" CONFIG SET masterauth stale-one >/dev/null
+t_check "replica_of a source without a password (r follows a)" \
+	wr r replica_of a
+t_eq "masterauth is cleared" "$(masterauth_of "$P_r")" ""
+t_check "the cleared masterauth was persisted" sh -c \
+	"! grep -q '^masterauth' '$T/redis/r/redis.conf'"
+t_check "r's link to a comes up" wait_for 15 link_up "$P_r"
+t_check "r detached again" wr r replica_of none
+t_eq "p is still a master" "$(rd p role)" "master"
+# U is no datastore: its masterauth is not known, p's is left as it is
+# (none), U refuses p's link; the write succeeds and says so once.
+t_allow "replica_of: the link to '$H:$P_u' \\($H $P_u\\) is not up yet"
+t_check "replica_of an unconfigured source (p follows U's address)" \
+	wr p replica_of "$H $P_u"
+t_eq "p's masterauth is left as it was" \
+	"$(pcli CONFIG GET masterauth | sed -n 2p)" ""
+t_eq "one warning: the link to U is not up yet" \
+	"$(grep -c "redis 'p': replica_of: the link to '$H:$P_u' .*is not up yet.*see the server's log" "$LOG")" 1
+t_eq "p's link file says down" "$(rd p link)" "down"
+t_check "p detached again" wr p replica_of none
+t_eq "p is a master again" "$(rd p role)" "master"
 t_check "b's link is up before promote" wait_for 15 link_up "$P_b"
 t_check "c's link is up before promote" wait_for 15 link_up "$P_c"
 

@@ -9,7 +9,10 @@
  * library's redis_client.o is never pulled in). Each fake node is a small
  * state machine: INFO is generated from its fields, REPLICAOF and CLIENT
  * PAUSE change them, and every command is appended to a log
- * ("PORT CMD ARGS;") that the tests compare exactly.
+ * ("PORT CMD ARGS;", an empty argument as "") that the tests compare
+ * exactly. A replica's link comes up on REPLICAOF only if its masterauth
+ * and masteruser are what its source requires, as with a real server;
+ * the source lists it as a replica only then.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -46,6 +49,16 @@ struct fake_node {
 	bool rdb_stream; /* an RDB transfer (sync backup) runs from it */
 	int connect_err; /* connecting fails so (AUTH refused, timeout) */
 	int ping_err;	 /* PING fails so (LOADING: -EAGAIN) */
+	const char *requirepass; /* a replica must send it (NULL: none) */
+	const char *acl_user;	 /* ... as this ACL user (NULL: default) */
+	bool slow_sync;	     /* its replicas wait (diskless delay): link down */
+	bool admitted;	     /* as a replica: listed by the source */
+	bool auth_fails;     /* as a replica: master_sync_in_progress:1 flips
+			  * on at each retry, as Redis 7.0 does */
+	char masterauth[64]; /* CONFIG SET masterauth */
+	char masteruser[64]; /* CONFIG SET masteruser */
+	bool no_masteruser;  /* Redis < 6: no such parameter */
+	bool bad_config_get; /* CONFIG GET answers a status */
 };
 
 struct redis_conn {
@@ -57,6 +70,8 @@ static struct buf cmdlog;
 static int nerrors;
 static int nwarnings;
 static int ninfos;
+static int nleaks;	    /* log lines holding a password */
+static char last_warn[512]; /* the last warning's text */
 
 static struct fake_node *node_by_port(int port)
 {
@@ -93,8 +108,63 @@ void redis_close(struct redis_conn *c)
 
 void redis_reply_release(struct redis_reply *r)
 {
+	size_t i;
+
+	for (i = 0; i < r->nelements; i++)
+		redis_reply_release(&r->elements[i]);
+	free(r->elements);
 	free(r->str);
 	memset(r, 0, sizeof(*r));
+}
+
+/* Would @n's link to @src come up (AUTH as a real replica sends it)? */
+static bool link_comes_up(const struct fake_node *n,
+			  const struct fake_node *src)
+{
+	const char *need;
+	const char *user;
+
+	if (!src || src->down)
+		return false;
+	need = src->requirepass ? src->requirepass : "";
+	user = src->acl_user ? src->acl_user : "";
+	if (strcmp(n->masterauth, need) != 0)
+		return false; /* NOAUTH, or AUTH refused by a passwordless one */
+	return !n->masterauth[0] || strcmp(n->masteruser, user) == 0;
+}
+
+static void set_param(char *dst, size_t size, const char *v)
+{
+	assert_true(strlen(v) < size);
+	snprintf(dst, size, "%s", v);
+}
+
+/* CONFIG GET masteruser: [name, value], or [] before Redis 6. */
+static int config_get(struct fake_node *n, struct redis_reply *reply,
+		      const char *param)
+{
+	assert_string_equal(param, "masteruser");
+	if (n->bad_config_get) {
+		reply->type = REDIS_R_STATUS;
+		reply->str = strdup("OK");
+		assert_non_null(reply->str);
+		return 0;
+	}
+	reply->type = REDIS_R_ARRAY;
+	if (n->no_masteruser)
+		return 0;
+	reply->elements = calloc(2, sizeof(*reply->elements));
+	assert_non_null(reply->elements);
+	reply->nelements = 2;
+	reply->elements[0].type = REDIS_R_STRING;
+	reply->elements[0].str = strdup(param);
+	reply->elements[1].type = REDIS_R_STRING;
+	reply->elements[1].str = strdup(n->masteruser);
+	assert_non_null(reply->elements[0].str);
+	assert_non_null(reply->elements[1].str);
+	reply->elements[0].len = strlen(param);
+	reply->elements[1].len = strlen(n->masteruser);
+	return 0;
 }
 
 static void gen_info(struct fake_node *n, struct buf *b)
@@ -112,11 +182,12 @@ static void gen_info(struct fake_node *n, struct buf *b)
 			   "master_host:127.0.0.1\r\nmaster_port:%d\r\n"
 			   "master_link_status:%s\r\n"
 			   "master_last_io_seconds_ago:%lld\r\n"
-			   "master_sync_in_progress:0\r\n"
+			   "master_sync_in_progress:%d\r\n"
 			   "slave_read_repl_offset:%lld\r\n"
 			   "slave_repl_offset:%lld\r\n",
 			   n->master_port, n->link_up ? "up" : "down",
-			   n->last_io, n->offset, n->offset);
+			   n->last_io, n->auth_fails ? 1 : 0, n->offset,
+			   n->offset);
 	/* Redis 7.0 lists a REPLCONF rdb-only + SYNC client like this */
 	if (n->rdb_stream)
 		buf_printf(b,
@@ -127,7 +198,7 @@ static void gen_info(struct fake_node *n, struct buf *b)
 		struct fake_node *r = &nodes[i];
 
 		if (r->port && r->is_replica && r->master_port == n->port &&
-		    !r->down)
+		    !r->down && (r->link_up || r->admitted))
 			buf_printf(b,
 				   "slave%d:ip=127.0.0.1,port=%d,"
 				   "state=online,offset=%lld,lag=0\r\n",
@@ -144,6 +215,7 @@ int redis_command(struct redis_conn *c, struct redis_reply *reply, int argc,
 {
 	struct fake_node *n = c->n;
 	char cmd[64];
+	char cmd3[128];
 	struct buf b;
 	int i;
 
@@ -151,10 +223,12 @@ int redis_command(struct redis_conn *c, struct redis_reply *reply, int argc,
 	memset(reply, 0, sizeof(*reply));
 	buf_printf(&cmdlog, "%d", n->port);
 	for (i = 0; i < argc; i++)
-		buf_printf(&cmdlog, " %s", argv[i]);
+		buf_printf(&cmdlog, " %s", argv[i][0] ? argv[i] : "\"\"");
 	buf_puts(&cmdlog, ";");
 	snprintf(cmd, sizeof(cmd), "%s %s", argv[0], argc > 1 ? argv[1] : "");
-	if (n->fail_cmd && strcmp(cmd, n->fail_cmd) == 0) {
+	snprintf(cmd3, sizeof(cmd3), "%s %s", cmd, argc > 2 ? argv[2] : "");
+	if (n->fail_cmd &&
+	    (strcmp(cmd, n->fail_cmd) == 0 || strcmp(cmd3, n->fail_cmd) == 0)) {
 		log_error("redis '%d': %s: ERR injected", n->port, argv[0]);
 		return -EIO;
 	}
@@ -174,9 +248,21 @@ int redis_command(struct redis_conn *c, struct redis_reply *reply, int argc,
 	if (strcmp(argv[0], "REPLICAOF") == 0 && strcmp(argv[1], "NO") == 0) {
 		n->is_replica = false;
 	} else if (strcmp(argv[0], "REPLICAOF") == 0) {
+		struct fake_node *src;
+
 		n->is_replica = true;
 		n->master_port = (int)strtol(argv[2], NULL, 10);
-		n->link_up = true;
+		src = node_by_port(n->master_port);
+		n->admitted = src && link_comes_up(n, src);
+		n->link_up = n->admitted && !src->slow_sync;
+		n->auth_fails = src && !src->down && !n->admitted;
+	} else if (strcmp(cmd, "CONFIG GET") == 0) {
+		return config_get(n, reply, argv[2]);
+	} else if (strcmp(cmd3, "CONFIG SET masterauth") == 0) {
+		set_param(n->masterauth, sizeof(n->masterauth), argv[3]);
+	} else if (strcmp(cmd3, "CONFIG SET masteruser") == 0) {
+		assert_false(n->no_masteruser);
+		set_param(n->masteruser, sizeof(n->masteruser), argv[3]);
 	} else if (strcmp(cmd, "CLIENT PAUSE") == 0) {
 		n->paused = true;
 	} else if (strcmp(cmd, "CLIENT UNPAUSE") == 0) {
@@ -190,15 +276,21 @@ int redis_command(struct redis_conn *c, struct redis_reply *reply, int argc,
 	return 0;
 }
 
+/* Every password of the tests starts so; no log line may hold one. */
+#define SECRET "sekrit-"
+
 static void count_log(int level, const char *msg)
 {
-	(void)msg;
-	if (level == LOG_ERR)
+	if (strstr(msg, SECRET))
+		nleaks++;
+	if (level == LOG_ERR) {
 		nerrors++;
-	else if (level == LOG_WARNING)
+	} else if (level == LOG_WARNING) {
 		nwarnings++;
-	else if (level == LOG_INFO)
+		snprintf(last_warn, sizeof(last_warn), "%s", msg);
+	} else if (level == LOG_INFO) {
 		ninfos++;
+	}
 }
 
 /* A (7001) master of B (7002) and C (7003); D (7004) a lone master. */
@@ -244,10 +336,16 @@ static int setup(void **state)
 	nodes[2].port = 7003;
 	nodes[2].run_id = "rc";
 	nodes[3].replid = "other";
+	for (i = 0; i < NNODES; i++) {
+		addrs[i].password = NULL;
+		addrs[i].user = NULL;
+	}
 	buf_init(&cmdlog, 1 << 16);
 	nerrors = 0;
 	nwarnings = 0;
 	ninfos = 0;
+	nleaks = 0;
+	last_warn[0] = '\0';
 	log_init("test", false, LOG_ERR - 1); /* silent, hook still sees */
 	log_set_hook(count_log);
 	return 0;
@@ -258,7 +356,7 @@ static int teardown(void **state)
 	(void)state;
 	log_set_hook(NULL);
 	buf_release(&cmdlog);
-	return 0;
+	return nleaks ? -1 : 0; /* a password in a log line fails the test */
 }
 
 /* The commands of the log other than INFO, to compare exactly. */
@@ -801,6 +899,7 @@ static void test_replica_of_name_and_addr(void **state)
 	assert_true(nodes[3].is_replica);
 	assert_int_equal(nodes[3].master_port, 7001);
 	assert_string_equal(actions(), "7004 CONFIG SET replica-read-only yes;"
+				       "7004 CONFIG SET masterauth \"\";"
 				       "7004 REPLICAOF 127.0.0.1 7001;"
 				       "7004 CONFIG REWRITE;");
 	assert_int_equal(ninfos, 1);
@@ -829,6 +928,174 @@ static void test_replica_of_target_down(void **state)
 	nodes[0].down = true;
 	assert_int_equal(wr(3, "replica_of", "a"), -ECONNREFUSED);
 	assert_string_equal(actions(), "");
+}
+
+/* ---- the source's credentials (masterauth, masteruser) ---- */
+
+/* a requires a password; its datastore is configured with it */
+static void source_a_with_password(void)
+{
+	addrs[0].password = SECRET "a";
+	nodes[0].requirepass = SECRET "a";
+}
+
+static void test_replica_of_name_sets_masterauth(void **state)
+{
+	(void)state;
+	source_a_with_password();
+	assert_int_equal(wr(3, "replica_of", "a"), 0);
+	assert_string_equal(actions(), "7004 CONFIG SET replica-read-only yes;"
+				       "7004 CONFIG GET masteruser;"
+				       "7004 CONFIG SET masterauth " SECRET "a;"
+				       "7004 REPLICAOF 127.0.0.1 7001;"
+				       "7004 CONFIG REWRITE;");
+	assert_string_equal(nodes[3].masterauth, SECRET "a");
+	assert_true(nodes[3].link_up);
+	assert_int_equal(nodes[3].rewrites, 1); /* persisted with it */
+	assert_int_equal(ninfos, 1);
+	assert_int_equal(nwarnings, 0);
+	assert_int_equal(nerrors, 0);
+	assert_int_equal(nleaks, 0);
+}
+
+/* "HOST PORT" of a configured datastore is that datastore */
+static void test_replica_of_configured_addr_sets_masterauth(void **state)
+{
+	(void)state;
+	source_a_with_password();
+	assert_int_equal(wr(3, "replica_of", "localhost 7001"), 0);
+	assert_string_equal(nodes[3].masterauth, SECRET "a");
+	assert_true(nodes[3].link_up);
+	assert_int_equal(nwarnings, 0);
+	assert_int_equal(nleaks, 0);
+}
+
+static void test_replica_of_sets_masteruser(void **state)
+{
+	(void)state;
+	source_a_with_password();
+	addrs[0].user = "repl";
+	nodes[0].acl_user = "repl";
+	assert_int_equal(wr(3, "replica_of", "a"), 0);
+	assert_string_equal(actions(), "7004 CONFIG SET replica-read-only yes;"
+				       "7004 CONFIG SET masteruser repl;"
+				       "7004 CONFIG SET masterauth " SECRET "a;"
+				       "7004 REPLICAOF 127.0.0.1 7001;"
+				       "7004 CONFIG REWRITE;");
+	assert_true(nodes[3].link_up);
+	assert_int_equal(nwarnings, 0);
+}
+
+/* a masteruser of an earlier source would make AUTH fail: cleared */
+static void test_replica_of_clears_stale_masteruser(void **state)
+{
+	(void)state;
+	source_a_with_password();
+	set_param(nodes[3].masteruser, sizeof(nodes[3].masteruser), "old");
+	assert_int_equal(wr(3, "replica_of", "a"), 0);
+	assert_string_equal(actions(), "7004 CONFIG SET replica-read-only yes;"
+				       "7004 CONFIG GET masteruser;"
+				       "7004 CONFIG SET masteruser \"\";"
+				       "7004 CONFIG SET masterauth " SECRET "a;"
+				       "7004 REPLICAOF 127.0.0.1 7001;"
+				       "7004 CONFIG REWRITE;");
+	assert_string_equal(nodes[3].masteruser, "");
+	assert_true(nodes[3].link_up);
+}
+
+/* Redis < 6 has no masteruser: CONFIG GET answers [] and it is left */
+static void test_replica_of_without_masteruser_parameter(void **state)
+{
+	(void)state;
+	source_a_with_password();
+	nodes[3].no_masteruser = true;
+	assert_int_equal(wr(3, "replica_of", "a"), 0);
+	assert_null(strstr(actions(), "SET masteruser"));
+	assert_true(nodes[3].link_up);
+	assert_int_equal(nerrors, 0);
+}
+
+/* a masterauth of an earlier source breaks a passwordless link */
+static void test_replica_of_clears_stale_masterauth(void **state)
+{
+	(void)state;
+	set_param(nodes[3].masterauth, sizeof(nodes[3].masterauth),
+		  SECRET "old");
+	assert_int_equal(wr(3, "replica_of", "a"), 0);
+	assert_string_equal(nodes[3].masterauth, "");
+	assert_true(nodes[3].link_up);
+	assert_int_equal(nwarnings, 0);
+}
+
+/*
+ * A source that is not configured: masterauth stays as it is. Here it
+ * does not fit, so the link stays down (master_sync_in_progress flips
+ * on, and is no sign of a link) and the source does not list it: the
+ * write succeeds with one warning naming the datastore and the source.
+ */
+static void test_replica_of_unknown_source_keeps_masterauth(void **state)
+{
+	struct redis_repl_env env = env_of(3);
+
+	(void)state;
+	env.all = &addrs[1]; /* b, c, d: a (7001) is not configured */
+	env.nall = NNODES - 1;
+	env.wait_timeout = 0; /* one look, no sleep */
+	nodes[0].requirepass = SECRET "a";
+	set_param(nodes[3].masterauth, sizeof(nodes[3].masterauth),
+		  SECRET "old");
+	assert_int_equal(
+		redis_repl_write(&env, "replica_of", "127.0.0.1 7001", 14), 0);
+	assert_string_equal(actions(), "7004 CONFIG SET replica-read-only yes;"
+				       "7004 REPLICAOF 127.0.0.1 7001;"
+				       "7004 CONFIG REWRITE;");
+	assert_string_equal(nodes[3].masterauth, SECRET "old");
+	assert_true(nodes[3].is_replica);
+	assert_false(nodes[3].link_up);
+	assert_int_equal(nwarnings, 1);
+	assert_int_equal(nerrors, 0);
+	assert_non_null(strstr(last_warn, "redis 'd': replica_of: the link to "
+					  "'127.0.0.1:7001' (127.0.0.1 7001) "
+					  "is not up yet"));
+	assert_non_null(strstr(last_warn, "see the server's log"));
+	assert_int_equal(nleaks, 0);
+}
+
+/* a replica the source lists is let in (its sync waits): no warning */
+static void test_replica_of_listed_by_source_no_warning(void **state)
+{
+	struct redis_repl_env env = env_of(3);
+
+	(void)state;
+	env.wait_timeout = 0;
+	nodes[0].slow_sync = true;
+	assert_int_equal(redis_repl_write(&env, "replica_of", "a", 1), 0);
+	assert_false(nodes[3].link_up);
+	assert_int_equal(nwarnings, 0);
+	assert_int_equal(nerrors, 0);
+}
+
+static void test_replica_of_masterauth_refused(void **state)
+{
+	(void)state;
+	source_a_with_password();
+	nodes[3].fail_cmd = "CONFIG SET masterauth";
+	assert_int_equal(wr(3, "replica_of", "a"), -EIO);
+	assert_int_equal(nerrors, 1);
+	assert_null(strstr(actions(), "REPLICAOF"));
+	assert_false(nodes[3].is_replica);
+	assert_int_equal(nleaks, 0);
+}
+
+static void test_replica_of_config_get_garbage(void **state)
+{
+	(void)state;
+	source_a_with_password();
+	nodes[3].bad_config_get = true;
+	assert_int_equal(wr(3, "replica_of", "a"), -EPROTO);
+	assert_int_equal(nerrors, 1);
+	assert_null(strstr(actions(), "REPLICAOF"));
+	assert_false(nodes[3].is_replica);
 }
 
 /*
@@ -871,14 +1138,43 @@ static void test_promote_switches_and_repoints(void **state)
 				       "7002 REPLICAOF NO ONE;"
 				       "7002 CONFIG REWRITE;"
 				       "7001 CONFIG SET replica-read-only yes;"
+				       "7001 CONFIG SET masterauth \"\";"
 				       "7001 REPLICAOF 127.0.0.1 7002;"
 				       "7001 CONFIG REWRITE;"
 				       "7001 CLIENT UNPAUSE;"
 				       "7003 CONFIG SET replica-read-only yes;"
+				       "7003 CONFIG SET masterauth \"\";"
 				       "7003 REPLICAOF 127.0.0.1 7002;"
 				       "7003 CONFIG REWRITE;");
 	assert_int_equal(nerrors, 0);
 	assert_int_equal(ninfos, 1);
+}
+
+/* the old source and the others follow the new one with its password */
+static void test_promote_repoints_with_masterauth(void **state)
+{
+	(void)state;
+	addrs[1].password = SECRET "b";
+	nodes[1].requirepass = SECRET "b";
+	assert_int_equal(wr(1, "promote", "1"), 0);
+	assert_string_equal(actions(), "7001 CLIENT PAUSE 14000 WRITE;"
+				       "7002 REPLICAOF NO ONE;"
+				       "7002 CONFIG REWRITE;"
+				       "7001 CONFIG SET replica-read-only yes;"
+				       "7001 CONFIG GET masteruser;"
+				       "7001 CONFIG SET masterauth " SECRET "b;"
+				       "7001 REPLICAOF 127.0.0.1 7002;"
+				       "7001 CONFIG REWRITE;"
+				       "7001 CLIENT UNPAUSE;"
+				       "7003 CONFIG SET replica-read-only yes;"
+				       "7003 CONFIG GET masteruser;"
+				       "7003 CONFIG SET masterauth " SECRET "b;"
+				       "7003 REPLICAOF 127.0.0.1 7002;"
+				       "7003 CONFIG REWRITE;");
+	assert_true(nodes[0].link_up);
+	assert_true(nodes[2].link_up);
+	assert_int_equal(nerrors, 0);
+	assert_int_equal(nleaks, 0);
 }
 
 static void test_promote_timeout_changes_nothing(void **state)
@@ -1017,8 +1313,24 @@ static void test_eject_promotes_most_current(void **state)
 	assert_string_equal(actions(), "7002 REPLICAOF NO ONE;"
 				       "7002 CONFIG REWRITE;"
 				       "7003 CONFIG SET replica-read-only yes;"
+				       "7003 CONFIG SET masterauth \"\";"
 				       "7003 REPLICAOF 127.0.0.1 7002;"
 				       "7003 CONFIG REWRITE;");
+}
+
+static void test_eject_repoints_with_masterauth(void **state)
+{
+	(void)state;
+	nodes[0].down = true;
+	nodes[1].offset = 120;
+	addrs[1].password = SECRET "b";
+	nodes[1].requirepass = SECRET "b";
+	assert_int_equal(wr(2, "eject", "1"), 0);
+	assert_false(nodes[1].is_replica);
+	assert_string_equal(nodes[2].masterauth, SECRET "b");
+	assert_int_equal(nodes[2].master_port, 7002);
+	assert_true(nodes[2].link_up);
+	assert_int_equal(nleaks, 0);
 }
 
 static void test_eject_on_dead_source_file(void **state)
@@ -1086,8 +1398,19 @@ int main(void)
 		T(test_replica_of_name_and_addr),
 		T(test_replica_of_without_config_file_warns),
 		T(test_replica_of_target_down),
+		T(test_replica_of_name_sets_masterauth),
+		T(test_replica_of_configured_addr_sets_masterauth),
+		T(test_replica_of_sets_masteruser),
+		T(test_replica_of_clears_stale_masteruser),
+		T(test_replica_of_without_masteruser_parameter),
+		T(test_replica_of_clears_stale_masterauth),
+		T(test_replica_of_unknown_source_keeps_masterauth),
+		T(test_replica_of_listed_by_source_no_warning),
+		T(test_replica_of_masterauth_refused),
+		T(test_replica_of_config_get_garbage),
 		T(test_rdb_transfer_is_no_replica),
 		T(test_promote_switches_and_repoints),
+		T(test_promote_repoints_with_masterauth),
 		T(test_promote_timeout_changes_nothing),
 		T(test_promote_refuses_master),
 		T(test_promote_source_down),
@@ -1098,6 +1421,7 @@ int main(void)
 		T(test_eject_source_unreachable),
 		T(test_eject_self_not_gone),
 		T(test_eject_promotes_most_current),
+		T(test_eject_repoints_with_masterauth),
 		T(test_eject_on_dead_source_file),
 		T(test_eject_no_replica),
 		T(test_eject_replicas_disagree),
