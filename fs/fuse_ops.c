@@ -528,6 +528,8 @@ static void tfs_destroy(void *private_data)
 {
 	/* main frees the vfs and the store after fuse_main() returns */
 	(void)private_data;
+	/* the session is freed next: a later signal only records itself */
+	stop_session = NULL;
 }
 
 const struct fuse_operations trovefs_fuse_ops = {
