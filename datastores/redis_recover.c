@@ -129,26 +129,32 @@ static void site_release(struct redis_site *st)
 static int refuse_replica(struct redis_ds *r, struct redis_conn *c,
 			  struct buf *v)
 {
-	char source[REDIS_PATH_MAX];
+	const char *argv[2] = { "INFO", "replication" };
+	char source[REDIS_PATH_MAX] = "?";
+	struct redis_reply rep;
 	int err;
 
-	err = redis_ds_info_get(r, c, "replication", "role", v);
-	if (err == -ENOENT)
-		return 0; /* no role line: not a replica */
+	err = redis_ds_cmd(r, c, &rep, 2, argv);
 	if (err)
 		return err;
-	if (strcmp(buf_str(v), "slave") != 0)
-		return 0;
-	snprintf(source, sizeof(source), "?");
-	if (!redis_ds_info_get(r, c, "replication", "master_host", v))
-		snprintf(source, sizeof(source), "%s", buf_str(v));
-	if (!redis_ds_info_get(r, c, "replication", "master_port", v))
-		snprintf(source + strlen(source),
-			 sizeof(source) - strlen(source), ":%s", buf_str(v));
-	log_error(
-		"redis '%s': cannot recover a replica (of %s): its source would replace the recovered data; detach it first ('none' into replication/replica_of)",
-		r->ds->name, source);
-	return -EBUSY;
+	if (rep.type != REDIS_R_STRING) {
+		err = -EPROTO;
+	} else if (!redis_info_get(rep.str, "role", v) &&
+		   strcmp(buf_str(v), "slave") == 0) {
+		/* (no role line, or another role: not a replica) */
+		if (!redis_info_get(rep.str, "master_host", v))
+			snprintf(source, sizeof(source), "%s", buf_str(v));
+		if (!redis_info_get(rep.str, "master_port", v))
+			snprintf(source + strlen(source),
+				 sizeof(source) - strlen(source), ":%s",
+				 buf_str(v));
+		log_error(
+			"redis '%s': cannot recover a replica (of %s): its source would replace the recovered data; detach it first ('none' into replication/replica_of)",
+			r->ds->name, source);
+		err = -EBUSY;
+	}
+	redis_reply_release(&rep);
+	return err;
 }
 
 /* Asks the running server where its files are. */

@@ -627,22 +627,11 @@ int vfs_create(struct vfs *v, const char *path, mode_t mode, int flags,
 	struct vpath vp;
 	int err;
 
-	err = vfs_path_parse(path, &vp);
+	err = vfs_path_parse_new_node(v, path, &vp, "file");
+	if (err == -EEXIST && !(flags & O_EXCL))
+		return -EISDIR; /* a directory's name, opened to write */
 	if (err)
 		return err;
-	switch (vp.kind) {
-	case VP_CONTAINER:
-		err = vfs_refuse_in_containers(v, vp.container, "file");
-		return err == -EEXIST && !(flags & O_EXCL) ? -EISDIR : err;
-	case VP_ROOT:
-	case VP_TOP:
-		return (flags & O_EXCL) ? -EEXIST : -EISDIR;
-	case VP_BAD_TOP:
-	case VP_PROV:
-		return -EROFS;
-	case VP_KEY:
-		break;
-	}
 	/*
 	 * O_EXCL (rsync's temp files, cp's new files) asks for a new name
 	 * and gets one as far as the directory's listing tells; without it

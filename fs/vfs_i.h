@@ -314,6 +314,14 @@ int vfs_name_free(struct vfs *v, const char *c, const char *k);
  * "symlink", ...): -EEXIST if that container exists, else -EPERM with one
  * log line (containers/ holds directories only), or a store error. */
 int vfs_refuse_in_containers(struct vfs *v, const char *c, const char *what);
+/*
+ * Parses @path for a new node other than a directory (@what: "file",
+ * "symlink"..., for the log): 0 with @vp a key under /containers/C/,
+ * else -EEXIST (the root, a top directory, an existing container), -EROFS
+ * (outside /containers), or vfs_refuse_in_containers()'s -EPERM.
+ */
+int vfs_path_parse_new_node(struct vfs *v, const char *path, struct vpath *vp,
+			    const char *what);
 /* @m (initialised here; caller releases) with "mode" and "mtime" = now. */
 int vfs_meta_new(struct meta *m, mode_t mode);
 int vfs_parent_exists(struct vfs *v, const char *container, const char *key);

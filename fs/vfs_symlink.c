@@ -57,13 +57,8 @@ static int link_put(struct vfs *v, const char *c, const char *k,
 	return store_writer_commit(w, m);
 }
 
-/*
- * Parses @path for a new node other than a directory (@what: for the log):
- * 0 with @vp a key under /containers/C/, else -EEXIST, -EROFS, or what
- * vfs_refuse_in_containers() says for containers/ itself.
- */
-static int parse_new_node(struct vfs *v, const char *path, struct vpath *vp,
-			  const char *what)
+int vfs_path_parse_new_node(struct vfs *v, const char *path, struct vpath *vp,
+			    const char *what)
 {
 	int err = vfs_path_parse(path, vp);
 
@@ -91,7 +86,7 @@ int vfs_symlink(struct vfs *v, const char *target, const char *path)
 	size_t len = strlen(target);
 	int err;
 
-	err = parse_new_node(v, path, &vp, "symlink");
+	err = vfs_path_parse_new_node(v, path, &vp, "symlink");
 	if (err)
 		return err;
 	if (len == 0)
@@ -143,6 +138,7 @@ static const char *node_type_name(mode_t mode)
 
 int vfs_mknod(struct vfs *v, const char *path, mode_t mode)
 {
+	const char *what = node_type_name(mode);
 	struct vfs_handle *h;
 	struct vpath vp;
 	int err;
@@ -152,14 +148,14 @@ int vfs_mknod(struct vfs *v, const char *path, mode_t mode)
 		err = vfs_create(v, path, mode & 07777, O_WRONLY | O_EXCL, &h);
 		return err ? err : vfs_release(h);
 	}
-	err = parse_new_node(v, path, &vp, node_type_name(mode));
+	err = vfs_path_parse_new_node(v, path, &vp, what);
 	if (!err)
 		err = vfs_name_free(v, vp.container, vp.key);
 	if (err)
 		return err;
 	log_warn("cannot create the %s '%s/%s': the store keeps regular "
 		 "files, directories and symbolic links only",
-		 node_type_name(mode), vp.container, vp.key);
+		 what, vp.container, vp.key);
 	return -EPERM;
 }
 
