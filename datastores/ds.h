@@ -226,7 +226,11 @@ void ds_set_free(struct ds_set *set); /* accepts NULL */
 /* The datastore called @name, or NULL. Borrowed. */
 struct ds *ds_set_find(const struct ds_set *set, const char *name);
 
-/* ---- naming ---- */
+/* ---- naming (ds_names.c) ---- */
+
+/* True if @name can name a datastore: 1..DS_NAME_MAX-1 bytes, no '/',
+ * not "." or "..". */
+bool ds_name_is_valid(const char *name);
 
 /*
  * The backup name for time @t with @suffix ("" or "-pre-recover") into
@@ -257,18 +261,25 @@ int ds_backup_name_cmp(const char *a, const char *b);
 typedef int ds_backup_fn(void *arg, const char *name);
 
 /*
- * Lists @ds's backups in ascending ds_backup_name_cmp() order (names are
+ * Lists @ds's backups - the directories under its prefix that hold the
+ * backup file itself - in ascending ds_backup_name_cmp() order (names are
  * collected and sorted first). 0 (also when the container does not exist
  * yet), -ENOMEM, -errno of the store or of @fn.
  */
 int ds_backup_list(struct ds *ds, ds_backup_fn *fn, void *arg);
 
-/* The greatest backup name (ds_backup_list() order) into @out: 0,
- * -ENOENT (none). */
+/*
+ * `latest` into @out: the greatest name (ds_backup_list() order) of a
+ * backup made, "YYYY-MM-DDTHH:MM:SSZ[-N]" - never a safety backup
+ * ("...-pre-recover") nor a name given by hand. 0, -ENOENT (none).
+ */
 int ds_backup_latest(struct ds *ds, char *out, size_t size);
 
+/* 0 if backup @name's file exists; -ENOENT, or the store's -errno. */
+int ds_backup_exists(struct ds *ds, const char *name);
+
 /*
- * Turns what a user wrote ("latest", a backup name; trailing whitespace
+ * Turns what a user wrote ("latest", a backup name; blanks around it
  * ignored) into an existing backup's name. 0; -ENOENT (no such backup,
  * garbage); -EINVAL (empty).
  */
