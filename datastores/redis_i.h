@@ -118,4 +118,27 @@ void redis_stage_free(struct ds_stage *sg);
  */
 int redis_trash_wait(double timeout);
 
+/* ---- the server's config file (redis_conf_file.c) ---- */
+
+#define REDIS_CONFIG_MAX (1u << 20) /* bytes of a server config file */
+
+/* Reads the whole file @path (at most 1 MiB) into *@out (owned, NUL
+ * terminated), its length into *@len. 0, -EFBIG, -ENOMEM, -errno. */
+int redis_conf_read(const char *path, char **out, size_t *len);
+
+struct stat;
+struct buf;
+
+/* Replaces @path atomically with @data (temp file, fsync, rename), with
+ * the owner and mode of @like (NULL: ours, 0640). 0 or -errno. */
+int redis_conf_write(const char *path, const char *data, size_t len,
+		     const struct stat *like);
+
+/* True if the last "appendonly" line of config text @text says yes. */
+bool redis_conf_aof_is_on(const char *text);
+
+/* Config text @orig with every "appendonly ..." line set to "no" (one
+ * added if there is none) into @out. 0 or @out's error. */
+int redis_conf_aof_off(const char *orig, struct buf *out);
+
 #endif /* DATASTORES_REDIS_I_H */

@@ -60,7 +60,6 @@
 #define REDIS_SPAWN_POLL_MS 10
 /* staged bytes handed to writeback at a time, so the fsync is short */
 #define REDIS_WRITEBACK (32u << 20)
-#define REDIS_CONFIG_MAX (1u << 20) /* bytes of a server config file */
 
 /* ---- the server's files ---- */
 
@@ -500,175 +499,6 @@ static int server_start(struct redis_ds *r, const struct redis_site *st)
 
 /* ---- the config file and the swap ---- */
 
-/* Reads a whole small file into *@out (owned). */
-static int read_file(const char *path, char **out, size_t *len)
-{
-	struct stat sb;
-	char *p;
-	ssize_t n;
-	size_t off = 0;
-	int fd;
-	int err = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &sb) < 0 || sb.st_size > (off_t)REDIS_CONFIG_MAX) {
-		err = sb.st_size > (off_t)REDIS_CONFIG_MAX ? -EFBIG : -errno;
-		close(fd);
-		return err;
-	}
-	p = malloc((size_t)sb.st_size + 1);
-	if (!p) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (off < (size_t)sb.st_size) {
-		n = read(fd, p + off, (size_t)sb.st_size - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			err = n < 0 ? -errno : -EIO;
-			break;
-		}
-		off += (size_t)n;
-	}
-	close(fd);
-	if (err) {
-		free(p);
-		return err;
-	}
-	p[off] = '\0';
-	*out = p;
-	*len = off;
-	return 0;
-}
-
-/*
- * Replaces @path atomically with @data (temp file, fsync, rename), with
- * the owner and mode of @like (NULL: ours, 0640). The owner matters: a
- * server running as "redis" must still read its config file after a
- * root daemon rewrote it.
- */
-static int write_file_atomic(const char *path, const char *data, size_t len,
-			     const struct stat *like)
-{
-	mode_t mode = like ? like->st_mode : 0640;
-	struct buf tmp;
-	ssize_t n;
-	size_t off = 0;
-	int fd;
-	int err = 0;
-
-	buf_init(&tmp, 2 * REDIS_PATH_MAX);
-	if (buf_printf(&tmp, "%s.trovefs-tmp.XXXXXX", path))
-		return tmp.err;
-	/* a fresh name, O_EXCL: nothing planted there is followed */
-	fd = mkostemp(tmp.data, O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		goto out_release;
-	}
-	while (off < len) {
-		n = write(fd, data + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			break;
-		}
-		off += (size_t)n;
-	}
-	if (!err && like &&
-	    (like->st_uid != geteuid() || like->st_gid != getegid()) &&
-	    fchown(fd, like->st_uid, like->st_gid) < 0) {
-		if (errno != EPERM || geteuid() == 0)
-			err = -errno;
-		else /* not root: as before, the file is ours */
-			log_warn("cannot give '%s' its owner back: %s", path,
-				 strerror(errno));
-	}
-	if (!err && (fchmod(fd, mode & 07777) < 0 || fsync(fd) < 0))
-		err = -errno;
-	if (close(fd) < 0 && !err)
-		err = -errno;
-	if (!err && rename(buf_str(&tmp), path) < 0)
-		err = -errno;
-	if (err)
-		unlink(buf_str(&tmp));
-out_release:
-	buf_release(&tmp);
-	return err;
-}
-
-/*
- * The value of the config line @p..@eol if it is "appendonly VALUE"
- * (leading blanks and quotes around the value ignored), else NULL; the
- * value ends at the first blank, quote or @eol.
- */
-static const char *conf_aof_value(const char *p, const char *eol)
-{
-	while (p < eol && (*p == ' ' || *p == '\t'))
-		p++;
-	if (eol - p <= 10 || strncasecmp(p, "appendonly", 10) != 0 ||
-	    (p[10] != ' ' && p[10] != '\t'))
-		return NULL;
-	p += 10;
-	while (p < eol && (*p == ' ' || *p == '\t' || *p == '"' || *p == '\''))
-		p++;
-	return p;
-}
-
-/* True if the last appendonly line of config text @text says yes. */
-static bool conf_aof_is_on(const char *text)
-{
-	const char *p = text;
-	const char *eol;
-	const char *v;
-	bool on = false;
-
-	while (*p) {
-		eol = p + strcspn(p, "\n");
-		v = conf_aof_value(p, eol);
-		if (v)
-			on = eol - v >= 3 && strncasecmp(v, "yes", 3) == 0 &&
-			     (eol - v == 3 || strchr(" \t\r\"'", v[3]));
-		p = *eol ? eol + 1 : eol;
-	}
-	return on;
-}
-
-/* The config file with every "appendonly ..." line set to "no". */
-static int conf_aof_off(const char *orig, struct buf *out)
-{
-	const char *p = orig;
-	const char *eol;
-	bool found = false;
-
-	while (*p) {
-		eol = strchr(p, '\n');
-		if (!eol)
-			eol = p + strlen(p);
-		if (conf_aof_value(p, eol)) {
-			buf_puts(out, "appendonly no");
-			found = true;
-		} else {
-			buf_append(out, p, (size_t)(eol - p));
-		}
-		if (*eol == '\n') {
-			buf_puts(out, "\n");
-			eol++;
-		}
-		p = eol;
-	}
-	if (!found) {
-		if (out->len > 0 && out->data[out->len - 1] != '\n')
-			buf_puts(out, "\n");
-		buf_puts(out, "appendonly no\n");
-	}
-	return out->err;
-}
-
 static int conf_set_aof_off(struct redis_ds *r, struct redis_site *st)
 {
 	struct stat sb;
@@ -678,10 +508,10 @@ static int conf_set_aof_off(struct redis_ds *r, struct redis_site *st)
 	if (stat(buf_str(&st->conf), &sb) < 0)
 		return -errno;
 	buf_init(&b, 2 * REDIS_CONFIG_MAX);
-	err = conf_aof_off(st->conf_orig, &b);
+	err = redis_conf_aof_off(st->conf_orig, &b);
 	if (!err)
-		err = write_file_atomic(buf_str(&st->conf), buf_str(&b), b.len,
-					&sb);
+		err = redis_conf_write(buf_str(&st->conf), buf_str(&b), b.len,
+				       &sb);
 	buf_release(&b);
 	if (err)
 		log_error("redis '%s': cannot write '%s': %s", r->ds->name,
@@ -699,9 +529,9 @@ static int conf_put_back(struct redis_ds *r, struct redis_site *st)
 	if (!st->conf_changed)
 		return 0;
 	/* what we wrote kept the original's owner and mode; gone: ours */
-	err = write_file_atomic(
-		buf_str(&st->conf), st->conf_orig, st->conf_orig_len,
-		stat(buf_str(&st->conf), &sb) == 0 ? &sb : NULL);
+	err = redis_conf_write(buf_str(&st->conf), st->conf_orig,
+			       st->conf_orig_len,
+			       stat(buf_str(&st->conf), &sb) == 0 ? &sb : NULL);
 	if (err)
 		log_error("redis '%s': cannot restore '%s': %s", r->ds->name,
 			  buf_str(&st->conf), strerror(-err));
@@ -1288,9 +1118,9 @@ static int check_conf_aof_off(struct redis_ds *r, const struct redis_site *st)
 	char *text;
 	bool on;
 
-	if (!st->conf.len || read_file(buf_str(&st->conf), &text, &len))
+	if (!st->conf.len || redis_conf_read(buf_str(&st->conf), &text, &len))
 		return 0;
-	on = conf_aof_is_on(text);
+	on = redis_conf_aof_is_on(text);
 	free(text);
 	if (!on)
 		return 0;
@@ -1328,8 +1158,8 @@ int redis_stage_open(struct ds *ds, const char *name, struct ds_stage **out)
 		goto out_free;
 	}
 	if (sg->st.aof) {
-		err = read_file(buf_str(&sg->st.conf), &sg->st.conf_orig,
-				&sg->st.conf_orig_len);
+		err = redis_conf_read(buf_str(&sg->st.conf), &sg->st.conf_orig,
+				      &sg->st.conf_orig_len);
 		if (err) {
 			log_error("redis '%s': cannot read '%s': %s", ds->name,
 				  buf_str(&sg->st.conf), strerror(-err));
