@@ -98,20 +98,76 @@ static const char *level_word(int level)
 	}
 }
 
+/* log_defer_begin(): what this thread holds */
+#define LOG_HELD_MAX 4 /* the first lines; later ones are only counted */
+static __thread struct {
+	unsigned depth;
+	unsigned n;	  /* lines held */
+	unsigned dropped; /* lines past LOG_HELD_MAX */
+	int level[LOG_HELD_MAX];
+	char msg[LOG_HELD_MAX][1024]; /* as log_msg() formats it */
+} held;
+
+static void log_write(int level, const char *msg);
+
+void log_defer_begin(void)
+{
+	held.depth++;
+}
+
+void log_defer_end(bool failed, char *cause, size_t size)
+{
+	unsigned i;
+
+	if (size)
+		cause[0] = '\0';
+	if (held.depth == 0 || --held.depth > 0)
+		return;
+	for (i = 0; i < held.n; i++) {
+		if (!failed)
+			log_write(held.level[i], held.msg[i]);
+		else if (i == 0 && size)
+			snprintf(cause, size, "%s", held.msg[0]);
+		else
+			log_debug("also: %s", held.msg[i]);
+	}
+	if (held.dropped)
+		log_debug("%u more line(s) not shown", held.dropped);
+	held.n = 0;
+	held.dropped = 0;
+}
+
 void log_msg(int level, const char *fmt, ...)
 {
 	char msg[1024];
-	char line[1100];
 	va_list ap;
 	int n;
 
-	if (level > log_max_level && !log_hook)
+	if (level > log_max_level && !log_hook && !held.depth)
 		return;
 	va_start(ap, fmt);
 	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
+	if (held.depth && level <= LOG_WARNING) {
+		if (held.n < LOG_HELD_MAX) {
+			held.level[held.n] = level;
+			memcpy(held.msg[held.n], msg, sizeof(msg));
+			held.n++;
+		} else {
+			held.dropped++;
+		}
+		return;
+	}
+	log_write(level, msg);
+}
+
+static void log_write(int level, const char *msg)
+{
+	char line[1100];
+	int n;
+
 	if (log_hook)
 		log_hook(level, msg);
 	if (level > log_max_level)

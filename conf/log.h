@@ -12,6 +12,7 @@
 #define CONF_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <syslog.h>
 
 /*
@@ -45,6 +46,21 @@ void log_msg(int level, const char *fmt, ...)
  */
 #define LOG_ONCE_KEYS 32
 bool log_once_per(const char *key, unsigned interval_s);
+
+/*
+ * Held lines, for an operation that reports its own failure in one line
+ * (a backup whose server dies mid-way would otherwise log the client's
+ * error, a warning and its own summary). Between log_defer_begin() and
+ * log_defer_end() this thread's warnings and errors are held, not
+ * written. log_defer_end(@failed true) copies the first held line into
+ * @cause (NUL-terminated, "" if none), for the operation's one line, and
+ * drops the rest (they go out at debug level); @failed false writes them
+ * as they came, since a warning on a success still matters. Pairs nest;
+ * only the outermost holds and releases. Lines of other threads are not
+ * held.
+ */
+void log_defer_begin(void);
+void log_defer_end(bool failed, char *cause, size_t size);
 
 /*
  * Test hook: when set, every message is also passed to @fn (cmocka tests

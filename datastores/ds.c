@@ -452,6 +452,20 @@ static void markers_lost(struct ds *ds, struct meta *m, int err)
 	meta_init(m);
 }
 
+#define DS_WHY_MAX 1024 /* one failure line, as log_msg() takes it */
+
+/* A failure's one line: "WHAT: strerror(-err)" and " (CAUSE)" if any. */
+static void why_text(char *out, size_t size, const char *what, int err,
+		     const char *cause)
+{
+	int n = snprintf(out, size, "%s: %s%s%s%s", what, strerror(-err),
+			 cause[0] ? " (" : "", cause, cause[0] ? ")" : "");
+
+	/* cut short: still one line, and it says so */
+	if (n > 0 && (size_t)n >= size && size > 4)
+		memcpy(out + size - 4, "...", 4);
+}
+
 /*
  * Streams the live server into @key; the caller holds the op. @quiet:
  * another thread owns the step and the progress (recover's safety backup
@@ -560,16 +574,31 @@ static int backup_prepare(struct ds *ds, const char *suffix, char *name,
 	return ds_backup_key(ds, name, key, key_size);
 }
 
-/* The prepared backup @name: copy, log, record; the caller holds the op. */
+/*
+ * The prepared backup @name: copy, log, record; the caller holds the op.
+ * A failure is one line, with the first thing that went wrong (a server
+ * that died mid-way fails the markers, the stream and the backup): logged,
+ * or put in @why (DS_WHY_MAX) for a caller that reports it in its own.
+ */
 static int backup_run(struct ds *ds, const char *name, const char *key,
-		      bool quiet)
+		      bool quiet, char *why)
 {
+	char cause[DS_WHY_MAX];
+	char what[DS_WHY_MAX];
+	char line[DS_WHY_MAX];
 	int err;
 
+	log_defer_begin();
 	err = backup_copy(ds, key, quiet);
+	log_defer_end(err != 0, cause, sizeof(cause));
 	if (err) {
-		log_error("datastore '%s': backup '%s' failed: %s", ds->name,
-			  name, strerror(-err));
+		snprintf(what, sizeof(what),
+			 "datastore '%s': backup '%s' failed", ds->name, name);
+		why_text(line, sizeof(line), what, err, cause);
+		if (why)
+			copy_str(why, DS_WHY_MAX, line);
+		else
+			log_error("%s", line);
 		return err;
 	}
 	pthread_mutex_lock(&ds->lock);
@@ -589,7 +618,7 @@ static int backup_locked(struct ds *ds, const char *suffix, char *name,
 	err = backup_prepare(ds, suffix, name, size, key, sizeof(key));
 	if (err)
 		return err;
-	return backup_run(ds, name, key, false);
+	return backup_run(ds, name, key, false, NULL);
 }
 
 int ds_backup(struct ds *ds, const char *suffix, char *name_out, size_t size)
@@ -872,13 +901,12 @@ out_release:
 
 /*
  * The sequence for drivers with recover() only: safety backup, then a
- * full verify, then the driver reads the backup a second time.
+ * full verify (this function; the server untouched), then the driver
+ * reads the backup a second time (recover_two_pass_apply()).
  */
-static int recover_two_pass(struct ds *ds, const char *name, char *safety,
-			    size_t size)
+static int recover_two_pass_prepare(struct ds *ds, const char *name,
+				    char *safety, size_t size)
 {
-	char key[STORE_KEY_MAX + 1];
-	struct store_reader *r = NULL;
 	int err;
 
 	/* 1. what runs now is kept first: a failed recover loses nothing */
@@ -890,13 +918,15 @@ static int recover_two_pass(struct ds *ds, const char *name, char *safety,
 	}
 	safety_record(ds, safety);
 	/* 2. the whole backup must verify before the server is touched */
-	err = verify_locked(ds, name, NULL);
-	if (err) {
-		log_error(
-			"datastore '%s': backup '%s' does not verify, server left running: %s",
-			ds->name, name, strerror(-err));
-		return err;
-	}
+	return verify_locked(ds, name, NULL);
+}
+
+static int recover_two_pass_apply(struct ds *ds, const char *name)
+{
+	char key[STORE_KEY_MAX + 1];
+	struct store_reader *r = NULL;
+	int err;
+
 	/* 3. the driver's in-place procedure */
 	err = ds_backup_key(ds, name, key, sizeof(key));
 	if (err)
@@ -918,6 +948,7 @@ struct safety_job {
 	struct ds *ds;
 	char name[DS_NAME_MAX];
 	char key[STORE_KEY_MAX + 1];
+	char why[DS_WHY_MAX]; /* a failure, told by the recover's line */
 	int err;
 	bool done; /* under ds->lock */
 };
@@ -926,7 +957,7 @@ static void *safety_main(void *arg)
 {
 	struct safety_job *job = arg;
 
-	job->err = backup_run(job->ds, job->name, job->key, true);
+	job->err = backup_run(job->ds, job->name, job->key, true, job->why);
 	pthread_mutex_lock(&job->ds->lock);
 	job->done = true;
 	pthread_mutex_unlock(&job->ds->lock);
@@ -943,8 +974,8 @@ static void *safety_main(void *arg)
  * safety_covered() finds the live data in an existing backup, there is
  * no safety backup and no second thread.
  */
-static int recover_staged(struct ds *ds, const char *name, char *safety,
-			  size_t size)
+static int recover_staged_prepare(struct ds *ds, const char *name, char *safety,
+				  size_t size, struct ds_stage **out)
 {
 	struct safety_job job = { .ds = ds };
 	struct ds_stage *sg = NULL;
@@ -963,8 +994,8 @@ static int recover_staged(struct ds *ds, const char *name, char *safety,
 		ds_set_step(ds, "verifying and staging '%s'", name);
 		err = verify_locked(ds, name, sg);
 		if (err)
-			goto out_verr;
-		goto out_apply;
+			goto out_free;
+		goto out_ready;
 	}
 	err = backup_prepare(ds, "-pre-recover", job.name, sizeof(job.name),
 			     job.key, sizeof(job.key));
@@ -996,22 +1027,20 @@ static int recover_staged(struct ds *ds, const char *name, char *safety,
 	}
 	/* 1. what runs now is kept first: a failed recover loses nothing */
 	err = job.err;
-	if (err)
+	if (err) {
+		log_error("%s",
+			  job.why); /* held: the recover's line tells it */
 		goto out_free;
+	}
 	safety_record(ds, job.name);
 	copy_str(safety, size, job.name);
 	/* 2. the whole backup verified before the server is touched */
 	err = verr;
 	if (err)
-		goto out_verr;
-out_apply:
-	/* 3. the driver swaps the staged copy in */
-	err = ds->drv->stage_apply(sg);
-	goto out_free;
-out_verr:
-	log_error(
-		"datastore '%s': backup '%s' does not verify or cannot be staged, server left running: %s",
-		ds->name, name, strerror(-err));
+		goto out_free;
+out_ready:
+	*out = sg;
+	return 0;
 out_free:
 	ds->drv->stage_free(sg);
 	return err;
@@ -1022,6 +1051,10 @@ int ds_recover(struct ds *ds, const char *arg, size_t len)
 	char name[DS_NAME_MAX];
 	char safety[DS_NAME_MAX];
 	char op[DS_STATUS_MAX];
+	char cause[DS_WHY_MAX];
+	char what[DS_WHY_MAX];
+	char line[DS_WHY_MAX];
+	struct ds_stage *sg = NULL;
 	int err;
 
 	err = ds_backup_resolve(ds, arg, len, name, sizeof(name));
@@ -1055,10 +1088,35 @@ int ds_recover(struct ds *ds, const char *arg, size_t len)
 	if (err)
 		return err;
 	safety[0] = '\0';
+	/*
+	 * Until the server is touched a failure is one line, whose cause is
+	 * the first line held (a server down fails the probe, the markers
+	 * and the safety backup); from there the procedure tells each step.
+	 */
+	log_defer_begin();
 	if (ds->drv->stage_open)
-		err = recover_staged(ds, name, safety, sizeof(safety));
+		err = recover_staged_prepare(ds, name, safety, sizeof(safety),
+					     &sg);
 	else
-		err = recover_two_pass(ds, name, safety, sizeof(safety));
+		err = recover_two_pass_prepare(ds, name, safety,
+					       sizeof(safety));
+	log_defer_end(err != 0, cause, sizeof(cause));
+	if (err) {
+		snprintf(
+			what, sizeof(what),
+			"datastore '%s': recover from '%s' failed before the server was touched",
+			ds->name, name);
+		why_text(line, sizeof(line), what, err, cause);
+		log_error("%s", line);
+		goto out_end;
+	}
+	if (sg) {
+		/* 3. the driver swaps the staged copy in */
+		err = ds->drv->stage_apply(sg);
+		ds->drv->stage_free(sg);
+	} else {
+		err = recover_two_pass_apply(ds, name);
+	}
 	if (err)
 		log_error("datastore '%s': recover from '%s' failed: %s",
 			  ds->name, name, strerror(-err));
@@ -1066,6 +1124,7 @@ int ds_recover(struct ds *ds, const char *arg, size_t len)
 		log_info(
 			"datastore '%s': recovered from '%s' (safety backup '%s')",
 			ds->name, name, safety);
+out_end:
 	op_end(ds, err);
 	return err;
 }

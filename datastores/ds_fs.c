@@ -707,9 +707,18 @@ static int datastores_truncate(void *p, const char *rel, off_t size)
 		return n;
 	if (ds_is_dir(n, file))
 		return -EISDIR;
-	if (!w)
+	if (!w) {
+		if (log_once_per(rel, DSF_WARN_EVERY_S))
+			log_warn("datastores/%s: read-only", rel);
 		return -EACCES;
-	return size == 0 ? 0 : -EINVAL;
+	}
+	if (size != 0) {
+		log_warn(
+			"datastores/%s: truncate to %lld refused: a control file takes a request, write it with echo",
+			rel, (long long)size);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 const struct vfs_provider_ops ds_fs_restore_ops = {

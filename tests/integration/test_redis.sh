@@ -541,8 +541,19 @@ c2 REPLICAOF NO ONE >/dev/null
 # ---- server down
 bash "$RS" stop "$T/r2" >/dev/null 2>&1
 t_check_fails "dump of a stopped server" "Connection refused" cat "$DS/r2/dump.rdb"
+n0=$(wc -l < "$LOG")
 t_check_fails "backup of a stopped server" "Connection refused" \
 	bash -c "echo 1 > '$DS/r2/backup'"
+t_eq "... one line, naming the backup and the cause" \
+	"$(tail -n +$((n0 + 1)) "$LOG" | grep -E '^trovefs: (error|warning):' |
+		grep -c "backup '.*' failed: Connection refused (redis 'r2': cannot connect")" 1
+t_eq "... and no other" "$(tail -n +$((n0 + 1)) "$LOG" | grep -cE '^trovefs: (error|warning):')" 1
+n0=$(wc -l < "$LOG")
+t_check_fails "recover with the server stopped" "Connection refused" \
+	bash -c "echo latest > '$DS/r2/recover'"
+t_eq "... one line" "$(tail -n +$((n0 + 1)) "$LOG" | grep -cE '^trovefs: (error|warning):')" 1
+t_log_has "... which says nothing was touched" \
+	"recover from '.*' failed before the server was touched: Connection refused"
 t_allow "redis 'r2'|datastore 'r2'"
 
 t_check "unmount" t_umount

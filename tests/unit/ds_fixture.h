@@ -73,8 +73,11 @@ static int fake_read(struct ds_stream *s, void *dst, size_t len, size_t *got)
 {
 	size_t n = strlen(g_data) - s->off;
 
-	if (n == 0 && g_stream_end_err)
+	if (n == 0 && g_stream_end_err) {
+		/* as a client whose server went away says it */
+		log_error("fake: connection closed mid-line");
 		return g_stream_end_err;
+	}
 	if (n > len)
 		n = len;
 	memcpy(dst, g_data + s->off, n);
@@ -196,8 +199,10 @@ static int fake_state_read(struct ds *ds, struct meta *m)
 {
 	(void)ds;
 	g_state_reads++;
-	if (g_state_err)
+	if (g_state_err) {
+		log_error("fake: cannot connect");
 		return g_state_err;
+	}
 	if (meta_set(m, "fake-a", g_state_a) ||
 	    meta_set(m, "fake-b", g_state_b))
 		return -ENOMEM;
@@ -287,13 +292,18 @@ struct fixture {
 	struct ds_fs *fs;
 };
 
-static int g_nerrors; /* error lines logged */
+static int g_nerrors;		/* error lines logged */
+static int g_nwarnings;		/* warning lines logged */
+static char g_last_error[1024]; /* the last error line */
 
 static void quiet_hook(int level, const char *msg)
 {
-	(void)msg;
-	if (level <= LOG_ERR)
+	if (level <= LOG_ERR) {
 		g_nerrors++;
+		snprintf(g_last_error, sizeof(g_last_error), "%s", msg);
+	} else if (level == LOG_WARNING) {
+		g_nwarnings++;
+	}
 }
 
 static int setup(void **state)

@@ -343,8 +343,13 @@ static void test_ds_recover_no_safety_backup_no_recover(void **state)
 
 	put_backup(f, "2024-01-01T00:00:00Z", "GOOD-OLD");
 	g_stream_end_err = -ECONNREFUSED;
+	g_nerrors = 0;
 	assert_int_equal(ds_recover(f->ds, "latest", 6), -ECONNREFUSED);
 	assert_int_equal(g_recovers, 0);
+	/* one line: the recover's, with the client's as its cause */
+	assert_int_equal(g_nerrors, 1);
+	assert_non_null(strstr(g_last_error, "failed before the server"));
+	assert_non_null(strstr(g_last_error, "connection closed mid-line"));
 }
 
 /*
@@ -753,6 +758,52 @@ static void stage_failed(char *data)
 	free(data);
 }
 
+/*
+ * A server that goes away during a backup fails the markers' read (a
+ * warning), the stream (the client's error) and the backup: one line,
+ * naming the backup, with the first thing that failed as its cause.
+ */
+static void test_ds_backup_server_gone_one_line(void **state)
+{
+	struct ds *ds = row_ds(*state, 0);
+
+	g_state_err = -ECONNREFUSED;
+	g_stream_end_err = -ECONNRESET;
+	g_nerrors = 0;
+	g_nwarnings = 0;
+	assert_int_equal(ds_backup(ds, "", NULL, 0), -ECONNRESET);
+	assert_int_equal(g_nerrors, 1);
+	assert_int_equal(g_nwarnings, 0);
+	assert_non_null(strstr(g_last_error, "datastore 'sdb0': backup '"));
+	assert_non_null(
+		strstr(g_last_error, "failed: Connection reset by peer"));
+	assert_non_null(strstr(g_last_error, "(fake: cannot connect)"));
+	/* a backup that works still says what went wrong on the way */
+	g_stream_end_err = 0;
+	assert_int_equal(ds_backup(ds, "", NULL, 0), 0);
+	assert_int_equal(g_nerrors, 2);
+	assert_int_equal(g_nwarnings, 1);
+}
+
+/* The staged recover's safety backup fails in its thread: one line. */
+static void test_ds_recover_staged_safety_fails_one_line(void **state)
+{
+	struct ds *ds;
+	char *data = stage_setup(*state, 'G', &ds);
+
+	g_stream_end_err = -ECONNRESET;
+	g_nerrors = 0;
+	assert_int_equal(ds_recover(ds, STAGE_NAME, strlen(STAGE_NAME)),
+			 -ECONNRESET);
+	assert_int_equal(g_nerrors, 1);
+	assert_non_null(strstr(g_last_error, "recover from '" STAGE_NAME
+					     "' failed before the server"));
+	assert_non_null(strstr(g_last_error, "-pre-recover' failed"));
+	/* the staged copy may be complete (the two ran side by side) */
+	assert_int_equal(g_stage_applies, 0);
+	free(data);
+}
+
 static void test_ds_recover_staged_bytes_in_order(void **state)
 {
 	struct fixture *f = *state;
@@ -875,6 +926,8 @@ int main(void)
 		T(test_ds_recover_takes_safety_backup_then_driver),
 		T(test_ds_recover_refuses_corrupt_backup),
 		T(test_ds_recover_no_safety_backup_no_recover),
+		T(test_ds_backup_server_gone_one_line),
+		T(test_ds_recover_staged_safety_fails_one_line),
 		T(test_ds_one_job_at_a_time),
 		T(test_ds_recover_garbage),
 		T(test_ds_recover_driver_error_is_returned),
