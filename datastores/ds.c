@@ -1261,8 +1261,9 @@ int ds_status(struct ds *ds, struct buf *out)
 	buf_printf(out, "last_time: %s\n", when);
 	buf_printf(out, "last_backup: %s\n",
 		   snap.last_backup[0] ? snap.last_backup : "none");
-	if (snap.last_safety[0])
-		buf_printf(out, "last_safety_backup: %s\n", snap.last_safety);
+	/* every key always there, for scripts that read one by name */
+	buf_printf(out, "last_safety_backup: %s\n",
+		   snap.last_safety[0] ? snap.last_safety : "none");
 	if (out->err)
 		return out->err;
 	if (ds->drv->status) {

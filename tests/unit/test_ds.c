@@ -590,7 +590,7 @@ static const struct live_case {
 	{ "7", -ETIMEDOUT, 1 },
 };
 
-/* @ds's status line last_safety_backup into @out; "" if there is none. */
+/* @ds's status line last_safety_backup into @out: "none" if there is none. */
 static void last_safety(struct ds *ds, char *out, size_t size)
 {
 	static const char key[] = "\nlast_safety_backup: ";

@@ -155,6 +155,7 @@ static void test_ds_fs_status_and_progress_text(void **state)
 	buf[n] = '\0';
 	assert_non_null(strstr(buf, "datastore: db\ntype: fake\n"));
 	assert_non_null(strstr(buf, "state: idle\n"));
+	assert_non_null(strstr(buf, "\nlast_safety_backup: none\n"));
 	assert_int_equal(o->release(f->fs, fh), 0);
 	assert_int_equal(o->open(f->fs, "db/progress", O_RDONLY, &fh), 0);
 	n = o->read(f->fs, fh, buf, sizeof(buf) - 1, 0);
