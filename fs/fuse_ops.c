@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "../conf/log.h"
+#include "../backends/store.h"
 #include "vfs.h"
 
 /* include/linux/sched.h: the task is exiting */
@@ -40,22 +41,29 @@ static struct vfs_handle *handle_of(const struct fuse_file_info *fi)
 
 /*
  * @err of @op on @path, with one line for a change refused as read-only
- * (restore/, datastores/, the root): once a minute per path, since
- * `rm -rf` or `touch` of such a path tries several ops, and a tool may
- * retry at will.
+ * (restore/, datastores/, the root) or a name too long for the store:
+ * once a minute per path, since `rm -rf` or `touch` of such a path tries
+ * several ops, and a tool may retry at will.
  */
 static int ro_said(const char *op, const char *path, int err)
 {
 	char key[64];
 
-	if (err != -EROFS || !path)
+	if ((err != -EROFS && err != -ENAMETOOLONG) || !path)
 		return err;
-	snprintf(key, sizeof(key), "EROFS %s", path);
-	if (log_once_per(key, 60))
+	snprintf(key, sizeof(key), "%d %s", err, path);
+	if (!log_once_per(key, 60))
+		return err;
+	if (err == -EROFS)
 		log_warn("%s of '%s' refused (EROFS): only containers/ is "
 			 "writable; restore/ and datastores/ are made by "
 			 "trovefs",
 			 op, path);
+	else
+		/* the reason first: a path this long fills the line */
+		log_warn("%s refused (ENAMETOOLONG): a name in a container is "
+			 "at most %d bytes with its directories: '%s'",
+			 op, STORE_KEY_MAX, path);
 	return err;
 }
 
@@ -130,7 +138,7 @@ static int tfs_getattr(const char *path, struct stat *st,
 	/* no path: an open file unlinked meanwhile (hard_remove) */
 	if (!path)
 		return -ENOENT;
-	return vfs_getattr(tfs()->v, path, st);
+	return ro_said("lookup", path, vfs_getattr(tfs()->v, path, st));
 }
 
 static int tfs_readlink(const char *path, char *buf, size_t size)
@@ -423,6 +431,7 @@ static int tfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	if (err)
 		return ro_said("create", path, err);
 	vfs_handle_set_owner(h, caller_process());
+	fi->direct_io = vfs_handle_direct_io(h); /* O_RDWR: no mmap */
 	fi->fh = (uint64_t)(uintptr_t)h;
 	return 0;
 }

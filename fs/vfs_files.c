@@ -1,7 +1,8 @@
 /*
  * vfs_files.c - open files of the namespace: read handles over a store
- * reader, write handles over a store writer, and the table of files open
- * for writing that makes an uncommitted file visible to getattr/readdir.
+ * reader, write handles over a store writer (the table of files open for
+ * writing that makes an uncommitted file visible to getattr/readdir is
+ * vfs_pending.c).
  *
  * A write handle ("pending", VFS_W_PENDING) streams sequential writes
  * from offset 0 into a writer opened at the first write; the object
@@ -166,284 +167,6 @@ uint64_t vfs_handle_owner(const struct vfs_handle *h)
 	return h->owner;
 }
 
-/* ---- the table of files open for writing ---- */
-
-/* A file being written, visible under its name; files_lock held. */
-static bool is_pending(const struct vfs_handle *h)
-{
-	return h->kind == VFS_H_FILE && h->ws == VFS_W_PENDING && !h->doomed;
-}
-
-static bool pending_is(const struct vfs_handle *h, const char *c, const char *k)
-{
-	return is_pending(h) && strcmp(h->container, c) == 0 &&
-	       strcmp(h->key, k) == 0;
-}
-
-/* The stat of a pending file; files_lock held. */
-static void pending_fill(const struct vfs_handle *h, struct stat *st)
-{
-	vfs_stat_fill(h->v, st, S_IFREG | h->mode, h->written, &h->mtime);
-	vfs_stat_owner(st, h->uid, h->gid);
-}
-
-bool vfs_pending_stat(struct vfs *v, const char *c, const char *k,
-		      struct stat *st)
-{
-	struct vfs_handle *h;
-	bool found = false;
-
-	pthread_mutex_lock(&v->files_lock);
-	for (h = v->handles; h; h = h->next) {
-		if (pending_is(h, c, k)) {
-			pending_fill(h, st);
-			found = true;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&v->files_lock);
-	return found;
-}
-
-/* The name of @h's file relative to @prefix if it sits right there. */
-static const char *name_in(const struct vfs_handle *h, const char *c,
-			   const char *prefix, size_t plen)
-{
-	const char *name;
-
-	if (!is_pending(h) || strcmp(h->container, c) != 0 ||
-	    strncmp(h->key, prefix, plen) != 0)
-		return NULL;
-	name = h->key + plen;
-	if (*name == '\0' || strchr(name, '/') || strlen(name) > VFS_NAME_MAX)
-		return NULL;
-	return name;
-}
-
-int vfs_pending_names(struct vfs *v, const char *c, const char *prefix,
-		      struct vfs_pending_name **out, size_t *n)
-{
-	size_t plen = strlen(prefix);
-	struct vfs_pending_name *names = NULL;
-	struct vfs_handle *h;
-	size_t count = 0;
-	size_t i;
-	int err = 0;
-
-	*out = NULL;
-	*n = 0;
-	pthread_mutex_lock(&v->files_lock);
-	for (h = v->handles; h; h = h->next) {
-		if (name_in(h, c, prefix, plen))
-			count++;
-	}
-	if (count == 0)
-		goto out_unlock;
-	names = calloc(count, sizeof(*names));
-	if (!names) {
-		err = -ENOMEM;
-		goto out_unlock;
-	}
-	count = 0;
-	for (h = v->handles; h; h = h->next) {
-		const char *name = name_in(h, c, prefix, plen);
-
-		if (!name)
-			continue;
-		for (i = 0; i < count; i++) {
-			if (strcmp(names[i].name, name) == 0)
-				break;
-		}
-		if (i < count)
-			continue; /* opened twice: list it once */
-		names[count].name = strdup(name);
-		if (!names[count].name) {
-			err = -ENOMEM;
-			break;
-		}
-		pending_fill(h, &names[count].st);
-		count++;
-	}
-out_unlock:
-	pthread_mutex_unlock(&v->files_lock);
-	if (err) {
-		vfs_pending_names_free(names, count);
-		return err;
-	}
-	*out = names;
-	*n = count;
-	return 0;
-}
-
-void vfs_pending_names_free(struct vfs_pending_name *names, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(names[i].name);
-	free(names);
-}
-
-bool vfs_pending_under(struct vfs *v, const char *c, const char *prefix)
-{
-	size_t plen = strlen(prefix);
-	struct vfs_handle *h;
-	bool found = false;
-
-	pthread_mutex_lock(&v->files_lock);
-	for (h = v->handles; h && !found; h = h->next) {
-		found = is_pending(h) && strcmp(h->container, c) == 0 &&
-			strncmp(h->key, prefix, plen) == 0;
-	}
-	pthread_mutex_unlock(&v->files_lock);
-	return found;
-}
-
-unsigned vfs_pending_doom(struct vfs *v, const char *c, const char *k)
-{
-	struct vfs_handle *h;
-	unsigned n = 0;
-
-	pthread_mutex_lock(&v->files_lock);
-	for (h = v->handles; h; h = h->next) {
-		if (pending_is(h, c, k)) {
-			h->doomed = true;
-			n++;
-		}
-	}
-	pthread_mutex_unlock(&v->files_lock);
-	return n;
-}
-
-/* Renames pending @h to @dc/@dk; files_lock held. 0 or -ENOMEM. */
-static int retarget(struct vfs_handle *h, const char *dc, const char *dk)
-{
-	char *nc = strdup(dc);
-	char *nk = strdup(dk);
-
-	if (!nc || !nk) {
-		free(nc);
-		free(nk);
-		return -ENOMEM;
-	}
-	free(h->container);
-	free(h->key);
-	h->container = nc;
-	h->key = nk;
-	return 0;
-}
-
-int vfs_pending_retarget(struct vfs *v, const char *sc, const char *sk,
-			 const char *dc, const char *dk, bool *replaces)
-{
-	struct vfs_handle *h;
-	int n = 0;
-	int err;
-
-	*replaces = false;
-	pthread_mutex_lock(&v->files_lock);
-	for (h = v->handles; h; h = h->next) {
-		if (!pending_is(h, sc, sk))
-			continue;
-		err = retarget(h, dc, dk);
-		if (err) {
-			n = err;
-			break;
-		}
-		/*
-		 * An older object under the old name must go, unless a
-		 * writer is already open there: its commit replaces that
-		 * object and settle() moves it (deleting then could race
-		 * with the commit).
-		 */
-		if (h->replaces && !h->wkey)
-			*replaces = true;
-		/* the target name may hold an object too, now or later */
-		h->replaces = true;
-		n++;
-	}
-	pthread_mutex_unlock(&v->files_lock);
-	return n;
-}
-
-int vfs_pending_retarget_prefix(struct vfs *v, const char *sc,
-				const char *sprefix, const char *dc,
-				const char *dprefix)
-{
-	char key[STORE_KEY_MAX + 2];
-	size_t slen = strlen(sprefix);
-	struct vfs_handle *h;
-	int err = 0;
-	int n;
-
-	pthread_mutex_lock(&v->files_lock);
-	for (h = v->handles; h && !err; h = h->next) {
-		if (!is_pending(h) || strcmp(h->container, sc) != 0 ||
-		    strncmp(h->key, sprefix, slen) != 0)
-			continue;
-		n = snprintf(key, sizeof(key), "%s%s", dprefix, h->key + slen);
-		if (n < 0 || (size_t)n > STORE_KEY_MAX)
-			err = -ENAMETOOLONG;
-		else
-			err = retarget(h, dc, key);
-	}
-	pthread_mutex_unlock(&v->files_lock);
-	return err;
-}
-
-/* Records what @a changes for the commit of pending @h; files_lock held. */
-static void pending_set(struct vfs_handle *h, const struct vfs_attrs *a)
-{
-	if (a->has_mode)
-		h->mode = a->mode & 07777;
-	if (a->has_mtime) {
-		h->mtime = a->mtime;
-		h->mtime_set = true;
-	}
-	if (a->uid != (uid_t)-1)
-		h->uid = a->uid;
-	if (a->gid != (gid_t)-1)
-		h->gid = a->gid;
-	h->attr_gen++;
-}
-
-/* What the commit of @h stores; files_lock held. */
-static struct vfs_attrs pending_attrs(const struct vfs_handle *h)
-{
-	struct vfs_attrs a = {
-		.has_mode = true,
-		.has_mtime = h->mtime_set,
-		.mode = h->mode,
-		.mtime = h->mtime,
-		.uid = h->uid,
-		.gid = h->gid,
-	};
-
-	return a;
-}
-
-bool vfs_pending_setattr(struct vfs *v, struct vfs_handle *h, const char *c,
-			 const char *k, const struct vfs_attrs *a)
-{
-	struct vfs_handle *p;
-	bool found = false;
-
-	pthread_mutex_lock(&v->files_lock);
-	if (h && h->kind == VFS_H_FILE && h->ws == VFS_W_PENDING) {
-		pending_set(h, a);
-		found = true;
-	} else {
-		for (p = v->handles; p; p = p->next) {
-			if (pending_is(p, c, k)) {
-				pending_set(p, a);
-				found = true;
-			}
-		}
-	}
-	pthread_mutex_unlock(&v->files_lock);
-	return found;
-}
-
 /* ---- open, create ---- */
 
 /*
@@ -482,15 +205,22 @@ static bool pending_exists(struct vfs *v, const char *c, const char *k)
 	return vfs_pending_stat(v, c, k, &st);
 }
 
-/* True if the stat cache holds @c/@k as a file (a fresh stat). */
-static bool known_file(struct vfs *v, const char *c, const char *k)
+/*
+ * True if the stat cache holds @c/@k as a file (a fresh stat); its size
+ * into *@size.
+ */
+static bool known_file(struct vfs *v, const char *c, const char *k,
+		       uint64_t *size)
 {
 	char path[PATH_MAX];
 	struct stat st;
 
-	return !vfs_object_path(path, sizeof(path), c, k) &&
-	       vfs_cache_lookup(&v->cache, path, &st) == VFS_CACHED_STAT &&
-	       S_ISREG(st.st_mode);
+	if (vfs_object_path(path, sizeof(path), c, k) ||
+	    vfs_cache_lookup(&v->cache, path, &st) != VFS_CACHED_STAT ||
+	    !S_ISREG(st.st_mode))
+		return false;
+	*size = (uint64_t)st.st_size;
+	return true;
 }
 
 /* -EISDIR if @c/@k is a directory, else -ENOENT (or a store error). */
@@ -506,6 +236,20 @@ static int absent_error(struct vfs *v, const char *c, const char *k)
 }
 
 static int commit_empty_pending(struct vfs *v, const char *c, const char *k);
+
+/*
+ * What the open flags of a new (pending) file change: O_APPEND; and
+ * O_RDWR gets direct I/O, so that a shared mmap() of it fails with
+ * ENODEV rather than its first page fault reading through the
+ * descriptor being written (EOPNOTSUPP), which kills the process with
+ * SIGBUS.
+ */
+static void pending_open_flags(struct vfs_handle *h, int flags)
+{
+	h->append = (flags & O_APPEND) != 0;
+	if ((flags & O_ACCMODE) == O_RDWR)
+		h->direct_io = true;
+}
 
 /* Opens existing file @c/@k (or fails with -ENOENT, -EISDIR). */
 static int open_key(struct vfs *v, const char *path, const char *c,
@@ -542,11 +286,12 @@ static int open_key(struct vfs *v, const char *path, const char *c,
 			*out = h;
 			return 0;
 		}
-		if (!pending && known_file(v, c, k)) {
+		if (!pending && known_file(v, c, k, &h->obj_size)) {
 			/*
 			 * The reader opens at the first read (vfs_read()):
 			 * rsync opens each file it wrote to fchmod() it and
-			 * reads nothing, which cost the store's HEAD.
+			 * reads nothing, which cost the store's HEAD. That
+			 * read checks it still finds the size seen here.
 			 */
 			handle_link(h);
 			*out = h;
@@ -555,6 +300,10 @@ static int open_key(struct vfs *v, const char *path, const char *c,
 		err = store_reader_open(v->st, c, k, &h->reader);
 		if (vfs_is_absent(err) && pending) {
 			/* being written: its bytes are not in the store yet */
+			if (log_once_per(path, 60))
+				log_warn(
+					"'%s/%s' is being written: it can be read once its writer closed it (EBUSY)",
+					c, k);
 			err = -EBUSY;
 		} else if (!err && pending) {
 			/*
@@ -602,10 +351,14 @@ static int open_key(struct vfs *v, const char *path, const char *c,
 	obj_info_release(&oi);
 	if (flags & O_TRUNC) {
 		handle_free(h);
-		return pending_new(v, path, c, k, &keep, true, out);
+		err = pending_new(v, path, c, k, &keep, true, out);
+		if (!err)
+			pending_open_flags(*out, flags);
+		return err;
 	}
 	/* writable only after ftruncate(fd, 0): see vfs_write() */
 	h->ws = VFS_W_EXISTING;
+	h->append = (flags & O_APPEND) != 0;
 	h->mode = keep.mode;
 	h->uid = keep.uid;
 	h->gid = keep.gid;
@@ -654,7 +407,10 @@ int vfs_create(struct vfs *v, const char *path, mode_t mode, int flags,
 	if (err)
 		return err;
 	a.mode = mode;
-	return pending_new(v, path, vp.container, vp.key, &a, false, out);
+	err = pending_new(v, path, vp.container, vp.key, &a, false, out);
+	if (!err)
+		pending_open_flags(*out, flags);
+	return err;
 }
 
 int vfs_open(struct vfs *v, const char *path, int flags,
@@ -729,8 +485,8 @@ ssize_t vfs_read(struct vfs_handle *h, char *buf, size_t size, off_t off)
 	}
 	if (h->reads_empty)
 		goto out_unlock;
-	if (h->gone) {
-		err = -ENOENT;
+	if (h->gone_err) {
+		err = h->gone_err;
 		goto out_unlock;
 	}
 	if (!h->reader) {
@@ -744,8 +500,20 @@ ssize_t vfs_read(struct vfs_handle *h, char *buf, size_t size, off_t off)
 			log_warn(
 				"'%s' was deleted before its first read; reads fail with ENOENT",
 				handle_name(h, name, sizeof(name)));
-			h->gone = true;
+			h->gone_err = -ENOENT;
 			err = -ENOENT;
+		}
+		if (!err && h->reader->size != h->obj_size) {
+			/* the open saw another version: stay on none */
+			log_warn(
+				"'%s' was replaced between its open and its first read (%llu bytes, now %llu); reads fail with ESTALE",
+				handle_name(h, name, sizeof(name)),
+				(unsigned long long)h->obj_size,
+				(unsigned long long)h->reader->size);
+			store_reader_close(h->reader);
+			h->reader = NULL;
+			h->gone_err = -ESTALE;
+			err = -ESTALE;
 		}
 		if (err)
 			goto out_unlock;
@@ -902,6 +670,8 @@ static int existing_to_appended(struct vfs_handle *h)
 			err == -ESTALE
 				? "it was replaced or deleted since it was opened"
 				: vfs_strerror(err, ebuf, sizeof(ebuf)));
+		h->warned = true;
+		h->err = err; /* sticky: the close fails too */
 		return err;
 	}
 	log_info("appending to '%s': its %llu bytes are stored anew first",
@@ -920,6 +690,66 @@ static int existing_to_appended(struct vfs_handle *h)
 	return err;
 }
 
+/*
+ * A write refused on existing @h: one warning ("@before 'c/k' @after")
+ * per handle, and @err sticks, so later writes and the close fail too.
+ * h->lock held.
+ */
+static int refuse_sticky(struct vfs_handle *h, int err, const char *before,
+			 const char *after)
+{
+	char name[VFS_LOG_NAME_MAX];
+
+	if (!h->warned)
+		log_warn("%s '%s' %s", before,
+			 handle_name(h, name, sizeof(name)), after);
+	h->warned = true;
+	h->err = err;
+	return err;
+}
+
+/*
+ * One error line for a failed @what (write, store) of @name: the held
+ * @cause alone when it names the file already (the local store's "cannot
+ * write 'c/k': ..."), else ours with it in brackets.
+ */
+static void failed_line(const char *what, const char *name, int err,
+			const char *cause)
+{
+	char ebuf[64];
+
+	if (cause[0] && strstr(cause, name))
+		log_error("%s", cause);
+	else
+		log_error("cannot %s '%s': %s%s%s%s", what, name,
+			  vfs_strerror(err, ebuf, sizeof(ebuf)),
+			  cause[0] ? " (" : "", cause, cause[0] ? ")" : "");
+}
+
+/*
+ * Zeros up to @off, then @buf. A failure is one line, with what the store
+ * said as its cause, and is not told again by the commit. h->lock held.
+ */
+static int write_locked(struct vfs_handle *h, const char *buf, size_t size,
+			uint64_t off)
+{
+	char name[VFS_LOG_NAME_MAX];
+	char cause[512];
+	int err;
+
+	log_defer_begin();
+	err = zero_fill_locked(h, off);
+	if (!err)
+		err = append_locked(h, buf, size);
+	log_defer_end(err != 0, cause, sizeof(cause));
+	if (err) {
+		failed_line("write", handle_name(h, name, sizeof(name)), err,
+			    cause);
+		h->warned = true;
+	}
+	return err;
+}
+
 ssize_t vfs_write(struct vfs_handle *h, const char *buf, size_t size, off_t off)
 {
 	char name[VFS_LOG_NAME_MAX];
@@ -933,11 +763,32 @@ ssize_t vfs_write(struct vfs_handle *h, const char *buf, size_t size, off_t off)
 		return h->pops->write(h->p, h->pfh, buf, size, off);
 	}
 	pthread_mutex_lock(&h->lock);
+	/*
+	 * O_APPEND: at the end of what this descriptor holds. The kernel's
+	 * offset is its idea of the size, which may be another descriptor's
+	 * file being written or a size cached before another client
+	 * replaced the object: writing there would pad with zeros.
+	 */
+	if (h->append)
+		off = (off_t)(h->ws == VFS_W_EXISTING ? h->obj_size
+						      : h->written);
 	switch (h->ws) {
 	case VFS_W_NONE:
 		err = -EBADF;
 		goto out_unlock;
 	case VFS_W_EXISTING:
+		if (h->err) {
+			err = h->err;
+			goto out_unlock;
+		}
+		if ((h->obj_size == 0 || (uint64_t)off >= h->obj_size) &&
+		    pending_exists(h->v, h->container, h->key)) {
+			/* two files would be stored, the last close winning */
+			err = refuse_sticky(
+				h, -EBUSY, "appending to",
+				"refused: another descriptor is writing it");
+			goto out_unlock;
+		}
 		if (h->obj_size == 0) {
 			/* appending to an empty file (touch f; cmd >> f) */
 			existing_to_pending(h);
@@ -949,12 +800,10 @@ ssize_t vfs_write(struct vfs_handle *h, const char *buf, size_t size, off_t off)
 				goto out_unlock;
 			break;
 		}
-		if (!h->warned)
-			log_warn(
-				"writing into existing '%s' below its end is not supported (only appending, or writing a new or truncated file)",
-				handle_name(h, name, sizeof(name)));
-		h->warned = true;
-		err = -EOPNOTSUPP;
+		/* sticky: a later append must not store around the hole */
+		err = refuse_sticky(
+			h, -EOPNOTSUPP, "writing into existing",
+			"below its end is not supported (only appending, or writing a new or truncated file)");
 		goto out_unlock;
 	case VFS_W_DONE:
 		if (!h->warned)
@@ -984,9 +833,7 @@ ssize_t vfs_write(struct vfs_handle *h, const char *buf, size_t size, off_t off)
 	}
 	if (size == 0)
 		goto out_unlock;
-	err = zero_fill_locked(h, (uint64_t)off);
-	if (!err)
-		err = append_locked(h, buf, size);
+	err = write_locked(h, buf, size, (uint64_t)off);
 out_unlock:
 	pthread_mutex_unlock(&h->lock);
 	return err ? err : (ssize_t)size;
@@ -1123,7 +970,7 @@ static int apply_late_attrs(struct vfs_handle *h, unsigned gen)
 		pthread_mutex_unlock(&v->files_lock);
 		return 0;
 	}
-	a = pending_attrs(h);
+	a = vfs_pending_attrs(h);
 	c = strdup(h->container);
 	k = strdup(h->key);
 	pthread_mutex_unlock(&v->files_lock);
@@ -1140,8 +987,8 @@ static int apply_late_attrs(struct vfs_handle *h, unsigned gen)
 static int commit_locked(struct vfs_handle *h)
 {
 	struct vfs *v = h->v;
+	char cause[512] = "";
 	char name[VFS_LOG_NAME_MAX];
-	char ebuf[64];
 	struct vfs_attrs a;
 	struct meta m;
 	unsigned gen;
@@ -1150,7 +997,7 @@ static int commit_locked(struct vfs_handle *h)
 
 	pthread_mutex_lock(&v->files_lock);
 	doomed = h->doomed;
-	a = pending_attrs(h);
+	a = vfs_pending_attrs(h);
 	gen = h->attr_gen;
 	pthread_mutex_unlock(&v->files_lock);
 	if (!a.has_mtime) {
@@ -1170,7 +1017,9 @@ static int commit_locked(struct vfs_handle *h)
 	if (!err) {
 		uint64_t bytes = h->w->written;
 
+		log_defer_begin();
 		err = store_writer_commit(h->w, &m);
+		log_defer_end(err != 0, cause, sizeof(cause));
 		h->w = NULL;
 		if (!err)
 			log_debug("committed '%s' (%llu bytes)",
@@ -1179,11 +1028,10 @@ static int commit_locked(struct vfs_handle *h)
 	}
 	meta_release(&m);
 	if (err) {
-		/* a refused random write was logged already */
-		if (err != -EOPNOTSUPP || !h->warned)
-			log_error("cannot store '%s': %s",
-				  handle_name(h, name, sizeof(name)),
-				  vfs_strerror(err, ebuf, sizeof(ebuf)));
+		/* a failed or refused write was told already */
+		if (err != h->err || !h->warned)
+			failed_line("store", handle_name(h, name, sizeof(name)),
+				    err, cause);
 		drop_pending(h);
 		return err;
 	}
@@ -1232,6 +1080,8 @@ int vfs_flush(struct vfs_handle *h)
 	/* nothing written yet: maybe a dup2()ed descriptor, see the top */
 	if (h->ws == VFS_W_PENDING && (h->w || h->err))
 		err = commit_locked(h);
+	else if (h->ws == VFS_W_EXISTING)
+		err = h->err; /* a refused write: the close says it too */
 	pthread_mutex_unlock(&h->lock);
 	return err;
 }
@@ -1355,7 +1205,7 @@ static struct vfs_handle *pending_get(struct vfs *v, const char *c,
 
 	pthread_mutex_lock(&v->files_lock);
 	for (h = v->handles; h; h = h->next) {
-		if (pending_is(h, c, k)) {
+		if (vfs_pending_is(h, c, k)) {
 			h->refs++;
 			break;
 		}

@@ -211,7 +211,8 @@ struct vfs_handle {
 	pthread_mutex_t lock;
 	bool can_read;
 	bool reads_empty; /* opened while its empty creation awaits release */
-	bool gone;	  /* deleted before the first read: reads ENOENT */
+	int gone_err;	  /* deleted (-ENOENT) or replaced (-ESTALE)
+			   * before the first read: what reads get */
 	bool direct_io;	  /* opened while a new file replaces it */
 	struct store_reader *reader; /* owned; NULL until the first read
 				      * for O_RDWR, or a file cached */
@@ -220,7 +221,10 @@ struct vfs_handle {
 	char *wkey;
 	int err;	   /* sticky error of the write */
 	bool warned;	   /* one log line per handle */
-	uint64_t obj_size; /* VFS_W_EXISTING: size of the object */
+	bool append;	   /* O_APPEND: every write goes at the end */
+	uint64_t obj_size; /* VFS_W_EXISTING: size of the object; a read
+			    * handle whose reader waits for the first read:
+			    * the size the open saw */
 
 	/* under files_lock (changed under lock too where noted) */
 	enum vfs_wstate ws; /* changed under lock + files_lock */
@@ -377,6 +381,12 @@ bool vfs_pending_setattr(struct vfs *v, struct vfs_handle *h,
 			 const char *container, const char *key,
 			 const struct vfs_attrs *a);
 void vfs_handles_free(struct vfs *v);
+/*
+ * vfs_pending.c, for vfs_files.c: @h is a file being written under
+ * @c/@k; the attributes its commit stores. files_lock held.
+ */
+bool vfs_pending_is(const struct vfs_handle *h, const char *c, const char *k);
+struct vfs_attrs vfs_pending_attrs(const struct vfs_handle *h);
 
 /* vfs_copy.c */
 /*

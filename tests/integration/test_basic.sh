@@ -126,6 +126,68 @@ fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)
 os.write(fd, b"abcdef")
 os.pwrite(fd, b"x", 2)' "$C/text"
 t_eq "... leaves the file as it was" "$(cat "$C/text")" "hello"
+t_check_fails "an append after a refused write in the middle" \
+	"Operation not supported" python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    os.pwrite(fd, b"x", 2)
+except OSError:
+    pass
+try:
+    os.pwrite(fd, b"more", 6)
+finally:
+    os.close(fd)' "$C/text"
+t_eq "... leaves the file as it was" "$(cat "$C/text")" "hello"
+# two appenders at once: the second is refused (EBUSY, one line), the
+# first is stored whole; never zeros where the other one's bytes were
+printf 'start\n' > "$C/log2"
+n0=$(wc -l < "$LOG")
+t_check_fails "a second appender while one appends" "Device or resource busy" \
+	python3 -c 'import os, sys
+a = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+b = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+os.write(a, b"A1\n")
+try:
+    os.write(b, b"B1\n")
+finally:
+    os.write(a, b"A2\n")
+    os.close(a)
+    try:
+        os.close(b)
+    except OSError:
+        pass' "$C/log2"
+t_eq "... the first one's file is stored" "$(cat "$C/log2")" "start
+A1
+A2"
+t_eq "... with one line" "$(tail -n +$((n0 + 1)) "$LOG" | grep -c '^trovefs: \(warning\|error\):')" 1
+t_allow "appending to '.*' refused: another descriptor is writing it"
+# a shared mmap of a new file fails (ENODEV) instead of killing with SIGBUS
+t_check_fails "mmap of a new file open for read and write" "No such device" \
+	python3 -c 'import os, sys, mmap
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+os.ftruncate(fd, 8192)
+m = mmap.mmap(fd, 8192)
+m[0:5] = b"hello"' "$C/mm"
+rm -f "$C/mm" "$C/log2"
+# a file open for reading stays on the version it opened, also when its
+# first read comes after the replacement
+t_check_fails "a read after the file was replaced since its open" \
+	"Stale file handle" python3 -c 'import os, sys
+open(sys.argv[1], "wb").write(b"OLD" * 1000)
+os.stat(sys.argv[1])
+r = os.open(sys.argv[1], os.O_RDONLY)
+open(sys.argv[1], "wb").write(b"NEW" * 10)
+os.pread(r, 100000, 0)' "$C/ver"
+t_allow "'.*/ver' was replaced between its open and its first read"
+rm -f "$C/ver"
+# a name longer than a key may be: ENAMETOOLONG and one line
+long=$(printf 'd%.0s' $(seq 200))/$(printf 'e%.0s' $(seq 200))
+long=$long/$long/$long/x
+t_check_fails "a path longer than a key may be" "File name too long" \
+	mkdir -p "$C/$long"
+t_log_has "... one line says so" "refused \(ENAMETOOLONG\): a name in a container is at most 1024 bytes"
+t_allow "refused \(ENAMETOOLONG\)"
+rm -rf "$C/$(printf 'd%.0s' $(seq 200))"
 
 # sparse files: cp seeks over the holes and extends the tail with
 # ftruncate(); the holes are stored as zeros (over an existing file too)

@@ -145,8 +145,11 @@ static void test_write_existing_needs_truncate(void **state)
 	log_lines = 0;
 	assert_int_equal(vfs_write(h, "new", 3, 0), -EOPNOTSUPP);
 	assert_int_equal(log_lines, 1);
-	assert_int_equal(vfs_flush(h), 0);
+	/* sticky: an append after it is refused too, and so is the close */
+	assert_int_equal(vfs_write(h, "more", 4, 8), -EOPNOTSUPP);
+	assert_int_equal(vfs_flush(h), -EOPNOTSUPP);
 	assert_int_equal(vfs_release(h), 0);
+	assert_int_equal(log_lines, 1);
 	assert_stored(f, "e", "original");
 	assert_int_equal(mem_store_calls(f->mem, MEM_OP_WRITER_OPEN), 1);
 
@@ -214,16 +217,51 @@ static void test_append_to_existing(void **state)
 	log_lines = 0;
 	assert_int_equal(vfs_write(h, "x", 1, 17), -ESTALE);
 	assert_int_equal(log_lines, 1);
+	assert_int_equal(vfs_flush(h), -ESTALE);
 	assert_int_equal(vfs_release(h), 0);
+	assert_int_equal(log_lines, 1);
 	assert_stored(f, "a", "theirs");
+
+	/*
+	 * O_APPEND goes at the end of what the descriptor opened, whatever
+	 * offset the kernel gives (its cached size of an older version, or
+	 * of another descriptor's file being written): no zeros between.
+	 */
+	assert_int_equal(vfs_open(f->v, P "a", O_WRONLY | O_APPEND, &h), 0);
+	assert_int_equal(vfs_write(h, "1", 1, 100), 1);
+	assert_int_equal(vfs_write(h, "2", 1, 50), 1);
+	assert_int_equal(vfs_flush(h), 0);
+	assert_int_equal(vfs_release(h), 0);
+	assert_stored(f, "a", "theirs12");
+
+	/* two appenders at once: the second is refused, the first stored */
+	{
+		struct vfs_handle *h2;
+
+		assert_int_equal(vfs_open(f->v, P "a", O_WRONLY | O_APPEND, &h),
+				 0);
+		assert_int_equal(
+			vfs_open(f->v, P "a", O_WRONLY | O_APPEND, &h2), 0);
+		assert_int_equal(vfs_write(h, "A", 1, 8), 1);
+		log_lines = 0;
+		assert_int_equal(vfs_write(h2, "B", 1, 9), -EBUSY);
+		assert_int_equal(log_lines, 1);
+		assert_int_equal(vfs_write(h, "a", 1, 9), 1);
+		assert_int_equal(vfs_flush(h), 0);
+		assert_int_equal(vfs_flush(h2), -EBUSY);
+		assert_int_equal(vfs_release(h), 0);
+		assert_int_equal(vfs_release(h2), 0);
+		assert_int_equal(log_lines, 1);
+		assert_stored(f, "a", "theirs12Aa");
+	}
 
 	/* the copy fails: the write and the close fail, the old one stays */
 	assert_int_equal(vfs_open(f->v, P "a", O_WRONLY | O_APPEND, &h), 0);
 	mem_store_fail(f->mem, MEM_OP_READ, 1, -EIO);
-	assert_int_equal(vfs_write(h, "x", 1, 6), -EIO);
+	assert_int_equal(vfs_write(h, "x", 1, 10), -EIO);
 	assert_int_equal(vfs_flush(h), -EIO);
 	assert_int_equal(vfs_release(h), 0);
-	assert_stored(f, "a", "theirs");
+	assert_stored(f, "a", "theirs12Aa");
 }
 
 /* A head() during which the touch's release lands (its commit ends). */
@@ -468,6 +506,30 @@ static void test_read_while_replaced(void **state)
 	assert_int_equal(vfs_release(w), 0);
 	assert_int_equal(vfs_release(r), 0);
 	assert_stored(f, "f", "new");
+}
+
+/*
+ * A file opened from the stat cache opens its reader at the first read;
+ * replaced in the store before that read, it stays on no version: ESTALE
+ * and one line, never the other version's bytes.
+ */
+static void test_read_pinned_from_open(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *r;
+	struct stat st;
+	char buf[32] = "";
+
+	put(f->st, C, "p", "the old content", NULL, NULL);
+	assert_int_equal(vfs_getattr(f->v, P "p", &st), 0);
+	assert_int_equal(vfs_open(f->v, P "p", O_RDONLY, &r), 0);
+	put(f->st, C, "p", "NEW", NULL, NULL);
+	log_lines = 0;
+	assert_int_equal(vfs_read(r, buf, sizeof(buf), 0), -ESTALE);
+	assert_int_equal(vfs_read(r, buf, sizeof(buf), 0), -ESTALE);
+	assert_int_equal(log_lines, 1);
+	assert_string_equal(buf, "");
+	assert_int_equal(vfs_release(r), 0);
 }
 
 static void test_open_errors(void **state)
@@ -929,6 +991,7 @@ int main(void)
 		T(test_read_before_release_of_empty_file),
 		T(test_write_before_release_of_empty_file),
 		T(test_read_while_replaced),
+		T(test_read_pinned_from_open),
 		T(test_open_errors),
 		T(test_read_errors_pass_through),
 		T(test_concurrent_reads_one_handle),
