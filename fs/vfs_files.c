@@ -708,48 +708,6 @@ static int refuse_sticky(struct vfs_handle *h, int err, const char *before,
 	return err;
 }
 
-/*
- * One error line for a failed @what (write, store) of @name: the held
- * @cause alone when it names the file already (the local store's "cannot
- * write 'c/k': ..."), else ours with it in brackets.
- */
-static void failed_line(const char *what, const char *name, int err,
-			const char *cause)
-{
-	char ebuf[64];
-
-	if (cause[0] && strstr(cause, name))
-		log_error("%s", cause);
-	else
-		log_error("cannot %s '%s': %s%s%s%s", what, name,
-			  vfs_strerror(err, ebuf, sizeof(ebuf)),
-			  cause[0] ? " (" : "", cause, cause[0] ? ")" : "");
-}
-
-/*
- * Zeros up to @off, then @buf. A failure is one line, with what the store
- * said as its cause, and is not told again by the commit. h->lock held.
- */
-static int write_locked(struct vfs_handle *h, const char *buf, size_t size,
-			uint64_t off)
-{
-	char name[VFS_LOG_NAME_MAX];
-	char cause[512];
-	int err;
-
-	log_defer_begin();
-	err = zero_fill_locked(h, off);
-	if (!err)
-		err = append_locked(h, buf, size);
-	log_defer_end(err != 0, cause, sizeof(cause));
-	if (err) {
-		failed_line("write", handle_name(h, name, sizeof(name)), err,
-			    cause);
-		h->warned = true;
-	}
-	return err;
-}
-
 ssize_t vfs_write(struct vfs_handle *h, const char *buf, size_t size, off_t off)
 {
 	char name[VFS_LOG_NAME_MAX];
@@ -833,7 +791,9 @@ ssize_t vfs_write(struct vfs_handle *h, const char *buf, size_t size, off_t off)
 	}
 	if (size == 0)
 		goto out_unlock;
-	err = write_locked(h, buf, size, (uint64_t)off);
+	err = zero_fill_locked(h, (uint64_t)off);
+	if (!err)
+		err = append_locked(h, buf, size);
 out_unlock:
 	pthread_mutex_unlock(&h->lock);
 	return err ? err : (ssize_t)size;
@@ -987,8 +947,8 @@ static int apply_late_attrs(struct vfs_handle *h, unsigned gen)
 static int commit_locked(struct vfs_handle *h)
 {
 	struct vfs *v = h->v;
-	char cause[512] = "";
 	char name[VFS_LOG_NAME_MAX];
+	char ebuf[64];
 	struct vfs_attrs a;
 	struct meta m;
 	unsigned gen;
@@ -1017,9 +977,7 @@ static int commit_locked(struct vfs_handle *h)
 	if (!err) {
 		uint64_t bytes = h->w->written;
 
-		log_defer_begin();
 		err = store_writer_commit(h->w, &m);
-		log_defer_end(err != 0, cause, sizeof(cause));
 		h->w = NULL;
 		if (!err)
 			log_debug("committed '%s' (%llu bytes)",
@@ -1028,10 +986,11 @@ static int commit_locked(struct vfs_handle *h)
 	}
 	meta_release(&m);
 	if (err) {
-		/* a failed or refused write was told already */
+		/* a refused write was told already */
 		if (err != h->err || !h->warned)
-			failed_line("store", handle_name(h, name, sizeof(name)),
-				    err, cause);
+			log_error("cannot store '%s': %s",
+				  handle_name(h, name, sizeof(name)),
+				  vfs_strerror(err, ebuf, sizeof(ebuf)));
 		drop_pending(h);
 		return err;
 	}
