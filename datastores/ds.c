@@ -1028,8 +1028,8 @@ static int recover_staged_prepare(struct ds *ds, const char *name, char *safety,
 	/* 1. what runs now is kept first: a failed recover loses nothing */
 	err = job.err;
 	if (err) {
-		log_error("%s",
-			  job.why); /* held: the recover's line tells it */
+		/* held, so the recover's one line carries it as its cause */
+		log_error("%s", job.why);
 		goto out_free;
 	}
 	safety_record(ds, job.name);

@@ -45,7 +45,7 @@ static struct vfs_handle *handle_of(const struct fuse_file_info *fi)
  * once a minute per path, since `rm -rf` or `touch` of such a path tries
  * several ops, and a tool may retry at will.
  */
-static int ro_said(const char *op, const char *path, int err)
+static int refusal_said(const char *op, const char *path, int err)
 {
 	char key[64];
 
@@ -138,7 +138,7 @@ static int tfs_getattr(const char *path, struct stat *st,
 	/* no path: an open file unlinked meanwhile (hard_remove) */
 	if (!path)
 		return -ENOENT;
-	return ro_said("lookup", path, vfs_getattr(tfs()->v, path, st));
+	return refusal_said("lookup", path, vfs_getattr(tfs()->v, path, st));
 }
 
 static int tfs_readlink(const char *path, char *buf, size_t size)
@@ -148,13 +148,14 @@ static int tfs_readlink(const char *path, char *buf, size_t size)
 
 static int tfs_symlink(const char *target, const char *path)
 {
-	return ro_said("symlink", path, vfs_symlink(tfs()->v, target, path));
+	return refusal_said("symlink", path,
+			    vfs_symlink(tfs()->v, target, path));
 }
 
 static int tfs_mknod(const char *path, mode_t mode, dev_t rdev)
 {
 	(void)rdev;
-	return ro_said("mknod", path, vfs_mknod(tfs()->v, path, mode));
+	return refusal_said("mknod", path, vfs_mknod(tfs()->v, path, mode));
 }
 
 static int tfs_link(const char *from, const char *to)
@@ -247,17 +248,17 @@ static int tfs_releasedir(const char *path, struct fuse_file_info *fi)
 
 static int tfs_mkdir(const char *path, mode_t mode)
 {
-	return ro_said("mkdir", path, vfs_mkdir(tfs()->v, path, mode));
+	return refusal_said("mkdir", path, vfs_mkdir(tfs()->v, path, mode));
 }
 
 static int tfs_rmdir(const char *path)
 {
-	return ro_said("rmdir", path, vfs_rmdir(tfs()->v, path));
+	return refusal_said("rmdir", path, vfs_rmdir(tfs()->v, path));
 }
 
 static int tfs_unlink(const char *path)
 {
-	return ro_said("unlink", path, vfs_unlink(tfs()->v, path));
+	return refusal_said("unlink", path, vfs_unlink(tfs()->v, path));
 }
 
 static int tfs_rename(const char *from, const char *to, unsigned int flags)
@@ -270,26 +271,27 @@ static int tfs_rename(const char *from, const char *to, unsigned int flags)
 		vflags |= VFS_RENAME_NOREPLACE;
 	if (flags & RENAME_EXCHANGE)
 		vflags |= VFS_RENAME_EXCHANGE;
-	return ro_said("rename", from, vfs_rename(tfs()->v, from, to, vflags));
+	return refusal_said("rename", from,
+			    vfs_rename(tfs()->v, from, to, vflags));
 }
 
 static int tfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
-	return ro_said("truncate", path,
-		       vfs_truncate(tfs()->v, path, size, handle_of(fi)));
+	return refusal_said("truncate", path,
+			    vfs_truncate(tfs()->v, path, size, handle_of(fi)));
 }
 
 static int tfs_utimens(const char *path, const struct timespec tv[2],
 		       struct fuse_file_info *fi)
 {
-	return ro_said("utimens", path,
-		       vfs_utimens(tfs()->v, path, tv, handle_of(fi)));
+	return refusal_said("utimens", path,
+			    vfs_utimens(tfs()->v, path, tv, handle_of(fi)));
 }
 
 static int tfs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-	return ro_said("chmod", path,
-		       vfs_chmod(tfs()->v, path, mode, handle_of(fi)));
+	return refusal_said("chmod", path,
+			    vfs_chmod(tfs()->v, path, mode, handle_of(fi)));
 }
 
 /* True if the calling process is in group @gid. */
@@ -347,8 +349,8 @@ static int tfs_chown(const char *path, uid_t uid, gid_t gid,
 			 (long)(int)gid);
 	if (err)
 		return err;
-	return ro_said("chown", path,
-		       vfs_chown(tfs()->v, path, uid, gid, handle_of(fi)));
+	return refusal_said("chown", path,
+			    vfs_chown(tfs()->v, path, uid, gid, handle_of(fi)));
 }
 
 /*
@@ -429,7 +431,7 @@ static int tfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 
 	err = vfs_create(tfs()->v, path, mode, fi->flags, &h);
 	if (err)
-		return ro_said("create", path, err);
+		return refusal_said("create", path, err);
 	vfs_handle_set_owner(h, caller_process());
 	fi->direct_io = vfs_handle_direct_io(h); /* O_RDWR: no mmap */
 	fi->fh = (uint64_t)(uintptr_t)h;
@@ -443,7 +445,7 @@ static int tfs_open(const char *path, struct fuse_file_info *fi)
 
 	err = vfs_open(tfs()->v, path, fi->flags, &h);
 	if (err)
-		return ro_said("open for writing", path, err);
+		return refusal_said("open for writing", path, err);
 	/* only a handle that can write has a commit for its owner's close */
 	if ((fi->flags & O_ACCMODE) != O_RDONLY)
 		vfs_handle_set_owner(h, caller_process());

@@ -500,8 +500,7 @@ ssize_t vfs_read(struct vfs_handle *h, char *buf, size_t size, off_t off)
 			log_warn(
 				"'%s' was deleted before its first read; reads fail with ENOENT",
 				handle_name(h, name, sizeof(name)));
-			h->gone_err = -ENOENT;
-			err = -ENOENT;
+			err = h->gone_err = -ENOENT;
 		}
 		if (!err && h->reader->size != h->obj_size) {
 			/* the open saw another version: stay on none */
@@ -512,8 +511,7 @@ ssize_t vfs_read(struct vfs_handle *h, char *buf, size_t size, off_t off)
 				(unsigned long long)h->reader->size);
 			store_reader_close(h->reader);
 			h->reader = NULL;
-			h->gone_err = -ESTALE;
-			err = -ESTALE;
+			err = h->gone_err = -ESTALE;
 		}
 		if (err)
 			goto out_unlock;
