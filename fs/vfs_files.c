@@ -206,6 +206,19 @@ static bool pending_exists(struct vfs *v, const char *c, const char *k)
 }
 
 /*
+ * True if another descriptor is writing bytes into @c/@k. An empty one
+ * is not counted: that is the touch before "touch f; cmd >> f", whose
+ * release (the commit of the empty file) can come after cmd's first
+ * write.
+ */
+static bool pending_has_bytes(struct vfs *v, const char *c, const char *k)
+{
+	struct stat st;
+
+	return vfs_pending_stat(v, c, k, &st) && st.st_size > 0;
+}
+
+/*
  * True if the stat cache holds @c/@k as a file (a fresh stat); its size
  * into *@size.
  */
@@ -738,7 +751,7 @@ ssize_t vfs_write(struct vfs_handle *h, const char *buf, size_t size, off_t off)
 			goto out_unlock;
 		}
 		if ((h->obj_size == 0 || (uint64_t)off >= h->obj_size) &&
-		    pending_exists(h->v, h->container, h->key)) {
+		    pending_has_bytes(h->v, h->container, h->key)) {
 			/* two files would be stored, the last close winning */
 			err = refuse_sticky(
 				h, -EBUSY, "appending to",

@@ -509,6 +509,28 @@ static void test_read_while_replaced(void **state)
 }
 
 /*
+ * touch g; echo y >> g where the touch's release, its commit of the empty
+ * file, is still under way at the append's first write: the empty file
+ * being created is no second writer, so the append goes on.
+ */
+static void test_append_while_empty_creation_commits(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *t;
+	struct vfs_handle *h;
+
+	assert_int_equal(vfs_create(f->v, P "g", 0644, O_WRONLY | O_CREAT, &t),
+			 0);
+	put(f->st, C, "g", "", NULL, NULL); /* its commit reached the store */
+	assert_int_equal(vfs_open(f->v, P "g", O_WRONLY | O_APPEND, &h), 0);
+	assert_int_equal(vfs_write(h, "y\n", 2, 0), 2);
+	assert_int_equal(vfs_release(t), 0);
+	assert_int_equal(vfs_flush(h), 0);
+	assert_int_equal(vfs_release(h), 0);
+	assert_stored(f, "g", "y\n");
+}
+
+/*
  * A file opened from the stat cache opens its reader at the first read;
  * replaced in the store before that read, it stays on no version: ESTALE
  * and one line, never the other version's bytes.
@@ -992,6 +1014,7 @@ int main(void)
 		T(test_write_before_release_of_empty_file),
 		T(test_read_while_replaced),
 		T(test_read_pinned_from_open),
+		T(test_append_while_empty_creation_commits),
 		T(test_open_errors),
 		T(test_read_errors_pass_through),
 		T(test_concurrent_reads_one_handle),
