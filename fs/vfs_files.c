@@ -72,6 +72,7 @@ static struct vfs_handle *handle_new(struct vfs *v, enum vfs_handle_kind kind,
 	h->v = v;
 	h->kind = kind;
 	h->refs = 1;
+	h->opens = 1;
 	h->uid = (uid_t)-1;
 	h->gid = (gid_t)-1;
 	clock_gettime(CLOCK_REALTIME, &h->mtime);
@@ -157,14 +158,15 @@ const char *vfs_handle_path(const struct vfs_handle *h)
 	return h->path;
 }
 
+/* atomic: a shared handle (join_pending()) gets its second opener's */
 void vfs_handle_set_owner(struct vfs_handle *h, uint64_t owner)
 {
-	h->owner = owner;
+	__atomic_store_n(&h->owner, owner, __ATOMIC_RELAXED);
 }
 
 uint64_t vfs_handle_owner(const struct vfs_handle *h)
 {
-	return h->owner;
+	return __atomic_load_n(&h->owner, __ATOMIC_RELAXED);
 }
 
 /* ---- open, create ---- */
@@ -249,9 +251,12 @@ static int absent_error(struct vfs *v, const char *c, const char *k)
 }
 
 static int commit_empty_pending(struct vfs *v, const char *c, const char *k);
+static struct vfs_handle *pending_get(struct vfs *v, const char *c,
+				      const char *k);
 
 /*
- * What the open flags of a new (pending) file change: O_APPEND; and
+ * What the open flags of a new (pending) file change, or of a second
+ * open joining it (join_pending()): O_APPEND; and
  * O_RDWR gets direct I/O, so that a shared mmap() of it fails with
  * ENODEV rather than its first page fault reading through the
  * descriptor being written (EOPNOTSUPP), which kills the process with
@@ -259,9 +264,47 @@ static int commit_empty_pending(struct vfs *v, const char *c, const char *k);
  */
 static void pending_open_flags(struct vfs_handle *h, int flags)
 {
-	h->append = (flags & O_APPEND) != 0;
+	if (flags & O_APPEND)
+		h->append = true;
 	if ((flags & O_ACCMODE) == O_RDWR)
 		h->direct_io = true;
+}
+
+/*
+ * A second open for writing of a file being created that has nothing
+ * written yet shares its handle: "touch f; cmd > f" (touch's release,
+ * which would commit the empty file, may come after cmd's open), a
+ * redirection opened again ("cmd > f 2> f"), ": > f; cmd >> f". Both
+ * descriptors then write the one file, sequentially from 0, and the
+ * last release (or a close after writing) commits it: committing the
+ * empty file here instead left the first descriptor writing a file
+ * already stored (EOPNOTSUPP). True and *@out set if joined.
+ */
+static bool join_pending(struct vfs *v, const char *c, const char *k, int flags,
+			 struct vfs_handle **out)
+{
+	struct vfs_handle *p = pending_get(v, c, k);
+	bool joined = false;
+
+	if (!p)
+		return false;
+	pthread_mutex_lock(&p->lock);
+	pthread_mutex_lock(&v->files_lock);
+	/* opens 0: its last release is committing it (then it is stored) */
+	if (p->ws == VFS_W_PENDING && !p->doomed && p->opens > 0 && !p->w &&
+	    !p->err && p->written == 0) {
+		p->opens++;
+		joined = true;
+	}
+	pthread_mutex_unlock(&v->files_lock);
+	if (joined) {
+		pending_open_flags(p, flags);
+		*out = p; /* the reference pending_get() took is this open's */
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (!joined)
+		handle_put(p);
+	return joined;
 }
 
 /* Opens existing file @c/@k (or fails with -ENOENT, -EISDIR). */
@@ -336,6 +379,10 @@ static int open_key(struct vfs *v, const char *path, const char *c,
 		return 0;
 	}
 
+	if (join_pending(v, c, k, flags, out)) {
+		handle_free(h);
+		return 0;
+	}
 	/*
 	 * Pending before the HEAD: a commit that ends between the HEAD and a
 	 * later look would leave the name neither pending nor (for that
@@ -1088,7 +1135,18 @@ int vfs_release(struct vfs_handle *h)
 		if (h->pops->release)
 			err = h->pops->release(h->p, h->pfh);
 	} else {
+		bool last;
+
 		pthread_mutex_lock(&h->lock);
+		pthread_mutex_lock(&h->v->files_lock);
+		last = --h->opens == 0;
+		pthread_mutex_unlock(&h->v->files_lock);
+		if (!last) {
+			/* shared (join_pending()): the other open commits */
+			pthread_mutex_unlock(&h->lock);
+			handle_put(h);
+			return 0;
+		}
 		if (h->ws == VFS_W_PENDING)
 			err = commit_locked(h);
 		store_reader_close(h->reader);

@@ -199,7 +199,13 @@ struct vfs_handle {
 	char *path;		 /* owned: path at open, for logs */
 	struct vfs_handle *prev; /* v->handles, under files_lock */
 	struct vfs_handle *next;
-	unsigned refs;	/* under files_lock */
+	unsigned refs; /* under files_lock */
+	/*
+	 * Descriptors (opens) sharing it, under files_lock: a new file with
+	 * nothing written yet is shared by a second open for writing
+	 * (join_pending() in vfs_files.c); the last release commits.
+	 */
+	unsigned opens;
 	uint64_t owner; /* vfs_handle_set_owner(); 0: none (read-only) */
 
 	/* provider handles */

@@ -169,6 +169,15 @@ os.ftruncate(fd, 8192)
 m = mmap.mmap(fd, 8192)
 m[0:5] = b"hello"' "$C/mm"
 rm -f "$C/mm" "$C/log2"
+# a new file opened for writing twice before anything is written (a
+# redirection opened again): one file, the output stored
+t_check "cmd > f 2> f" sh -c 'sh -c "echo out; echo more" > "$1" 2> "$1"' - "$C/twice"
+t_eq "... stores the output" "$(cat "$C/twice")" "out
+more"
+printf 'old content\n' > "$C/twice"
+t_check ": > f; echo y >> f" sh -c ': > "$1"; echo y >> "$1"' - "$C/twice"
+t_eq "... stores what was appended to the empty file" "$(cat "$C/twice")" "y"
+rm -f "$C/twice"
 # a file open for reading stays on the version it opened, also when its
 # first read comes after the replacement
 t_check_fails "a read after the file was replaced since its open" \

@@ -284,9 +284,11 @@ static int head_then_release(struct store *st, const char *c, const char *k,
 }
 
 /*
- * touch f; echo x > f: the open of the second finds f neither stored
- * (its HEAD came first) nor pending any more (the touch's commit ended
- * right after that HEAD); it must not fail with ENOENT.
+ * touch f; echo x > f: the open of the second must not fail with ENOENT
+ * when the touch's commit ends while it looks. The open shares the
+ * touch's handle (nothing written yet) and asks the store nothing; were
+ * the HEAD asked and the commit to end right after it, f would be
+ * neither stored (for that HEAD) nor pending any more.
  */
 static void test_open_while_the_creator_commits(void **state)
 {
@@ -307,10 +309,14 @@ static void test_open_while_the_creator_commits(void **state)
 	err = vfs_open(f->v, P "tw", O_WRONLY | O_TRUNC, &h);
 	f->mem->ops = ops;
 	assert_int_equal(err, 0);
-	assert_null(release_in_head);
+	assert_ptr_equal(h, touch);
 	assert_int_equal(vfs_write(h, "x", 1, 0), 1);
 	assert_int_equal(vfs_flush(h), 0);
 	assert_int_equal(vfs_release(h), 0);
+	if (release_in_head) {
+		release_in_head = NULL;
+		assert_int_equal(vfs_release(touch), 0);
+	}
 	assert_stored(f, "tw", "x");
 }
 
@@ -437,7 +443,8 @@ static void test_read_before_release_of_empty_file(void **state)
 
 /*
  * touch f; echo x > f (or >> f): touch's release, which commits the empty
- * file, may come after the shell's open of f. The open commits it first.
+ * file, may come after the shell's open of f. The open shares the touch's
+ * handle; the last of their releases (or a close after writing) commits.
  */
 static void test_write_before_release_of_empty_file(void **state)
 {
@@ -451,7 +458,7 @@ static void test_write_before_release_of_empty_file(void **state)
 	assert_int_equal(vfs_create(f->v, P "touched", 0644,
 				    O_WRONLY | O_CREAT | O_TRUNC, &h),
 			 0);
-	assert_true(exists(f->st, C, "touched"));
+	assert_ptr_equal(h, w);
 	assert_int_equal(vfs_write(h, "x\n", 2, 0), 2);
 	assert_int_equal(vfs_flush(h), 0);
 	assert_int_equal(vfs_release(h), 0);
@@ -506,6 +513,65 @@ static void test_read_while_replaced(void **state)
 	assert_int_equal(vfs_release(w), 0);
 	assert_int_equal(vfs_release(r), 0);
 	assert_stored(f, "f", "new");
+}
+
+/*
+ * cmd > f 2> f: the shell opens f twice before cmd writes anything. The
+ * second open shares the first's handle, so cmd's output is stored
+ * (committing the empty file at the second open left stdout writing a
+ * file already stored: EOPNOTSUPP, and f held only what stderr wrote).
+ * Both writing from 0 is refused, once, and nothing is stored.
+ */
+static void test_second_open_shares_new_file(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *out;
+	struct vfs_handle *err;
+
+	assert_int_equal(vfs_create(f->v, P "two", 0644,
+				    O_WRONLY | O_CREAT | O_TRUNC, &out),
+			 0);
+	assert_int_equal(vfs_flush(out), 0); /* dup2() then close() */
+	assert_int_equal(vfs_create(f->v, P "two", 0644,
+				    O_WRONLY | O_CREAT | O_TRUNC, &err),
+			 0);
+	assert_ptr_equal(err, out);
+	assert_int_equal(vfs_flush(err), 0);
+	assert_int_equal(vfs_write(out, "out\n", 4, 0), 4);
+	assert_int_equal(vfs_write(out, "more\n", 5, 4), 5);
+	assert_int_equal(vfs_release(err), 0); /* stderr closed first */
+	assert_false(exists(f->st, C, "two"));
+	assert_int_equal(vfs_flush(out), 0);
+	assert_int_equal(vfs_release(out), 0);
+	assert_stored(f, "two", "out\nmore\n");
+
+	/* both write from 0: a disk would overlay them; refused here */
+	assert_int_equal(vfs_create(f->v, P "both", 0644,
+				    O_WRONLY | O_CREAT | O_TRUNC, &out),
+			 0);
+	assert_int_equal(vfs_create(f->v, P "both", 0644,
+				    O_WRONLY | O_CREAT | O_TRUNC, &err),
+			 0);
+	assert_int_equal(vfs_write(out, "out\n", 4, 0), 4);
+	log_lines = 0;
+	assert_int_equal(vfs_write(err, "err\n", 4, 0), -EOPNOTSUPP);
+	assert_int_equal(vfs_write(out, "out2\n", 5, 4), -EOPNOTSUPP);
+	assert_int_equal(log_lines, 1);
+	assert_int_equal(vfs_release(err), 0);
+	assert_int_equal(vfs_flush(out), -EOPNOTSUPP);
+	assert_int_equal(vfs_release(out), 0);
+	assert_false(exists(f->st, C, "both"));
+
+	/* ": > f; echo x >> f" over a stored f: x, not the old bytes and x */
+	put(f->st, C, "old", "old content", NULL, NULL);
+	assert_int_equal(vfs_open(f->v, P "old", O_WRONLY | O_TRUNC, &out), 0);
+	assert_int_equal(vfs_flush(out), 0);
+	assert_int_equal(vfs_open(f->v, P "old", O_WRONLY | O_APPEND, &err), 0);
+	assert_int_equal(vfs_write(err, "x\n", 2, 11), 2);
+	assert_int_equal(vfs_flush(err), 0);
+	assert_int_equal(vfs_release(out), 0);
+	assert_int_equal(vfs_release(err), 0);
+	assert_stored(f, "old", "x\n");
 }
 
 /*
@@ -1015,6 +1081,7 @@ int main(void)
 		T(test_read_while_replaced),
 		T(test_read_pinned_from_open),
 		T(test_append_while_empty_creation_commits),
+		T(test_second_open_shares_new_file),
 		T(test_open_errors),
 		T(test_read_errors_pass_through),
 		T(test_concurrent_reads_one_handle),
