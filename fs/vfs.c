@@ -1019,8 +1019,10 @@ static int rename_file(struct vfs *v, const char *ca, const char *ka,
 		return err;
 	}
 	cache_moved_key(v, ca, ka, cb, kb);
-	if (moved)
+	if (moved) {
+		vfs_open_files_follow(v, ca, ka, cb, kb);
 		cache_key(v, cb, kb, sa); /* rsync stats it again later */
+	}
 	return 0;
 }
 

@@ -169,6 +169,60 @@ uint64_t vfs_handle_owner(const struct vfs_handle *h)
 	return __atomic_load_n(&h->owner, __ATOMIC_RELAXED);
 }
 
+/* An open file of stored @c/@k (not being written); files_lock held. */
+static bool opened_on(const struct vfs_handle *h, const char *c, const char *k)
+{
+	return h->kind == VFS_H_FILE &&
+	       (h->ws == VFS_W_NONE || h->ws == VFS_W_EXISTING) &&
+	       strcmp(h->container, c) == 0 && strcmp(h->key, k) == 0;
+}
+
+/*
+ * Without it, ">> f" renamed before its first write found nothing under
+ * the old name (ESTALE), nor did a reader whose open came from the
+ * cache (ENOENT). The name is changed under h->lock too: the reads and
+ * the append use it under that lock alone.
+ */
+void vfs_open_files_follow(struct vfs *v, const char *sc, const char *sk,
+			   const char *dc, const char *dk)
+{
+	struct vfs_handle **hs = NULL;
+	struct vfs_handle **grown;
+	struct vfs_handle *h;
+	size_t n = 0;
+	size_t cap = 0;
+	size_t i;
+
+	pthread_mutex_lock(&v->files_lock);
+	for (h = v->handles; h; h = h->next) {
+		if (!opened_on(h, sc, sk))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 4;
+			grown = realloc(hs, cap * sizeof(*hs));
+			if (!grown)
+				break; /* the rest keep the old name */
+			hs = grown;
+		}
+		h->refs++;
+		hs[n++] = h;
+	}
+	pthread_mutex_unlock(&v->files_lock);
+	for (i = 0; i < n; i++) {
+		h = hs[i];
+		pthread_mutex_lock(&h->lock);
+		pthread_mutex_lock(&v->files_lock);
+		if (opened_on(h, sc, sk) && vfs_handle_rename(h, dc, dk))
+			log_warn(
+				"'%s/%s' moved to '%s/%s': an open file of it keeps the old name (out of memory)",
+				sc, sk, dc, dk);
+		pthread_mutex_unlock(&v->files_lock);
+		pthread_mutex_unlock(&h->lock);
+		handle_put(h);
+	}
+	free(hs);
+}
+
 /* ---- open, create ---- */
 
 /*

@@ -388,10 +388,19 @@ bool vfs_pending_setattr(struct vfs *v, struct vfs_handle *h,
 			 const struct vfs_attrs *a);
 void vfs_handles_free(struct vfs *v);
 /*
+ * After object @sc/@sk was moved to @dc/@dk (a rename of a stored file):
+ * the files open on it for reading, or for writing and not yet written
+ * (">>" before its first write), follow it there, as on a disk.
+ */
+void vfs_open_files_follow(struct vfs *v, const char *sc, const char *sk,
+			   const char *dc, const char *dk);
+/*
  * vfs_pending.c, for vfs_files.c: @h is a file being written under
  * @c/@k; the attributes its commit stores. files_lock held.
  */
 bool vfs_pending_is(const struct vfs_handle *h, const char *c, const char *k);
+/* Gives @h the name @dc/@dk (copies); files_lock held. 0 or -ENOMEM. */
+int vfs_handle_rename(struct vfs_handle *h, const char *dc, const char *dk);
 struct vfs_attrs vfs_pending_attrs(const struct vfs_handle *h);
 
 /* vfs_copy.c */

@@ -164,8 +164,7 @@ unsigned vfs_pending_doom(struct vfs *v, const char *c, const char *k)
 	return n;
 }
 
-/* Renames pending @h to @dc/@dk; files_lock held. 0 or -ENOMEM. */
-static int retarget(struct vfs_handle *h, const char *dc, const char *dk)
+int vfs_handle_rename(struct vfs_handle *h, const char *dc, const char *dk)
 {
 	char *nc = strdup(dc);
 	char *nk = strdup(dk);
@@ -194,7 +193,7 @@ int vfs_pending_retarget(struct vfs *v, const char *sc, const char *sk,
 	for (h = v->handles; h; h = h->next) {
 		if (!vfs_pending_is(h, sc, sk))
 			continue;
-		err = retarget(h, dc, dk);
+		err = vfs_handle_rename(h, dc, dk);
 		if (err) {
 			n = err;
 			break;
@@ -234,7 +233,7 @@ int vfs_pending_retarget_prefix(struct vfs *v, const char *sc,
 		if (n < 0 || (size_t)n > STORE_KEY_MAX)
 			err = -ENAMETOOLONG;
 		else
-			err = retarget(h, dc, key);
+			err = vfs_handle_rename(h, dc, key);
 	}
 	pthread_mutex_unlock(&v->files_lock);
 	return err;

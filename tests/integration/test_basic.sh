@@ -178,6 +178,16 @@ printf 'old content\n' > "$C/twice"
 t_check ": > f; echo y >> f" sh -c ': > "$1"; echo y >> "$1"' - "$C/twice"
 t_eq "... stores what was appended to the empty file" "$(cat "$C/twice")" "y"
 rm -f "$C/twice"
+# open files follow a rename, as on a disk
+printf 'abc\n' > "$C/mv1"
+t_check "append to a file renamed since its open" sh -c \
+	'exec 3>> "$1"; mv "$1" "$2"; echo d >&3 || exit 1; exec 3>&-' - "$C/mv1" "$C/mv2"
+t_eq "... goes to the new name" "$(cat "$C/mv2")" "abc
+d"
+t_check "read a file renamed since its open" sh -c \
+	'exec 3< "$1"; mv "$1" "$2"; test "$(cat <&3)" = "abc
+d"' - "$C/mv2" "$C/mv3"
+rm -f "$C/mv3"
 # a file open for reading stays on the version it opened, also when its
 # first read comes after the replacement
 t_check_fails "a read after the file was replaced since its open" \

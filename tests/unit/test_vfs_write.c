@@ -805,6 +805,34 @@ static void test_rename_uncommitted_after_write(void **state)
 	assert_stored(f, "v", "abcdef");
 }
 
+/*
+ * mv f g while f is open, before its first read or append: the open
+ * files follow it, as on a disk (they found nothing under f: ENOENT on
+ * the read, ESTALE on the append).
+ */
+static void test_rename_while_open(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *r;
+	struct vfs_handle *a;
+	struct stat st;
+	char buf[8] = "";
+
+	put(f->st, C, "mv", "abc", NULL, NULL);
+	assert_int_equal(vfs_getattr(f->v, P "mv", &st), 0);
+	assert_int_equal(vfs_open(f->v, P "mv", O_RDONLY, &r), 0);
+	assert_int_equal(vfs_open(f->v, P "mv", O_WRONLY | O_APPEND, &a), 0);
+	assert_int_equal(vfs_rename(f->v, P "mv", P "moved", 0), 0);
+	assert_int_equal(vfs_read(r, buf, sizeof(buf), 0), 3);
+	assert_string_equal(buf, "abc");
+	assert_int_equal(vfs_write(a, "d", 1, 3), 1);
+	assert_int_equal(vfs_flush(a), 0);
+	assert_int_equal(vfs_release(a), 0);
+	assert_int_equal(vfs_release(r), 0);
+	assert_stored(f, "moved", "abcd");
+	assert_false(exists(f->st, C, "mv"));
+}
+
 static void test_rename_file(void **state)
 {
 	struct fx *f = *state;
@@ -1088,6 +1116,7 @@ int main(void)
 		T(test_rename_uncommitted_before_write),
 		T(test_rename_uncommitted_counts),
 		T(test_rename_uncommitted_after_write),
+		T(test_rename_while_open),
 		T(test_rename_file),
 		T(test_rename_dir),
 		T(test_truncate),
