@@ -103,6 +103,11 @@ int trovefs_fuse_stop_signal(void)
 	return stop_signal;
 }
 
+bool trovefs_fuse_interrupted(void)
+{
+	return fuse_interrupted() != 0;
+}
+
 static void *tfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	struct trovefs_fuse *t = tfs();

@@ -28,4 +28,7 @@ extern const struct fuse_operations trovefs_fuse_ops;
 /* The signal (SIGTERM, SIGINT, SIGHUP) that stopped the mount, or 0. */
 int trovefs_fuse_stop_signal(void);
 
+/* In a request: true if the kernel interrupted it (vfs_conf.interrupted). */
+bool trovefs_fuse_interrupted(void);
+
 #endif /* FS_FUSE_OPS_H */

@@ -299,6 +299,7 @@ static int run(struct fuse_args *args, struct args *a)
 	vc.attr_timeout = c.dir_cache_time;
 	vc.blksize = 1u << 20;
 	vc.format_for = NULL; /* the codec layer picks per container */
+	vc.interrupted = trovefs_fuse_interrupted;
 	if (vfs_new(&vc, st, &v)) {
 		log_error("cannot set up the filesystem: out of memory");
 		goto out_destroy_store;

@@ -56,6 +56,11 @@ struct vfs_conf {
 	uint32_t blksize;	  /* st_blksize reported (1 MiB) */
 	const char *(*format_for)(void *arg, const char *container);
 	void *format_arg; /* per-container write format, or NULL */
+	/*
+	 * True if the caller of the current call gave up on it (a signal:
+	 * Ctrl-C on "truncate -s 10T f"); long calls stop then. NULL: never.
+	 */
+	bool (*interrupted)(void);
 };
 
 /*

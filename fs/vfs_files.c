@@ -710,18 +710,47 @@ static int append_locked(struct vfs_handle *h, const void *buf, size_t size)
 }
 
 /*
+ * A long write of @h (filling a hole, copying the stored bytes to append)
+ * whose caller gave up: it stops, and the error sticks, so that the file
+ * is not stored cut short. -EINTR or 0; h->lock held.
+ */
+static int stop_if_interrupted(struct vfs_handle *h, const char *what,
+			       uint64_t end)
+{
+	char name[VFS_LOG_NAME_MAX];
+
+	if (!h->v->conf.interrupted || !h->v->conf.interrupted())
+		return 0;
+	log_warn("'%s' is not stored: %s was interrupted at %llu of %llu bytes",
+		 handle_name(h, name, sizeof(name)), what,
+		 (unsigned long long)h->written, (unsigned long long)end);
+	h->warned = true;
+	h->err = -EINTR;
+	return -EINTR;
+}
+
+/*
  * Writes zeros up to @end: a write past the end or a truncate that
  * extends leaves a hole, which reads back as zeros (what cp and rsync
- * make of a sparse file's holes). h->lock held.
+ * make of a sparse file's holes). The store has no holes: all of them are
+ * written ("truncate -s 1T" streams a TiB of zeros), so a Ctrl-C stops
+ * it. h->lock held.
  */
 static int zero_fill_locked(struct vfs_handle *h, uint64_t end)
 {
 	static const char zeros[64 << 10];
+	unsigned chunks = 0;
 	int err = 0;
 
 	while (!err && h->written < end) {
 		uint64_t n = end - h->written;
 
+		/* every 16 MiB: asking takes a lock */
+		if (++chunks % 256 == 0) {
+			err = stop_if_interrupted(h, "extending it", end);
+			if (err)
+				break;
+		}
 		err = append_locked(h, zeros,
 				    n < sizeof(zeros) ? (size_t)n
 						      : sizeof(zeros));
@@ -748,9 +777,14 @@ static void existing_to_pending(struct vfs_handle *h)
 	pthread_mutex_unlock(&v->files_lock);
 }
 
+/* vfs_stream_copy()'s output when appending: 1 MiB at a time */
 static int put_pending(void *arg, const void *p, size_t n)
 {
-	return append_locked(arg, p, n);
+	struct vfs_handle *h = arg;
+	int err = stop_if_interrupted(
+		h, "copying its stored bytes to append to it", h->obj_size);
+
+	return err ? err : append_locked(h, p, n);
 }
 
 /*
@@ -792,7 +826,7 @@ static int existing_to_appended(struct vfs_handle *h)
 	err = vfs_stream_copy(r, put_pending, h, &copied);
 	if (!err && copied != h->obj_size)
 		err = -EIO;
-	if (err) {
+	if (err && err != -EINTR) { /* stop_if_interrupted() said it */
 		h->err = err;
 		log_error(
 			"cannot append to '%s': copying what it holds failed: %s",
@@ -1121,12 +1155,15 @@ int vfs_abandon(struct vfs_handle *h, const char *why)
 		return 0;
 	pthread_mutex_lock(&h->lock);
 	if (h->ws == VFS_W_PENDING) {
-		log_warn(
-			"'%s' is not stored: its writer %s mid-way (%llu bytes written)%s",
-			handle_name(h, name, sizeof(name)), why,
-			(unsigned long long)h->written,
-			h->replaces ? "; the file under its name is unchanged"
-				    : "");
+		/* a failed write said "not stored" already */
+		if (!h->err || !h->warned)
+			log_warn(
+				"'%s' is not stored: its writer %s mid-way (%llu bytes written)%s",
+				handle_name(h, name, sizeof(name)), why,
+				(unsigned long long)h->written,
+				h->replaces
+					? "; the file under its name is unchanged"
+					: "");
 		drop_pending(h);
 	}
 	pthread_mutex_unlock(&h->lock);

@@ -188,6 +188,14 @@ t_check "read a file renamed since its open" sh -c \
 	'exec 3< "$1"; mv "$1" "$2"; test "$(cat <&3)" = "abc
 d"' - "$C/mv2" "$C/mv3"
 rm -f "$C/mv3"
+# the store has no holes: "truncate -s 1T" writes a TiB of zeros, and a
+# Ctrl-C stops it, storing nothing, with one line
+n0=$(wc -l < "$LOG")
+t_check "Ctrl-C stops an extending truncate" sh -c \
+	'timeout -s INT 2 truncate -s 1T "$1"; [ $? -eq 124 ]' - "$C/huge"
+t_check_fails "... and nothing is stored" "No such file" ls "$C/huge"
+t_eq "... with one line" "$(tail -n +$((n0 + 1)) "$LOG" | grep -c '^trovefs: \(warning\|error\):')" 1
+t_allow "'.*/huge' is not stored: extending it was interrupted"
 # a file open for reading stays on the version it opened, also when its
 # first read comes after the replacement
 t_check_fails "a read after the file was replaced since its open" \

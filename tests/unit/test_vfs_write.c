@@ -997,6 +997,44 @@ static void test_truncate(void **state)
 	}
 }
 
+/*
+ * truncate -s 1T f, then Ctrl-C: the zeros (there are no holes in the
+ * store) stop being written, with one line, and the close fails without
+ * storing a file cut short; an append's copy of the stored bytes too.
+ */
+static void test_long_fill_interrupted(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *h;
+
+	assert_int_equal(
+		vfs_create(f->v, P "big", 0644, O_WRONLY | O_CREAT, &h), 0);
+	fx_interrupt_after = 3;
+	log_lines = 0;
+	assert_int_equal(vfs_truncate(f->v, P "big", 1ll << 40, h), -EINTR);
+	assert_int_equal(log_lines, 1);
+	assert_non_null(
+		strstr(log_last, "'c/big' is not stored: extending it"));
+	assert_int_equal(vfs_write(h, "x", 1, 0), -EINTR);
+	assert_int_equal(vfs_flush(h), -EINTR);
+	assert_int_equal(vfs_release(h), 0);
+	assert_int_equal(log_lines, 1);
+	assert_false(exists(f->st, C, "big"));
+
+	put(f->st, C, "old", "the old content", NULL, NULL);
+	assert_int_equal(vfs_open(f->v, P "old", O_WRONLY | O_APPEND, &h), 0);
+	fx_interrupt_after = 1;
+	log_lines = 0;
+	assert_int_equal(vfs_write(h, "x", 1, 15), -EINTR);
+	/* the info line "appending to 'c/old': ..." and the warning */
+	assert_int_equal(log_lines, 2);
+	assert_non_null(strstr(log_last, "copying its stored bytes"));
+	assert_int_equal(vfs_flush(h), -EINTR);
+	assert_int_equal(vfs_release(h), 0);
+	assert_int_equal(log_lines, 2);
+	assert_stored(f, "old", "the old content");
+}
+
 /* ---- over the codec ---- */
 
 static void test_codec_roundtrip_and_rename(void **state)
@@ -1120,6 +1158,7 @@ int main(void)
 		T(test_rename_file),
 		T(test_rename_dir),
 		T(test_truncate),
+		T(test_long_fill_interrupted),
 		TC(test_codec_roundtrip_and_rename),
 		TC(test_codec_fsync_reaches_store),
 		TC(test_codec_mkdir_rmdir),

@@ -53,6 +53,18 @@ static inline void log_hook(int level, const char *msg)
 	snprintf(log_last, sizeof(log_last), "%s", msg);
 }
 
+/* vfs_conf.interrupted: true once asked @fx_interrupt_after times; -1 never */
+static int fx_interrupt_after = -1;
+
+static inline bool fx_interrupted(void)
+{
+	if (fx_interrupt_after < 0)
+		return false;
+	if (fx_interrupt_after > 0)
+		fx_interrupt_after--;
+	return fx_interrupt_after == 0;
+}
+
 static inline void vconf(struct vfs_conf *vc, double ttl)
 {
 	memset(vc, 0, sizeof(*vc));
@@ -62,6 +74,8 @@ static inline void vconf(struct vfs_conf *vc, double ttl)
 	vc->default_dir_mode = 0755;
 	vc->attr_timeout = ttl;
 	vc->blksize = 1u << 20;
+	vc->interrupted = fx_interrupted;
+	fx_interrupt_after = -1;
 }
 
 /*
