@@ -52,19 +52,71 @@ static int tcp_address(const struct redis_addr *conf, const char **host)
 	return 0;
 }
 
+/* The nodes a failover repointed, for the look at their links. */
+struct repointed {
+	struct redis_repl_node node[REDIS_REPL_MAX_REPLICAS + 1];
+	size_t n;
+};
+
+static void repointed_add(struct repointed *rp,
+			  const struct redis_repl_node *node)
+{
+	if (rp->n < sizeof(rp->node) / sizeof(rp->node[0]))
+		rp->node[rp->n++] = *node;
+}
+
+/*
+ * A brief look (redis_repl_link_wait()) at the links of the nodes in @rp
+ * to the new source on @src: done once the source lists each of them as
+ * a replica. One warning per node it does not list by then; the failover
+ * stands (each node retries on its own, its log says why: NOAUTH,
+ * refused...). A failing INFO ends the look (the client logged it).
+ */
+static void check_links(const struct redis_repl_env *env, const char *what,
+			struct redis_conn *src, const char *src_label,
+			const struct repointed *rp,
+			struct redis_repl_info *scratch)
+{
+	const struct timespec pause = { 0, REDIS_REPL_LINK_POLL_NS };
+	double wait = redis_repl_link_wait(env);
+	double deadline = redis_repl_now() + wait;
+	size_t missing;
+	size_t i;
+
+	for (;;) {
+		if (redis_repl_info_of(src, src_label, "replication", scratch))
+			return;
+		missing = 0;
+		for (i = 0; i < rp->n; i++)
+			if (!redis_repl_lists_port(scratch, rp->node[i].port))
+				missing++;
+		if (!missing || redis_repl_now() >= deadline)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	for (i = 0; i < rp->n; i++)
+		if (!redis_repl_lists_port(scratch, rp->node[i].port))
+			log_warn(
+				"redis '%s': %s: '%s' (%s %d) follows '%s' but has no link to it yet after %.1f s; see its log",
+				env->self->name, what, rp->node[i].label,
+				rp->node[i].host, rp->node[i].port, src_label,
+				wait);
+}
+
 /*
  * Repoints every reachable candidate except the one whose run_id is
  * @skip_run_id (the new source) to @host/@port, with the credentials of
  * @src_conf, the new source's configured datastore (NULL: not configured,
- * masterauth left as it is; see redis_repl_point()). Counts what it did;
- * failures are logged as warnings and do not stop the others.
+ * masterauth left as it is; see redis_repl_point()). Counts what it did
+ * and adds the nodes repointed to @rp; failures are logged as warnings
+ * and do not stop the others.
  */
 static void repoint_others(const struct redis_repl_env *env,
 			   const struct redis_repl_cand *c, size_t n,
 			   const char *skip_run_id, const char *host, int port,
 			   const struct redis_addr *src_conf,
 			   struct redis_repl_info *scratch, size_t *done,
-			   size_t *failed)
+			   size_t *failed, struct repointed *rp)
 {
 	size_t i;
 
@@ -103,6 +155,7 @@ static void repoint_others(const struct redis_repl_env *env,
 			continue;
 		}
 		(*done)++;
+		repointed_add(rp, &node);
 	}
 }
 
@@ -188,6 +241,7 @@ int redis_repl_promote(const struct redis_repl_env *env)
 	char run_id[REDIS_REPL_ID_MAX];
 	struct redis_repl_info *info;
 	struct redis_repl_cand *cands;
+	struct repointed *rp;
 	struct redis_repl_node src;
 	struct redis_conn *sc;
 	struct redis_conn *oc;
@@ -205,7 +259,8 @@ int redis_repl_promote(const struct redis_repl_env *env)
 		return err;
 	info = calloc(1, sizeof(*info));
 	cands = calloc(REDIS_REPL_MAX_REPLICAS, sizeof(*cands));
-	if (!info || !cands) {
+	rp = calloc(1, sizeof(*rp));
+	if (!info || !cands || !rp) {
 		err = -ENOMEM;
 		goto out_free;
 	}
@@ -264,17 +319,20 @@ int redis_repl_promote(const struct redis_repl_env *env)
 	if (err)
 		goto out_close_source;
 	done = 1; /* the old source */
+	repointed_add(rp, &src);
 	repoint_others(env, cands, ncands, run_id, new_host, env->self->port,
-		       env->self, info, &done, &failed);
+		       env->self, info, &done, &failed, rp);
 	log_info(
 		"redis '%s': promoted %s:%d (offset %lld); repointed %zu nodes%s",
 		me, new_host, env->self->port, offset, done,
 		failed ? "; some not repointed (see above)" : "");
+	check_links(env, "promote", sc, me, rp, info);
 out_close_source:
 	redis_close(oc);
 out_close_self:
 	redis_close(sc);
 out_free:
+	free(rp);
 	free(cands);
 	free(info);
 	return err;
@@ -377,6 +435,7 @@ int redis_repl_eject(const struct redis_repl_env *env)
 	const char *me = env->self->name;
 	struct redis_repl_info *info;
 	struct redis_repl_cand *cands;
+	struct repointed *rp;
 	struct redis_repl_node src;
 	struct redis_repl_node best_node;
 	char run_id[REDIS_REPL_ID_MAX];
@@ -391,7 +450,8 @@ int redis_repl_eject(const struct redis_repl_env *env)
 
 	info = calloc(1, sizeof(*info));
 	cands = calloc(REDIS_REPL_MAX_REPLICAS, sizeof(*cands));
-	if (!info || !cands) {
+	rp = calloc(1, sizeof(*rp));
+	if (!info || !cands || !rp) {
 		err = -ENOMEM;
 		goto out_free;
 	}
@@ -418,8 +478,8 @@ int redis_repl_eject(const struct redis_repl_env *env)
 	err = redis_repl_info_of(bc, best_node.label, "server", info);
 	if (!err)
 		err = redis_repl_point(bc, best_node.label, NULL, 0, NULL);
-	redis_close(bc);
 	if (err) {
+		redis_close(bc);
 		log_error("redis '%s': eject: cannot promote '%s'", me,
 			  best_node.label);
 		goto out_free;
@@ -428,12 +488,16 @@ int redis_repl_eject(const struct redis_repl_env *env)
 	offset = cands[best].offset;
 	cands[best] = cands[--ncands]; /* the rest follow it */
 	repoint_others(env, cands, ncands, run_id, best_node.host,
-		       best_node.port, best_node.conf, info, &done, &failed);
+		       best_node.port, best_node.conf, info, &done, &failed,
+		       rp);
 	log_info(
 		"redis '%s': ejected '%s'; promoted %s:%d (offset %lld); repointed %zu nodes%s",
 		me, src.label, best_node.host, best_node.port, offset, done,
 		failed ? "; some not repointed (see above)" : "");
+	check_links(env, "eject", bc, best_node.label, rp, info);
+	redis_close(bc);
 out_free:
+	free(rp);
 	free(cands);
 	free(info);
 	return err;

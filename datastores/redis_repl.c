@@ -32,8 +32,6 @@
 
 #define REDIS_REPL_ARGV_MAX 8
 #define REDIS_REPL_WRITE_MAX 512 /* bytes accepted by replica_of */
-#define REDIS_REPL_LINK_WAIT 3.0 /* s: replica_of's look at the new link */
-#define REDIS_REPL_LINK_POLL_NS (100 * 1000 * 1000)
 
 const char *const redis_repl_files[] = {
 	"role",	      "source",	    "replicas", "offset", "lag", "link",
@@ -1000,20 +998,32 @@ static int check_target(const struct redis_repl_env *env,
 	return 0;
 }
 
+bool redis_repl_lists_port(const struct redis_repl_info *info, int port)
+{
+	size_t i;
+
+	for (i = 0; port > 0 && i < info->nreplicas; i++)
+		if (info->replicas[i].port == port)
+			return true;
+	return false;
+}
+
+double redis_repl_link_wait(const struct redis_repl_env *env)
+{
+	if (env->wait_timeout < REDIS_REPL_LINK_WAIT)
+		return env->wait_timeout > 0 ? env->wait_timeout : 0;
+	return REDIS_REPL_LINK_WAIT;
+}
+
 /*
- * True if the source on *@sc lists a replica at @port: it let the replica
- * in (AUTH, REPLCONF, PSYNC accepted), its sync is on its way. Matched by
- * port alone: the source sees the replica's address, which need not be
- * the one configured here (a name, NAT, replica-announce-ip). A failing
- * INFO (the client logged it) closes *@sc and sets it NULL, so it is
- * asked no more.
+ * True if the source on *@sc lists a replica at @port (its sync is on
+ * its way). A failing INFO (the client logged it) closes *@sc and sets it
+ * NULL, so it is asked no more.
  */
 static bool source_lists(struct redis_conn **sc,
 			 const struct redis_repl_node *t, int port,
 			 struct redis_repl_info *info)
 {
-	size_t i;
-
 	if (!*sc || port <= 0)
 		return false;
 	if (redis_repl_info_of(*sc, t->label, "replication", info)) {
@@ -1021,10 +1031,7 @@ static bool source_lists(struct redis_conn **sc,
 		*sc = NULL;
 		return false;
 	}
-	for (i = 0; i < info->nreplicas; i++)
-		if (info->replicas[i].port == port)
-			return true;
-	return false;
+	return redis_repl_lists_port(info, port);
 }
 
 /*
@@ -1045,14 +1052,11 @@ static void check_link(const struct redis_repl_env *env, struct redis_conn *c,
 {
 	const struct timespec pause = { 0, REDIS_REPL_LINK_POLL_NS };
 	const char *me = env->self->name;
-	double wait = REDIS_REPL_LINK_WAIT;
+	double wait = redis_repl_link_wait(env);
 	struct redis_conn *sc = NULL;
 	int port = env->self->unix_path ? 0 : env->self->port;
-	double deadline;
+	double deadline = redis_repl_now() + wait;
 
-	if (env->wait_timeout < wait)
-		wait = env->wait_timeout > 0 ? env->wait_timeout : 0;
-	deadline = redis_repl_now() + wait;
 	if (redis_repl_connect(env, t, &sc))
 		sc = NULL; /* logged; this node's own view is left */
 	for (;;) {

@@ -149,6 +149,22 @@ int redis_repl_info_of(struct redis_conn *c, const char *who,
 /* CLOCK_MONOTONIC in seconds, for the bounded polls. */
 double redis_repl_now(void);
 
+/*
+ * The brief look at links a write just made (replica_of, promote, eject):
+ * at most this long, or env->wait_timeout if smaller (0: one look).
+ */
+#define REDIS_REPL_LINK_WAIT 3.0
+#define REDIS_REPL_LINK_POLL_NS (100 * 1000 * 1000)
+double redis_repl_link_wait(const struct redis_repl_env *env);
+
+/*
+ * True if the source whose INFO replication is @info lists a replica at
+ * @port: it let the replica in (AUTH, REPLCONF, PSYNC accepted). Matched
+ * by port alone: the source sees the replica's address, which need not be
+ * the one configured here (a name, NAT, replica-announce-ip).
+ */
+bool redis_repl_lists_port(const struct redis_repl_info *info, int port);
+
 /* Runs a command whose reply is not needed (NULL-terminated args). */
 int redis_repl_run(struct redis_conn *c, ...) __attribute__((sentinel));
 

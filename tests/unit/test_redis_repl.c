@@ -1147,7 +1147,32 @@ static void test_promote_switches_and_repoints(void **state)
 				       "7003 REPLICAOF 127.0.0.1 7002;"
 				       "7003 CONFIG REWRITE;");
 	assert_int_equal(nerrors, 0);
+	assert_int_equal(nwarnings, 0); /* both linked to the new source */
 	assert_int_equal(ninfos, 1);
+}
+
+/*
+ * The nodes repointed cannot AUTH to the new source (its configured
+ * password is not the one it requires): the promote stands, and each of
+ * them gets a warning, as replica_of gives one.
+ */
+static void test_promote_warns_of_unlinked_nodes(void **state)
+{
+	struct redis_repl_env env = env_of(1);
+
+	(void)state;
+	env.wait_timeout = 0; /* one look */
+	addrs[1].password = SECRET "b";
+	nodes[1].requirepass = SECRET "other";
+	assert_int_equal(redis_repl_write(&env, "promote", "", 0), 0);
+	assert_false(nodes[1].is_replica);
+	assert_int_equal(nodes[2].master_port, 7002);
+	assert_int_equal(nerrors, 0);
+	assert_int_equal(nwarnings, 2); /* the old source a, and c */
+	assert_non_null(strstr(
+		last_warn,
+		"promote: 'c' (localhost 7003) follows 'b' but has no link to it yet"));
+	assert_int_equal(nleaks, 0);
 }
 
 /* the old source and the others follow the new one with its password */
@@ -1316,6 +1341,25 @@ static void test_eject_promotes_most_current(void **state)
 				       "7003 CONFIG SET masterauth \"\";"
 				       "7003 REPLICAOF 127.0.0.1 7002;"
 				       "7003 CONFIG REWRITE;");
+	assert_int_equal(nwarnings, 0);
+}
+
+static void test_eject_warns_of_unlinked_nodes(void **state)
+{
+	struct redis_repl_env env = env_of(2);
+
+	(void)state;
+	env.wait_timeout = 0;
+	nodes[0].down = true;
+	nodes[1].offset = 120;
+	addrs[1].password = SECRET "b";
+	nodes[1].requirepass = SECRET "other";
+	assert_int_equal(redis_repl_write(&env, "eject", "1", 1), 0);
+	assert_false(nodes[1].is_replica);
+	assert_int_equal(nwarnings, 1);
+	assert_non_null(
+		strstr(last_warn, "eject: 'c' (localhost 7003) follows 'b'"));
+	assert_int_equal(nleaks, 0);
 }
 
 static void test_eject_repoints_with_masterauth(void **state)
@@ -1411,6 +1455,7 @@ int main(void)
 		T(test_rdb_transfer_is_no_replica),
 		T(test_promote_switches_and_repoints),
 		T(test_promote_repoints_with_masterauth),
+		T(test_promote_warns_of_unlinked_nodes),
 		T(test_promote_timeout_changes_nothing),
 		T(test_promote_refuses_master),
 		T(test_promote_source_down),
@@ -1421,6 +1466,7 @@ int main(void)
 		T(test_eject_source_unreachable),
 		T(test_eject_self_not_gone),
 		T(test_eject_promotes_most_current),
+		T(test_eject_warns_of_unlinked_nodes),
 		T(test_eject_repoints_with_masterauth),
 		T(test_eject_on_dead_source_file),
 		T(test_eject_no_replica),
