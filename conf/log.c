@@ -108,7 +108,15 @@ static __thread struct {
 	char msg[LOG_HELD_MAX][1024]; /* as log_msg() formats it */
 } held;
 
+/* log_problems_here(): warnings and errors this thread logged or held */
+static __thread unsigned problems;
+
 static void log_write(int level, const char *msg);
+
+unsigned log_problems_here(void)
+{
+	return problems;
+}
 
 void log_defer_begin(void)
 {
@@ -150,6 +158,8 @@ void log_msg(int level, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
+	if (level <= LOG_WARNING)
+		problems++;
 	if (held.depth && level <= LOG_WARNING) {
 		if (held.n < LOG_HELD_MAX) {
 			held.level[held.n] = level;

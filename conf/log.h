@@ -63,6 +63,14 @@ void log_defer_begin(void);
 void log_defer_end(bool failed, char *cause, size_t size);
 
 /*
+ * How many warnings and errors this thread has logged (or held) so far:
+ * taken before and after a call, it tells whether the callee said why it
+ * failed, so that the caller adds its own line only if not (one line per
+ * failure).
+ */
+unsigned log_problems_here(void);
+
+/*
  * Test hook: when set, every message is also passed to @fn (cmocka tests
  * assert that an error path logged exactly one line). NULL removes it.
  */

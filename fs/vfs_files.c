@@ -683,26 +683,42 @@ static int writer_open(struct vfs_handle *h)
 }
 
 /*
+ * A store call on @h failed with @err: it sticks, and one line says so,
+ * the store's if it logged one since @said (log_problems_here()), else
+ * ours; the commit then adds none. h->lock held.
+ */
+static int write_failed(struct vfs_handle *h, int err, unsigned said)
+{
+	char name[VFS_LOG_NAME_MAX];
+	char ebuf[64];
+
+	if (!h->warned && log_problems_here() == said)
+		log_error("cannot write '%s': %s",
+			  handle_name(h, name, sizeof(name)),
+			  vfs_strerror(err, ebuf, sizeof(ebuf)));
+	h->warned = true;
+	h->err = err;
+	return err;
+}
+
+/*
  * Appends @size bytes to a pending handle's new object, opening its
  * writer on the first byte. Any failure is sticky: the commit must not
  * store what a failed write left. h->lock held.
  */
 static int append_locked(struct vfs_handle *h, const void *buf, size_t size)
 {
+	unsigned said = log_problems_here();
 	int err;
 
 	if (!h->w) {
 		err = writer_open(h);
-		if (err) {
-			h->err = err;
-			return err;
-		}
+		if (err)
+			return write_failed(h, err, said);
 	}
 	err = store_writer_write(h->w, buf, size);
-	if (err) {
-		h->err = err;
-		return err;
-	}
+	if (err)
+		return write_failed(h, err, said);
 	pthread_mutex_lock(&h->v->files_lock);
 	h->written += size;
 	pthread_mutex_unlock(&h->v->files_lock);
@@ -799,10 +815,12 @@ static int existing_to_appended(struct vfs_handle *h)
 	char name[VFS_LOG_NAME_MAX];
 	struct store_reader *r;
 	uint64_t copied = 0;
+	unsigned said;
 	char ebuf[64];
 	int err;
 
 	handle_name(h, name, sizeof(name));
+	said = log_problems_here();
 	err = store_reader_open(h->v->st, h->container, h->key, &r);
 	if (vfs_is_absent(err))
 		err = -ESTALE; /* deleted since it was opened */
@@ -811,11 +829,13 @@ static int existing_to_appended(struct vfs_handle *h)
 		err = -ESTALE;
 	}
 	if (err) {
-		log_error(
-			"cannot append to '%s': %s", name,
-			err == -ESTALE
-				? "it was replaced or deleted since it was opened"
-				: vfs_strerror(err, ebuf, sizeof(ebuf)));
+		if (err == -ESTALE || log_problems_here() == said)
+			log_error(
+				"cannot append to '%s': %s", name,
+				err == -ESTALE
+					? "it was replaced or deleted since it was opened"
+					: vfs_strerror(err, ebuf,
+						       sizeof(ebuf)));
 		h->warned = true;
 		h->err = err; /* sticky: the close fails too */
 		return err;
@@ -823,14 +843,18 @@ static int existing_to_appended(struct vfs_handle *h)
 	log_info("appending to '%s': its %llu bytes are stored anew first",
 		 name, (unsigned long long)h->obj_size);
 	existing_to_pending(h);
+	said = log_problems_here();
 	err = vfs_stream_copy(r, put_pending, h, &copied);
 	if (!err && copied != h->obj_size)
 		err = -EIO;
-	if (err && err != -EINTR) { /* stop_if_interrupted() said it */
+	if (err) {
+		/* the store, or stop_if_interrupted(), may have said why */
+		if (log_problems_here() == said)
+			log_error(
+				"cannot append to '%s': copying what it holds failed: %s",
+				name, vfs_strerror(err, ebuf, sizeof(ebuf)));
+		h->warned = true;
 		h->err = err;
-		log_error(
-			"cannot append to '%s': copying what it holds failed: %s",
-			name, vfs_strerror(err, ebuf, sizeof(ebuf)));
 	}
 	store_reader_close(r);
 	return err;
@@ -1098,6 +1122,7 @@ static int commit_locked(struct vfs_handle *h)
 	struct vfs_attrs a;
 	struct meta m;
 	unsigned gen;
+	unsigned said;
 	bool doomed;
 	int err;
 
@@ -1115,6 +1140,7 @@ static int commit_locked(struct vfs_handle *h)
 		return 0;
 	}
 	err = h->err;
+	said = log_problems_here();
 	if (!err && !h->w)
 		err = writer_open(h); /* an empty file */
 	meta_init(&m);
@@ -1132,8 +1158,11 @@ static int commit_locked(struct vfs_handle *h)
 	}
 	meta_release(&m);
 	if (err) {
-		/* a refused write was told already */
-		if (err != h->err || !h->warned)
+		/* said already: a refused or failed write, or the store */
+		bool told =
+			err == h->err ? h->warned : log_problems_here() != said;
+
+		if (!told)
 			log_error("cannot store '%s': %s",
 				  handle_name(h, name, sizeof(name)),
 				  vfs_strerror(err, ebuf, sizeof(ebuf)));

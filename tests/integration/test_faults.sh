@@ -165,8 +165,10 @@ if mount -t tmpfs -o size=4m tmpfs "$T/small" 2>/dev/null; then
 	mkdir "$C"
 	t_allow "No space left on device"
 	t_data "$T/src/big" 8000000 big
+	n0=$(wc -l < "$LOG")
 	t_check_fails "a copy larger than the disk fails with ENOSPC" \
 		"No space left on device" cp "$T/src/big" "$C/big"
+	t_eq "... with one line" "$(tail -n +$((n0 + 1)) "$LOG" | grep -c '^trovefs: \(warning\|error\):')" 1
 	t_check_fails "nothing is visible under its name" "No such file" stat "$C/big"
 	t_eq "no staging file is left behind" "$(find "$T/small/store/.trovefs/tmp" -type f | wc -l)" "0"
 	t_check "a small file still fits afterwards" cp "$T/src/b" "$C/b"
