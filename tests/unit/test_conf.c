@@ -9,6 +9,7 @@
  * umask does not matter); as root the checks still apply, since they look
  * at the mode bits, not at access.
  */
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -1195,6 +1196,36 @@ static void test_log_once_per(void **state)
 	assert_true(log_once_per("k0", 3600));
 }
 
+/* log_problems_here() counts this thread's warnings and errors only */
+static void *warn_once(void *arg)
+{
+	(void)arg;
+	log_warn("another thread's warning");
+	return NULL;
+}
+
+static void test_log_problems_here(void **state)
+{
+	unsigned said = log_problems_here();
+	pthread_t t;
+
+	(void)state;
+	log_info("an info line");
+	log_debug("a debug line");
+	assert_int_equal(log_problems_here(), said);
+	assert_int_equal(pthread_create(&t, NULL, warn_once, NULL), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(log_problems_here(), said);
+	log_warn("a warning");
+	log_error("an error");
+	assert_int_equal(log_problems_here(), said + 2);
+	/* held lines count too: they say why, whether written or not */
+	log_defer_begin();
+	log_error("a held error");
+	log_defer_end(true, NULL, 0);
+	assert_int_equal(log_problems_here(), said + 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1235,6 +1266,7 @@ int main(void)
 		T(test_conf_load_file_world_readable_without_secret),
 		T(test_conf_load_file_errors),
 		T(test_log_once_per),
+		T(test_log_problems_here),
 #undef T
 	};
 
