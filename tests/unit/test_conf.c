@@ -9,10 +9,10 @@
  * umask does not matter); as root the checks still apply, since they look
  * at the mode bits, not at access.
  */
-#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
