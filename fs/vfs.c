@@ -601,7 +601,9 @@ int vfs_getattr(struct vfs *v, const char *path, struct stat *st)
 		return err;
 	switch (vp.kind) {
 	case VP_ROOT:
+		/* nothing is made here: the top directories are fixed */
 		vfs_stat_dir(v, st);
+		st->st_mode &= ~(mode_t)0222;
 		st->st_nlink = 2 + VFS_TOP_COUNT;
 		return 0;
 	case VP_BAD_TOP:
@@ -611,6 +613,9 @@ int vfs_getattr(struct vfs *v, const char *path, struct stat *st)
 		if (pr && pr->ops->getattr)
 			return pr->ops->getattr(pr->p, "", st);
 		vfs_stat_dir(v, st);
+		/* only containers/ takes new names (mkdir: a container) */
+		if (vp.top != VFS_TOP_CONTAINERS)
+			st->st_mode &= ~(mode_t)0222;
 		return 0;
 	case VP_PROV:
 		pr = vfs_prov_of(v, &vp);

@@ -15,6 +15,7 @@
 #include "vfs_i.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -307,11 +308,15 @@ int vfs_readdir(struct vfs *v, const char *path, vfs_fill_fn *fill, void *arg)
 		return err;
 	switch (vp.kind) {
 	case VP_ROOT:
-		vfs_stat_dir(v, &st);
 		if (fill(arg, ".", NULL) || fill(arg, "..", NULL))
 			return 0;
 		for (i = 0; i < VFS_TOP_COUNT; i++) {
-			if (fill(arg, vfs_top_names[i], &st))
+			char top[32];
+
+			/* what getattr says (the kernel caches it: its mode) */
+			snprintf(top, sizeof(top), "/%s", vfs_top_names[i]);
+			if (fill(arg, vfs_top_names[i],
+				 vfs_getattr(v, top, &st) ? NULL : &st))
 				return 0;
 		}
 		return 0;

@@ -9,6 +9,10 @@ C=$MNT/containers/c1
 
 t_eq "root lists the four top directories" \
 	"$(ls "$MNT" | tr '\n' ' ')" "containers datastores restore snapshots "
+# modes say where names can be made: containers/ only, of these
+t_eq "modes of the root and the top directories" \
+	"$(stat -c %a "$MNT" "$MNT/containers" "$MNT/restore" "$MNT/snapshots" | tr '\n' ' ')" \
+	"555 755 555 555 "
 # every line the daemon printed is its own: libfuse 3.14 printed "Ignoring
 # invalid max threads value 4294967295" at each mount (fs/main.c)
 t_eq "the daemon printed no line that is not its own" \

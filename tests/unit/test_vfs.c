@@ -18,11 +18,14 @@ static void test_getattr_root_and_tops(void **state)
 
 	assert_int_equal(vfs_getattr(f->v, "/", &st), 0);
 	assert_true(S_ISDIR(st.st_mode));
-	assert_int_equal(st.st_mode & 07777, 0755);
+	assert_int_equal(st.st_mode & 07777, 0555); /* nothing made there */
 	assert_int_equal(st.st_uid, 1234);
 	assert_int_equal(st.st_gid, 5678);
+	assert_int_equal(vfs_getattr(f->v, "/snapshots", &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0555);
 	assert_int_equal(vfs_getattr(f->v, "/containers", &st), 0);
 	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0755);
 	assert_int_equal(vfs_getattr(f->v, "/restore", &st), 0);
 	assert_true(S_ISDIR(st.st_mode));
 	assert_int_equal(vfs_getattr(f->v, "/snapshots", &st), 0);
