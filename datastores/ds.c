@@ -147,9 +147,30 @@ static int prefix_set(struct ds *ds, const char *value, int line)
 	return ds->prefix ? 0 : -ENOMEM;
 }
 
+/*
+ * The datastore of @set whose backups would mix with @ds's: the same
+ * container and prefix. Two of them backing up in the same second would
+ * both name the backup after that second, and the last to commit would
+ * replace the other's (restore/A/latest would be B's data). Nested
+ * prefixes ("a/", "a/b/") do not mix: a backup is a directory holding
+ * the dump itself.
+ */
+static const struct ds *backups_overlap(const struct ds_set *set,
+					const struct ds *ds)
+{
+	size_t i;
+
+	for (i = 0; i < set->n; i++)
+		if (strcmp(set->v[i]->container, ds->container) == 0 &&
+		    strcmp(set->v[i]->prefix, ds->prefix) == 0)
+			return set->v[i];
+	return NULL;
+}
+
 int ds_set_add(struct ds_set *set, const struct ds_driver *drv,
 	       const struct conf_section *s)
 {
+	const struct ds *other;
 	struct ds **v;
 	struct ds *ds;
 	const char *val;
@@ -206,6 +227,15 @@ int ds_set_add(struct ds_set *set, const struct ds_driver *drv,
 			if (err)
 				goto out_free;
 		}
+	}
+	other = backups_overlap(set, ds);
+	if (other) {
+		log_error(
+			"line %d: [%s:%s]: its backups ('%s/%s') would mix with datastore '%s''s ('%s/%s'): give each its own prefix",
+			s->line, drv->type, s->name, ds->container, ds->prefix,
+			other->name, other->container, other->prefix);
+		err = -EINVAL;
+		goto out_free;
 	}
 	err = drv->init(ds, s, &ds->priv);
 	if (err)

@@ -65,6 +65,29 @@ static void test_ds_config_prefix_and_container(void **state)
 	assert_string_equal(ds_set_find(f->set, "x")->container, "c2");
 }
 
+/*
+ * Two datastores backing up into the same container and prefix: refused
+ * at mount, one line. Their backups of one second would take one name,
+ * the last commit replacing the other's data.
+ */
+static void test_ds_config_shared_prefix_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct conf_kv kv[1] = { { (char *)"prefix", (char *)"db", 7 } };
+	struct conf_section s = { (char *)"fake", (char *)"y", kv, 1, 6 };
+
+	g_nerrors = 0;
+	g_nwarnings = 0;
+	assert_int_equal(ds_set_add(f->set, &fake_driver, &s), -EINVAL);
+	assert_int_equal(g_nerrors + g_nwarnings, 1);
+	assert_non_null(
+		strstr(g_last_error, "would mix with datastore 'db''s"));
+	assert_null(ds_set_find(f->set, "y"));
+	/* another container, or a prefix below it: theirs apart */
+	kv[0].value = (char *)"db/y";
+	assert_int_equal(ds_set_add(f->set, &fake_driver, &s), 0);
+}
+
 /* ---- backup ---- */
 
 static void test_ds_backup_commits_stream(void **state)
@@ -914,6 +937,7 @@ int main(void)
 		cmocka_unit_test(test_ds_backup_name_format),
 		cmocka_unit_test(test_ds_backup_name_is_valid),
 		T(test_ds_config_prefix_and_container),
+		T(test_ds_config_shared_prefix_refused),
 		T(test_ds_backup_commits_stream),
 		T(test_ds_backup_failed_stream_leaves_nothing),
 		T(test_ds_backup_same_second_gets_new_name),
