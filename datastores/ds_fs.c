@@ -65,6 +65,8 @@ struct dsf_handle {
 	 */
 	pthread_mutex_t read_lock;
 	char file[64]; /* DSF_CTL: the file name */
+	bool append;   /* control files: opened O_APPEND (">>") */
+	bool acted;    /* control files: the one write of this open ran */
 	/*
 	 * DSF_STORED, under read_lock: the driver's verifier of the whole
 	 * file (NULL: none, or given up on random access), the bytes fed to
@@ -533,6 +535,7 @@ static int datastores_open(void *p, const char *rel, int flags, void **fh)
 		handle_free(h);
 		return err;
 	}
+	h->append = (flags & O_APPEND) != 0;
 	*fh = h;
 	return 0;
 }
@@ -642,7 +645,11 @@ static ssize_t dsf_read(void *p, void *fh, char *buf, size_t size, off_t off)
  * before returning. A write elsewhere is a second one on the same open
  * file ("(echo a; echo b) > backup" would take two backups) or a rest of
  * what an earlier write began (a name written in pieces would recover the
- * backup its first piece names): -EINVAL, one log line, nothing done.
+ * backup its first piece names): -EINVAL, one log line, nothing done. A
+ * failed write leaves the offset at 0: it may be retried. An O_APPEND
+ * open (">>") writes at the size the kernel noted after an earlier write
+ * to the file, whatever the offset: there the one write that ran is
+ * remembered instead.
  */
 static ssize_t dsf_write(void *p, void *fh, const char *buf, size_t size,
 			 off_t off)
@@ -651,8 +658,10 @@ static ssize_t dsf_write(void *p, void *fh, const char *buf, size_t size,
 	int err;
 
 	(void)p;
-	if (off != 0 && (h->kind == DSF_BACKUP || h->kind == DSF_RECOVER ||
-			 h->kind == DSF_CTL)) {
+	if ((h->kind == DSF_BACKUP || h->kind == DSF_RECOVER ||
+	     h->kind == DSF_CTL) &&
+	    (__atomic_load_n(&h->acted, __ATOMIC_ACQUIRE) ||
+	     (off != 0 && !h->append))) {
 		log_error(
 			"datastore '%s': %s: a write at offset %lld refused: write the whole request at once, one write per open",
 			h->ds->name,
@@ -675,7 +684,10 @@ static ssize_t dsf_write(void *p, void *fh, const char *buf, size_t size,
 	default:
 		return -EBADF;
 	}
-	return err ? err : (ssize_t)size;
+	if (err)
+		return err;
+	__atomic_store_n(&h->acted, true, __ATOMIC_RELEASE);
+	return (ssize_t)size;
 }
 
 static int dsf_release(void *p, void *fh)

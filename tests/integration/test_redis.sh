@@ -355,6 +355,10 @@ nb0=$(ls "$MNT/restore/r1" | wc -l)
 t_check_fails "a second write on one open backup file" "Invalid argument" \
 	bash -c "(echo a; echo b) > '$DS/r1/backup'"
 t_eq "the two writes took one backup" "$(ls "$MNT/restore/r1" | wc -l)" "$((nb0 + 1))"
+# ">>" right after ">": the kernel sends the append at the size it noted
+t_check "echo 1 > backup; echo 1 >> backup" \
+	bash -c "echo 1 > '$DS/r1/backup' && echo 1 >> '$DS/r1/backup'"
+t_eq "... took two backups" "$(ls "$MNT/restore/r1" | wc -l)" "$((nb0 + 3))"
 t_check_fails "write to status" "Permission denied" bash -c "echo x > '$DS/r1/status'"
 t_check_fails "write to progress" "Permission denied" bash -c "echo x > '$DS/r1/progress'"
 t_check_fails "write to dump.rdb" "Permission denied" bash -c "echo x > '$DS/r1/dump.rdb'"

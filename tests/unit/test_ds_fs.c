@@ -122,6 +122,7 @@ static void test_ds_fs_control_write_at_offset_refused(void **state)
 	struct fixture *f = *state;
 	const struct vfs_provider_ops *o = &ds_fs_datastores_ops;
 	int nbackups = 0;
+	int before;
 	void *fh;
 
 	assert_int_equal(o->open(f->fs, "db/backup", O_WRONLY, &fh), 0);
@@ -138,6 +139,25 @@ static void test_ds_fs_control_write_at_offset_refused(void **state)
 	assert_int_equal((int)o->write(f->fs, fh, "latest\n", 7, 7), -EINVAL);
 	assert_int_equal(o->release(f->fs, fh), 0);
 	assert_int_equal(g_recovers, 1);
+
+	/*
+	 * "echo 1 > backup; echo 1 >> backup": the second open is O_APPEND
+	 * and its write comes at the size the kernel noted after the first
+	 * (2); it acts, once.
+	 */
+	nbackups = 0;
+	assert_int_equal(ds_backup_list(f->ds, count_backups, &nbackups), 0);
+	before = nbackups;
+	assert_int_equal(o->open(f->fs, "db/backup", O_WRONLY | O_APPEND, &fh),
+			 0);
+	assert_int_equal((int)o->write(f->fs, fh, "1\n", 2, 2), 2);
+	g_nerrors = 0;
+	assert_int_equal((int)o->write(f->fs, fh, "1\n", 2, 4), -EINVAL);
+	assert_int_equal(g_nerrors, 1);
+	assert_int_equal(o->release(f->fs, fh), 0);
+	nbackups = 0;
+	assert_int_equal(ds_backup_list(f->ds, count_backups, &nbackups), 0);
+	assert_int_equal(nbackups, before + 1);
 }
 
 static void test_ds_fs_status_and_progress_text(void **state)
