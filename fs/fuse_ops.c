@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <fuse.h>
 #include <fuse_lowlevel.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -45,9 +46,24 @@ static struct vfs_handle *handle_of(const struct fuse_file_info *fi)
  * once a minute per path, since `rm -rf` or `touch` of such a path tries
  * several ops, and a tool may retry at will.
  */
+/* True if a component of @path is longer than VFS_NAME_MAX. */
+static bool has_long_name(const char *path)
+{
+	size_t n;
+
+	for (; *path; path += n) {
+		path += strspn(path, "/");
+		n = strcspn(path, "/");
+		if (n > VFS_NAME_MAX)
+			return true;
+	}
+	return false;
+}
+
 static int refusal_said(const char *op, const char *path, int err)
 {
-	char key[64];
+	/* the whole path: a prefix shared by long names would merge them */
+	char key[PATH_MAX + 16];
 
 	if ((err != -EROFS && err != -ENAMETOOLONG) || !path)
 		return err;
@@ -59,6 +75,10 @@ static int refusal_said(const char *op, const char *path, int err)
 			 "writable; restore/ and datastores/ are made by "
 			 "trovefs",
 			 op, path);
+	else if (has_long_name(path))
+		log_warn("%s refused (ENAMETOOLONG): a file or directory "
+			 "name is at most %d bytes: '%s'",
+			 op, VFS_NAME_MAX, path);
 	else
 		/* the reason first: a path this long fills the line */
 		log_warn("%s refused (ENAMETOOLONG): a name in a container is "

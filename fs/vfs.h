@@ -46,6 +46,9 @@ struct store;
 struct vfs;
 struct vfs_handle;
 
+/* The longest path component (a file or directory name), in bytes. */
+#define VFS_NAME_MAX 255
+
 struct vfs_conf {
 	uid_t uid; /* owner shown where none was stored (chown) */
 	gid_t gid;

@@ -31,7 +31,6 @@
 #include "../backends/store.h"
 #include "vfs.h"
 
-#define VFS_NAME_MAX 255	     /* one path component */
 #define VFS_CACHE_MAX 100000	     /* stat cache entries */
 #define VFS_CACHE_BUCKETS (1u << 17) /* power of 2 */
 #define VFS_COPY_CHUNK (1u << 20)    /* copy fallback of rename */

@@ -217,6 +217,14 @@ long=$long/$long/$long/x
 t_check_fails "a path longer than a key may be" "File name too long" \
 	mkdir -p "$C/$long"
 t_log_has "... one line says so" "refused \(ENAMETOOLONG\): a name in a container is at most 1024 bytes"
+# a name over 255 bytes: that limit is named; two such names sharing
+# their first 60 bytes are two paths, each with its line
+n0=$(wc -l < "$LOG")
+long=$(printf 'n%.0s' $(seq 300))
+t_check_fails "a file name over 255 bytes" "File name too long" touch "$C/${long}1"
+t_check_fails "... and another" "File name too long" touch "$C/${long}2"
+t_eq "... a line each, naming the 255 bytes" \
+	"$(tail -n +$((n0 + 1)) "$LOG" | grep -c 'a file or directory name is at most 255 bytes')" 2
 t_allow "refused \(ENAMETOOLONG\)"
 rm -rf "$C/$(printf 'd%.0s' $(seq 200))"
 
