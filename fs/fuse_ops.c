@@ -289,6 +289,8 @@ static int tfs_unlink(const char *path)
 static int tfs_rename(const char *from, const char *to, unsigned int flags)
 {
 	unsigned vflags = 0;
+	const char *blamed;
+	int err;
 
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
 		return -EINVAL;
@@ -296,8 +298,13 @@ static int tfs_rename(const char *from, const char *to, unsigned int flags)
 		vflags |= VFS_RENAME_NOREPLACE;
 	if (flags & RENAME_EXCHANGE)
 		vflags |= VFS_RENAME_EXCHANGE;
-	return refusal_said("rename", from,
-			    vfs_rename(tfs()->v, from, to, vflags));
+	err = vfs_rename(tfs()->v, from, to, vflags);
+	/* the side refused: outside containers/, or the longer name */
+	if (err == -EROFS)
+		blamed = strncmp(from, "/containers/", 12) == 0 ? to : from;
+	else
+		blamed = strlen(to) > strlen(from) ? to : from;
+	return refusal_said("rename", blamed, err);
 }
 
 static int tfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)

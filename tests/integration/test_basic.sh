@@ -281,6 +281,10 @@ t_check_fails "writing under restore/" "Read-only file system" touch "$MNT/resto
 t_eq "one line for the refused touch" \
 	"$(grep -c "of '/restore/x' refused (EROFS): only containers/ is writable" "$LOG")" "1"
 t_check_fails "mkdir under datastores/" "Read-only file system" mkdir "$MNT/datastores/x"
+echo mv > "$C/mvro"
+t_check_fails "mv of a file into restore/" "Read-only file system" mv "$C/mvro" "$MNT/restore/mvro"
+t_log_has "... the line names the destination" "rename of '/restore/mvro' refused \\(EROFS\\)"
+rm -f "$C/mvro"
 t_check_fails "a file in the root" "Read-only file system" touch "$MNT/x"
 t_check_fails "an unknown container" "No such file" ls "$MNT/containers/nope"
 t_check_fails "an unknown file" "No such file" cat "$C/nope"
