@@ -802,12 +802,16 @@ int ds_backup_verify(struct ds *ds, const char *name)
 
 /* ---- recover ---- */
 
+/*
+ * Records the safety backup @name. The progress is the recover's own
+ * (the safety backup streams quietly): it is left as it is, which after
+ * a staged recover is the chosen backup read whole (resetting it here
+ * showed a finished recover as "bytes_done: 0").
+ */
 static void safety_record(struct ds *ds, const char *name)
 {
 	pthread_mutex_lock(&ds->lock);
 	copy_str(ds->last_safety, sizeof(ds->last_safety), name);
-	ds->done = 0;
-	ds->total = 0;
 	pthread_mutex_unlock(&ds->lock);
 }
 

@@ -842,6 +842,19 @@ static void test_ds_recover_staged_bytes_in_order(void **state)
 	assert_int_equal(g_stage_unmasked, 0);
 	assert_int_equal(g_stage_syncs, 1);
 	assert_int_equal(g_stage_applies, 1);
+	/* idle now, progress shows the last job's bytes: the backup read */
+	{
+		struct buf b;
+		char want[64];
+
+		buf_init(&b, 4096);
+		assert_int_equal(ds_progress(ds, &b), 0);
+		snprintf(want, sizeof(want), "bytes_done: %u\n",
+			 (unsigned)STAGE_LEN);
+		assert_non_null(strstr(buf_str(&b), "operation: none\n"));
+		assert_non_null(strstr(buf_str(&b), want));
+		buf_release(&b);
+	}
 	free(data);
 }
 
