@@ -146,6 +146,13 @@ static int codec_rename(struct store *st, const char *src_container,
 			    dst_key);
 }
 
+/* Markers hold no data: nothing to encode (see codec_writer_open()). */
+static int codec_mkdir_excl(struct store *st, const char *container,
+			    const char *key, const struct meta *m)
+{
+	return store_mkdir_excl(st->inner, container, key, m);
+}
+
 static int codec_rename_new(struct store *st, const char *src_container,
 			    const char *src_key, const char *dst_container,
 			    const char *dst_key)
@@ -442,6 +449,7 @@ static const struct store_ops codec_ops = {
 	.del = codec_del,
 	.rename = codec_rename,
 	.rename_new = codec_rename_new,
+	.mkdir_excl = codec_mkdir_excl,
 	.set_meta = codec_set_meta,
 	.update_meta = codec_update_meta,
 	.statfs = codec_statfs,

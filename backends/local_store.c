@@ -760,6 +760,46 @@ static int local_commit_marker(struct local_writer *lw, const struct meta *m)
 	return local_fail("set metadata of", lw->container, lw->key, err);
 }
 
+/* A marker's directory made by mkdirat(), which fails if it exists. */
+static int local_mkdir_excl(struct store *st, const char *c, const char *key,
+			    const struct meta *m)
+{
+	struct local_store *ls = local_of(st);
+	struct meta none;
+	struct key_path kp;
+	int dirfd;
+	int err;
+	int fd;
+
+	if (!local_names_are_valid(c, key))
+		return -EINVAL;
+	err = local_key_path_split(key, &kp);
+	if (!err && !kp.marker)
+		err = -EINVAL;
+	if (!err)
+		err = local_open_parent(ls, c, key, &kp, true, &dirfd);
+	if (err)
+		return local_fail("create parent of", c, key, err);
+	if (mkdirat(dirfd, kp.leaf, LOCAL_DIR_MODE)) {
+		err = -errno;
+		close(dirfd);
+		return err == -EEXIST ? err : local_fail("create", c, key, err);
+	}
+	err = fsync(dirfd) ? -errno : 0;
+	if (!err)
+		err = open_subdir(dirfd, kp.leaf, false, &fd);
+	close(dirfd);
+	if (err)
+		return local_fail("create", c, key, err);
+	meta_init(&none);
+	err = write_meta(fd, m ? m : &none, true);
+	meta_release(&none);
+	if (!err && fsync(fd))
+		err = -errno;
+	close(fd);
+	return local_fail("set metadata of", c, key, err);
+}
+
 static int local_commit(struct store_writer *w, const struct meta *m)
 {
 	struct local_writer *lw = w->priv;
@@ -1030,6 +1070,7 @@ static const struct store_ops local_store_ops = {
 	.writer_open = local_writer_open,
 	.del = local_del,
 	.rename = local_rename,
+	.mkdir_excl = local_mkdir_excl,
 	.set_meta = local_set_meta,
 	.statfs = local_statfs,
 	.destroy = local_destroy,

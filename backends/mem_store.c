@@ -832,6 +832,26 @@ static const struct store_writer_ops mem_writer_ops = {
 	.sync = mem_sync,
 };
 
+static struct mem_writer *mem_writer_new(struct mem_store *ms,
+					 const char *container, const char *key)
+{
+	struct mem_writer *mw = calloc(1, sizeof(*mw));
+
+	if (!mw)
+		return NULL;
+	mw->container = strdup(container);
+	mw->key = strdup(key);
+	if (!mw->container || !mw->key) {
+		mem_writer_free(mw);
+		return NULL;
+	}
+	mw->marker = key_is_marker(key);
+	mw->ms = ms;
+	mw->w.ops = &mem_writer_ops;
+	mw->w.priv = mw;
+	return mw;
+}
+
 static int mem_writer_open(struct store *st, const char *container,
 			   const char *key, const struct store_wopts *opts,
 			   struct store_writer **out)
@@ -846,21 +866,36 @@ static int mem_writer_open(struct store *st, const char *container,
 	mem_unlock(ms);
 	if (err)
 		return err;
-	mw = calloc(1, sizeof(*mw));
+	mw = mem_writer_new(ms, container, key);
 	if (!mw)
 		return -ENOMEM;
-	mw->container = strdup(container);
-	mw->key = strdup(key);
-	if (!mw->container || !mw->key) {
-		mem_writer_free(mw);
-		return -ENOMEM;
-	}
-	mw->marker = key_is_marker(key);
-	mw->ms = ms;
-	mw->w.ops = &mem_writer_ops;
-	mw->w.priv = mw;
 	*out = &mw->w;
 	return 0;
+}
+
+/* Looks and installs under one hold of the lock: atomic, as Swift's is. */
+static int mem_mkdir_excl(struct store *st, const char *container,
+			  const char *key, const struct meta *m)
+{
+	struct mem_store *ms = mem_of(st);
+	struct mem_writer *mw;
+	struct mem_obj *o;
+	int err;
+
+	if (!key_is_marker(key))
+		return -EINVAL;
+	mw = mem_writer_new(ms, container, key);
+	if (!mw)
+		return -ENOMEM;
+	mem_lock(ms);
+	err = mem_lookup(ms, MEM_OP_MKDIR_EXCL, container, key, NULL, &o);
+	if (!err)
+		err = -EEXIST;
+	else if (err == -ENOENT)
+		err = mem_install(ms, mw, m);
+	mem_unlock(ms);
+	mem_writer_free(mw);
+	return err;
 }
 
 /* ---- the other object ops ---- */
@@ -1021,7 +1056,8 @@ static void mem_destroy(struct store *st)
 	.delete_container = mem_delete_container, .list = mem_list,            \
 	.head = mem_head, .reader_open = mem_reader_open,                      \
 	.writer_open = mem_writer_open, .del = mem_del, .rename = mem_rename,  \
-	.set_meta = mem_set_meta, .statfs = mem_statfs, .destroy = mem_destroy
+	.mkdir_excl = mem_mkdir_excl, .set_meta = mem_set_meta,                \
+	.statfs = mem_statfs, .destroy = mem_destroy
 
 static const struct store_ops mem_store_ops = {
 	.name = "mem",

@@ -30,7 +30,8 @@ enum mem_op {
 	MEM_OP_RENAME,
 	MEM_OP_SET_META,
 	MEM_OP_STATFS,
-	MEM_OP_SYNC, /* writer sync */
+	MEM_OP_SYNC,	   /* writer sync */
+	MEM_OP_MKDIR_EXCL, /* store_mkdir_excl() */
 	MEM_OP_COUNT
 };
 

@@ -193,6 +193,16 @@ struct store_ops {
 			  const char *dst_key);
 
 	/*
+	 * Optional: makes directory marker @key ("a/b/") with metadata @m
+	 * (NULL: none) unless something is there: 0, -EEXIST. Atomic against
+	 * the store's other clients: of two that want one name, one gets it
+	 * (a backup's name, taken by two mounts in the same second). NULL:
+	 * store_mkdir_excl() looks, then writes.
+	 */
+	int (*mkdir_excl)(struct store *st, const char *container,
+			  const char *key, const struct meta *m);
+
+	/*
 	 * Replaces all user metadata of an object with @m (like a Swift
 	 * POST). Returns 0, -ENOENT.
 	 */
@@ -381,6 +391,14 @@ static inline int store_rename_new(struct store *st, const char *sc,
 		return st->ops->rename_new(st, sc, sk, dc, dk);
 	return store_rename(st, sc, sk, dc, dk);
 }
+
+/*
+ * Directory marker @key made unless something is there (mkdir_excl above):
+ * 0, -EEXIST, or a store error. Without the op, a look and a write, which
+ * two clients may both pass.
+ */
+int store_mkdir_excl(struct store *st, const char *c, const char *key,
+		     const struct meta *m);
 
 static inline int store_set_meta(struct store *st, const char *c,
 				 const char *key, const struct meta *m)

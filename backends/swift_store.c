@@ -1093,6 +1093,48 @@ static int sw_rename_new(struct store *st, const char *sc, const char *sk,
 }
 
 /*
+ * An empty marker PUT with "If-None-Match: *": the object server refuses
+ * it (412) if the name holds an object. A retry of a PUT that landed but
+ * whose answer was lost gets 412 too: the caller then takes another name,
+ * and this one stays an empty directory.
+ */
+static int sw_mkdir_excl(struct store *st, const char *container,
+			 const char *key, const struct meta *m)
+{
+	struct swift_priv *sw = swift_priv_of(st);
+	struct swift_call c = {
+		.method = "PUT",
+		.container = container,
+		.key = key,
+		.body = "",
+		.has_body = true,
+		.quiet = SWIFT_QUIET_412,
+	};
+	struct curl_slist *h = NULL;
+	struct swift_http_req r;
+	int err;
+
+	err = swift_add_header(&h, "If-None-Match: *");
+	if (!err && m)
+		err = swift_meta_headers(m, &h);
+	if (err) {
+		curl_slist_free_all(h);
+		return err;
+	}
+	c.headers = h;
+	swift_http_req_init(&r);
+	err = swift_do(sw, &c, &r);
+	if (err == -ESTALE && r.status == 412)
+		err = -EEXIST;
+	swift_http_req_release(&r);
+	curl_slist_free_all(h);
+	if (!err)
+		swift_recent_note(&sw->recent, container, key, 0,
+				  swift_now_ms());
+	return err;
+}
+
+/*
  * Headers a Swift POST replaces besides X-Object-Meta-* and Content-Type:
  * the object server's default allowed_headers. X-Static-Large-Object is
  * left out: the SLO middleware refuses it in a POST, and a POST keeps the
@@ -1329,6 +1371,7 @@ static const struct store_ops sw_ops = {
 	.del = sw_del,
 	.rename = sw_rename,
 	.rename_new = sw_rename_new,
+	.mkdir_excl = sw_mkdir_excl,
 	.set_meta = sw_set_meta,
 	.update_meta = sw_update_meta,
 	.statfs = sw_statfs,

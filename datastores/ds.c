@@ -446,7 +446,52 @@ static int ensure_container(struct ds *ds)
 	return err;
 }
 
-/* Picks a free name for a backup starting now. */
+/* The directory marker of backup @name: "PREFIX/NAME/". */
+static int backup_dir_key(const struct ds *ds, const char *name, char *out,
+			  size_t size)
+{
+	int n = snprintf(out, size, "%s%s/", ds->prefix, name);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/*
+ * Takes @name for a backup: 0, -EEXIST if it is taken, or a store error.
+ * A name free when looked at is reserved by making its directory marker,
+ * which the store makes for one of its clients only: two mounts backing
+ * up one datastore in the same second (or two datastores sharing a
+ * prefix) would otherwise both pick it, and the last commit would
+ * replace the other's backup.
+ */
+static int take_name(struct ds *ds, const char *name)
+{
+	char dir[STORE_KEY_MAX + 1];
+	int err = ds_backup_exists(ds, name);
+
+	if (!err)
+		return -EEXIST;
+	if (err != -ENOENT)
+		return err;
+	err = backup_dir_key(ds, name, dir, sizeof(dir));
+	if (!err)
+		err = store_mkdir_excl(ds->st, ds->container, dir, NULL);
+	return err;
+}
+
+/* Drops the reservation of @name, whose backup failed: nothing stays. */
+static void release_name(struct ds *ds, const char *name)
+{
+	char dir[STORE_KEY_MAX + 1];
+	int err = backup_dir_key(ds, name, dir, sizeof(dir));
+
+	if (!err)
+		err = store_del(ds->st, ds->container, dir);
+	if (err && err != -ENOENT)
+		log_debug("datastore '%s': cannot remove the empty '%s': %s",
+			  ds->name, dir, strerror(-err));
+}
+
+/* Picks a free name for a backup starting now, and takes it. */
 static int pick_name(struct ds *ds, const char *suffix, char *out, size_t size)
 {
 	char base[DS_NAME_MAX];
@@ -459,10 +504,8 @@ static int pick_name(struct ds *ds, const char *suffix, char *out, size_t size)
 		return err;
 	copy_str(out, size, base);
 	for (i = 1; i < 100; i++) {
-		err = ds_backup_exists(ds, out);
-		if (err == -ENOENT)
-			return 0;
-		if (err)
+		err = take_name(ds, out);
+		if (err != -EEXIST)
 			return err;
 		n = snprintf(out, size, "%s-%u", base, i);
 		if (n < 0 || (size_t)n >= size)
@@ -629,6 +672,7 @@ static int backup_run(struct ds *ds, const char *name, const char *key,
 			copy_str(why, DS_WHY_MAX, line);
 		else
 			log_error("%s", line);
+		release_name(ds, name);
 		return err;
 	}
 	pthread_mutex_lock(&ds->lock);

@@ -555,6 +555,33 @@ static void test_store_markers(void **state)
 	meta_release(&m);
 }
 
+/*
+ * store_mkdir_excl(): a marker made once; a second time, or over a
+ * marker put by a writer, -EEXIST and the first one's metadata stays.
+ */
+static void test_store_mkdir_excl(void **state)
+{
+	struct store *st = *state;
+	struct obj_info oi;
+	struct meta m;
+
+	suite_meta2(&m, "mode", "700", NULL, NULL);
+	obj_info_init(&oi);
+	assert_int_equal(store_create_container(st, "c"), 0);
+	assert_int_equal(store_mkdir_excl(st, "c", "r/2024/", &m), 0);
+	assert_int_equal(store_mkdir_excl(st, "c", "r/2024/", NULL), -EEXIST);
+	assert_int_equal(store_head(st, "c", "r/2024/", &oi), 0);
+	assert_string_equal(meta_get(&oi.meta, "mode"), "700");
+	obj_info_release(&oi);
+	suite_mkdir(st, "c", "w/");
+	assert_int_equal(store_mkdir_excl(st, "c", "w/", NULL), -EEXIST);
+	/* gone, it can be made again */
+	assert_int_equal(store_del(st, "c", "r/2024/"), 0);
+	assert_int_equal(store_mkdir_excl(st, "c", "r/2024/", NULL), 0);
+	assert_int_equal(store_mkdir_excl(st, "nope", "x/", NULL), -ENOENT);
+	meta_release(&m);
+}
+
 /* Nested keys need no markers first. */
 static void test_store_nested_keys(void **state)
 {
@@ -1058,6 +1085,7 @@ static void test_store_concurrent_writers(void **state)
 	SUITE_TEST(test_store_uncommitted_is_invisible),                       \
 	SUITE_TEST(test_store_write_error_fails_commit),                       \
 	SUITE_TEST(test_store_markers),                                        \
+	SUITE_TEST(test_store_mkdir_excl),                                     \
 	SUITE_TEST(test_store_nested_keys),                                    \
 	SUITE_TEST(test_store_reader_ranges),                                  \
 	SUITE_TEST(test_store_reader_survives_replace_and_delete),             \

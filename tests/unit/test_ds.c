@@ -106,6 +106,22 @@ static void test_ds_backup_commits_stream(void **state)
 	assert_memory_equal(p, g_data, size);
 }
 
+static int count_object(void *arg, const struct obj_info *oi)
+{
+	(void)oi;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* How many objects @c holds (markers too). */
+static int objects_in(struct store *st, const char *c)
+{
+	int n = 0;
+
+	assert_int_equal(store_list(st, c, "", 0, count_object, &n), 0);
+	return n;
+}
+
 static void test_ds_backup_failed_stream_leaves_nothing(void **state)
 {
 	struct fixture *f = *state;
@@ -121,6 +137,8 @@ static void test_ds_backup_failed_stream_leaves_nothing(void **state)
 	assert_non_null(strstr(buf_str(&b),
 			       "last_result: error: Bad message (EBADMSG)"));
 	buf_release(&b);
+	/* nor the directory marker that took its name */
+	assert_int_equal(objects_in(f->st, "database_backups"), 0);
 }
 
 static void test_ds_backup_same_second_gets_new_name(void **state)
@@ -132,6 +150,38 @@ static void test_ds_backup_same_second_gets_new_name(void **state)
 	assert_int_equal(ds_backup(f->ds, "", a, sizeof(a)), 0);
 	assert_int_equal(ds_backup(f->ds, "", b, sizeof(b)), 0);
 	assert_string_not_equal(a, b);
+}
+
+/*
+ * A name another client took (another mount's backup of the same second
+ * made its directory marker first) is not taken again: the backup gets
+ * the next one, and the other's directory gets nothing of it.
+ */
+static void test_ds_backup_name_taken_elsewhere(void **state)
+{
+	struct fixture *f = *state;
+	char taken[2][DS_NAME_MAX];
+	char dir[STORE_KEY_MAX];
+	char name[DS_NAME_MAX];
+	time_t now = time(NULL);
+	int i;
+
+	assert_int_equal(store_create_container(f->st, "database_backups"), 0);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(
+			ds_backup_name(now + i, "", taken[i], sizeof(taken[i])),
+			0);
+		snprintf(dir, sizeof(dir), "db/%s/", taken[i]);
+		assert_int_equal(
+			store_mkdir_excl(f->st, "database_backups", dir, NULL),
+			0);
+	}
+	assert_int_equal(ds_backup(f->ds, "", name, sizeof(name)), 0);
+	assert_string_not_equal(name, taken[0]);
+	assert_string_not_equal(name, taken[1]);
+	assert_int_equal(ds_backup_exists(f->ds, taken[0]), -ENOENT);
+	assert_int_equal(ds_backup_exists(f->ds, taken[1]), -ENOENT);
+	assert_int_equal(ds_backup_exists(f->ds, name), 0);
 }
 
 /* the second backup of a second is the latest (its name sorts after) */
@@ -954,6 +1004,7 @@ int main(void)
 		T(test_ds_backup_commits_stream),
 		T(test_ds_backup_failed_stream_leaves_nothing),
 		T(test_ds_backup_same_second_gets_new_name),
+		T(test_ds_backup_name_taken_elsewhere),
 		T(test_ds_backup_same_second_latest_is_newest),
 		T(test_ds_backup_list_order_within_a_second),
 		T(test_ds_backup_list_only_backups_latest_only_made),

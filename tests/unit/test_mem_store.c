@@ -103,6 +103,9 @@ static int call_op(struct store *st, enum mem_op op, unsigned seq)
 		err = store_writer_sync(w);
 		store_writer_abort(w);
 		return err;
+	case MEM_OP_MKDIR_EXCL:
+		snprintf(name, sizeof(name), "d%u/", seq);
+		return store_mkdir_excl(st, "c", name, NULL);
 	case MEM_OP_COUNT:
 		break;
 	}
