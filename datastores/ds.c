@@ -1137,14 +1137,29 @@ int ds_recover(struct ds *ds, const char *arg, size_t len)
 
 	err = ds_backup_resolve(ds, arg, len, name, sizeof(name));
 	if (err) {
+		size_t n = strlen("recover ");
+		size_t i;
+
+		/* the blanks the lookup ignored, as it did */
 		while (len > 0 && isspace((unsigned char)arg[len - 1]))
 			len--;
-		snprintf(op, sizeof(op), "recover %.*s",
-			 (int)(len > 64 ? 64 : len), arg);
-		/* the bytes written: no line breaks into status or the log */
-		for (char *c = op; *c; c++)
-			if ((unsigned char)*c < 0x20 || *c == 0x7f)
-				*c = '?';
+		while (len > 0 && isspace((unsigned char)*arg)) {
+			arg++;
+			len--;
+		}
+		/*
+		 * The bytes written, printable ASCII only: no line break into
+		 * status or the log, no byte that makes grep call the log
+		 * binary, and a NUL shown rather than cutting the name short
+		 * ("latest\0junk" is not 'latest').
+		 */
+		memcpy(op, "recover ", n);
+		for (i = 0; i < len && i < 64; i++)
+			op[n + i] =
+				arg[i] >= 0x20 && arg[i] < 0x7f ? arg[i] : '?';
+		op[n + i] = '\0';
+		if (len == 0)
+			op[n - 1] = '\0'; /* "recover", no trailing blank */
 		if (len == 0)
 			log_error(
 				"datastore '%s': cannot recover: no backup name written",

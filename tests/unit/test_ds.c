@@ -472,6 +472,13 @@ static void test_ds_recover_garbage(void **state)
 	assert_int_equal(ds_status(f->ds, &b), 0);
 	assert_non_null(strstr(buf_str(&b),
 			       "last_operation: recover x?last_result: ok\n"));
+	/* a NUL, bytes past ASCII, blanks around: shown as the lookup saw */
+	buf_reset(&b);
+	assert_int_equal(ds_recover(f->ds, " \tlatest\0j\xff\xfe\n", 13),
+			 -ENOENT);
+	assert_int_equal(ds_status(f->ds, &b), 0);
+	assert_non_null(
+		strstr(buf_str(&b), "last_operation: recover latest?j??\n"));
 	buf_reset(&b);
 	assert_int_equal(ds_recover(f->ds, "\n", 1), -EINVAL);
 	assert_int_equal(ds_status(f->ds, &b), 0);
