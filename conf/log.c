@@ -106,6 +106,7 @@ static __thread struct {
 	unsigned dropped; /* lines past LOG_HELD_MAX */
 	int level[LOG_HELD_MAX];
 	char msg[LOG_HELD_MAX][1024]; /* as log_msg() formats it */
+	char last[1024];	      /* the last line held, kept or not */
 } held;
 
 /* log_problems_here(): warnings and errors this thread logged or held */
@@ -125,19 +126,29 @@ void log_defer_begin(void)
 
 void log_defer_end(bool failed, char *cause, size_t size)
 {
+	log_defer_end_as(failed, false, cause, size);
+}
+
+void log_defer_end_as(bool failed, bool last, char *cause, size_t size)
+{
 	unsigned i;
 
 	if (size)
 		cause[0] = '\0';
 	if (held.depth == 0 || --held.depth > 0)
 		return;
+	if (failed && last && size && (held.n || held.dropped))
+		snprintf(cause, size, "%s", held.last);
 	for (i = 0; i < held.n; i++) {
-		if (!failed)
-			log_write(held.level[i], held.msg[i]);
-		else if (i == 0 && size)
+		if (!failed) {
+			/* one line said twice (two calls that failed alike) */
+			if (i == 0 || strcmp(held.msg[i], held.msg[i - 1]))
+				log_write(held.level[i], held.msg[i]);
+		} else if (i == 0 && !last && size) {
 			snprintf(cause, size, "%s", held.msg[0]);
-		else
+		} else if (!last || strcmp(held.msg[i], cause)) {
 			log_debug("also: %s", held.msg[i]);
+		}
 	}
 	if (held.dropped)
 		log_debug("%u more line(s) not shown", held.dropped);
@@ -161,6 +172,7 @@ void log_msg(int level, const char *fmt, ...)
 	if (level <= LOG_WARNING)
 		problems++;
 	if (held.depth && level <= LOG_WARNING) {
+		memcpy(held.last, msg, sizeof(msg));
 		if (held.n < LOG_HELD_MAX) {
 			held.level[held.n] = level;
 			memcpy(held.msg[held.n], msg, sizeof(msg));

@@ -61,6 +61,13 @@ bool log_once_per(const char *key, unsigned interval_s);
  */
 void log_defer_begin(void);
 void log_defer_end(bool failed, char *cause, size_t size);
+/*
+ * log_defer_end() with @last: on failure the cause is the last line held
+ * (an operation that logs its own verdict last, after the errors of the
+ * calls it made: the verdict says more). Either way, a success writes a
+ * line repeated right after itself once.
+ */
+void log_defer_end_as(bool failed, bool last, char *cause, size_t size);
 
 /*
  * How many warnings and errors this thread has logged (or held) so far:

@@ -1118,18 +1118,36 @@ out_free:
 	return err;
 }
 
+/*
+ * A failed write is one line naming the datastore and the file, with the
+ * last line the operation logged as its cause: its own verdict ("eject:
+ * no reachable replica...") after the client's errors ("cannot connect",
+ * once per node it tried), or the client's error when that is all (a
+ * replica_of target down). A success writes what it logged, a line said
+ * twice in a row once.
+ */
 int redis_repl_write(const struct redis_repl_env *env, const char *file,
 		     const char *data, size_t len)
 {
+	char cause[1024];
 	bool writable;
+	int err;
 
 	if (!redis_repl_file_lookup(file, &writable))
 		return -ENOENT;
 	if (!writable)
 		return -EACCES;
+	log_defer_begin();
 	if (strcmp(file, "replica_of") == 0)
-		return write_replica_of(env, data, len);
-	if (strcmp(file, "promote") == 0)
-		return redis_repl_promote(env);
-	return redis_repl_eject(env);
+		err = write_replica_of(env, data, len);
+	else if (strcmp(file, "promote") == 0)
+		err = redis_repl_promote(env);
+	else
+		err = redis_repl_eject(env);
+	log_defer_end_as(err != 0, true, cause, sizeof(cause));
+	if (err)
+		log_error("redis '%s': %s failed: %s%s%s%s", env->self->name,
+			  file, strerror(-err), cause[0] ? " (" : "", cause,
+			  cause[0] ? ")" : "");
+	return err;
 }

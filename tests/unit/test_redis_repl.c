@@ -70,8 +70,9 @@ static struct buf cmdlog;
 static int nerrors;
 static int nwarnings;
 static int ninfos;
-static int nleaks;	    /* log lines holding a password */
-static char last_warn[512]; /* the last warning's text */
+static int nleaks;	     /* log lines holding a password */
+static char last_warn[512];  /* the last warning's text */
+static char last_error[512]; /* the last error's text */
 
 static struct fake_node *node_by_port(int port)
 {
@@ -285,6 +286,7 @@ static void count_log(int level, const char *msg)
 		nleaks++;
 	if (level == LOG_ERR) {
 		nerrors++;
+		snprintf(last_error, sizeof(last_error), "%s", msg);
 	} else if (level == LOG_WARNING) {
 		nwarnings++;
 		snprintf(last_warn, sizeof(last_warn), "%s", msg);
@@ -1291,8 +1293,8 @@ static void test_eject_source_alive_but_erroring(void **state)
 		nodes[0].ping_err = alive[i].ping_err;
 		nerrors = 0;
 		assert_int_equal(wr(1, "eject", "1"), -EBUSY);
-		/* the client's line (what the source said), the refusal's */
-		assert_int_equal(nerrors, 2);
+		/* one line: the refusal, which says what the source said */
+		assert_int_equal(nerrors, 1);
 		assert_string_equal(actions(), "");
 		assert_true(nodes[1].is_replica);
 		assert_true(nodes[2].is_replica);
@@ -1360,6 +1362,25 @@ static void test_eject_warns_of_unlinked_nodes(void **state)
 	assert_non_null(
 		strstr(last_warn, "eject: 'c' (localhost 7003) follows 'b'"));
 	assert_int_equal(nleaks, 0);
+}
+
+/*
+ * Written on the source itself, gone: each node it tries to reach logs
+ * "cannot connect" (the source twice); the failure is one line naming
+ * the datastore and the file, with eject's own verdict.
+ */
+static void test_eject_failure_one_line(void **state)
+{
+	(void)state;
+	nodes[0].down = true;
+	nodes[1].down = true;
+	nodes[2].down = true;
+	nerrors = 0;
+	nwarnings = 0;
+	assert_true(wr(0, "eject", "1") < 0);
+	assert_int_equal(nerrors + nwarnings, 1);
+	assert_non_null(strstr(last_error, "redis 'a': eject failed: "));
+	assert_string_equal(actions(), "");
 }
 
 static void test_eject_repoints_with_masterauth(void **state)
@@ -1467,6 +1488,7 @@ int main(void)
 		T(test_eject_self_not_gone),
 		T(test_eject_promotes_most_current),
 		T(test_eject_warns_of_unlinked_nodes),
+		T(test_eject_failure_one_line),
 		T(test_eject_repoints_with_masterauth),
 		T(test_eject_on_dead_source_file),
 		T(test_eject_no_replica),
