@@ -617,15 +617,27 @@ static int remove_path(const char *path)
 static int move_aside(struct redis_ds *r, const char *from, const char *to,
 		      bool *existed)
 {
+	struct stat sb;
+	bool was = lstat(to, &sb) == 0;
 	int err;
 
 	*existed = false;
-	err = remove_path(to); /* a leftover of a crashed recover */
+	err = remove_path(to);
 	if (err) {
 		log_error("redis '%s': cannot remove the leftover '%s': %s",
 			  r->ds->name, to, strerror(-err));
 		return err;
 	}
+	/*
+	 * A leftover of a crashed recover, or something put there by hand:
+	 * it may have been someone's only copy of older data, so its
+	 * removal is said.
+	 */
+	if (was)
+		log_warn(
+			"redis '%s': removed the leftover %s '%s' (an earlier recover's) to move the current one there",
+			r->ds->name, S_ISDIR(sb.st_mode) ? "directory" : "file",
+			to);
 	if (rename(from, to) < 0) {
 		if (errno == ENOENT)
 			return 0;

@@ -225,6 +225,34 @@ static void test_redis_stage_apply_removes_old_dump_in_background(void **state)
 }
 
 /*
+ * A leftover .trovefs-old (a directory with a file, as someone may keep
+ * older data there) goes to make room: one warning names it.
+ */
+static void test_redis_stage_apply_says_leftover_removed(void **state)
+{
+	struct fixture *f = *state;
+	struct ds *ds = recover_ds(f);
+	struct ds_stage *sg;
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/dump.rdb.trovefs-old", f->dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	put_file(path, "f", "kept by hand");
+	sg = stage_over_old_dump(f, ds, "the backup");
+	will_return(mock_connect, -ECONNREFUSED); /* already stopped */
+	will_return(mock_connect, 0);		  /* up after "true" */
+	expect_cmd("PING", 0);
+	expect_loaded("0", NULL);
+	assert_int_equal(ds->drv->stage_apply(sg), 0);
+	ds->drv->stage_free(sg);
+	assert_int_equal(redis_trash_wait(10), 0);
+	assert_int_equal(g_nnotice, 1);
+	assert_non_null(
+		strstr(g_last_notice, "removed the leftover directory '"));
+	assert_file_is(f->dir, "dump.rdb", "the backup");
+}
+
+/*
  * The old dump file cannot be moved aside (a leftover .trovefs-old that
  * cannot be removed): the recover fails and the rollback leaves the
  * server's dump file as it was - it must not "put back" what it never
@@ -511,6 +539,7 @@ int main(void)
 		T(test_redis_stage_open_sweeps_leftover_trash),
 		T(test_redis_stage_open_refuses_a_replica),
 		T(test_redis_stage_apply_removes_old_dump_in_background),
+		T(test_redis_stage_apply_says_leftover_removed),
 		T(test_redis_stage_apply_failed_move_keeps_dump),
 		ROW(test_redis_stage_apply_checks_loaded_row, loaded_backup),
 		ROW(test_redis_stage_apply_checks_loaded_row,
