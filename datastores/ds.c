@@ -1098,7 +1098,8 @@ static int recover_staged_prepare(struct ds *ds, const char *name, char *safety,
 		pthread_mutex_lock(&ds->lock);
 		waiting = !job.done;
 		pthread_mutex_unlock(&ds->lock);
-		if (waiting)
+		/* a failed verify stays the step a failure names */
+		if (waiting && !verr)
 			ds_set_step(ds, "waiting for the safety backup '%s'",
 				    job.name);
 		pthread_join(th, NULL);

@@ -31,9 +31,10 @@
 /* ---- a fake driver: the stream is g_data; verify wants byte 0 'G' ---- */
 
 static const char *g_data = "GOOD-DATA";
-static int g_stream_end_err;  /* returned instead of the end */
-static int g_recovers;	      /* recover() calls */
-static char g_recovered[256]; /* what recover() read */
+static int g_stream_end_err;	 /* returned instead of the end */
+static unsigned g_stream_end_ms; /* a slow server: sleep before the end */
+static int g_recovers;		 /* recover() calls */
+static char g_recovered[256];	 /* what recover() read */
 static int g_recover_err;
 
 struct ds_stream {
@@ -73,6 +74,13 @@ static int fake_read(struct ds_stream *s, void *dst, size_t len, size_t *got)
 {
 	size_t n = strlen(g_data) - s->off;
 
+	if (n == 0 && g_stream_end_ms) {
+		struct timespec t = { g_stream_end_ms / 1000,
+				      (long)(g_stream_end_ms % 1000) *
+					      1000000 };
+
+		nanosleep(&t, NULL);
+	}
 	if (n == 0 && g_stream_end_err) {
 		/* as a client whose server went away says it */
 		log_error("fake: connection closed mid-line");
@@ -314,6 +322,7 @@ static int setup(void **state)
 	assert_non_null(f);
 	g_data = "GOOD-DATA";
 	g_stream_end_err = 0;
+	g_stream_end_ms = 0;
 	g_recovers = 0;
 	g_recover_err = 0;
 	g_state_a = "run1";

@@ -884,6 +884,30 @@ static void test_ds_recover_staged_safety_fails_one_line(void **state)
 	free(data);
 }
 
+/*
+ * The chosen backup is corrupt and the safety backup still streams when
+ * its verify ends: status names the verify as the failing step, not the
+ * wait for the safety backup that followed it.
+ */
+static void test_ds_recover_staged_corrupt_names_the_verify(void **state)
+{
+	struct ds *ds;
+	char *data = stage_setup(*state, 'B', &ds);
+	struct buf b;
+
+	g_stream_end_ms = 300;
+	assert_int_equal(ds_recover(ds, STAGE_NAME, strlen(STAGE_NAME)),
+			 -EBADMSG);
+	buf_init(&b, 4096);
+	assert_int_equal(ds_status(ds, &b), 0);
+	assert_non_null(strstr(buf_str(&b), "last_result: error: Bad message"));
+	assert_null(strstr(buf_str(&b), "during: waiting"));
+	assert_non_null(strstr(buf_str(&b), "verifying and staging"));
+	buf_release(&b);
+	assert_int_equal(g_stage_applies, 0);
+	free(data);
+}
+
 static void test_ds_recover_staged_bytes_in_order(void **state)
 {
 	struct fixture *f = *state;
@@ -1023,6 +1047,7 @@ int main(void)
 		T(test_ds_recover_no_safety_backup_no_recover),
 		T(test_ds_backup_server_gone_one_line),
 		T(test_ds_recover_staged_safety_fails_one_line),
+		T(test_ds_recover_staged_corrupt_names_the_verify),
 		T(test_ds_one_job_at_a_time),
 		T(test_ds_recover_garbage),
 		T(test_ds_recover_driver_error_is_returned),
