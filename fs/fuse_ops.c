@@ -185,7 +185,7 @@ static int tfs_mknod(const char *path, mode_t mode, dev_t rdev)
 
 static int tfs_link(const char *from, const char *to)
 {
-	return vfs_link(tfs()->v, from, to);
+	return refusal_said("link", to, vfs_link(tfs()->v, from, to));
 }
 
 static struct vfs_dirsnap *dirsnap_of(const struct fuse_file_info *fi)

@@ -280,7 +280,10 @@ int vfs_symlink(struct vfs *v, const char *target, const char *path);
  */
 int vfs_mknod(struct vfs *v, const char *path, mode_t mode);
 
-/* link(2): hard links are not kept by any store: -EPERM, one log line. */
+/*
+ * link(2): hard links are not kept by any store: -EPERM, one log line;
+ * -EROFS (no line: the caller says it) for a new name outside containers/.
+ */
 int vfs_link(struct vfs *v, const char *from, const char *to);
 
 #endif /* FS_VFS_H */

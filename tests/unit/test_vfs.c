@@ -1053,6 +1053,10 @@ static void test_nodes_the_store_cannot_keep(void **state)
 	assert_int_equal(vfs_mknod(f->v, "/containers/c", S_IFIFO), -EEXIST);
 	assert_int_equal(vfs_mknod(f->v, "/restore/f", S_IFIFO), -EROFS);
 	assert_int_equal(vfs_link(f->v, P "file", P "hard"), -EPERM);
+	/* where nothing is made at all, the read-only answer */
+	assert_int_equal(
+		vfs_link(f->v, "/datastores/db/status", "/datastores/db/st2"),
+		-EROFS);
 	assert_false(exists(f->st, C, "fifo"));
 	assert_false(exists(f->st, C, "d/sock"));
 	assert_false(exists(f->st, C, "hard"));
