@@ -81,6 +81,9 @@ int redis_error_errno(const char *err_text)
 		return -EIO;
 	if (prefix_is(err_text, "READONLY"))
 		return -EROFS;
+	/* a replica asked for a sync (a backup) while its master is away */
+	if (prefix_is(err_text, "NOMASTERLINK"))
+		return -ENOTCONN;
 	if (prefix_is(err_text, "ERR unknown command") ||
 	    prefix_is(err_text, "ERR unknown subcommand") ||
 	    prefix_is(err_text, "ERR syntax error") ||

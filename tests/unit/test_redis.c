@@ -112,6 +112,9 @@ static void test_redis_error_errno_mapping(void **state)
 	assert_int_equal(redis_error_errno("OOM command not allowed"), -ENOMEM);
 	assert_int_equal(redis_error_errno("MISCONF errors writing"), -EIO);
 	assert_int_equal(redis_error_errno("READONLY replica"), -EROFS);
+	assert_int_equal(redis_error_errno("NOMASTERLINK Can't SYNC while not "
+					   "connected with my master"),
+			 -ENOTCONN);
 	assert_int_equal(redis_error_errno("ERR unknown command 'X'"), -EINVAL);
 	assert_int_equal(redis_error_errno("ERR syntax error"), -EINVAL);
 	assert_int_equal(redis_error_errno("ERR anything"), -EIO);
