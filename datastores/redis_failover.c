@@ -323,8 +323,9 @@ int redis_repl_promote(const struct redis_repl_env *env)
 	repoint_others(env, cands, ncands, run_id, new_host, env->self->port,
 		       env->self, info, &done, &failed, rp);
 	log_info(
-		"redis '%s': promoted %s:%d (offset %lld); repointed %zu nodes%s",
+		"redis '%s': promoted %s:%d (offset %lld); repointed %zu node%s%s",
 		me, new_host, env->self->port, offset, done,
+		done == 1 ? "" : "s",
 		failed ? "; some not repointed (see above)" : "");
 	check_links(env, "promote", sc, me, rp, info);
 out_close_source:
@@ -491,8 +492,9 @@ int redis_repl_eject(const struct redis_repl_env *env)
 		       best_node.port, best_node.conf, info, &done, &failed,
 		       rp);
 	log_info(
-		"redis '%s': ejected '%s'; promoted %s:%d (offset %lld); repointed %zu nodes%s",
+		"redis '%s': ejected '%s'; promoted %s:%d (offset %lld); repointed %zu node%s%s",
 		me, src.label, best_node.host, best_node.port, offset, done,
+		done == 1 ? "" : "s",
 		failed ? "; some not repointed (see above)" : "");
 	check_links(env, "eject", bc, best_node.label, rp, info);
 	redis_close(bc);
