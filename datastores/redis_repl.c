@@ -869,7 +869,12 @@ int redis_repl_read(const struct redis_repl_env *env, const char *file,
 	} else if (strcmp(file, "offset") == 0) {
 		buf_printf(out, "%lld\n", info->offset);
 	} else if (strcmp(file, "lag") == 0) {
-		buf_printf(out, "%lld\n", info->is_replica ? info->last_io : 0);
+		/* Redis says -1 while the link is down: no I/O to time */
+		if (info->is_replica && info->last_io < 0)
+			buf_puts(out, "unknown\n");
+		else
+			buf_printf(out, "%lld\n",
+				   info->is_replica ? info->last_io : 0);
 	} else if (strcmp(file, "link") == 0) {
 		if (!info->is_replica)
 			buf_puts(out, "none\n");

@@ -809,6 +809,9 @@ static void test_read_candidates_source_down(void **state)
 		"localhost 7003 offset=100 master_last_io_seconds_ago=-1 master_link_status=down\n"
 		"chosen: 127.0.0.1 7002 (largest offset 100; same master_last_io_seconds_ago -1; tie broken by lowest address)\n");
 	assert_int_equal(err, 0);
+	/* no link, no I/O to time: not "-1" */
+	assert_string_equal(rd(1, "lag", &err), "unknown\n");
+	assert_int_equal(err, 0);
 }
 
 static void test_read_errors(void **state)
