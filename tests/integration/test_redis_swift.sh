@@ -7,7 +7,8 @@
 # Swift, and an unknown backup name. One redis-server (tests/services/
 # redis.sh) holds every data type and about 4.5 MiB of incompressible
 # strings; data is compared with DEBUG DIGEST of a fresh redis-server
-# loading the RDB. test_redis.sh covers the rest on the local: store.
+# loading the RDB; and two mounts backing up in the same second.
+# test_redis.sh covers the rest on the local: store.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 export TROVEFS_TEST_SOURCE=swift
@@ -115,6 +116,31 @@ t_check_fails "recover of a garbage name" "No such file" \
 	bash -c "echo no-such-backup > '$DS/r1/recover'"
 t_eq "the data is unchanged" "$(digest "$P1")" "$want1"
 t_allow "cannot recover: no backup '(2000-01-01T00:00:00Z|no-such-backup)'"
+
+# ---- two mounts back up one datastore in the same second: two names
+# (the backup's directory marker is a PUT with If-None-Match: *, which
+# Swift lets one of them make; before, both took the second's name and
+# the last commit replaced the other's backup)
+MNT2=$T/mnt2
+mkdir -p "$MNT2"
+"$TROVEFS" -f -o "conf=$CONF" swift:test "$MNT2" 2>>"$LOG" &
+P2=$!
+T_EXTRA_MOUNTS+=("$MNT2")
+for _ in $(seq 200); do mountpoint -q "$MNT2" && break; sleep 0.1; done
+t_check "a second mount of the same store" mountpoint -q "$MNT2"
+nb0=$(find "$MNT/restore/r1" -mindepth 1 -maxdepth 1 -type d | wc -l)
+python3 -c 'import time; time.sleep(1.1 - time.time() % 1)'
+bash -c "echo 1 > '$DS/r1/backup'" &
+b1=$!
+bash -c "echo 1 > '$MNT2/datastores/r1/backup'" &
+b2=$!
+wait $b1; rc1=$?
+wait $b2; rc2=$?
+t_eq "both backups succeed" "$rc1 $rc2" "0 0"
+t_eq "... and make two backups" \
+	"$(find "$MNT/restore/r1" -mindepth 1 -maxdepth 1 -type d | wc -l)" "$((nb0 + 2))"
+t_check "unmount the second mount" fusermount3 -u "$MNT2"
+wait "$P2"
 
 t_check "unmount" t_umount
 t_done
