@@ -351,8 +351,12 @@ t_check "$LOW catches up with the new master" wait_for 30 caught_up "$P_LOW" "$P
 t_eq "$LOW has every write" "$(rcli "$P_LOW" STRLEN big4)" "8000000"
 t_check_fails "eject again: the new source lives" "Device or resource busy" \
 	wr "$LOW" eject 1
+n0=$(wc -l < "$LOG")
 t_check_fails "eject of dead b: no replica of it is left" "No such device" \
 	wr b eject 1
+t_eq "... in one line naming b and eject" \
+	"$(tail -n +$((n0 + 1)) "$LOG" | grep -c '^trovefs: \(warning\|error\):')" 1
+t_log_has "... with eject's own verdict" "redis 'b': eject failed: No such device \\(.*eject: "
 t_check_fails "reading a dead node's role" "Connection refused" rd b role
 
 t_check "unmount" t_umount
