@@ -299,6 +299,13 @@ static void copy_str(char *dst, size_t size, const char *src)
 		dst[0] = '\0'; /* truncation of status text is harmless */
 }
 
+/*
+ * Set on the thread of a quiet backup (a recover's safety backup, which
+ * runs beside the recover's verify): its steps, the driver's too, are
+ * log lines only, not the recover's step in status.
+ */
+static __thread bool steps_quiet;
+
 void ds_set_step(struct ds *ds, const char *fmt, ...)
 {
 	char step[DS_STATUS_MAX];
@@ -310,6 +317,10 @@ void ds_set_step(struct ds *ds, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
+	if (steps_quiet) {
+		log_info("datastore '%s': %s", ds->name, step);
+		return;
+	}
 	pthread_mutex_lock(&ds->lock);
 	copy_str(ds->step, sizeof(ds->step), step);
 	pthread_mutex_unlock(&ds->lock);
@@ -561,8 +572,8 @@ static int backup_copy(struct ds *ds, const char *key, bool quiet)
 	if (!buf)
 		return -ENOMEM;
 	meta_init(&m);
-	if (!quiet)
-		ds_set_step(ds, "connecting");
+	steps_quiet = quiet;
+	ds_set_step(ds, "connecting");
 	/*
 	 * The markers must be read before the snapshot starts: a write after
 	 * this read changes them, so a later match proves the snapshot holds
@@ -587,11 +598,7 @@ static int backup_copy(struct ds *ds, const char *key, bool quiet)
 			  ds->container, key, strerror(-err));
 		goto out_close;
 	}
-	if (quiet)
-		log_info("datastore '%s': streaming into '%s/%s'", ds->name,
-			 ds->container, key);
-	else
-		ds_set_step(ds, "streaming into '%s/%s'", ds->container, key);
+	ds_set_step(ds, "streaming into '%s/%s'", ds->container, key);
 	for (;;) {
 		err = ds->drv->stream_read(s, buf, DS_COPY_BUF, &got);
 		if (err || got == 0)
@@ -618,8 +625,7 @@ static int backup_copy(struct ds *ds, const char *key, bool quiet)
 		err = -ENOMEM;
 		goto out_close;
 	}
-	if (!quiet)
-		ds_set_step(ds, "committing");
+	ds_set_step(ds, "committing");
 	err = store_writer_commit(w, &m);
 	if (err)
 		log_error("datastore '%s': cannot commit '%s/%s': %s", ds->name,
@@ -627,6 +633,7 @@ static int backup_copy(struct ds *ds, const char *key, bool quiet)
 out_close:
 	ds->drv->stream_close(s);
 out_free:
+	steps_quiet = false;
 	meta_release(&m);
 	free(buf);
 	return err;

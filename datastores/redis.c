@@ -783,6 +783,7 @@ static int bgsave_open(struct redis_ds *r, struct ds_stream *s)
 	if ((long long)time(NULL) <= t0)
 		r->ops->sleep_ms(1000);
 	start = r->ops->clock_ms();
+	ds_set_step(r->ds, "waiting for the server's BGSAVE");
 	err = bgsave_start(r, c, t0, start);
 	if (!err)
 		err = bgsave_wait(r, c, t0, start);

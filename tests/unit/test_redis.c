@@ -767,6 +767,8 @@ static void test_redis_bgsave_row(void **state)
 	err = ds->drv->stream_open(ds, &s);
 	assert_int_equal(err, row->want_open);
 	assert_int_equal(g_slept_ms, row->want_slept_ms);
+	/* status said what the backup waited for, not "connecting" */
+	assert_string_equal(ds->step, "waiting for the server's BGSAVE");
 	if (err) {
 		assert_null(s);
 	} else {
