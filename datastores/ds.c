@@ -33,7 +33,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../conf/log.h"
 #include "ds_stage.h"
@@ -466,17 +468,38 @@ static int backup_dir_key(const struct ds *ds, const char *name, char *out,
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
+/* A random token for ds->claim (hex, NUL-terminated). */
+static void new_claim(char *out, size_t size)
+{
+	unsigned char r[16];
+	struct timespec t;
+	size_t i;
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		/* no entropy: unique enough between two mounts' hosts */
+		clock_gettime(CLOCK_REALTIME, &t);
+		snprintf(out, size, "%lx%lx%x", (unsigned long)t.tv_sec,
+			 (unsigned long)t.tv_nsec, (unsigned)getpid());
+		return;
+	}
+	for (i = 0; i < sizeof(r) && 2 * i + 2 < size; i++)
+		snprintf(out + 2 * i, 3, "%02x", r[i]);
+}
+
 /*
  * Takes @name for a backup: 0, -EEXIST if it is taken, or a store error.
- * A name free when looked at is reserved by making its directory marker,
- * which the store makes for one of its clients only: two mounts backing
- * up one datastore in the same second (or two datastores sharing a
- * prefix) would otherwise both pick it, and the last commit would
- * replace the other's backup.
+ * A name free when looked at is reserved by making its directory marker
+ * with a token of ours, which the store makes only where nothing is (two
+ * mounts backing up one datastore in the same second would otherwise
+ * both pick it, and the last commit would replace the other's backup).
+ * Swift checks that as a request arrives, so two PUTs at once may both
+ * pass, the later one replacing the other's marker: claim_held() looks
+ * again before the commit.
  */
 static int take_name(struct ds *ds, const char *name)
 {
 	char dir[STORE_KEY_MAX + 1];
+	struct meta m;
 	int err = ds_backup_exists(ds, name);
 
 	if (!err)
@@ -484,8 +507,48 @@ static int take_name(struct ds *ds, const char *name)
 	if (err != -ENOENT)
 		return err;
 	err = backup_dir_key(ds, name, dir, sizeof(dir));
+	if (err)
+		return err;
+	new_claim(ds->claim, sizeof(ds->claim));
+	ds->claim_lost = false;
+	meta_init(&m);
+	err = meta_set(&m, "claim", ds->claim);
 	if (!err)
-		err = store_mkdir_excl(ds->st, ds->container, dir, NULL);
+		err = store_mkdir_excl(ds->st, ds->container, dir, &m);
+	meta_release(&m);
+	return err;
+}
+
+/*
+ * Before committing backup @key: 0 if the marker of its directory still
+ * holds our token (or is gone: nobody else took the name), -EEXIST and
+ * ds->claim_lost if another client's marker replaced it (it took the
+ * name at the same moment, and commits there).
+ */
+static int claim_held(struct ds *ds, const char *key)
+{
+	char dir[STORE_KEY_MAX + 1];
+	const char *slash = strrchr(key, '/');
+	const char *theirs;
+	struct obj_info oi;
+	int err;
+
+	if (!slash || (size_t)(slash - key) + 2 > sizeof(dir))
+		return 0;
+	memcpy(dir, key, (size_t)(slash - key) + 1);
+	dir[slash - key + 1] = '\0';
+	obj_info_init(&oi);
+	err = store_head(ds->st, ds->container, dir, &oi);
+	if (!err) {
+		theirs = meta_get(&oi.meta, "claim");
+		if (theirs && strcmp(theirs, ds->claim) != 0) {
+			ds->claim_lost = true;
+			err = -EEXIST;
+		}
+	} else if (err == -ENOENT) {
+		err = 0;
+	}
+	obj_info_release(&oi);
 	return err;
 }
 
@@ -626,6 +689,11 @@ static int backup_copy(struct ds *ds, const char *key, bool quiet)
 		goto out_close;
 	}
 	ds_set_step(ds, "committing");
+	err = claim_held(ds, key);
+	if (err) {
+		store_writer_abort(w);
+		goto out_close;
+	}
 	err = store_writer_commit(w, &m);
 	if (err)
 		log_error("datastore '%s': cannot commit '%s/%s': %s", ds->name,
@@ -671,6 +739,19 @@ static int backup_run(struct ds *ds, const char *name, const char *key,
 	log_defer_begin();
 	err = backup_copy(ds, key, quiet);
 	log_defer_end(err != 0, cause, sizeof(cause));
+	if (err && ds->claim_lost) {
+		/* its marker is the other client's now: leave it */
+		snprintf(
+			line, sizeof(line),
+			"datastore '%s': another client took the name '%s' at the same moment",
+			ds->name, name);
+		if (why)
+			copy_str(why, DS_WHY_MAX, line);
+		else
+			log_info("%s; taking the backup again under a new one",
+				 line);
+		return err;
+	}
 	if (err) {
 		snprintf(what, sizeof(what),
 			 "datastore '%s': backup '%s' failed", ds->name, name);
@@ -694,12 +775,24 @@ static int backup_locked(struct ds *ds, const char *suffix, char *name,
 			 size_t size)
 {
 	char key[STORE_KEY_MAX + 1];
+	unsigned tries;
 	int err;
 
-	err = backup_prepare(ds, suffix, name, size, key, sizeof(key));
-	if (err)
-		return err;
-	return backup_run(ds, name, key, false, NULL);
+	for (tries = 0;; tries++) {
+		err = backup_prepare(ds, suffix, name, size, key, sizeof(key));
+		if (err)
+			return err;
+		err = backup_run(ds, name, key, false, NULL);
+		/* lost its name to another mount's backup of the moment */
+		if (!err || !ds->claim_lost)
+			return err;
+		if (tries == 2) {
+			log_error(
+				"datastore '%s': backup failed: other clients took its name three times running",
+				ds->name);
+			return -EBUSY;
+		}
+	}
 }
 
 int ds_backup(struct ds *ds, const char *suffix, char *name_out, size_t size)

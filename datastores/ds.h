@@ -176,6 +176,13 @@ struct ds {
 	struct store *st;   /* borrowed: the mount's store stack */
 	struct ds_set *set; /* borrowed: the set holding this ds */
 	void *priv;	    /* driver state, owned by the driver */
+	/*
+	 * Whoever holds the op (one backup at a time): the token in the
+	 * directory marker of the backup name it took, and whether another
+	 * client's marker replaced it (ds.c, take_name()).
+	 */
+	char claim[33];
+	bool claim_lost;
 
 	pthread_mutex_t lock;
 	/* under lock: */

@@ -128,7 +128,7 @@ P2=$!
 T_EXTRA_MOUNTS+=("$MNT2")
 for _ in $(seq 200); do mountpoint -q "$MNT2" && break; sleep 0.1; done
 t_check "a second mount of the same store" mountpoint -q "$MNT2"
-nb0=$(find "$MNT/restore/r1" -mindepth 1 -maxdepth 1 -type d | wc -l)
+n0=$(wc -l < "$LOG")
 python3 -c 'import time; time.sleep(1.1 - time.time() % 1)'
 bash -c "echo 1 > '$DS/r1/backup'" &
 b1=$!
@@ -137,8 +137,14 @@ b2=$!
 wait $b1; rc1=$?
 wait $b2; rc2=$?
 t_eq "both backups succeed" "$rc1 $rc2" "0 0"
-t_eq "... and make two backups" \
-	"$(find "$MNT/restore/r1" -mindepth 1 -maxdepth 1 -type d | wc -l)" "$((nb0 + 2))"
+# their names, from the daemons' lines (a listing may lag the PUTs)
+names=$(tail -n +$((n0 + 1)) "$LOG" |
+	sed -n "s/.*datastore 'r1': backup '\([^']*\)' done.*/\1/p" | sort -u)
+t_eq "... under two names ($(echo $names))" "$(printf '%s\n' "$names" | grep -c .)" 2
+for n in $names; do
+	t_eq "... $n is in Swift" "$(t_swift_curl -o /dev/null -w '%{http_code}' -I \
+		"database_backups/r1/$n/dump.rdb")" 200
+done
 t_check "unmount the second mount" fusermount3 -u "$MNT2"
 wait "$P2"
 

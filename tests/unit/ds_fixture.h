@@ -33,8 +33,10 @@
 static const char *g_data = "GOOD-DATA";
 static int g_stream_end_err;	 /* returned instead of the end */
 static unsigned g_stream_end_ms; /* a slow server: sleep before the end */
-static int g_recovers;		 /* recover() calls */
-static char g_recovered[256];	 /* what recover() read */
+/* called once at the next stream's end, then cleared (another client) */
+static void (*g_at_stream_end)(void);
+static int g_recovers;	      /* recover() calls */
+static char g_recovered[256]; /* what recover() read */
 static int g_recover_err;
 
 struct ds_stream {
@@ -74,6 +76,12 @@ static int fake_read(struct ds_stream *s, void *dst, size_t len, size_t *got)
 {
 	size_t n = strlen(g_data) - s->off;
 
+	if (n == 0 && g_at_stream_end) {
+		void (*fn)(void) = g_at_stream_end;
+
+		g_at_stream_end = NULL;
+		fn();
+	}
 	if (n == 0 && g_stream_end_ms) {
 		struct timespec t = { g_stream_end_ms / 1000,
 				      (long)(g_stream_end_ms % 1000) *
@@ -323,6 +331,7 @@ static int setup(void **state)
 	g_data = "GOOD-DATA";
 	g_stream_end_err = 0;
 	g_stream_end_ms = 0;
+	g_at_stream_end = NULL;
 	g_recovers = 0;
 	g_recover_err = 0;
 	g_state_a = "run1";

@@ -184,6 +184,66 @@ static void test_ds_backup_name_taken_elsewhere(void **state)
 	assert_int_equal(ds_backup_exists(f->ds, name), 0);
 }
 
+/*
+ * Another mount's marker PUT at the same moment replaced ours (Swift
+ * checks If-None-Match as each request arrives): found before the commit,
+ * the backup is taken again under a new name, and the other's directory
+ * gets nothing of ours.
+ */
+static struct store *g_race_st;
+static char g_race_dir[STORE_KEY_MAX];
+
+static int remember_dir(void *arg, const struct obj_info *oi)
+{
+	(void)arg;
+	if (oi->is_subdir && !g_race_dir[0])
+		snprintf(g_race_dir, sizeof(g_race_dir), "%s", oi->name);
+	return 0;
+}
+
+static void other_client_takes_the_name(void)
+{
+	struct store_writer *w;
+	struct meta m;
+
+	g_race_dir[0] = '\0';
+	assert_int_equal(store_list(g_race_st, "database_backups", "db/", '/',
+				    remember_dir, NULL),
+			 0);
+	assert_true(g_race_dir[0] != '\0');
+	meta_init(&m);
+	assert_int_equal(meta_set(&m, "claim", "theirs"), 0);
+	assert_int_equal(store_writer_open(g_race_st, "database_backups",
+					   g_race_dir, NULL, &w),
+			 0);
+	assert_int_equal(store_writer_commit(w, &m), 0);
+	meta_release(&m);
+}
+
+static void test_ds_backup_name_lost_at_once(void **state)
+{
+	struct fixture *f = *state;
+	char name[DS_NAME_MAX];
+	char dump[STORE_KEY_MAX + 16];
+	struct obj_info oi;
+
+	g_race_st = f->st;
+	g_at_stream_end = other_client_takes_the_name;
+	g_nerrors = 0;
+	assert_int_equal(ds_backup(f->ds, "", name, sizeof(name)), 0);
+	assert_int_equal(g_nerrors, 0);
+	/* ours is under another name; theirs has no dump of ours */
+	assert_int_equal(ds_backup_exists(f->ds, name), 0);
+	snprintf(dump, sizeof(dump), "%sdump.rdb", g_race_dir);
+	obj_info_init(&oi);
+	assert_int_equal(store_head(f->st, "database_backups", dump, &oi),
+			 -ENOENT);
+	assert_int_equal(store_head(f->st, "database_backups", g_race_dir, &oi),
+			 0);
+	assert_string_equal(meta_get(&oi.meta, "claim"), "theirs");
+	obj_info_release(&oi);
+}
+
 /* the second backup of a second is the latest (its name sorts after) */
 static void test_ds_backup_same_second_latest_is_newest(void **state)
 {
@@ -1036,6 +1096,7 @@ int main(void)
 		T(test_ds_backup_failed_stream_leaves_nothing),
 		T(test_ds_backup_same_second_gets_new_name),
 		T(test_ds_backup_name_taken_elsewhere),
+		T(test_ds_backup_name_lost_at_once),
 		T(test_ds_backup_same_second_latest_is_newest),
 		T(test_ds_backup_list_order_within_a_second),
 		T(test_ds_backup_list_only_backups_latest_only_made),
