@@ -396,12 +396,16 @@ static int open_key(struct vfs *v, const char *path, const char *c,
 			*out = h;
 			return 0;
 		}
-		if (!pending && known_file(v, c, k, &h->obj_size)) {
+		if (!pending && known_file(v, c, k, &h->obj_size) &&
+		    h->obj_size > 0) {
 			/*
 			 * The reader opens at the first read (vfs_read()):
 			 * rsync opens each file it wrote to fchmod() it and
 			 * reads nothing, which cost the store's HEAD. That
-			 * read checks it still finds the size seen here.
+			 * read checks it still finds the size seen here. Not
+			 * for an empty file: the kernel sends it no read, so
+			 * its open is where a wrong key or a corrupt object
+			 * shows.
 			 */
 			handle_link(h);
 			*out = h;

@@ -1037,6 +1037,31 @@ static void test_long_fill_interrupted(void **state)
 
 /* ---- over the codec ---- */
 
+/*
+ * An empty file whose stored object is corrupt: the kernel sends no read
+ * for a size of 0, so its open (even one the stat cache answers) is where
+ * that shows (it read as an empty, valid file).
+ */
+static void test_codec_corrupt_empty_fails_open(void **state)
+{
+	struct fx *f = *state;
+	struct vfs_handle *h;
+	struct stat st;
+	int err;
+
+	assert_int_equal(vfs_create(f->v, P "e", 0644, O_WRONLY | O_CREAT, &h),
+			 0);
+	assert_int_equal(vfs_release(h), 0);
+	assert_int_equal(mem_store_poke(f->mem, C, "e", 20, 'X'), 0);
+	assert_int_equal(vfs_getattr(f->v, P "e", &st), 0);
+	assert_int_equal(st.st_size, 0);
+	log_lines = 0;
+	err = vfs_open(f->v, P "e", O_RDONLY, &h);
+	/* a header that does not authenticate reads as another key's: EIO */
+	assert_true(err == -EBADMSG || err == -EIO);
+	assert_int_equal(log_lines, 1);
+}
+
 static void test_codec_roundtrip_and_rename(void **state)
 {
 	struct fx *f = *state;
@@ -1160,6 +1185,7 @@ int main(void)
 		T(test_truncate),
 		T(test_long_fill_interrupted),
 		TC(test_codec_roundtrip_and_rename),
+		TC(test_codec_corrupt_empty_fails_open),
 		TC(test_codec_fsync_reaches_store),
 		TC(test_codec_mkdir_rmdir),
 	};
