@@ -608,9 +608,14 @@ static int sw_create_container(struct store *st, const char *container)
 	long status = 0;
 	int err;
 
-	if (!store_container_is_valid(container) ||
-	    swift_is_seg_container(container))
+	if (!store_container_is_valid(container))
 		return -EINVAL;
+	if (swift_is_seg_container(container)) {
+		log_warn(
+			"swift: cannot create container '%s': a name ending in '%s' holds another container's segments",
+			container, SWIFT_SEG_SUFFIX);
+		return -EINVAL;
+	}
 	err = swift_simple(swift_priv_of(st), "PUT", container, NULL, NULL, 0,
 			   &status);
 	if (!err && status == 202)

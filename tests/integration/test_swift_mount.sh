@@ -68,6 +68,10 @@ t_check_fails "rm -r of the segments container: ENOENT" \
 t_check_fails "cp into it: ENOENT" "No such file or directory" \
 	cp "$T/src/big" "$MNT/containers/sw+segments/x"
 t_eq "its segments are all still there" "$(t_swift_curl sw+segments | grep -c .)" "$nsegs"
+t_check_fails "mkdir of a container named like one: EINVAL" "Invalid argument" \
+	mkdir "$MNT/containers/new+segments"
+t_log_has "... with one line" "cannot create container 'new\\+segments'"
+t_allow "cannot create container 'new\\+segments'"
 t_eq "and the SLO still reads back" "$(t_sha "$C/big")" "$(t_sha "$T/src/big")"
 
 # ---- cold reads while the kernel sends several reads at once, which the
