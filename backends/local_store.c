@@ -735,69 +735,56 @@ static int local_commit_file(struct local_writer *lw, const struct meta *m)
 }
 
 /* Commits a marker: mkdir -p, and the directory's xattrs become @m. */
-static int local_commit_marker(struct local_writer *lw, const struct meta *m)
+/*
+ * Marker @key of @c: mkdir -p, and the directory's xattrs become @m (NULL:
+ * none). With @excl the directory must not exist yet (-EEXIST, unlogged).
+ */
+static int local_make_marker(struct local_store *ls, const char *c,
+			     const char *key, const struct meta *m, bool excl)
 {
 	struct key_path kp;
 	int dirfd;
 	int err;
 	int fd;
 
-	err = local_key_path_split(lw->key, &kp);
+	err = local_key_path_split(key, &kp);
 	if (!err)
-		err = local_open_parent(lw->ls, lw->container, lw->key, &kp,
-					true, &dirfd);
+		err = local_open_parent(ls, c, key, &kp, true, &dirfd);
 	if (err)
-		return local_fail("create parent of", lw->container, lw->key,
-				  err);
-	err = open_subdir(dirfd, kp.leaf, true, &fd);
+		return local_fail("create parent of", c, key, err);
+	if (excl && mkdirat(dirfd, kp.leaf, LOCAL_DIR_MODE) == 0 &&
+	    fsync(dirfd) == 0)
+		err = open_subdir(dirfd, kp.leaf, false, &fd);
+	else if (excl)
+		err = -errno;
+	else
+		err = open_subdir(dirfd, kp.leaf, true, &fd);
 	close(dirfd);
+	if (err == -EEXIST)
+		return err;
 	if (err)
-		return local_fail("create", lw->container, lw->key, err);
+		return local_fail("create", c, key, err);
 	err = write_meta(fd, m, true);
 	if (!err && fsync(fd))
 		err = -errno;
 	close(fd);
-	return local_fail("set metadata of", lw->container, lw->key, err);
+	return local_fail("set metadata of", c, key, err);
+}
+
+static int local_commit_marker(struct local_writer *lw, const struct meta *m)
+{
+	return local_make_marker(lw->ls, lw->container, lw->key, m, false);
 }
 
 /* A marker's directory made by mkdirat(), which fails if it exists. */
 static int local_mkdir_excl(struct store *st, const char *c, const char *key,
 			    const struct meta *m)
 {
-	struct local_store *ls = local_of(st);
-	struct meta none;
-	struct key_path kp;
-	int dirfd;
-	int err;
-	int fd;
+	size_t len = strlen(key);
 
-	if (!local_names_are_valid(c, key))
+	if (!local_names_are_valid(c, key) || len == 0 || key[len - 1] != '/')
 		return -EINVAL;
-	err = local_key_path_split(key, &kp);
-	if (!err && !kp.marker)
-		err = -EINVAL;
-	if (!err)
-		err = local_open_parent(ls, c, key, &kp, true, &dirfd);
-	if (err)
-		return local_fail("create parent of", c, key, err);
-	if (mkdirat(dirfd, kp.leaf, LOCAL_DIR_MODE)) {
-		err = -errno;
-		close(dirfd);
-		return err == -EEXIST ? err : local_fail("create", c, key, err);
-	}
-	err = fsync(dirfd) ? -errno : 0;
-	if (!err)
-		err = open_subdir(dirfd, kp.leaf, false, &fd);
-	close(dirfd);
-	if (err)
-		return local_fail("create", c, key, err);
-	meta_init(&none);
-	err = write_meta(fd, m ? m : &none, true);
-	meta_release(&none);
-	if (!err && fsync(fd))
-		err = -errno;
-	close(fd);
-	return local_fail("set metadata of", c, key, err);
+	return local_make_marker(local_of(st), c, key, m, true);
 }
 
 static int local_commit(struct store_writer *w, const struct meta *m)
