@@ -4,7 +4,6 @@
  */
 #include "store.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,31 +40,6 @@ int store_update_meta(struct store *st, const char *c, const char *key,
 		return 0;
 	}
 	obj_info_release(&oi);
-	return err;
-}
-
-int store_mkdir_excl(struct store *st, const char *c, const char *key,
-		     const struct meta *m)
-{
-	struct store_writer *w;
-	struct obj_info oi;
-	struct meta none;
-	int err;
-
-	if (st->ops->mkdir_excl)
-		return st->ops->mkdir_excl(st, c, key, m);
-	obj_info_init(&oi);
-	err = store_head(st, c, key, &oi);
-	obj_info_release(&oi);
-	if (!err)
-		return -EEXIST;
-	if (err != -ENOENT)
-		return err;
-	meta_init(&none);
-	err = store_writer_open(st, c, key, NULL, &w);
-	if (!err)
-		err = store_writer_commit(w, m ? m : &none);
-	meta_release(&none);
 	return err;
 }
 

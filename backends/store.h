@@ -193,11 +193,11 @@ struct store_ops {
 			  const char *dst_key);
 
 	/*
-	 * Optional: makes directory marker @key ("a/b/") with metadata @m
-	 * (NULL: none) unless something is there: 0, -EEXIST. Atomic against
-	 * the store's other clients: of two that want one name, one gets it
-	 * (a backup's name, taken by two mounts in the same second). NULL:
-	 * store_mkdir_excl() looks, then writes.
+	 * Makes directory marker @key ("a/b/") with metadata @m (NULL: none)
+	 * unless something is there: 0, -EEXIST. Atomic against the store's
+	 * other clients as far as the store can be (Swift checks as each
+	 * request arrives: two at once may both pass; ds.c looks again).
+	 * Every store has it; NULL: -EOPNOTSUPP.
 	 */
 	int (*mkdir_excl)(struct store *st, const char *container,
 			  const char *key, const struct meta *m);
@@ -392,13 +392,14 @@ static inline int store_rename_new(struct store *st, const char *sc,
 	return store_rename(st, sc, sk, dc, dk);
 }
 
-/*
- * Directory marker @key made unless something is there (mkdir_excl above):
- * 0, -EEXIST, or a store error. Without the op, a look and a write, which
- * two clients may both pass.
- */
-int store_mkdir_excl(struct store *st, const char *c, const char *key,
-		     const struct meta *m);
+/* Directory marker @key made unless something is there (mkdir_excl). */
+static inline int store_mkdir_excl(struct store *st, const char *c,
+				   const char *key, const struct meta *m)
+{
+	if (!st->ops->mkdir_excl)
+		return -EOPNOTSUPP;
+	return st->ops->mkdir_excl(st, c, key, m);
+}
 
 static inline int store_set_meta(struct store *st, const char *c,
 				 const char *key, const struct meta *m)
