@@ -27,7 +27,6 @@
  */
 #include "ds.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1241,13 +1240,7 @@ int ds_recover(struct ds *ds, const char *arg, size_t len)
 		size_t n = strlen("recover ");
 		size_t i;
 
-		/* the blanks the lookup ignored, as it did */
-		while (len > 0 && isspace((unsigned char)arg[len - 1]))
-			len--;
-		while (len > 0 && isspace((unsigned char)*arg)) {
-			arg++;
-			len--;
-		}
+		ds_trim_blanks(&arg, &len); /* as the lookup did */
 		/*
 		 * The bytes written, printable ASCII only: no line break into
 		 * status or the log, no byte that makes grep call the log

@@ -285,9 +285,12 @@ int ds_backup_latest(struct ds *ds, char *out, size_t size);
 /* 0 if backup @name's file exists; -ENOENT, or the store's -errno. */
 int ds_backup_exists(struct ds *ds, const char *name);
 
+/* What a user wrote without the blanks around it (*@arg, *@len moved in). */
+void ds_trim_blanks(const char **arg, size_t *len);
+
 /*
  * Turns what a user wrote ("latest", a backup name; blanks around it
- * ignored) into an existing backup's name. 0; -ENOENT (no such backup,
+ * ignored: ds_trim_blanks()) into an existing backup's name. 0; -ENOENT (no such backup,
  * garbage); -EINVAL (empty).
  */
 int ds_backup_resolve(struct ds *ds, const char *arg, size_t len, char *out,

@@ -262,6 +262,16 @@ int ds_backup_exists(struct ds *ds, const char *name)
 	return err;
 }
 
+void ds_trim_blanks(const char **arg, size_t *len)
+{
+	while (*len > 0 && isspace((unsigned char)(*arg)[*len - 1]))
+		(*len)--;
+	while (*len > 0 && isspace((unsigned char)**arg)) {
+		(*arg)++;
+		(*len)--;
+	}
+}
+
 int ds_backup_resolve(struct ds *ds, const char *arg, size_t len, char *out,
 		      size_t size)
 {
@@ -270,12 +280,7 @@ int ds_backup_resolve(struct ds *ds, const char *arg, size_t len, char *out,
 	int err;
 
 	/* blanks around the name, as `echo " NAME"` or a pasted line has */
-	while (len > 0 && isspace((unsigned char)arg[len - 1]))
-		len--;
-	while (len > 0 && isspace((unsigned char)*arg)) {
-		arg++;
-		len--;
-	}
+	ds_trim_blanks(&arg, &len);
 	if (len == 0)
 		return -EINVAL;
 	if (len >= sizeof(name))
